@@ -1,0 +1,95 @@
+"""Reading, verifying and writing bsir's text IR.
+
+:func:`parse_module` stamps every op with the ``file:line:col`` it was parsed from, so
+that :func:`verify_module` (and any pass) can report a located one-line error.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from io import StringIO
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import FileLineColLoc, IntAttr, ModuleOp, StringAttr, UnknownLoc
+from xdsl.ir import Operation
+from xdsl.parser import Parser
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import ParseError, VerifyException
+
+from bsir.diagnostics import BsirError, from_parse_error, op_location
+
+
+def make_context() -> Context:
+    """A context with every dialect of the xDSL multiverse: builtin, bsir's, plugins'."""
+    from xdsl.universe import Universe
+
+    ctx = Context()
+    for name, factory in Universe.get_multiverse().all_dialects.items():
+        ctx.register_dialect(name, factory)
+    return ctx
+
+
+class LocatedParser(Parser):
+    """An xDSL parser that records where each operation starts in the source."""
+
+    def __init__(self, ctx: Context, text: str, name: str = "<stdin>"):
+        super().__init__(ctx, text, name)
+        self._file = StringAttr(name)
+        self._line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+
+    def _position(self, offset: int) -> tuple[int, int]:
+        line = bisect_right(self._line_starts, offset)
+        return line, offset - self._line_starts[line - 1] + 1
+
+    def parse_operation(self) -> Operation:
+        start = self.pos
+        try:
+            op = super().parse_operation()
+        except VerifyException as error:
+            # Attribute and property checks run while the op is being built.
+            line, col = self._position(start)
+            raise BsirError(str(error), f"{self._file.data}:{line}:{col}") from None
+        if isinstance(op.location, UnknownLoc):
+            line, col = self._position(start)
+            op.location = FileLineColLoc(self._file, IntAttr(line), IntAttr(col))
+        return op
+
+
+def parse_module(text: str, name: str = "<stdin>", ctx: Context | None = None) -> ModuleOp:
+    """Parse text IR; raises :class:`BsirError` with the location of the problem."""
+    parser = LocatedParser(ctx or make_context(), text, name)
+    try:
+        return parser.parse_module()
+    except ParseError as error:
+        raise from_parse_error(error) from None
+
+
+def verify_module(module: ModuleOp) -> None:
+    """Verify every op; the first failure becomes a located :class:`BsirError`."""
+    for op in module.walk():
+        try:
+            op.verify(verify_nested_ops=False)
+        except VerifyException as error:
+            raise BsirError(f"'{op.name}': {error}", op_location(op)) from None
+
+
+def load_module(path: str, ctx: Context | None = None) -> ModuleOp:
+    """Read, parse and verify a text IR file."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+    except OSError as error:
+        raise BsirError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise BsirError(f"{path} is not UTF-8 text IR") from None
+    module = parse_module(text, path, ctx)
+    verify_module(module)
+    return module
+
+
+def print_module(module: Operation) -> str:
+    """The custom (pretty) text form of ``module``, newline-terminated."""
+    out = StringIO()
+    Printer(stream=out).print_op(module)
+    out.write("\n")
+    return out.getvalue()

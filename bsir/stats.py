@@ -1,0 +1,131 @@
+"""Parameters, multiply-accumulates and shapes of a tg graph, layer by layer.
+
+Learnable parameters are convolution and linear weights and biases and batch-norm
+scale and shift; batch-norm running statistics are not counted. MACs count
+convolutions and linear layers only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation, SSAValue
+
+from bsir.diagnostics import BsirError
+from bsir.dialects import tg
+from bsir.dialects import tg_shapes as shapes
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """One layer: its name, op, shapes, learnable parameters, MACs and density."""
+
+    name: str
+    op: str
+    input_shapes: tuple[tuple[int, ...], ...]
+    output_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...] | None
+    params: int
+    macs: int
+    density: float = 1.0
+
+    @property
+    def macs_computed(self) -> int:
+        """MACs left once zero blocks are skipped (whole blocks of the mask)."""
+        return round(self.macs * self.density)
+
+
+def only_graph(module: ModuleOp) -> tg.GraphOp:
+    """The module's single tg.graph."""
+    graphs = [op for op in module.body.block.ops if isinstance(op, tg.GraphOp)]
+    if len(graphs) != 1:
+        raise BsirError(f"expected one tg.graph in the module, found {len(graphs)}")
+    return graphs[0]
+
+
+def _weight_key(value: SSAValue | None) -> str | None:
+    if value is not None and isinstance(value.owner, tg.WeightOp):
+        return value.owner.key.data
+    return None
+
+
+def layer_name(op: Operation, index: int) -> str:
+    """A stable layer name: the weight key's prefix, else the op kind and its index."""
+    weight = getattr(op, "weight", None) if isinstance(op, tg.WEIGHTED_OPS) else None
+    if isinstance(op, tg.BatchNormOp):
+        weight = op.scale
+    key = _weight_key(weight)
+    if key is not None:
+        return key.rsplit(".", 1)[0] if key.endswith((".weight", ".w")) else key
+    return f"{op.name.split('.', 1)[1]}_{index}"
+
+
+def _learnable(op: Operation) -> list[SSAValue]:
+    if isinstance(op, tg.WEIGHTED_OPS):
+        return [v for v in (op.weight, op.bias) if v is not None]
+    if isinstance(op, tg.BatchNormOp):
+        return [op.scale, op.shift]
+    return []
+
+
+def layer_stats(module: ModuleOp) -> list[LayerStats]:
+    """Statistics of every layer op of the module's graph, in program order."""
+    graph = only_graph(module)
+    counted: set[SSAValue] = set()
+    out: list[LayerStats] = []
+    for index, op in enumerate(graph.block.ops):
+        if not isinstance(op, tg.LAYER_OPS):
+            continue
+        params = 0
+        for value in _learnable(op):
+            if value not in counted:
+                counted.add(value)
+                params += prod(tg.tensor_shape(value))
+        macs, weight_shape, density = 0, None, 1.0
+        if isinstance(op, tg.WEIGHTED_OPS):
+            weight_shape = tg.tensor_shape(op.weight)
+            out_shape = tg.tensor_shape(op.output)
+            if isinstance(op, tg.Conv2dOp):
+                macs = shapes.conv2d_macs(out_shape, weight_shape)
+            else:
+                macs = shapes.matmul_macs(out_shape, weight_shape)
+            if op.sparsity is not None:
+                density = op.sparsity.density()
+        activations = [v for v in op.operands if not isinstance(v.owner, tg.WeightOp)]
+        out.append(LayerStats(
+            name=layer_name(op, index),
+            op=op.name,
+            input_shapes=tuple(tg.tensor_shape(v) for v in activations),
+            output_shape=tg.tensor_shape(op.results[0]),
+            weight_shape=weight_shape,
+            params=params,
+            macs=macs,
+            density=density,
+        ))
+    return out
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    input_shape: tuple[int, ...]
+    params: int
+    macs: int
+    layers: int
+    weighted_layers: int
+
+
+def summarize(module: ModuleOp) -> ModelSummary:
+    """Totals of a module's graph."""
+    graph = only_graph(module)
+    stats = layer_stats(module)
+    return ModelSummary(
+        name=graph.sym_name.data,
+        input_shape=tg.tensor_shape(graph.block.args[0]) if graph.block.args else (),
+        params=sum(s.params for s in stats),
+        macs=sum(s.macs for s in stats),
+        layers=len(stats),
+        weighted_layers=sum(1 for s in stats if s.weight_shape is not None),
+    )

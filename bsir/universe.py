@@ -1,0 +1,27 @@
+"""bsir's dialects and passes as an xDSL universe.
+
+Registered under the ``xdsl.universe`` entry point, so ``bsir-opt`` and ``xdsl-opt``
+find them the same way they find any third-party plugin.
+"""
+
+from __future__ import annotations
+
+from xdsl.universe import Universe
+
+
+def _tg():
+    from bsir.dialects.tg import TG
+
+    return TG
+
+
+def _passes():
+    from bsir.passes import all_passes
+
+    return all_passes()
+
+
+BSIR_UNIVERSE = Universe(
+    all_dialects={"tg": _tg},
+    all_passes=_passes(),
+)

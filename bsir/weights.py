@@ -1,0 +1,107 @@
+"""The weights store: the ``.npz`` beside a tg module, and deterministic initialisation.
+
+A module names its weights file in the ``tg.weights`` attribute; a relative name is
+resolved against the directory of the IR file. Weight files are only ever written
+anew, never modified in place.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+
+from bsir.diagnostics import BsirError, op_location
+from bsir.dialects.tg import WEIGHTS_ATTR, WeightOp, tensor_shape
+
+INITS = ("he", "zeros", "ones", "bn_scale", "bn_shift", "bn_mean", "bn_var", "bias")
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """How to make one weight: its key, shape and initialiser.
+
+    ``he``: He-normal, std sqrt(2 / fan_in) with fan_in = prod(shape[1:]);
+    ``bias``: N(0, 0.01); ``bn_*``: a plausible trained batch norm (scale about 1,
+    shift and mean about 0, variance in [0.5, 1.5]); ``zeros``/``ones``: constants.
+    """
+
+    key: str
+    shape: tuple[int, ...]
+    init: str
+
+    def make(self, seed: int) -> np.ndarray:
+        """The values, a function of (seed, key) alone, so order does not matter."""
+        rng = np.random.default_rng([seed, zlib.crc32(self.key.encode())])
+        shape = self.shape
+        if self.init == "he":
+            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            std = np.float32(np.sqrt(2.0 / fan_in))
+            return rng.standard_normal(shape, dtype=np.float32) * std
+        if self.init == "bias":
+            return rng.standard_normal(shape, dtype=np.float32) * np.float32(0.01)
+        if self.init == "bn_scale":
+            return 1 + 0.1 * rng.standard_normal(shape, dtype=np.float32)
+        if self.init in ("bn_shift", "bn_mean"):
+            return 0.1 * rng.standard_normal(shape, dtype=np.float32)
+        if self.init == "bn_var":
+            return rng.uniform(0.5, 1.5, shape).astype(np.float32)
+        if self.init == "zeros":
+            return np.zeros(shape, np.float32)
+        if self.init == "ones":
+            return np.ones(shape, np.float32)
+        raise ValueError(f"unknown initialiser {self.init!r}")
+
+
+def materialize(specs: Iterable[WeightSpec], seed: int) -> dict[str, np.ndarray]:
+    """Make every weight of ``specs`` deterministically from ``seed``."""
+    return {spec.key: spec.make(seed) for spec in specs}
+
+
+def weights_file(module: ModuleOp, ir_path: str | None = None) -> str:
+    """The path of the module's weights file, resolved against the IR file's folder."""
+    name = module.attributes.get(WEIGHTS_ATTR)
+    if not isinstance(name, StringAttr):
+        raise BsirError(f"the module names no weights file ({WEIGHTS_ATTR})")
+    path = name.data
+    if not os.path.isabs(path) and ir_path:
+        path = os.path.join(os.path.dirname(os.path.abspath(ir_path)), path)
+    return path
+
+
+def save_weights(path: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to a new ``.npz`` (uncompressed: fast to write and to read)."""
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_weights(module: ModuleOp, ir_path: str | None = None) -> dict[str, np.ndarray]:
+    """Load every weight the module references, checking keys, shapes and dtypes."""
+    path = weights_file(module, ir_path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise BsirError(f"cannot read weights file {path}: {error}") from None
+    with archive:
+        arrays: dict[str, np.ndarray] = {}
+        for op in module.walk():
+            if not isinstance(op, WeightOp) or op.key.data in arrays:
+                continue
+            key = op.key.data
+            if key not in archive.files:
+                raise BsirError(f"weight '{key}' is not in {path}", op_location(op))
+            value = archive[key]
+            expected = tensor_shape(op.result)
+            if value.shape != expected:
+                raise BsirError(
+                    f"weight '{key}' has shape {list(value.shape)} in {path}, "
+                    f"the IR says {list(expected)}",
+                    op_location(op),
+                )
+            arrays[key] = value
+    return arrays

@@ -1,0 +1,28 @@
+"""bsir's passes, one module per pass, named after it (``tg_sparsify`` is ``tg-sparsify``).
+
+:func:`all_passes` maps each pass name to a factory returning its class; the factories
+import lazily so that loading the universe stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xdsl.passes import ModulePass
+
+PASS_MODULES: dict[str, tuple[str, str]] = {}
+"""Pass name -> (module under bsir.passes, class name)."""
+
+
+def _factory(module: str, cls: str) -> Callable[[], type[ModulePass]]:
+    def load() -> type[ModulePass]:
+        import importlib
+
+        return getattr(importlib.import_module(f"bsir.passes.{module}"), cls)
+
+    return load
+
+
+def all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    """Every bsir pass, by name."""
+    return {name: _factory(module, cls) for name, (module, cls) in PASS_MODULES.items()}
