@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
+
 from xdsl.dialects.builtin import FileLineColLoc
 from xdsl.ir import Attribute, Operation
 from xdsl.utils.exceptions import ParseError
@@ -23,7 +27,7 @@ class BsirError(Exception):
 def location_text(location: Attribute) -> str | None:
     """``file:line:col`` of an op location, or None when the location is unknown."""
     if isinstance(location, FileLineColLoc):
-        return f"{location.filename.data}:{location.line.value.data}:{location.column.value.data}"
+        return f"{location.filename.data}:{location.line.data}:{location.column.data}"
     return None
 
 
@@ -44,3 +48,31 @@ def from_parse_error(error: ParseError) -> BsirError:
     lines = str(error.msg).strip().splitlines()
     message = lines[0] if lines else "parse error"
     return BsirError(message, f"{where.file}:{where.line}:{where.col}")
+
+
+def guarded_main(tool: str, body: Callable[[], int | None]) -> int:
+    """Run a command's body; report any failure on one line and return the exit code.
+
+    ``BsirError`` (bad input) exits 1; a missing or unreadable file exits 1; anything
+    else is an internal error (exit 3) whose traceback ``BSIR_DEBUG=1`` shows.
+    """
+    try:
+        return body() or 0
+    except BsirError as error:
+        text = str(error)
+        print(text if error.where else f"{tool}: {text}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        where = f" '{error.filename}'" if error.filename else ""
+        print(f"{tool}: error: cannot access{where}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{tool}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("BSIR_DEBUG"):
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"{tool}: internal error: {type(error).__name__}: {message} "
+              "(set BSIR_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 3

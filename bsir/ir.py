@@ -41,14 +41,22 @@ class LocatedParser(Parser):
         line = bisect_right(self._line_starts, offset)
         return line, offset - self._line_starts[line - 1] + 1
 
+    def _where(self, offset: int) -> str:
+        line, col = self._position(offset)
+        return f"{self._file.data}:{line}:{col}"
+
     def parse_operation(self) -> Operation:
         start = self.pos
         try:
             op = super().parse_operation()
         except VerifyException as error:
             # Attribute and property checks run while the op is being built.
-            line, col = self._position(start)
-            raise BsirError(str(error), f"{self._file.data}:{line}:{col}") from None
+            raise BsirError(str(error), self._where(start)) from None
+        except ParseError as error:
+            if "is not registered" not in error.msg:
+                raise
+            # xDSL points past the op name; point at the op itself.
+            raise BsirError(error.msg, self._where(start)) from None
         if isinstance(op.location, UnknownLoc):
             line, col = self._position(start)
             op.location = FileLineColLoc(self._file, IntAttr(line), IntAttr(col))

@@ -6,6 +6,9 @@ from xdsl.ir import SSAValue
 
 from bsir.models.builder import BuiltModel, GraphBuilder
 
+RESNET50_STAGES = ((3, 64), (4, 128), (6, 256), (3, 512))
+"""(bottleneck blocks, width) of each stage."""
+
 
 def conv_bn(b: GraphBuilder, x: SSAValue, cout: int, kernel: int, name: str, bn: str,
             stride: int = 1, pad: int = 0, relu: bool = True) -> SSAValue:
@@ -31,7 +34,7 @@ def resnet50(resolution: int = 224, classes: int = 1000) -> BuiltModel:
     b = GraphBuilder("resnet50", (1, resolution, resolution, 3), "resnet50.npz")
     x = conv_bn(b, b.input, 64, 7, "conv1", "bn1", stride=2, pad=3)
     x = b.maxpool(x, 3, 2, 1)
-    for stage, (blocks, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512), strict=True), start=1):
+    for stage, (blocks, width) in enumerate(RESNET50_STAGES, start=1):
         for i in range(blocks):
             stride = 2 if (i == 0 and stage > 1) else 1
             x = bottleneck(b, x, width, stride, f"layer{stage}.{i}")

@@ -1,0 +1,207 @@
+"""bsir: the user-facing command (DESIGN.md section 7).
+
+Every sub-command exits 0 on success and non-zero with a one-line reason on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from bsir.dialects.tg import WEIGHTS_ATTR
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+
+from bsir.diagnostics import BsirError, guarded_main
+from bsir.ir import load_module, print_module
+from bsir.models import MODELS, build_model
+from bsir.stats import LayerStats, layer_stats, summarize
+
+TOOL = "bsir"
+
+
+def _shape(shape: Sequence[int] | None) -> str:
+    return "-" if shape is None else "x".join(str(d) for d in shape)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 or not c[:1].isdigit() else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+
+
+def load_ir_or_model(source: str) -> tuple[ModuleOp, str | None]:
+    """A text IR file (verified), or a built-in model by name; returns the IR path too."""
+    if os.path.exists(source):
+        return load_module(source), source
+    if source.endswith((".mlir", ".onnx")):
+        raise BsirError(f"no such file: {source}")
+    return build_model(source).module, None
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_models(_args: argparse.Namespace) -> int:
+    rows = []
+    for name, build in MODELS.items():
+        summary = summarize(build().module)
+        rows.append((name, _shape(summary.input_shape), f"{summary.params:,}",
+                     f"{summary.macs / 1e9:.3f}", summary.layers, summary.weighted_layers))
+    print(_table(("model", "input (NHWC)", "params", "GMACs", "layers", "conv+fc"), rows))
+    return 0
+
+
+def _stats_json(name: str, stats: list[LayerStats]) -> dict[str, object]:
+    return {
+        "model": name,
+        "params": sum(s.params for s in stats),
+        "macs": sum(s.macs for s in stats),
+        "layers": [
+            {"name": s.name, "op": s.op, "inputs": [list(i) for i in s.input_shapes],
+             "output": list(s.output_shape),
+             "weight": None if s.weight_shape is None else list(s.weight_shape),
+             "params": s.params, "macs": s.macs, "density": s.density}
+            for s in stats
+        ],
+    }
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    module, _ = load_ir_or_model(args.source)
+    summary = summarize(module)
+    stats = layer_stats(module)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as stream:
+            json.dump(_stats_json(summary.name, stats), stream, indent=1)
+    rows = [
+        (s.name, s.op.removeprefix("tg."), " ".join(_shape(i) for i in s.input_shapes),
+         _shape(s.output_shape), _shape(s.weight_shape), f"{s.params:,}", f"{s.macs:,}",
+         f"{s.density:.2f}")
+        for s in stats
+        if args.all or s.op != "tg.relu"
+    ]
+    print(_table(("layer", "op", "input", "output", "weight", "params", "MACs", "density"), rows))
+    print(f"\n{summary.name}: {summary.params:,} parameters, {summary.macs:,} MACs "
+          f"({summary.macs / 1e9:.3f} G), {summary.layers} layers, "
+          f"{summary.weighted_layers} conv/linear")
+    return 0
+
+
+def _weights_path_for(output: str) -> str:
+    stem, _ = os.path.splitext(output)
+    return f"{stem}.npz"
+
+
+def write_ir_with_weights(module: ModuleOp, output: str, arrays: dict | None) -> None:
+    """Write ``module`` to ``output`` and, if given, its weights beside it."""
+    from bsir.weights import save_weights
+
+    if arrays is not None:
+        npz = _weights_path_for(output)
+        module.attributes[WEIGHTS_ATTR] = StringAttr(os.path.basename(npz))
+        save_weights(npz, arrays)
+    text = print_module(module)
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        with open(output, "w", encoding="utf-8") as stream:
+            stream.write(text)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bsir.weights import materialize
+
+    model = build_model(args.model)
+    if args.output == "-" and not args.no_weights:
+        raise BsirError("exporting to stdout needs --no-weights (the .npz needs a file name)")
+    arrays = None if args.no_weights else materialize(model.specs, args.seed)
+    write_ir_with_weights(model.module, args.output, arrays)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from bsir.onnx_import import import_onnx
+
+    module, arrays = import_onnx(args.model)
+    write_ir_with_weights(module, args.output, arrays)
+    return 0
+
+
+def cmd_compile(_args: argparse.Namespace) -> int:
+    raise BsirError(
+        "bsir compile is not available yet: the tiling and AIE2 lowerings are still "
+        "being built (export, import, stats and bsir-opt work today)"
+    )
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=TOOL, description="bsir: a block-sparse compiler for AIE2 accelerators"
+    )
+    parser.error = lambda message: _usage_error(message)  # type: ignore[method-assign]
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("models", help="built-in models with parameter and MAC counts")
+    p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("stats", help="params, MACs and per-layer shapes of one model")
+    p.add_argument("source", help="a text IR file or a built-in model name")
+    p.add_argument("--all", action="store_true", help="list activation layers too")
+    p.add_argument("--json", help="also write the statistics as JSON")
+    p.set_defaults(run=cmd_stats)
+
+    p = sub.add_parser("export", help="write a built-in model as tg IR plus its .npz")
+    p.add_argument("model", help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("-o", "--output", required=True, help="IR file; weights go to FILE.npz")
+    p.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
+    p.add_argument("--no-weights", action="store_true", help="write the IR only")
+    p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("import", help="convert an ONNX model to tg IR plus its .npz")
+    p.add_argument("model", help="an .onnx file")
+    p.add_argument("-o", "--output", required=True, help="IR file; weights go to FILE.npz")
+    p.set_defaults(run=cmd_import)
+
+    p = sub.add_parser("compile", help="compile to AIE2 and estimate time (not yet available)")
+    p.add_argument("source", nargs="?")
+    p.set_defaults(run=cmd_compile)
+
+    for name, sub_parser in sub.choices.items():
+        sub_parser.error = (  # type: ignore[method-assign]
+            lambda message, name=name: _usage_error(message, name)
+        )
+    return parser
+
+
+def _usage_error(message: str, command: str | None = None) -> None:
+    where = f"{TOOL} {command}" if command else TOOL
+    raise BsirError(f"{message} (see {where} --help)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bsir`` console script."""
+
+    def body() -> int:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+
+    return guarded_main(TOOL, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
