@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 
@@ -42,6 +43,7 @@ class BuiltModel:
 
     module: ModuleOp
     specs: list[WeightSpec] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def graph(self) -> tg.GraphOp:
@@ -53,15 +55,22 @@ class BuiltModel:
 class GraphBuilder:
     """Appends tg ops to one graph; each method returns the new activation value."""
 
-    def __init__(self, name: str, input_shape: Sequence[int], weights_file: str = "weights.npz"):
-        self.graph = tg.GraphOp(name, [tg.tensor_type(input_shape)], [])
+    def __init__(self, name: str, input_shape: Sequence[int], weights_file: str = "weights.npz",
+                 more_inputs: Sequence[Sequence[int]] = ()):
+        types = [tg.tensor_type(shape) for shape in (input_shape, *more_inputs)]
+        self.graph = tg.GraphOp(name, types, [])
         self.specs: list[WeightSpec] = []
+        self.arrays: dict[str, np.ndarray] = {}
         self._keys: set[str] = set()
         self.weights_file = weights_file
 
     @property
     def input(self) -> SSAValue:
         return self.graph.block.args[0]
+
+    @property
+    def inputs(self) -> tuple[SSAValue, ...]:
+        return tuple(self.graph.block.args)
 
     def _append(self, op: Operation) -> SSAValue:
         self.graph.block.add_op(op)
@@ -74,6 +83,18 @@ class GraphBuilder:
         self._keys.add(key)
         self.specs.append(WeightSpec(key, tuple(shape), init))
         return self._append(tg.WeightOp(key, tg.tensor_type(shape)))
+
+    def constant(self, key: str, value: np.ndarray) -> SSAValue:
+        """A weight with given values (an imported initializer), kept in ``arrays``."""
+        if key in self._keys:
+            raise ValueError(f"duplicate weight key {key!r}")
+        self._keys.add(key)
+        self.arrays[key] = value
+        return self._append(tg.WeightOp(key, tg.tensor_type(value.shape)))
+
+    def append(self, op: Operation) -> SSAValue:
+        """Append any tg op built by the caller; returns its result."""
+        return self._append(op)
 
     def conv(self, x: SSAValue, cout: int, kernel: int | Sequence[int], name: str, *,
              stride: int | Sequence[int] = 1, pad: int | Sequence[int] = 0,
@@ -134,7 +155,11 @@ class GraphBuilder:
         return self._append(tg.FlattenOp(x))
 
     def finish(self, *outputs: SSAValue) -> BuiltModel:
-        """Close the graph with ``tg.output`` and wrap it in a module."""
+        """Close the graph with ``tg.output`` and wrap it in a module.
+
+        Weights given by :meth:`constant` are in ``BuiltModel.arrays``; the others are
+        specs, made by :func:`bsir.weights.materialize`.
+        """
         self.graph.block.add_op(tg.OutputOp(outputs))
         inputs = self.graph.function_type.inputs.data
         self.graph.properties["function_type"] = type(self.graph.function_type).from_lists(
@@ -142,4 +167,4 @@ class GraphBuilder:
         )
         module = ModuleOp([self.graph])
         module.attributes[tg.WEIGHTS_ATTR] = StringAttr(self.weights_file)
-        return BuiltModel(module, self.specs)
+        return BuiltModel(module, self.specs, self.arrays)

@@ -1,0 +1,428 @@
+"""ONNX import: an ONNX CNN (NCHW) becomes a tg graph (NHWC) and its weights.
+
+Supported nodes: Conv, Gemm, MatMul, Relu, Clip, MaxPool, AveragePool,
+GlobalAveragePool, Add, Concat, Flatten, Reshape (as a flatten), BatchNormalization,
+plus the inference no-ops Identity and Dropout and Constant. 4-D activations are
+converted to NHWC, so a 4-D graph input or output of the imported graph is NHWC.
+Convolution weights become COUT x KH x KW x CIN and linear weights COUT x CIN.
+
+A Flatten of an N x C x H x W tensor orders features as (C, H, W) in ONNX but as
+(H, W, C) in tg; the importer permutes the columns of the linear layer that consumes
+it, so the imported graph computes exactly what the ONNX graph computes.
+
+Requires the ``onnx`` extra. Every failure names the offending node.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import SSAValue
+from xdsl.utils.exceptions import VerifyException
+
+from bsir.diagnostics import BsirError
+from bsir.dialects import tg
+from bsir.models.builder import GraphBuilder
+
+
+@dataclass
+class _Value:
+    """An imported activation: its tg value and, after a 4-D flatten, the permutation
+    from tg feature order to ONNX feature order (``onnx_index = perm[tg_index]``)."""
+
+    ssa: SSAValue
+    perm: np.ndarray | None = None
+
+
+def _nchw_to_nhwc(shape: list[int]) -> list[int]:
+    n, c, h, w = shape
+    return [n, h, w, c]
+
+
+class OnnxImporter:
+    """Converts one ONNX graph; call :meth:`run`."""
+
+    def __init__(self, model, name: str):
+        from onnx import numpy_helper
+
+        self.model = model
+        self.graph = model.graph
+        self.name = name
+        self.consts: dict[str, np.ndarray] = {
+            init.name: numpy_helper.to_array(init) for init in self.graph.initializer
+        }
+        self.values: dict[str, _Value] = {}
+        self.consumers: dict[str, int] = {}
+        for node in self.graph.node:
+            for name in node.input:
+                self.consumers[name] = self.consumers.get(name, 0) + 1
+        for value in self.graph.output:
+            self.consumers[value.name] = self.consumers.get(value.name, 0) + 1
+        self.node = None
+
+    # ---------------------------------------------------------------- helpers
+
+    def fail(self, message: str) -> BsirError:
+        node = self.node
+        if node is None:
+            return BsirError(f"ONNX model '{self.name}': {message}")
+        label = node.name or (node.output[0] if node.output else "?")
+        return BsirError(f"ONNX node '{label}' ({node.op_type}): {message}")
+
+    def attrs(self) -> dict[str, object]:
+        from onnx import helper
+
+        out: dict[str, object] = {}
+        for attr in self.node.attribute:
+            value = helper.get_attribute_value(attr)
+            out[attr.name] = value.decode() if isinstance(value, bytes) else value
+        return out
+
+    def act(self, name: str) -> _Value:
+        if name in self.values:
+            return self.values[name]
+        if name in self.consts:
+            raise self.fail(f"input '{name}' is a constant where an activation is expected")
+        raise self.fail(f"input '{name}' is not produced by any supported node")
+
+    def const(self, name: str, what: str) -> np.ndarray:
+        if name not in self.consts:
+            raise self.fail(f"{what} '{name}' must be an initializer or a Constant")
+        return self.consts[name]
+
+    def weight(self, key: str, value: np.ndarray) -> SSAValue:
+        base, suffix = key, 1
+        while base in self.builder.arrays:
+            base = f"{key}#{suffix}"
+            suffix += 1
+        return self.builder.constant(base, np.ascontiguousarray(value, dtype=np.float32))
+
+    def rank(self, value: _Value) -> int:
+        return len(tg.tensor_shape(value.ssa))
+
+    def plain(self, name: str) -> SSAValue:
+        value = self.act(name)
+        if value.perm is not None:
+            raise self.fail(
+                f"input '{name}' is a flattened N x C x H x W tensor; only a Gemm/MatMul "
+                "(or an elementwise op before it) may consume it"
+            )
+        return value.ssa
+
+    def build(self, op) -> SSAValue:
+        return self.builder.append(op)
+
+    # ---------------------------------------------------------------- graph
+
+    def graph_inputs(self) -> list[tuple[str, list[int]]]:
+        inputs = []
+        for value in self.graph.input:
+            if value.name in self.consts:
+                continue
+            tensor = value.type.tensor_type
+            if tensor.elem_type != 1:  # TensorProto.FLOAT
+                raise self.fail(f"graph input '{value.name}' must be float32")
+            dims = []
+            for index, dim in enumerate(tensor.shape.dim):
+                if dim.HasField("dim_value") and dim.dim_value > 0:
+                    dims.append(dim.dim_value)
+                elif index == 0:
+                    dims.append(1)  # a symbolic batch becomes 1
+                else:
+                    raise self.fail(
+                        f"graph input '{value.name}' has a dynamic dimension {index}"
+                    )
+            if len(dims) not in (2, 4):
+                raise self.fail(f"graph input '{value.name}' must be 2-D or 4-D (NCHW)")
+            inputs.append((value.name, _nchw_to_nhwc(dims) if len(dims) == 4 else dims))
+        if not inputs:
+            raise self.fail("the graph has no non-constant input")
+        return inputs
+
+    def run(self) -> tuple[ModuleOp, dict[str, np.ndarray]]:
+        inputs = self.graph_inputs()
+        graph_name = "".join(c if c.isalnum() or c == "_" else "_" for c in self.name) or "net"
+        self.builder = GraphBuilder(graph_name, inputs[0][1], f"{graph_name}.npz",
+                                    [shape for _, shape in inputs[1:]])
+        for (name, _), arg in zip(inputs, self.builder.inputs, strict=True):
+            self.values[name] = _Value(arg)
+        for node in self.graph.node:
+            self.node = node
+            handler = getattr(self, f"op_{node.op_type}", None)
+            if handler is None or node.domain not in ("", "ai.onnx"):
+                raise self.fail("unsupported operator")
+            try:
+                handler()
+            except VerifyException as error:  # shape rules of the tg op constructors
+                raise self.fail(str(error)) from None
+        self.node = None
+        outputs = []
+        for value in self.graph.output:
+            if value.name not in self.values:
+                raise self.fail(f"graph output '{value.name}' is not computed")
+            if self.values[value.name].perm is not None:
+                raise self.fail(f"graph output '{value.name}' is a flattened NCHW tensor")
+            outputs.append(self.values[value.name].ssa)
+        built = self.builder.finish(*outputs)
+        return built.module, built.arrays
+
+    def define(self, value: SSAValue, perm: np.ndarray | None = None) -> None:
+        self.values[self.node.output[0]] = _Value(value, perm)
+
+    # ---------------------------------------------------------------- nodes
+
+    def op_Constant(self) -> None:
+        from onnx import numpy_helper
+
+        attrs = self.node.attribute
+        if len(attrs) != 1 or attrs[0].name != "value":
+            raise self.fail("only tensor-valued Constant nodes are supported")
+        self.consts[self.node.output[0]] = numpy_helper.to_array(attrs[0].t)
+
+    def op_Identity(self) -> None:
+        self.values[self.node.output[0]] = self.act(self.node.input[0])
+
+    op_Dropout = op_Identity
+
+    def op_Conv(self) -> None:
+        a = self.attrs()
+        x = self.plain(self.node.input[0])
+        if self.rank(_Value(x)) != 4:
+            raise self.fail("only 2-D convolutions (4-D NCHW inputs) are supported")
+        w = self.const(self.node.input[1], "weight")
+        if w.ndim != 4:
+            raise self.fail(f"weight must be 4-D, got {w.ndim}-D")
+        bias = None
+        if len(self.node.input) > 2 and self.node.input[2]:
+            bias = self.weight(self.node.input[2], self.const(self.node.input[2], "bias"))
+        kh, kw = w.shape[2:]
+        if list(a.get("kernel_shape", [kh, kw])) != [kh, kw]:
+            raise self.fail("kernel_shape disagrees with the weight")
+        stride = list(a.get("strides", [1, 1]))
+        dilation = list(a.get("dilations", [1, 1]))
+        pads = self.resolve_pads(a, tg.tensor_shape(x), (kh, kw), stride, dilation)
+        weight = self.weight(self.node.input[1], w.transpose(0, 2, 3, 1))
+        self.define(self.build(tg.Conv2dOp(
+            x, weight, bias, stride=stride, pad=pads, dilation=dilation,
+            groups=int(a.get("group", 1)),
+        )))
+
+    def resolve_pads(self, attrs: dict, shape: tuple[int, ...], kernel: tuple[int, int],
+                     stride: list[int], dilation: list[int]) -> list[int]:
+        """ONNX pads [top, left, bottom, right], from ``pads`` or ``auto_pad``."""
+        auto = attrs.get("auto_pad", "NOTSET")
+        if auto in ("NOTSET", "VALID"):
+            pads = list(attrs.get("pads", [0, 0, 0, 0])) if auto == "NOTSET" else [0, 0, 0, 0]
+            if len(pads) != 4:
+                raise self.fail(f"pads must have 4 values, got {len(pads)}")
+            return pads
+        if auto not in ("SAME_UPPER", "SAME_LOWER"):
+            raise self.fail(f"unknown auto_pad '{auto}'")
+        out = []
+        for size, k, s, d in zip(shape[1:3], kernel, stride, dilation, strict=True):
+            total = max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
+            small, big = total // 2, total - total // 2
+            out.append((small, big) if auto == "SAME_UPPER" else (big, small))
+        (top, bottom), (left, right) = out
+        return [top, left, bottom, right]
+
+    def _linear(self, x: _Value, w: np.ndarray, bias: np.ndarray | None, key: str,
+                bias_key: str) -> None:
+        """``y = x @ w.T + bias`` with ``w`` COUT x K in ONNX feature order."""
+        if self.rank(x) != 2:
+            raise self.fail("the activation of a linear layer must be 2-D")
+        if x.perm is not None:
+            w = w[:, x.perm]
+        weight = self.weight(key, w)
+        b = None if bias is None else self.weight(bias_key, bias.reshape(-1))
+        self.define(self.build(tg.MatmulOp(x.ssa, weight, b)))
+
+    def op_Gemm(self) -> None:
+        a = self.attrs()
+        if a.get("transA", 0):
+            raise self.fail("transA=1 is not supported")
+        x = self.act(self.node.input[0])
+        w = self.const(self.node.input[1], "B")
+        if w.ndim != 2:
+            raise self.fail("B must be 2-D")
+        w = w if a.get("transB", 0) else w.T
+        w = w * np.float32(a.get("alpha", 1.0))
+        bias, bias_key = None, ""
+        if len(self.node.input) > 2 and self.node.input[2]:
+            bias_key = self.node.input[2]
+            bias = self.const(bias_key, "C") * np.float32(a.get("beta", 1.0))
+            if bias.size != w.shape[0]:
+                raise self.fail(f"C must have {w.shape[0]} values (one per output)")
+        self._linear(x, w, bias, self.node.input[1], bias_key)
+
+    def op_MatMul(self) -> None:
+        x = self.act(self.node.input[0])
+        w = self.const(self.node.input[1], "B")
+        if w.ndim != 2:
+            raise self.fail("B must be 2-D")
+        self._linear(x, w.T, None, self.node.input[1], "")
+
+    def op_Add(self) -> None:
+        lhs, rhs = self.node.input[:2]
+        if lhs in self.consts or rhs in self.consts:
+            self.add_bias(rhs if lhs in self.consts else lhs, lhs if lhs in self.consts else rhs)
+            return
+        a, b = self.plain(lhs), self.plain(rhs)
+        if tg.tensor_shape(a) != tg.tensor_shape(b):
+            raise self.fail("broadcasting Add is not supported (operands differ in shape)")
+        self.define(self.build(tg.AddOp(a, b)))
+
+    def add_bias(self, act_name: str, const_name: str) -> None:
+        """``MatMul`` + ``Add(bias)`` becomes one linear layer with a bias."""
+        x = self.act(act_name)
+        producer = x.ssa.owner
+        if not (isinstance(producer, tg.MatmulOp) and producer.bias is None
+                and self.consumers.get(act_name, 0) == 1):
+            raise self.fail(
+                "adding a constant is supported only as the bias of a MatMul it alone uses"
+            )
+        bias = self.const(const_name, "bias").reshape(-1)
+        cout = tg.tensor_shape(producer.output)[1]
+        if bias.size != cout:
+            raise self.fail(f"bias must have {cout} values")
+        block = self.builder.graph.block
+        b = self.weight(const_name, bias)
+        assert isinstance(b.owner, tg.WeightOp)
+        block.detach_op(b.owner)
+        block.insert_op_before(b.owner, producer)
+        fused = tg.MatmulOp(producer.input, producer.weight, b)
+        block.insert_op_before(fused, producer)
+        block.erase_op(producer)
+        self.define(fused.output)
+
+    def _elementwise(self, op) -> None:
+        source = self.act(self.node.input[0])
+        self.define(self.build(op(source.ssa)), source.perm)
+
+    def op_Relu(self) -> None:
+        self._elementwise(tg.ReluOp)
+
+    def op_Clip(self) -> None:
+        a = self.attrs()
+        lo, hi = a.get("min", -np.inf), a.get("max", np.inf)
+        inputs = list(self.node.input)
+        if len(inputs) > 1 and inputs[1]:
+            lo = float(self.const(inputs[1], "min"))
+        if len(inputs) > 2 and inputs[2]:
+            hi = float(self.const(inputs[2], "max"))
+        self._elementwise(lambda x: tg.ClipOp(x, float(lo), float(hi)))
+
+    def _pool_params(self) -> tuple[list[int], list[int], list[int], bool]:
+        a = self.attrs()
+        kernel = list(a["kernel_shape"]) if "kernel_shape" in a else None
+        if kernel is None or len(kernel) != 2:
+            raise self.fail("kernel_shape must give two sizes")
+        if list(a.get("dilations", [1, 1])) != [1, 1]:
+            raise self.fail("dilated pooling is not supported")
+        if a.get("storage_order", 0):
+            raise self.fail("storage_order=1 is not supported")
+        stride = list(a.get("strides", [1, 1]))
+        x = self.plain(self.node.input[0])
+        pads = self.resolve_pads(a, tg.tensor_shape(x), tuple(kernel), stride, [1, 1])
+        return kernel, stride, pads, bool(a.get("ceil_mode", 0))
+
+    def op_MaxPool(self) -> None:
+        if len(self.node.output) > 1 and self.node.output[1]:
+            raise self.fail("the Indices output is not supported")
+        kernel, stride, pads, ceil = self._pool_params()
+        x = self.plain(self.node.input[0])
+        self.define(self.build(tg.MaxPool2dOp(x, kernel, stride, pads, ceil)))
+
+    def op_AveragePool(self) -> None:
+        kernel, stride, pads, ceil = self._pool_params()
+        include = bool(self.attrs().get("count_include_pad", 0))
+        x = self.plain(self.node.input[0])
+        self.define(self.build(tg.AvgPool2dOp(x, kernel, stride, pads, ceil, include)))
+
+    def op_GlobalAveragePool(self) -> None:
+        x = self.plain(self.node.input[0])
+        if self.rank(_Value(x)) != 4:
+            raise self.fail("input must be 4-D")
+        self.define(self.build(tg.GlobalAvgPoolOp(x)))
+
+    def op_Concat(self) -> None:
+        values = [self.plain(name) for name in self.node.input]
+        rank = len(tg.tensor_shape(values[0]))
+        axis = int(self.attrs().get("axis", 1))
+        axis = axis + rank if axis < 0 else axis
+        if rank == 4:
+            axis = {0: 0, 1: 3, 2: 1, 3: 2}[axis]
+        self.define(self.build(tg.ConcatOp(values, axis)))
+
+    def _flatten(self, source: _Value) -> None:
+        shape = tg.tensor_shape(source.ssa)
+        if source.perm is not None or len(shape) == 2:
+            self.values[self.node.output[0]] = source
+            return
+        if len(shape) != 4:
+            raise self.fail(f"cannot flatten a rank-{len(shape)} tensor")
+        _, h, w, c = shape
+        perm = None
+        if h * w > 1:
+            perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+        self.define(self.build(tg.FlattenOp(source.ssa)), perm)
+
+    def op_Flatten(self) -> None:
+        if int(self.attrs().get("axis", 1)) != 1:
+            raise self.fail("only Flatten with axis=1 is supported")
+        self._flatten(self.act(self.node.input[0]))
+
+    def op_Reshape(self) -> None:
+        source = self.act(self.node.input[0])
+        target = [int(d) for d in self.const(self.node.input[1], "shape").reshape(-1)]
+        shape = tg.tensor_shape(source.ssa)
+        if source.perm is not None:
+            shape = (shape[0], int(np.prod(shape[1:])))
+        total = int(np.prod(shape))
+        batch = shape[0]
+        if target[0] == 0:
+            target[0] = batch
+        if -1 in target:
+            known = int(np.prod([d for d in target if d != -1]))
+            target[target.index(-1)] = total // known if known else 0
+        if len(target) != 2 or target[0] != batch or target[0] * target[1] != total:
+            raise self.fail(f"only a flatten to [N, -1] is supported, got {target}")
+        self._flatten(source)
+
+    def op_BatchNormalization(self) -> None:
+        x = self.plain(self.node.input[0])
+        params = [
+            self.weight(name, self.const(name, what).reshape(-1))
+            for name, what in zip(self.node.input[1:5], ("scale", "B", "mean", "var"),
+                                  strict=True)
+        ]
+        eps = float(self.attrs().get("epsilon", 1e-5))
+        self.define(self.build(tg.BatchNormOp(x, *params, epsilon=eps)))
+
+
+def import_onnx(path: str) -> tuple[ModuleOp, dict[str, np.ndarray]]:
+    """Read an ONNX file; returns the tg module and its weights (keyed as in the IR)."""
+    try:
+        import onnx
+    except ImportError:
+        raise BsirError("ONNX import needs the 'onnx' extra: pip install 'bsir[onnx]'") from None
+    try:
+        model = onnx.load(path)
+    except FileNotFoundError:
+        raise BsirError(f"no such file: {path}") from None
+    except Exception as error:
+        raise BsirError(f"{path} is not a readable ONNX model: {error}") from None
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid"
+        raise BsirError(f"{path} is not a valid ONNX model: {first}") from None
+    name = model.graph.name or os.path.splitext(os.path.basename(path))[0]
+    module, arrays = OnnxImporter(model, name).run()
+    from bsir.ir import verify_module
+
+    verify_module(module)
+    return module, arrays

@@ -1,0 +1,1 @@
+"""An example bsir-opt plugin: one pass, registered through an xDSL universe."""
