@@ -12,7 +12,7 @@
 // RUN: not bsir-opt %t.does-not-exist.mlir 2>&1 | filecheck %s --check-prefix=MISSING
 // MISSING: bsir-opt: error: cannot access '{{.*}}does-not-exist.mlir': No such file or directory
 // RUN: not bsir-opt %s 2>&1 | filecheck %s --check-prefix=VERIFY
-// VERIFY: errors.mlir:[[# @LINE + 7]]:5: error: 'tg.relu': result type tensor<1x4xf32> does not match the inferred tensor<1x8xf32>
+// VERIFY: errors.mlir:[[# @LINE + 8]]:5: error: 'tg.relu': result type tensor<1x4xf32> does not match the inferred tensor<1x8xf32>
 // VERIFY-NOT: Traceback
 // RUN: not bsir-opt %s 2>&1 | filecheck %s --check-prefix=ONCE
 // ONCE: error:
