@@ -1,0 +1,120 @@
+"""ONNX import: structure, layouts and weights of models built with onnx.helper."""
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+
+from onnx import helper, numpy_helper  # noqa: E402
+from onnx_models import OnnxGraph, classifier_head, inception_block, residual_block  # noqa: E402
+
+from bsir.diagnostics import BsirError  # noqa: E402
+from bsir.dialects import tg  # noqa: E402
+from bsir.ir import parse_module, print_module, verify_module  # noqa: E402
+from bsir.onnx_import import import_onnx  # noqa: E402
+
+
+def save(model, tmp_path, name="m.onnx"):
+    path = tmp_path / name
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def ops_of(module):
+    graph = module.body.block.first_op
+    return [op for op in graph.block.ops if not isinstance(op, tg.WeightOp | tg.OutputOp)]
+
+
+def initializer(model, name):
+    return next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name == name)
+
+
+def test_residual_block(tmp_path):
+    model = residual_block()
+    module, arrays = import_onnx(save(model, tmp_path))
+    verify_module(module)
+    kinds = [op.name for op in ops_of(module)]
+    assert kinds.count("tg.add") == 2 and kinds.count("tg.batch_norm") == 2
+    assert kinds[-3:] == ["tg.global_avgpool", "tg.flatten", "tg.matmul"]
+    graph = module.body.block.first_op
+    assert tg.tensor_shape(graph.block.args[0]) == (1, 10, 10, 8)  # NCHW -> NHWC
+    # Conv weights are COUT x KH x KW x CIN; Gemm(transB=1) weights stay COUT x CIN.
+    w = initializer(model, "conv1.weight")
+    assert np.array_equal(arrays["conv1.weight"], w.transpose(0, 2, 3, 1))
+    assert np.array_equal(arrays["fc.weight"], initializer(model, "fc.weight"))
+    assert module.is_structurally_equivalent(parse_module(print_module(module)))
+
+
+def test_inception_block_concat_and_pools(tmp_path):
+    module, _ = import_onnx(save(inception_block(), tmp_path))
+    ops = ops_of(module)
+    concat = next(op for op in ops if isinstance(op, tg.ConcatOp))
+    assert concat.axis.value.data == 3  # ONNX channel axis 1 is NHWC axis 3
+    assert tg.tensor_shape(concat.output) == (1, 9, 9, 13)
+    clip = next(op for op in ops if isinstance(op, tg.ClipOp))
+    assert clip.bounds == (0.0, 6.0)
+    pool = next(op for op in ops if isinstance(op, tg.AvgPool2dOp))
+    assert pool.includes_pad
+    maxpool = next(op for op in ops if isinstance(op, tg.MaxPool2dOp))
+    assert maxpool.is_ceil_mode and tg.tensor_shape(maxpool.output) == (1, 4, 4, 13)
+    separable = [op for op in ops if isinstance(op, tg.Conv2dOp)
+                 and tg.tensor_shape(op.weight)[1:3] in ((1, 3), (3, 1))]
+    assert [op.pads for op in separable] == [(0, 1, 0, 1), (1, 0, 1, 0)]
+
+
+def test_classifier_head_permutes_flattened_features(tmp_path):
+    model = classifier_head()
+    module, arrays = import_onnx(save(model, tmp_path))
+    matmuls = [op for op in ops_of(module) if isinstance(op, tg.MatmulOp)]
+    assert len(matmuls) == 2 and all(m.bias is not None for m in matmuls)
+    conv = next(op for op in ops_of(module) if isinstance(op, tg.Conv2dOp))
+    assert conv.pads == (0, 0, 1, 1)  # SAME_UPPER puts the odd pad at the end
+    # Gemm (alpha 0.5, transB 0) weight is transposed, scaled and its columns permuted
+    # from ONNX's (C, H, W) feature order to tg's (H, W, C).
+    onnx_w = initializer(model, "fc1.weight").T * 0.5
+    perm = np.arange(16).reshape(4, 2, 2).transpose(1, 2, 0).reshape(-1)
+    assert np.allclose(arrays["fc1.weight"], onnx_w[:, perm])
+    assert np.allclose(arrays["fc1.bias"], initializer(model, "fc1.bias") * 2.0)
+    # MatMul + Add(bias) become one linear layer.
+    assert np.allclose(arrays["fc2.weight"], initializer(model, "fc2.weight").T)
+    assert np.allclose(arrays["fc2.bias"], initializer(model, "fc2.bias"))
+
+
+def test_unsupported_op_names_the_node(tmp_path):
+    g = OnnxGraph("bad", [1, 2, 4, 4])
+    out = g.node("Softmax", ["input"])
+    with pytest.raises(BsirError, match=r"ONNX node 'softmax_1' \(Softmax\): unsupported operator"):
+        import_onnx(save(g.model([(out, [1, 2, 4, 4])]), tmp_path))
+
+
+def test_activation_weight_is_rejected(tmp_path):
+    g = OnnxGraph("bad", [1, 2, 4, 4])
+    out = g.node("Conv", ["input", "input"], kernel_shape=[1, 1])
+    with pytest.raises(BsirError, match="weight 'input' must be an initializer"):
+        import_onnx(save(g.model([(out, [1, 2, 4, 4])]), tmp_path))
+
+
+def test_bad_shapes_name_the_node(tmp_path):
+    g = OnnxGraph("bad", [1, 2, 4, 4])
+    a = g.conv("input", 2, 3, 1)
+    out = g.node("Add", [a, "input"])
+    with pytest.raises(BsirError, match=r"\(Add\): broadcasting Add is not supported"):
+        import_onnx(save(g.model([(out, [1, 3, 4, 4])]), tmp_path))
+
+
+def test_malformed_file(tmp_path):
+    path = tmp_path / "junk.onnx"
+    path.write_bytes(b"\x08\x07not a model at all")
+    with pytest.raises(BsirError, match="junk.onnx is not a"):
+        import_onnx(str(path))
+    with pytest.raises(BsirError, match="no such file"):
+        import_onnx(str(tmp_path / "missing.onnx"))
+
+
+def test_symbolic_batch_becomes_one(tmp_path):
+    g = OnnxGraph("dyn", ["N", 2, 4, 4])
+    out = g.node("Relu", ["input"])
+    module, _ = import_onnx(save(g.model([(out, ["N", 2, 4, 4])]), tmp_path))
+    graph = module.body.block.first_op
+    assert tg.tensor_shape(graph.block.args[0]) == (1, 4, 4, 2)
+    assert helper  # helper is used by the model factories
