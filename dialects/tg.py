@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from bsir.dialects import tg_shapes as shapes
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
@@ -59,6 +58,8 @@ from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator, Pure, SymbolOpInterface
 from xdsl.utils.exceptions import VerifyException
+
+from bsir.dialects import tg_shapes as shapes
 
 WEIGHTS_ATTR = "tg.weights"
 """Module attribute naming the ``.npz`` that holds the values of the ``tg.weight`` ops."""

@@ -50,7 +50,8 @@ class OnnxGraph:
 
     def bn(self, x: str, c: int) -> str:
         n = self.count + 1
-        scale = self.init(f"bn{n}.scale", (1 + 0.1 * self.rng.standard_normal(c)).astype(np.float32))
+        scale = (1 + 0.1 * self.rng.standard_normal(c)).astype(np.float32)
+        scale = self.init(f"bn{n}.scale", scale)
         shift = self.rand(f"bn{n}.shift", [c], 0.1)
         mean = self.rand(f"bn{n}.mean", [c], 0.1)
         var = self.init(f"bn{n}.var", self.rng.uniform(0.5, 1.5, c).astype(np.float32))
@@ -87,8 +88,8 @@ def inception_block():
     g = OnnxGraph("inception", [1, 6, 9, 9])
     b1 = g.node("Relu", [g.conv("input", 6, 4, 1)])
     b3 = g.conv(g.conv("input", 6, 4, (1, 3), pads=[0, 1, 0, 1]), 4, 4, (3, 1), pads=[1, 0, 1, 0])
-    b5 = g.node("Clip", [g.conv("input", 6, 2, 5, pads=[2, 2, 2, 2]),
-                        g.init("zero", np.array(0, np.float32)), g.init("six", np.array(6, np.float32))])
+    zero, six = g.init("zero", np.array(0, np.float32)), g.init("six", np.array(6, np.float32))
+    b5 = g.node("Clip", [g.conv("input", 6, 2, 5, pads=[2, 2, 2, 2]), zero, six])
     pool = g.node("AveragePool", ["input"], kernel_shape=[3, 3], strides=[1, 1],
                   pads=[1, 1, 1, 1], count_include_pad=1)
     bp = g.conv(pool, 6, 3, 1)

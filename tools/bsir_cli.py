@@ -11,10 +11,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bsir.dialects.tg import WEIGHTS_ATTR
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from bsir.diagnostics import BsirError, guarded_main
+from bsir.dialects.tg import WEIGHTS_ATTR
 from bsir.ir import load_module, print_module
 from bsir.models import MODELS, build_model
 from bsir.stats import LayerStats, layer_stats, summarize

@@ -62,7 +62,7 @@ def test_stats_of_ir_and_of_model_agree(tmp_path, capsys):
 ])
 def test_bad_commands_fail_with_one_line(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
-    code, out, err = run_cli(capsys, *argv)
+    code, _, err = run_cli(capsys, *argv)
     assert code != 0
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

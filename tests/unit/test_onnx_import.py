@@ -6,12 +6,12 @@ import pytest
 onnx = pytest.importorskip("onnx")
 
 from onnx import helper, numpy_helper  # noqa: E402
-from onnx_models import OnnxGraph, classifier_head, inception_block, residual_block  # noqa: E402
 
 from bsir.diagnostics import BsirError  # noqa: E402
 from bsir.dialects import tg  # noqa: E402
 from bsir.ir import parse_module, print_module, verify_module  # noqa: E402
 from bsir.onnx_import import import_onnx  # noqa: E402
+from onnx_models import OnnxGraph, classifier_head, inception_block, residual_block  # noqa: E402
 
 
 def save(model, tmp_path, name="m.onnx"):
@@ -105,7 +105,7 @@ def test_bad_shapes_name_the_node(tmp_path):
 def test_malformed_file(tmp_path):
     path = tmp_path / "junk.onnx"
     path.write_bytes(b"\x08\x07not a model at all")
-    with pytest.raises(BsirError, match="junk.onnx is not a"):
+    with pytest.raises(BsirError, match=r"junk\.onnx is not a"):
         import_onnx(str(path))
     with pytest.raises(BsirError, match="no such file"):
         import_onnx(str(tmp_path / "missing.onnx"))

@@ -13,7 +13,8 @@ PLUGIN = ROOT / "examples" / "bsir-plugin-example"
 RELU6 = """builtin.module {
   tg.graph @g(%x: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>) {
     %r = tg.relu %x : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
-    %c = tg.clip %r {min = 0.0 : f32, max = 6.0 : f32} : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
+    %c = tg.clip %r {min = 0.0 : f32, max = 6.0 : f32}
+           : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
     tg.output %c : tensor<1x4x4x8xf32>
   }
 }
@@ -35,7 +36,8 @@ def plugin_site(tmp_path_factory):
 
 
 def bsir_opt(site, *args, stdin=RELU6):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
     return subprocess.run(
         [sys.executable, "-m", "bsir.tools.bsir_opt", *args],
         input=stdin, capture_output=True, text=True, env=env,
