@@ -105,6 +105,10 @@ class BsirOptMain(xDSLOptMain):
             if output is not sys.stdout:
                 output.close()
 
+    def output_resulting_program(self, prog: ModuleOp) -> str:
+        # One trailing newline, as `bsir export` writes, so exported IR is a fixed point.
+        return super().output_resulting_program(prog).rstrip("\n") + "\n"
+
     def apply_passes(self, prog: ModuleOp) -> None:
         from xdsl.utils.exceptions import DiagnosticException
 

@@ -96,3 +96,11 @@ def test_console_scripts_exit_codes_without_traceback(tmp_path):
                          text=True)
     assert bad.returncode == 1
     assert "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_exported_ir_is_a_fixed_point_of_bsir_opt(tmp_path, capsys):
+    ir = tmp_path / "i.mlir"
+    run_cli(capsys, "export", "inception_v3", "-o", str(ir), "--no-weights")
+    out = tmp_path / "o.mlir"
+    assert bsir_opt.main([str(ir), "-o", str(out)]) == 0
+    assert out.read_text() == ir.read_text()
