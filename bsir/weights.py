@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,14 +64,56 @@ def materialize(specs: Iterable[WeightSpec], seed: int) -> dict[str, np.ndarray]
     return {spec.key: spec.make(seed) for spec in specs}
 
 
+_IR_FOLDER: ContextVar[str | None] = ContextVar("bsir_ir_folder", default=None)
+
+
+@contextmanager
+def ir_location(ir_path: str | None) -> Iterator[None]:
+    """While active, relative weight paths resolve against ``ir_path``'s folder.
+
+    bsir-opt and the bsir command set it to the IR file they read, so passes that load
+    or write weights find them however they are invoked. Outside it: the working folder.
+    """
+    folder = os.path.dirname(os.path.abspath(ir_path)) if ir_path else None
+    token = _IR_FOLDER.set(folder)
+    try:
+        yield
+    finally:
+        _IR_FOLDER.reset(token)
+
+
+def ir_folder(ir_path: str | None = None) -> str:
+    """The folder relative weight paths resolve against."""
+    if ir_path:
+        return os.path.dirname(os.path.abspath(ir_path))
+    return _IR_FOLDER.get() or os.getcwd()
+
+
 def weights_file(module: ModuleOp, ir_path: str | None = None) -> str:
     """The path of the module's weights file, resolved against the IR file's folder."""
     name = module.attributes.get(WEIGHTS_ATTR)
     if not isinstance(name, StringAttr):
         raise BsirError(f"the module names no weights file ({WEIGHTS_ATTR})")
-    path = name.data
-    if not os.path.isabs(path) and ir_path:
-        path = os.path.join(os.path.dirname(os.path.abspath(ir_path)), path)
+    return os.path.join(ir_folder(ir_path), name.data)
+
+
+def save_derived_weights(module: ModuleOp, arrays: Mapping[str, np.ndarray], tag: str,
+                         output: str = "") -> str:
+    """Write a pass's new weights and point the module at them; returns the path.
+
+    The file is ``output`` if given, else the current weights file's name with
+    ``.{tag}`` before ``.npz``, beside it. The input file is never touched.
+    """
+    current = weights_file(module)
+    if output:
+        path = os.path.join(ir_folder(), output)
+    else:
+        stem = current[: -len(".npz")] if current.endswith(".npz") else current
+        path = f"{stem}.{tag}.npz"
+    if os.path.abspath(path) == os.path.abspath(current):
+        raise BsirError(f"refusing to overwrite the input weights {current}")
+    save_weights(path, arrays)
+    module.attributes[WEIGHTS_ATTR] = StringAttr(os.path.relpath(path, ir_folder()))
     return path
 
 

@@ -20,6 +20,7 @@ packed block mask Gamma over COUT x CIN) and ``#tg.quant`` (power-of-two fix pos
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 from xdsl.dialects.builtin import (
@@ -291,17 +292,35 @@ def _check_same_element(op: Operation, values: Sequence[SSAValue]) -> Attribute:
     return element
 
 
-def _check_quant(op: Operation, quant: QuantAttr | None, n_inputs: int, element: Attribute,
-                 weighted: bool = False, has_bias: bool = False) -> None:
+def activation_fix(value: SSAValue) -> int | None:
+    """The fix position an i8 activation is produced at, or None if not known here."""
+    owner = value.owner
+    while isinstance(owner, FlattenOp | ReshapeOp):
+        owner = owner.input.owner
+    if isinstance(owner, QuantizeOp):
+        return owner.fix_position
+    quant = getattr(owner, "quant", None) if isinstance(owner, Operation) else None
+    return quant.output_position if isinstance(quant, QuantAttr) else None
+
+
+def _check_quant(op: Operation, quant: QuantAttr | None, inputs: Sequence[SSAValue],
+                 element: Attribute, weighted: bool = False, has_bias: bool = False) -> None:
     if quant is None:
         if element == INT8:
             raise VerifyException(f"i8 '{op.name}' needs a #tg.quant attribute")
         return
-    if len(quant.input_positions) != n_inputs:
+    if len(quant.input_positions) != len(inputs):
         raise VerifyException(
             f"#tg.quant gives {len(quant.input_positions)} input fix position(s), "
-            f"'{op.name}' has {n_inputs} activation input(s)"
+            f"'{op.name}' has {len(inputs)} activation input(s)"
         )
+    for index, (value, declared) in enumerate(zip(inputs, quant.input_positions, strict=True)):
+        produced = activation_fix(value)
+        if produced is not None and produced != declared:
+            raise VerifyException(
+                f"input {index} is produced at fix position {produced} but #tg.quant "
+                f"reads it at {declared}"
+            )
     if weighted and quant.weight_position is None:
         raise VerifyException(f"#tg.quant of '{op.name}' needs a weight fix position")
     if not weighted and quant.weight_position is not None:
@@ -549,7 +568,8 @@ class Conv2dOp(_TgOp):
             )
         _check_result(self, expected, element)
         _check_sparsity(self.sparsity, w_shape[0], w_shape[3])
-        _check_quant(self, self.quant, 1, element, weighted=True, has_bias=self.bias is not None)
+        _check_quant(self, self.quant, [self.input], element, weighted=True,
+                     has_bias=self.bias is not None)
 
 
 @irdl_op_definition
@@ -583,7 +603,8 @@ class MatmulOp(_TgOp):
             )
         _check_result(self, expected, element)
         _check_sparsity(self.sparsity, w_shape[0], w_shape[1])
-        _check_quant(self, self.quant, 1, element, weighted=True, has_bias=self.bias is not None)
+        _check_quant(self, self.quant, [self.input], element, weighted=True,
+                     has_bias=self.bias is not None)
 
 
 class _Pool2dOp(_TgOp):
@@ -635,7 +656,7 @@ class _Pool2dOp(_TgOp):
             self.is_ceil_mode,
         )
         _check_result(self, expected, element)
-        _check_quant(self, self.quant, 1, element)
+        _check_quant(self, self.quant, [self.input], element)
 
 
 @irdl_op_definition
@@ -686,7 +707,7 @@ class GlobalAvgPoolOp(_TgOp):
         if len(shape) != 4:
             raise VerifyException(f"global_avgpool input must be NHWC, got rank {len(shape)}")
         _check_result(self, (shape[0], 1, 1, shape[3]), element)
-        _check_quant(self, self.quant, 1, element)
+        _check_quant(self, self.quant, [self.input], element)
 
 
 @irdl_op_definition
@@ -712,7 +733,7 @@ class AddOp(_TgOp):
                 f"{list(tensor_shape(self.rhs))}"
             )
         _check_result(self, tensor_shape(self.lhs), element)
-        _check_quant(self, self.quant, 2, element)
+        _check_quant(self, self.quant, [self.lhs, self.rhs], element)
 
 
 @irdl_op_definition
@@ -741,7 +762,7 @@ class ConcatOp(_TgOp):
         axis = self.axis.value.data
         expected = shapes.concat_output_shape([tensor_shape(v) for v in self.inputs], axis)
         _check_result(self, expected, element)
-        _check_quant(self, self.quant, len(self.inputs), element)
+        _check_quant(self, self.quant, list(self.inputs), element)
 
 
 class _ElementwiseOp(_TgOp):
@@ -756,7 +777,7 @@ class _ElementwiseOp(_TgOp):
     def verify_(self) -> None:
         element = _check_same_element(self, [self.input])
         _check_result(self, tensor_shape(self.input), element)
-        _check_quant(self, self.quant, 1, element)
+        _check_quant(self, self.quant, [self.input], element)
 
 
 @irdl_op_definition
@@ -885,12 +906,63 @@ class BatchNormOp(_TgOp):
             raise VerifyException(f"batch_norm epsilon must be positive, got {self.eps}")
 
 
+class _FixConversionOp(_TgOp):
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    fix = prop_def(IntegerAttr)
+    assembly_format = _UNARY_FORMAT
+
+    SOURCE_ELEMENT: ClassVar[Attribute]
+    RESULT_ELEMENT: ClassVar[Attribute]
+
+    def __init__(self, input: SSAValue, fix: int):
+        result = tensor_type(tensor_shape(input), self.RESULT_ELEMENT)
+        super().__init__(operands=[input], result_types=[result],
+                         properties={"fix": IntegerAttr(fix, i64)})
+
+    @property
+    def fix_position(self) -> int:
+        return self.fix.value.data
+
+    def verify_(self) -> None:
+        source = _check_tensor(self.input, "input")
+        if source.element_type != self.SOURCE_ELEMENT:
+            raise VerifyException(f"'{self.name}' takes {self.SOURCE_ELEMENT} tensors")
+        _check_result(self, tensor_shape(self.input), self.RESULT_ELEMENT)
+
+
+@irdl_op_definition
+class QuantizeOp(_FixConversionOp):
+    """f32 to i8 at fix position ``fix``: round half up, saturate (bsir.quant)."""
+
+    name = "tg.quantize"
+    SOURCE_ELEMENT: ClassVar[Attribute] = FLOAT
+    RESULT_ELEMENT: ClassVar[Attribute] = INT8
+
+
+@irdl_op_definition
+class DequantizeOp(_FixConversionOp):
+    """i8 at fix position ``fix`` back to f32."""
+
+    name = "tg.dequantize"
+    SOURCE_ELEMENT: ClassVar[Attribute] = INT8
+    RESULT_ELEMENT: ClassVar[Attribute] = FLOAT
+
+    def verify_(self) -> None:
+        super().verify_()
+        produced = activation_fix(self.input)
+        if produced is not None and produced != self.fix_position:
+            raise VerifyException(
+                f"input is produced at fix position {produced}, not {self.fix_position}"
+            )
+
+
 WEIGHTED_OPS = (Conv2dOp, MatmulOp)
 """Ops whose weight can be block-sparse and is counted in MACs."""
 
 LAYER_OPS = (
     Conv2dOp, MatmulOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, AddOp, ConcatOp,
-    ReluOp, ClipOp, FlattenOp, ReshapeOp, BatchNormOp,
+    ReluOp, ClipOp, FlattenOp, ReshapeOp, BatchNormOp, QuantizeOp, DequantizeOp,
 )
 
 TG = Dialect(
@@ -900,9 +972,34 @@ TG = Dialect(
 )
 
 __all__ = [
-    "FLOAT", "INT8", "INT32", "LAYER_OPS", "TG", "WEIGHTED_OPS", "WEIGHTS_ATTR",
-    "AddOp", "AvgPool2dOp", "BatchNormOp", "ClipOp", "ConcatOp", "Conv2dOp", "FlattenOp",
-    "GlobalAvgPoolOp", "GraphOp", "MatmulOp", "MaxPool2dOp",
-    "OutputOp", "QuantAttr", "ReluOp", "ReshapeOp", "SparsityAttr", "WeightOp",
-    "dense_i64", "tensor_shape", "tensor_type",
+    "FLOAT",
+    "INT8",
+    "INT32",
+    "LAYER_OPS",
+    "TG",
+    "WEIGHTED_OPS",
+    "WEIGHTS_ATTR",
+    "AddOp",
+    "AvgPool2dOp",
+    "BatchNormOp",
+    "ClipOp",
+    "ConcatOp",
+    "Conv2dOp",
+    "DequantizeOp",
+    "FlattenOp",
+    "GlobalAvgPoolOp",
+    "GraphOp",
+    "MatmulOp",
+    "MaxPool2dOp",
+    "OutputOp",
+    "QuantAttr",
+    "QuantizeOp",
+    "ReluOp",
+    "ReshapeOp",
+    "SparsityAttr",
+    "WeightOp",
+    "activation_fix",
+    "dense_i64",
+    "tensor_shape",
+    "tensor_type",
 ]

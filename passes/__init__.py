@@ -10,7 +10,11 @@ from collections.abc import Callable
 
 from xdsl.passes import ModulePass
 
-PASS_MODULES: dict[str, tuple[str, str]] = {}
+PASS_MODULES: dict[str, tuple[str, str]] = {
+    "tg-sparsify": ("tg_sparsify", "TgSparsifyPass"),
+    "tg-fold-batchnorm": ("tg_fold_batchnorm", "TgFoldBatchnormPass"),
+    "tg-quantize": ("tg_quantize", "TgQuantizePass"),
+}
 """Pass name -> (module under bsir.passes, class name)."""
 
 

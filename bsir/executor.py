@@ -1,0 +1,190 @@
+"""The reference executor: runs a tg graph on numpy arrays, the oracle of every lowering.
+
+f32 ops compute in float32; i8 ops (those with ``#tg.quant``) compute exactly in integers
+as :mod:`bsir.layers` and :mod:`bsir.quant` define. Each array is freed after its last
+use, so even VGG16 runs in modest memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation, SSAValue
+
+from bsir import layers, quant
+from bsir.diagnostics import BsirError, op_location
+from bsir.dialects import tg
+from bsir.stats import only_graph
+
+Observer = Callable[[SSAValue, np.ndarray], None]
+
+
+def _is_int8(op: Operation) -> bool:
+    return getattr(op, "quant", None) is not None
+
+
+class Executor:
+    """Runs the single graph of a module with the given weights."""
+
+    def __init__(self, module: ModuleOp, weights: dict[str, np.ndarray]):
+        self.graph = only_graph(module)
+        self.weights = weights
+        self._last_use: dict[SSAValue, Operation] = {}
+        for op in self.graph.block.ops:
+            for operand in op.operands:
+                self._last_use[operand] = op
+        self._handlers: dict[type, Callable[[Operation, list[np.ndarray]], np.ndarray]] = {
+            tg.WeightOp: self._weight,
+            tg.Conv2dOp: self._conv2d,
+            tg.MatmulOp: self._matmul,
+            tg.MaxPool2dOp: self._maxpool,
+            tg.AvgPool2dOp: self._avgpool,
+            tg.GlobalAvgPoolOp: self._global_avgpool,
+            tg.AddOp: self._add,
+            tg.ConcatOp: self._concat,
+            tg.ReluOp: self._relu,
+            tg.ClipOp: self._clip,
+            tg.FlattenOp: lambda op, a: a[0].reshape(tg.tensor_shape(op.output)),
+            tg.ReshapeOp: lambda op, a: a[0].reshape(tg.tensor_shape(op.output)),
+            tg.BatchNormOp: lambda op, a: layers.batch_norm_float(*a, op.eps),
+            tg.QuantizeOp: lambda op, a: quant.quantize(a[0], op.fix_position),
+            tg.DequantizeOp: lambda op, a: quant.dequantize(a[0], op.fix_position),
+        }
+
+    def run(self, inputs: Sequence[np.ndarray], observe: Observer | None = None
+            ) -> list[np.ndarray]:
+        """Execute the graph; ``observe`` sees every value as it is computed."""
+        args = self.graph.block.args
+        if len(inputs) != len(args):
+            raise BsirError(f"the graph takes {len(args)} input(s), {len(inputs)} given")
+        values: dict[SSAValue, np.ndarray] = {}
+        for index, (arg, array) in enumerate(zip(args, inputs, strict=True)):
+            expected = tg.tensor_shape(arg)
+            array = np.asarray(array)
+            if array.shape != expected:
+                raise BsirError(
+                    f"input {index} has shape {list(array.shape)}, the graph expects "
+                    f"{list(expected)} (NHWC)"
+                )
+            values[arg] = array.astype(np.float32 if array.dtype.kind == "f" else array.dtype)
+            if observe:
+                observe(arg, values[arg])
+        for op in self.graph.block.ops:
+            if isinstance(op, tg.OutputOp):
+                return [values[v] for v in op.values]
+            handler = self._handlers.get(type(op))
+            if handler is None:
+                raise BsirError(f"the executor cannot run '{op.name}'", op_location(op))
+            result = handler(op, [values[v] for v in op.operands])
+            expected = tg.tensor_shape(op.results[0])
+            if result.shape != expected:  # an executor bug, never bad input
+                raise AssertionError(f"{op.name} produced {result.shape}, expected {expected}")
+            values[op.results[0]] = result
+            if observe:
+                observe(op.results[0], result)
+            for operand in op.operands:
+                if self._last_use.get(operand) is op:
+                    values.pop(operand, None)
+        raise BsirError("the graph has no tg.output")
+
+    # ----------------------------------------------------------------- handlers
+
+    def _weight(self, op: tg.WeightOp, _args) -> np.ndarray:
+        key = op.key.data
+        if key not in self.weights:
+            raise BsirError(f"no value for weight '{key}'", op_location(op))
+        return self.weights[key]
+
+    def _conv2d(self, op: tg.Conv2dOp, args) -> np.ndarray:
+        x, w, b = args[0], args[1], args[2] if len(args) > 2 else None
+        geometry = (op.stride_hw, op.pads, op.dilation_hw, op.group_count)
+        if not _is_int8(op):
+            return layers.conv2d_float(x, w, b, *geometry)
+        q = op.quant
+        return layers.conv2d_int8(x, w, b, *geometry, q.input_positions[0], q.weight_position,
+                                  q.bias_position, q.output_position)
+
+    def _matmul(self, op: tg.MatmulOp, args) -> np.ndarray:
+        x, w, b = args[0], args[1], args[2] if len(args) > 2 else None
+        if not _is_int8(op):
+            return layers.matmul_float(x, w, b)
+        q = op.quant
+        return layers.matmul_int8(x, w, b, q.input_positions[0], q.weight_position,
+                                  q.bias_position, q.output_position)
+
+    def _pool_geometry(self, op) -> tuple:
+        out = tg.tensor_shape(op.output)
+        return op.kernel_hw, op.stride_hw, op.pads, out[1:3]
+
+    def _maxpool(self, op: tg.MaxPool2dOp, args) -> np.ndarray:
+        y = layers.maxpool(args[0], *self._pool_geometry(op))
+        return self._requantize_same(op, y)
+
+    def _avgpool(self, op: tg.AvgPool2dOp, args) -> np.ndarray:
+        geometry = self._pool_geometry(op)
+        if not _is_int8(op):
+            return layers.avgpool_float(args[0], *geometry, op.includes_pad)
+        q = op.quant
+        return layers.avgpool_int8(args[0], *geometry, op.includes_pad, q.input_positions[0],
+                                   q.output_position)
+
+    def _global_avgpool(self, op: tg.GlobalAvgPoolOp, args) -> np.ndarray:
+        if not _is_int8(op):
+            return layers.global_avgpool_float(args[0])
+        q = op.quant
+        return layers.global_avgpool_int8(args[0], q.input_positions[0], q.output_position)
+
+    def _add(self, op: tg.AddOp, args) -> np.ndarray:
+        if not _is_int8(op):
+            return args[0] + args[1]
+        (a_fix, b_fix), out = op.quant.input_positions, op.quant.output_position
+        return layers.add_int8(args[0], args[1], a_fix, b_fix, out)
+
+    def _concat(self, op: tg.ConcatOp, args) -> np.ndarray:
+        axis = op.axis.value.data
+        if not _is_int8(op):
+            return np.concatenate(args, axis=axis)
+        out = op.quant.output_position
+        parts = [quant.requantize(a, fix, out) for a, fix in zip(
+            args, op.quant.input_positions, strict=True)]
+        return np.concatenate(parts, axis=axis)
+
+    def _relu(self, op: tg.ReluOp, args) -> np.ndarray:
+        return self._requantize_same(op, np.maximum(args[0], 0).astype(args[0].dtype))
+
+    def _clip(self, op: tg.ClipOp, args) -> np.ndarray:
+        lo, hi = op.bounds
+        if _is_int8(op):
+            fix = op.quant.input_positions[0]
+            lo, hi = (int(quant.quantize(np.array(v), fix)) for v in (lo, hi))
+        return self._requantize_same(op, np.clip(args[0], lo, hi).astype(args[0].dtype))
+
+    def _requantize_same(self, op: Operation, y: np.ndarray) -> np.ndarray:
+        """An exact op's int8 result moved to its output fix position, if different."""
+        if not _is_int8(op):
+            return y
+        q = op.quant  # type: ignore[attr-defined]
+        if q.input_positions[0] == q.output_position:
+            return y
+        return quant.requantize(y.astype(np.int64), q.input_positions[0], q.output_position)
+
+
+def run_module(module: ModuleOp, weights: dict[str, np.ndarray],
+               inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Run a module's graph once; see :class:`Executor`."""
+    return Executor(module, weights).run(inputs)
+
+
+def random_inputs(module: ModuleOp, seed: int = 0, count: int = 1) -> list[list[np.ndarray]]:
+    """``count`` sets of standard-normal float32 inputs shaped like the graph's inputs."""
+    graph = only_graph(module)
+    rng = np.random.default_rng(seed)
+    return [
+        [rng.standard_normal(tg.tensor_shape(arg), dtype=np.float32) for arg in graph.block.args]
+        for _ in range(count)
+    ]
+
+
+__all__ = ["Executor", "random_inputs", "run_module"]

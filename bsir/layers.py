@@ -1,0 +1,186 @@
+"""numpy implementations of the tg layers: float32, and exact int8 arithmetic.
+
+These are the reference semantics every lowering is checked against, so they favour
+being obviously right: convolution is im2col + one BLAS matrix product per group;
+int8 products are summed exactly in float64 (|sum| < 2**53 for any realistic layer)
+and converted to int64; rounding and saturation come from :mod:`bsir.quant`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from bsir import quant
+
+
+def _pad_nhwc(x: np.ndarray, pad: Sequence[int], value: float | int = 0) -> np.ndarray:
+    top, left, bottom, right = pad
+    if not any(pad):
+        return x
+    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+
+
+def _windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+             dilation: Sequence[int], out_hw: Sequence[int]) -> np.ndarray:
+    """A read-only N x OH x OW x KH x KW x C view of the windows of a padded NHWC tensor."""
+    n, _, _, c = x.shape
+    sn, sh, sw, sc = x.strides
+    return as_strided(
+        x,
+        shape=(n, out_hw[0], out_hw[1], kernel[0], kernel[1], c),
+        strides=(sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1], sc),
+        writeable=False,
+    )
+
+
+def _out_hw(size_hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+            dilation: Sequence[int]) -> tuple[int, int]:
+    return tuple(  # type: ignore[return-value]
+        (size - (dilation[i] * (kernel[i] - 1) + 1)) // stride[i] + 1
+        for i, size in enumerate(size_hw)
+    )
+
+
+def conv2d_accumulate(x: np.ndarray, w: np.ndarray, stride: Sequence[int] = (1, 1),
+                      pad: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1),
+                      groups: int = 1, dtype: type = np.float32) -> np.ndarray:
+    """sum over the window and input channels of x * w, in ``dtype`` (no bias).
+
+    x is N x H x W x C, w is COUT x KH x KW x C/groups; returns N x OH x OW x COUT.
+    """
+    xp = _pad_nhwc(x, pad).astype(dtype, copy=False)
+    cout, kh, kw, cin_g = w.shape
+    n = x.shape[0]
+    oh, ow = _out_hw(xp.shape[1:3], (kh, kw), stride, dilation)
+    wd = w.astype(dtype, copy=False)
+    cout_g = cout // groups
+    out = np.empty((n, oh, ow, cout), dtype=dtype)
+    if (kh, kw) == (1, 1) and tuple(stride) == (1, 1) and groups == 1:
+        out[...] = (xp.reshape(-1, cin_g) @ wd.reshape(cout, cin_g).T).reshape(n, oh, ow, cout)
+        return out
+    windows = _windows(xp, (kh, kw), stride, dilation, (oh, ow))
+    for g in range(groups):
+        patches = windows[..., g * cin_g:(g + 1) * cin_g].reshape(n * oh * ow, kh * kw * cin_g)
+        w_g = wd[g * cout_g:(g + 1) * cout_g].reshape(cout_g, kh * kw * cin_g)
+        out[..., g * cout_g:(g + 1) * cout_g] = (patches @ w_g.T).reshape(n, oh, ow, cout_g)
+    return out
+
+
+def conv2d_float(x, w, b, stride, pad, dilation, groups) -> np.ndarray:
+    """float32 convolution with optional bias."""
+    y = conv2d_accumulate(x, w, stride, pad, dilation, groups, np.float32)
+    return y + b if b is not None else y
+
+
+def int_accumulate(x: np.ndarray, w: np.ndarray, product) -> np.ndarray:
+    """Exact integer sum of products: computed in float64, returned as int64."""
+    acc = product(x.astype(np.float64), w.astype(np.float64))
+    return np.rint(acc).astype(np.int64)
+
+
+def align_bias(bias: np.ndarray | None, bias_fix: int | None, acc_fix: int) -> np.ndarray | int:
+    """The int32 bias at the accumulator's fix position (shifted, rounded half up)."""
+    if bias is None:
+        return 0
+    return quant.round_shift(bias.astype(np.int64), int(bias_fix) - acc_fix)
+
+
+def conv2d_int8(x, w, b, stride, pad, dilation, groups, in_fix: int, w_fix: int,
+                b_fix: int | None, out_fix: int) -> np.ndarray:
+    """int8 convolution: exact int64 accumulation, bias aligned, requantized to int8."""
+    acc = int_accumulate(x, w, lambda xf, wf: conv2d_accumulate(
+        xf, wf, stride, pad, dilation, groups, np.float64))
+    acc_fix = in_fix + w_fix
+    return quant.requantize(acc + align_bias(b, b_fix, acc_fix), acc_fix, out_fix)
+
+
+def matmul_float(x, w, b) -> np.ndarray:
+    y = x.astype(np.float32) @ w.astype(np.float32).T
+    return y + b if b is not None else y
+
+
+def matmul_int8(x, w, b, in_fix: int, w_fix: int, b_fix: int | None,
+                out_fix: int) -> np.ndarray:
+    acc = int_accumulate(x, w, lambda xf, wf: xf @ wf.T)
+    acc_fix = in_fix + w_fix
+    return quant.requantize(acc + align_bias(b, b_fix, acc_fix), acc_fix, out_fix)
+
+
+def maxpool(x: np.ndarray, kernel, stride, pad, out_hw) -> np.ndarray:
+    """Max over windows; padding never wins (and a ceil-mode window past the end is
+    padded the same way)."""
+    low = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+    xp = _extend_for_output(_pad_nhwc(x, pad, low), kernel, stride, out_hw, low)
+    return _windows(xp, kernel, stride, (1, 1), out_hw).max(axis=(3, 4))
+
+
+def _extend_for_output(xp: np.ndarray, kernel, stride, out_hw, value) -> np.ndarray:
+    """Pad bottom/right so that ceil-mode windows lie inside the array."""
+    need_h = (out_hw[0] - 1) * stride[0] + kernel[0] - xp.shape[1]
+    need_w = (out_hw[1] - 1) * stride[1] + kernel[1] - xp.shape[2]
+    if need_h <= 0 and need_w <= 0:
+        return xp
+    return np.pad(xp, ((0, 0), (0, max(need_h, 0)), (0, max(need_w, 0)), (0, 0)),
+                  constant_values=value)
+
+
+def avgpool_sums(x: np.ndarray, kernel, stride, pad, out_hw, count_include_pad: bool,
+                 dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Window sums and the divisor of each output position.
+
+    With ``count_include_pad`` the divisor counts the explicit padding (not the extra
+    ceil-mode overhang), as PyTorch and ONNX do; without it, only input elements.
+    """
+    xp = _extend_for_output(_pad_nhwc(x.astype(dtype), pad), kernel, stride, out_hw, 0)
+    sums = _windows(xp, kernel, stride, (1, 1), out_hw).sum(axis=(3, 4))
+    h, w = x.shape[1:3]
+    ones = np.zeros((1, *xp.shape[1:3], 1), dtype=np.int64)
+    top, left, bottom, right = pad
+    if count_include_pad:
+        ones[:, : h + top + bottom, : w + left + right] = 1
+    else:
+        ones[:, top: top + h, left: left + w] = 1
+    counts = _windows(ones, kernel, stride, (1, 1), out_hw).sum(axis=(3, 4))
+    return sums, counts
+
+
+def avgpool_float(x, kernel, stride, pad, out_hw, count_include_pad) -> np.ndarray:
+    sums, counts = avgpool_sums(x, kernel, stride, pad, out_hw, count_include_pad, np.float64)
+    return (sums / counts).astype(np.float32)
+
+
+def avgpool_int8(x, kernel, stride, pad, out_hw, count_include_pad, in_fix, out_fix):
+    sums, counts = avgpool_sums(x, kernel, stride, pad, out_hw, count_include_pad, np.int64)
+    return average_int8(sums, counts, in_fix, out_fix)
+
+
+def average_int8(sums: np.ndarray, counts, in_fix: int, out_fix: int) -> np.ndarray:
+    """sums / counts moved from ``in_fix`` to ``out_fix``, rounded half up, saturated."""
+    shift = in_fix - out_fix
+    if shift >= 0:
+        return quant.saturate_int8(quant.round_divide(sums, np.asarray(counts) << shift))
+    return quant.saturate_int8(quant.round_divide(sums << -shift, counts))
+
+
+def global_avgpool_float(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float64).mean(axis=(1, 2), keepdims=True).astype(np.float32)
+
+
+def global_avgpool_int8(x: np.ndarray, in_fix: int, out_fix: int) -> np.ndarray:
+    sums = x.astype(np.int64).sum(axis=(1, 2), keepdims=True)
+    return average_int8(sums, x.shape[1] * x.shape[2], in_fix, out_fix)
+
+
+def add_int8(a: np.ndarray, b: np.ndarray, a_fix: int, b_fix: int, out_fix: int) -> np.ndarray:
+    """a + b at the finer of the two fix positions, then requantized."""
+    common = max(a_fix, b_fix)
+    acc = quant.round_shift(a, a_fix - common) + quant.round_shift(b, b_fix - common)
+    return quant.requantize(acc, common, out_fix)
+
+
+def batch_norm_float(x, scale, shift, mean, var, eps) -> np.ndarray:
+    inv = scale / np.sqrt(var.astype(np.float64) + eps)
+    return ((x - mean) * inv + shift).astype(np.float32)

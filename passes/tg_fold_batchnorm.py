@@ -1,0 +1,115 @@
+"""``tg-fold-batchnorm``: fold each batch norm into the convolution or linear layer before it.
+
+``bn(conv(x, W) + b)`` with s = scale / sqrt(var + eps) becomes
+``conv(x, s * W) + (b - mean) * s + shift`` (s scales each output channel, so zero
+blocks stay zero). The new weights go to ``<weights>.folded.npz`` (or ``weights-out``).
+A batch norm whose input is not a float convolution/linear layer used by it alone is
+left as it is; ``tg-quantize`` refuses graphs that still hold one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
+from bsir.dialects import tg
+from bsir.weights import load_weights, save_derived_weights
+
+
+def _key(value) -> str:
+    owner = value.owner
+    assert isinstance(owner, tg.WeightOp)
+    return owner.key.data
+
+
+class FoldBatchNorm(RewritePattern):
+    """Rewrites one conv/linear + batch-norm pair, updating ``arrays``."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.arrays = arrays
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, bn: tg.BatchNormOp, rewriter: PatternRewriter) -> None:
+        layer = bn.input.owner
+        if not isinstance(layer, tg.WEIGHTED_OPS) or not layer.output.has_one_use():
+            return
+        if layer.quant is not None or not isinstance(layer.weight.owner, tg.WeightOp):
+            return
+        if not layer.weight.has_one_use():
+            return
+        scale, shift, mean, var = (self.arrays[_key(v)].astype(np.float64)
+                                   for v in (bn.scale, bn.shift, bn.mean, bn.variance))
+        factor = scale / np.sqrt(var + bn.eps)
+        w_key = _key(layer.weight)
+        weight = self.arrays[w_key].astype(np.float64)
+        folded_w = weight * factor.reshape((-1,) + (1,) * (weight.ndim - 1))
+        bias = self.arrays[_key(layer.bias)] if layer.bias is not None else 0.0
+        folded_b = (bias - mean) * factor + shift
+        self.arrays[w_key] = folded_w.astype(np.float32)
+        b_key = _key(layer.bias) if layer.bias is not None else self._new_bias_key(w_key)
+        self.arrays[b_key] = folded_b.astype(np.float32)
+
+        new_ops: list[tg.WeightOp | tg.Conv2dOp | tg.MatmulOp] = []
+        if layer.bias is None:
+            bias_op = tg.WeightOp(b_key, tg.tensor_type(folded_b.shape))
+            new_ops.append(bias_op)
+            bias_value = bias_op.result
+        else:
+            bias_value = layer.bias
+        if isinstance(layer, tg.Conv2dOp):
+            new = tg.Conv2dOp(layer.input, layer.weight, bias_value, stride=layer.stride_hw,
+                              pad=layer.pads, dilation=layer.dilation_hw,
+                              groups=layer.group_count)
+        else:
+            new = tg.MatmulOp(layer.input, layer.weight, bias_value)
+        if layer.sparsity is not None:
+            new.properties["sparsity"] = layer.sparsity
+        new_ops.append(new)
+        rewriter.replace(bn, new_ops, [new.output])
+        rewriter.erase(layer)
+
+    def _new_bias_key(self, weight_key: str) -> str:
+        stem = weight_key[: -len(".weight")] if weight_key.endswith(".weight") else weight_key
+        key, n = f"{stem}.bias", 1
+        while key in self.arrays:
+            key, n = f"{stem}.bias{n}", n + 1
+        return key
+
+
+@dataclass(frozen=True)
+class TgFoldBatchnormPass(ModulePass):
+    """Fold batch norms into the preceding convolution or linear layer."""
+
+    name = "tg-fold-batchnorm"
+
+    weights_out: str = ""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        arrays = fold_batchnorms(op, load_weights(op))
+        save_derived_weights(op, arrays, "folded", self.weights_out)
+
+
+def fold_batchnorms(module: ModuleOp, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Fold in memory: rewrites ``module`` and returns the weights it now references."""
+    arrays = dict(arrays)
+    PatternRewriteWalker(FoldBatchNorm(arrays), apply_recursively=False).rewrite_module(module)
+    remove_unused_weights(module)
+    live = {w.key.data for w in module.walk() if isinstance(w, tg.WeightOp)}
+    return {k: v for k, v in arrays.items() if k in live}
+
+
+def remove_unused_weights(module: ModuleOp) -> None:
+    """Erase ``tg.weight`` ops whose value no op uses any more."""
+    for weight in [w for w in module.walk() if isinstance(w, tg.WeightOp)]:
+        if not weight.result.uses:
+            weight.parent_block().erase_op(weight)  # type: ignore[union-attr]

@@ -1,0 +1,220 @@
+"""``tg-quantize``: INT8 with power-of-two scales (paper section 3, Vitis AI style).
+
+1. Calibration: the float graph runs on sample inputs (``calibration=inputs.npy``,
+   one input or a stack of them; else ``samples`` standard-normal inputs from ``seed``)
+   and every activation gets a fix position by ``method`` (``max``: the largest that
+   does not overflow; ``mse``: of it and ``candidates`` positions above, the least
+   squared error). Weights get theirs the same way; a bias is int32 at the fix of its
+   accumulator (input fix + weight fix).
+2. Rewrite: the graph keeps its f32 inputs and outputs; ``tg.quantize`` follows each
+   input and ``tg.dequantize`` precedes each output, and every op between computes on
+   i8 with a ``#tg.quant``. ReLU, clip and max pooling keep their input's fix position
+   (exact, no requantization); flatten and reshape only move bytes.
+
+Batch norms must be folded first (``tg-fold-batchnorm``). The int8 weights go to
+``<weights>.int8.npz`` (or ``weights-out``). Rounding is bsir.quant's, everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
+
+from bsir import quant
+from bsir.diagnostics import BsirError
+from bsir.dialects import tg
+from bsir.executor import Executor, random_inputs
+from bsir.stats import only_graph
+from bsir.weights import ir_folder, load_weights, save_derived_weights
+
+EXACT_OPS = (tg.ReluOp, tg.ClipOp, tg.MaxPool2dOp)
+"""Ops whose int8 output keeps the input's fix position."""
+
+MOVE_OPS = (tg.FlattenOp, tg.ReshapeOp)
+"""Ops that only move bytes: no #tg.quant, the fix position passes through."""
+
+
+def calibration_inputs(module: ModuleOp, path: str, samples: int, seed: int
+                       ) -> list[list[np.ndarray]]:
+    """Input sets for calibration: from a .npy file, or random."""
+    graph = only_graph(module)
+    if not path:
+        return random_inputs(module, seed, max(samples, 1))
+    if len(graph.block.args) != 1:
+        raise PassFailedException("tg-quantize: a calibration file needs a single-input graph")
+    full = os.path.join(ir_folder(), path)
+    try:
+        data = np.load(full, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise PassFailedException(f"tg-quantize: cannot read {full}: {error}") from None
+    shape = tg.tensor_shape(graph.block.args[0])
+    if data.shape == shape:
+        return [[data.astype(np.float32)]]
+    if data.shape[1:] == shape:
+        return [[sample.astype(np.float32)] for sample in data]
+    raise PassFailedException(
+        f"tg-quantize: calibration data has shape {list(data.shape)}, expected {list(shape)} "
+        f"or [S, {', '.join(map(str, shape))}]"
+    )
+
+
+@dataclass(frozen=True)
+class TgQuantizePass(ModulePass):
+    """Quantize a float tg graph to INT8 with power-of-two fix positions."""
+
+    name = "tg-quantize"
+
+    method: str = "mse"
+    candidates: int = 3
+    calibration: str = ""
+    samples: int = 2
+    seed: int = 0
+    weights_out: str = ""
+
+    def choose(self, values: np.ndarray) -> int:
+        return quant.choose_fix_position(values, self.method, self.candidates)
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        inputs = calibration_inputs(op, self.calibration, self.samples, self.seed)
+        arrays = self.quantize(op, load_weights(op), inputs)
+        save_derived_weights(op, arrays, "int8", self.weights_out)
+
+    def quantize(self, module: ModuleOp, arrays: dict[str, np.ndarray],
+                 inputs: list[list[np.ndarray]]) -> dict[str, np.ndarray]:
+        """Quantize in memory, calibrated on ``inputs`` (a list of input sets); rewrites
+        ``module`` and returns its int8 weights."""
+        if self.method not in ("max", "mse"):
+            raise PassFailedException(f"tg-quantize: unknown method '{self.method}' (max, mse)")
+        graph = only_graph(module)
+        for layer in graph.block.ops:
+            if isinstance(layer, tg.BatchNormOp):
+                raise PassFailedException(
+                    "tg-quantize: the graph still has batch norms; run tg-fold-batchnorm first"
+                )
+            if isinstance(layer, tg.QuantizeOp) or getattr(layer, "quant", None) is not None:
+                raise PassFailedException("tg-quantize: the graph is already quantized")
+        fixes = self.calibrate(module, arrays, inputs)
+        new_graph, new_arrays = self.rewrite(graph, arrays, fixes)
+        block = module.body.block
+        block.insert_op_before(new_graph, graph)
+        block.erase_op(graph)
+        return new_arrays
+
+    def calibrate(self, module: ModuleOp, arrays: dict[str, np.ndarray],
+                  inputs: list[list[np.ndarray]]) -> dict[SSAValue, int]:
+        """The fix position of every activation, from float runs on calibration inputs."""
+        seen: dict[SSAValue, list[np.ndarray]] = {}
+
+        def observe(value: SSAValue, array: np.ndarray) -> None:
+            if not isinstance(value.owner, tg.WeightOp):
+                seen.setdefault(value, []).append(array)
+
+        executor = Executor(module, arrays)
+        try:
+            for input_set in inputs:
+                executor.run(input_set, observe)
+        except BsirError as error:
+            raise PassFailedException(f"tg-quantize: calibration failed: {error}") from None
+        try:
+            return {value: self.choose(np.stack(runs)) for value, runs in seen.items()}
+        except ValueError as error:
+            raise PassFailedException(f"tg-quantize: {error}") from None
+
+    def rewrite(self, graph: tg.GraphOp, arrays: dict[str, np.ndarray],
+                fixes: dict[SSAValue, int]) -> tuple[tg.GraphOp, dict[str, np.ndarray]]:
+        """A new int8 graph and its weights."""
+        inputs = [arg.type for arg in graph.block.args]
+        outputs = list(graph.function_type.outputs.data)
+        new_graph = tg.GraphOp(graph.sym_name.data, inputs, outputs)
+        block = new_graph.block
+        mapped: dict[SSAValue, SSAValue] = {}
+        fix_of: dict[SSAValue, int] = {}
+        new_arrays: dict[str, np.ndarray] = {}
+        weight_fix: dict[str, int] = {}
+
+        for old, new in zip(graph.block.args, block.args, strict=True):
+            q = tg.QuantizeOp(new, fixes[old])
+            block.add_op(q)
+            mapped[old], fix_of[old] = q.output, fixes[old]
+
+        roles = self.weight_roles(graph)
+        for layer in graph.block.ops:
+            if isinstance(layer, tg.WeightOp):
+                key = layer.key.data
+                if roles.get(key) == "weight":
+                    weight_fix[key] = self.choose(arrays[key])
+                    new_arrays[key] = quant.quantize(arrays[key], weight_fix[key])
+                    element: Attribute = tg.INT8
+                elif roles.get(key) == "bias":
+                    continue  # created beside its layer, at the accumulator's fix
+                else:
+                    raise PassFailedException(
+                        f"tg-quantize: weight '{key}' is not a conv/linear weight or bias"
+                    )
+                new_weight = tg.WeightOp(key, tg.tensor_type(arrays[key].shape, element))
+                block.add_op(new_weight)
+                mapped[layer.result] = new_weight.result
+            elif isinstance(layer, tg.OutputOp):
+                results = []
+                for value in layer.values:
+                    dq = tg.DequantizeOp(mapped[value], fix_of[value])
+                    block.add_op(dq)
+                    results.append(dq.output)
+                block.add_op(tg.OutputOp(results))
+            else:
+                self.rewrite_layer(layer, block, arrays, fixes, mapped, fix_of, new_arrays,
+                                   weight_fix)
+        return new_graph, new_arrays
+
+    @staticmethod
+    def weight_roles(graph: tg.GraphOp) -> dict[str, str]:
+        roles: dict[str, str] = {}
+        for layer in graph.block.ops:
+            if isinstance(layer, tg.WEIGHTED_OPS):
+                for role, value in (("weight", layer.weight), ("bias", layer.bias)):
+                    if value is not None and isinstance(value.owner, tg.WeightOp):
+                        key = value.owner.key.data
+                        if roles.setdefault(key, role) != role:
+                            raise PassFailedException(
+                                f"tg-quantize: '{key}' is used both as a weight and a bias"
+                            )
+        return roles
+
+    def rewrite_layer(self, layer: Operation, block, arrays, fixes, mapped, fix_of,
+                      new_arrays, weight_fix) -> None:
+        activations = [v for v in layer.operands if not isinstance(v.owner, tg.WeightOp)]
+        in_fixes = [fix_of[v] for v in activations]
+        result = layer.results[0]
+        out_fix = in_fixes[0] if isinstance(layer, MOVE_OPS + EXACT_OPS) else fixes[result]
+        operands = [mapped.get(v) for v in layer.operands]  # biases are made below
+        properties = dict(layer.properties)
+        if isinstance(layer, tg.WEIGHTED_OPS):
+            w_key = layer.weight.owner.key.data  # type: ignore[union-attr]
+            acc_fix = in_fixes[0] + weight_fix[w_key]
+            bias_fix = None
+            if layer.bias is not None:
+                b_key = layer.bias.owner.key.data  # type: ignore[union-attr]
+                bias_fix = acc_fix
+                new_arrays[b_key] = quant.quantize(arrays[b_key], acc_fix, bits=32)
+                bias = tg.WeightOp(b_key, tg.tensor_type(arrays[b_key].shape, tg.INT32))
+                block.add_op(bias)
+                operands[2] = bias.result
+            properties["quant"] = tg.QuantAttr.get(in_fixes, out_fix, weight_fix[w_key],
+                                                   bias_fix)
+        elif not isinstance(layer, MOVE_OPS):
+            properties["quant"] = tg.QuantAttr.get(in_fixes, out_fix)
+        new = type(layer).create(
+            operands=operands,
+            result_types=[tg.tensor_type(tg.tensor_shape(result), tg.INT8)],
+            properties=properties,
+            attributes=dict(layer.attributes),
+        )
+        block.add_op(new)
+        mapped[result], fix_of[result] = new.results[0], out_fix

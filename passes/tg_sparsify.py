@@ -1,0 +1,133 @@
+"""``tg-sparsify``: choose a block mask Gamma per weighted layer and zero its blocks.
+
+For each convolution (and linear layer, with ``linear=true``) the blocks of its weight
+are scored by ``criterion`` (l1, l2, variance, variance-global; see bsir.sparsity) and
+the lowest-scoring ``ratio`` of them are zeroed. Gamma goes into the op's
+``#tg.sparsity`` attribute, the zeroed weights into a new ``.npz``
+(``<weights>.sparse.npz`` unless ``weights-out`` names one); the input files are kept.
+
+Options::
+
+    block=8,8            block shape over (COUT, CIN)
+    ratio=0.5            fraction of blocks to zero, rounded to whole blocks
+    criterion=l2         l1 | l2 | variance | variance-global
+    skip-first=false     leave the first convolution dense (the paper does)
+    linear=false         also sparsify linear (tg.matmul) layers
+    balanced=false       the same number of kept blocks in every block row
+    overrides="layer4.*=0.75 fc=0"   per-layer ratios, fnmatch patterns on layer names
+    weights-out=""       file for the new weights
+    report=true          print each layer's density to stderr
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
+
+from bsir import sparsity
+from bsir.dialects import tg
+from bsir.stats import layer_name, only_graph
+from bsir.weights import load_weights, save_derived_weights
+
+
+def parse_overrides(text: str) -> list[tuple[str, float]]:
+    """``"a=0.5 b*=0"`` (spaces, commas or semicolons between) to [(pattern, ratio)]."""
+    out = []
+    for item in filter(None, re.split(r"[\s,;]+", text.strip())):
+        pattern, sep, value = item.rpartition("=")
+        try:
+            ratio = float(value)
+        except ValueError:
+            ratio = -1.0
+        if not sep or not pattern or not 0.0 <= ratio <= 1.0:
+            raise PassFailedException(
+                f"tg-sparsify: bad override '{item}' (expected PATTERN=RATIO, ratio in [0, 1])"
+            )
+        out.append((pattern, ratio))
+    return out
+
+
+@dataclass(frozen=True)
+class TgSparsifyPass(ModulePass):
+    """Block-sparsify weighted layers (paper section 3.2)."""
+
+    name = "tg-sparsify"
+
+    block: tuple[int, ...] = (8, 8)
+    ratio: float = 0.5
+    criterion: str = "l2"
+    skip_first: bool = False
+    linear: bool = False
+    balanced: bool = False
+    overrides: str = ""
+    weights_out: str = ""
+    report: bool = True
+
+    def check_options(self) -> list[tuple[str, float]]:
+        if len(self.block) != 2 or min(self.block) < 1:
+            raise PassFailedException(
+                f"tg-sparsify: block must be two positive sizes, got {list(self.block)}"
+            )
+        if not 0.0 <= self.ratio <= 1.0:
+            raise PassFailedException(f"tg-sparsify: ratio must be in [0, 1], got {self.ratio}")
+        if self.criterion not in sparsity.CRITERIA:
+            raise PassFailedException(
+                f"tg-sparsify: unknown criterion '{self.criterion}' "
+                f"(one of {', '.join(sparsity.CRITERIA)})"
+            )
+        return parse_overrides(self.overrides)
+
+    def ratio_for(self, name: str, overrides: list[tuple[str, float]]) -> float:
+        ratio = self.ratio
+        for pattern, value in overrides:  # the last matching override wins
+            if fnmatchcase(name, pattern):
+                ratio = value
+        return ratio
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        overrides = self.check_options()
+        graph = only_graph(op)
+        arrays = load_weights(op)
+        kinds = tg.WEIGHTED_OPS if self.linear else (tg.Conv2dOp,)
+        users: dict[str, int] = {}
+        for layer in graph.block.ops:
+            if isinstance(layer, tg.WEIGHTED_OPS):
+                key = layer.weight.owner.key.data  # type: ignore[union-attr]
+                users[key] = users.get(key, 0) + 1
+        lines = []
+        first_conv = True
+        for index, layer in enumerate(graph.block.ops):
+            if not isinstance(layer, kinds):
+                continue
+            name = layer_name(layer, index)
+            is_first = first_conv and isinstance(layer, tg.Conv2dOp)
+            first_conv = first_conv and not isinstance(layer, tg.Conv2dOp)
+            ratio = 0.0 if (self.skip_first and is_first) else self.ratio_for(name, overrides)
+            owner = layer.weight.owner
+            if not isinstance(owner, tg.WeightOp):
+                raise PassFailedException(f"tg-sparsify: the weight of {name} is not a tg.weight")
+            key = owner.key.data
+            if users[key] > 1:
+                raise PassFailedException(
+                    f"tg-sparsify: weight '{key}' is shared by {users[key]} layers"
+                )
+            weight = arrays[key]
+            mask = sparsity.block_mask(weight, self.block, ratio, self.criterion, self.balanced)
+            arrays[key] = sparsity.apply_mask(weight, mask, self.block)
+            layer.properties["sparsity"] = tg.SparsityAttr.from_mask(self.block, mask)
+            lines.append(f"{name:32s} {'x'.join(map(str, weight.shape)):>16s} "
+                         f"{mask.shape[0]:>5d}x{mask.shape[1]:<5d} {mask.mean():8.3f}")
+        path = save_derived_weights(op, arrays, "sparse", self.weights_out)
+        if self.report:
+            print(f"tg-sparsify: block {self.block[0]}x{self.block[1]}, ratio {self.ratio}, "
+                  f"criterion {self.criterion} -> {path}", file=sys.stderr)
+            print(f"{'layer':32s} {'weight':>16s} {'blocks':^11s} {'density':>8s}",
+                  file=sys.stderr)
+            print("\n".join(lines), file=sys.stderr)
