@@ -82,6 +82,7 @@ class TgQuantizePass(ModulePass):
         return quant.choose_fix_position(values, self.method, self.candidates)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        self.check(op)
         inputs = calibration_inputs(op, self.calibration, self.samples, self.seed)
         arrays = self.quantize(op, load_weights(op), inputs)
         save_derived_weights(op, arrays, "int8", self.weights_out)
@@ -90,22 +91,26 @@ class TgQuantizePass(ModulePass):
                  inputs: list[list[np.ndarray]]) -> dict[str, np.ndarray]:
         """Quantize in memory, calibrated on ``inputs`` (a list of input sets); rewrites
         ``module`` and returns its int8 weights."""
-        if self.method not in ("max", "mse"):
-            raise PassFailedException(f"tg-quantize: unknown method '{self.method}' (max, mse)")
+        self.check(module)
         graph = only_graph(module)
-        for layer in graph.block.ops:
-            if isinstance(layer, tg.BatchNormOp):
-                raise PassFailedException(
-                    "tg-quantize: the graph still has batch norms; run tg-fold-batchnorm first"
-                )
-            if isinstance(layer, tg.QuantizeOp) or getattr(layer, "quant", None) is not None:
-                raise PassFailedException("tg-quantize: the graph is already quantized")
         fixes = self.calibrate(module, arrays, inputs)
         new_graph, new_arrays = self.rewrite(graph, arrays, fixes)
         block = module.body.block
         block.insert_op_before(new_graph, graph)
         block.erase_op(graph)
         return new_arrays
+
+    def check(self, module: ModuleOp) -> None:
+        """Refuse bad options and graphs that cannot be quantized."""
+        if self.method not in ("max", "mse"):
+            raise PassFailedException(f"tg-quantize: unknown method '{self.method}' (max, mse)")
+        for layer in only_graph(module).block.ops:
+            if isinstance(layer, tg.BatchNormOp):
+                raise PassFailedException(
+                    "tg-quantize: the graph still has batch norms; run tg-fold-batchnorm first"
+                )
+            if isinstance(layer, tg.QuantizeOp) or getattr(layer, "quant", None) is not None:
+                raise PassFailedException("tg-quantize: the graph is already quantized")
 
     def calibrate(self, module: ModuleOp, arrays: dict[str, np.ndarray],
                   inputs: list[list[np.ndarray]]) -> dict[SSAValue, int]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from bsir.diagnostics import BsirError, guarded_main
+from bsir.dialects import tg
 from bsir.dialects.tg import WEIGHTS_ATTR
 from bsir.ir import load_module, print_module
 from bsir.models import MODELS, build_model
@@ -138,6 +139,64 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_inputs(paths: list[str], module: ModuleOp, seed: int) -> list:
+    import numpy as np
+
+    from bsir.executor import random_inputs
+
+    if not paths:
+        return random_inputs(module, seed)[0]
+    arrays = []
+    for path in paths:
+        try:
+            arrays.append(np.load(path, allow_pickle=False))
+        except (OSError, ValueError) as error:
+            raise BsirError(f"cannot read input {path}: {error}") from None
+    return arrays
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from bsir.executor import run_module
+    from bsir.stats import only_graph
+    from bsir.weights import ir_location, load_weights, materialize
+
+    module, ir_path = load_ir_or_model(args.source)
+    with ir_location(ir_path):
+        if ir_path is None:
+            arrays = materialize(build_model(args.source).specs, args.weights_seed)
+        else:
+            arrays = load_weights(module, ir_path)
+        inputs = _read_inputs(args.input, module, args.seed)
+        graph = only_graph(module)
+        quantized = any(isinstance(op, tg.QuantizeOp) for op in graph.block.ops)
+        if args.int8 and not quantized:
+            from bsir.passes.tg_fold_batchnorm import fold_batchnorms
+            from bsir.passes.tg_quantize import TgQuantizePass
+
+            arrays = fold_batchnorms(module, arrays)
+            arrays = TgQuantizePass().quantize(module, arrays, [inputs])
+        elif not args.int8 and quantized:
+            raise BsirError("the graph is quantized: run it with --int8")
+        start = time.perf_counter()
+        outputs = run_module(module, arrays, inputs)
+        elapsed = time.perf_counter() - start
+    if args.output:
+        if len(outputs) == 1:
+            np.save(args.output, outputs[0])
+        else:
+            np.savez(args.output, **{f"output{i}": y for i, y in enumerate(outputs)})
+    mode = "int8" if args.int8 else "float32"
+    for index, y in enumerate(outputs):
+        print(f"output {index}: shape {'x'.join(map(str, y.shape))}, "
+              f"min {float(y.min()):.6g}, max {float(y.max()):.6g}")
+    print(f"{mode} forward pass: {elapsed * 1e3:.1f} ms")
+    return 0
+
+
 def cmd_compile(_args: argparse.Namespace) -> int:
     raise BsirError(
         "bsir compile is not available yet: the tiling and AIE2 lowerings are still "
@@ -176,6 +235,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="an .onnx file")
     p.add_argument("-o", "--output", required=True, help="IR file; weights go to FILE.npz")
     p.set_defaults(run=cmd_import)
+
+    p = sub.add_parser("run", help="run a graph with the reference executor")
+    p.add_argument("source", help="a text IR file or a built-in model name")
+    p.add_argument("--input", action="append", default=[],
+                   help="an .npy input (NHWC), once per graph input; default: seeded random")
+    p.add_argument("-o", "--output", help="write the output to this .npy")
+    p.add_argument("--int8", action="store_true",
+                   help="exact int8 (a float graph is first folded and quantized, calibrated "
+                        "on the input)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    p.add_argument("--weights-seed", type=int, default=0,
+                   help="weight seed when SOURCE is a built-in model")
+    p.set_defaults(run=cmd_run)
 
     p = sub.add_parser("compile", help="compile to AIE2 and estimate time (not yet available)")
     p.add_argument("source", nargs="?")

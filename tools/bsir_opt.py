@@ -18,6 +18,7 @@ from xdsl.xdsl_opt_main import xDSLOptMain
 from bsir.diagnostics import BsirError, guarded_main
 from bsir.ir import LocatedParser, verify_module
 from bsir.pipeline import parse_pipeline
+from bsir.weights import ir_location
 
 TOOL = "bsir-opt"
 
@@ -80,6 +81,10 @@ class BsirOptMain(xDSLOptMain):
         chunks, _extension = self.prepare_input()
         output = self.prepare_output()
         report_inline = self.args.verify_diagnostics or self.args.parsing_diagnostics
+        with ir_location(self.args.input_file):
+            self._run_chunks(chunks, output, report_inline)
+
+    def _run_chunks(self, chunks, output, report_inline: bool) -> None:
         try:
             for index, (chunk, offset) in enumerate(chunks):
                 if index:

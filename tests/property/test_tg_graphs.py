@@ -45,8 +45,10 @@ def random_graphs(draw):
                                               max_size=grid[0] * grid[1])), bool)
                 conv.properties["sparsity"] = tg.SparsityAttr.from_mask(block, mask.reshape(grid))
             if draw(st.booleans()):
+                produced = tg.activation_fix(conv.input)  # fixes agree along every edge
+                in_fix = produced if produced is not None else draw(st.integers(-8, 15))
                 conv.properties["quant"] = tg.QuantAttr.get(
-                    [draw(st.integers(-8, 15))], draw(st.integers(-8, 15)),
+                    [in_fix], draw(st.integers(-8, 15)),
                     draw(st.integers(-8, 15)),
                     draw(st.integers(-8, 30)) if conv.bias is not None else None)
         elif kind in ("pool", "avgpool"):

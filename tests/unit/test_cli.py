@@ -104,3 +104,29 @@ def test_exported_ir_is_a_fixed_point_of_bsir_opt(tmp_path, capsys):
     out = tmp_path / "o.mlir"
     assert bsir_opt.main([str(ir), "-o", str(out)]) == 0
     assert out.read_text() == ir.read_text()
+
+
+def test_run_float_and_int8(tmp_path, capsys):
+    ir = tmp_path / "t.mlir"
+    run_cli(capsys, "export", "tiny_inception", "-o", str(ir))
+    x = np.random.default_rng(1).standard_normal((1, 17, 17, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code, out, err = run_cli(capsys, "run", str(ir), "--input", str(tmp_path / "x.npy"),
+                             "-o", str(tmp_path / "y.npy"))
+    assert code == 0, err
+    assert "float32 forward pass" in out and np.load(tmp_path / "y.npy").shape == (1, 10)
+    code, out, err = run_cli(capsys, "run", str(ir), "--input", str(tmp_path / "x.npy"),
+                             "--int8", "-o", str(tmp_path / "q.npy"))
+    assert code == 0, err
+    y, q = np.load(tmp_path / "y.npy"), np.load(tmp_path / "q.npy")
+    assert np.abs(y - q).max() <= 0.1 * np.abs(y).max()
+    # No file is written beside the IR by an in-memory quantization.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.npy", "t.mlir", "t.npz", "x.npy",
+                                                         "y.npy"]
+
+
+def test_run_rejects_bad_input(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 16, 16), np.float32))
+    code, _, err = run_cli(capsys, "run", "tiny_cnn", "--input", str(tmp_path / "x.npy"))
+    assert code == 1
+    assert "input 0 has shape [1, 3, 16, 16], the graph expects [1, 16, 16, 3] (NHWC)" in err

@@ -289,3 +289,27 @@ builtin.module {
     tg.output %y : tensor<4xf32>
   }
 }
+
+// -----
+
+// fix positions must agree along an edge
+builtin.module {
+  tg.graph @g(%x: tensor<4xf32>) -> (tensor<4xf32>) {
+    %q = tg.quantize %x {fix = 3 : i64} : (tensor<4xf32>) -> tensor<4xi8>
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.relu': input 0 is produced at fix position 3 but #tg.quant reads it at 4
+    %r = tg.relu %q {quant = #tg.quant<inputs = [4], output = 4>} : (tensor<4xi8>) -> tensor<4xi8>
+    %d = tg.dequantize %r {fix = 4 : i64} : (tensor<4xi8>) -> tensor<4xf32>
+    tg.output %d : tensor<4xf32>
+  }
+}
+
+// -----
+
+// quantize takes f32
+builtin.module {
+  tg.graph @g(%x: tensor<4xi8>) -> (tensor<4xi8>) {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.quantize': 'tg.quantize' takes f32 tensors
+    %q = tg.quantize %x {fix = 3 : i64} : (tensor<4xi8>) -> tensor<4xi8>
+    tg.output %q : tensor<4xi8>
+  }
+}

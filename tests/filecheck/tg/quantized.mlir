@@ -2,6 +2,16 @@
 // RUN: bsir-opt %s | bsir-opt | filecheck %s
 
 builtin.module attributes {tg.weights = "q.npz"} {
+  // CHECK: tg.graph @f(%f: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>)
+  tg.graph @f(%f: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>) {
+    // CHECK-NEXT: %i = tg.quantize %f {fix = 5 : i64} : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xi8>
+    %i = tg.quantize %f {fix = 5 : i64} : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xi8>
+    // CHECK-NEXT: %r = tg.relu %i {quant = #tg.quant<inputs = [5], output = 5>}
+    %r = tg.relu %i {quant = #tg.quant<inputs = [5], output = 5>} : (tensor<1x4x4x8xi8>) -> tensor<1x4x4x8xi8>
+    // CHECK-NEXT: %o = tg.dequantize %r {fix = 5 : i64} : (tensor<1x4x4x8xi8>) -> tensor<1x4x4x8xf32>
+    %o = tg.dequantize %r {fix = 5 : i64} : (tensor<1x4x4x8xi8>) -> tensor<1x4x4x8xf32>
+    tg.output %o : tensor<1x4x4x8xf32>
+  }
   tg.graph @q(%x: tensor<1x4x4x8xi8>) -> (tensor<1x4x4x16xi8>) {
     %w = tg.weight "w" : tensor<16x1x1x8xi8>
     %b = tg.weight "b" : tensor<16xi32>

@@ -1,0 +1,155 @@
+"""tg-sparsify, tg-fold-batchnorm and tg-quantize on real (small) networks."""
+
+import os
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import StringAttr
+
+from bsir.diagnostics import BsirError
+from bsir.dialects import tg
+from bsir.executor import random_inputs, run_module
+from bsir.ir import load_module, print_module
+from bsir.pipeline import run_pipeline
+from bsir.sparsity import mask_of_zero_blocks
+from bsir.stats import layer_stats, only_graph
+from bsir.tools import bsir_cli
+from bsir.weights import ir_location, load_weights
+
+
+@pytest.fixture
+def exported(tmp_path):
+    def export(name):
+        path = tmp_path / f"{name}.mlir"
+        assert bsir_cli.main(["export", name, "-o", str(path)]) == 0
+        return str(path)
+    return export
+
+
+def transform(path, pipeline):
+    module = load_module(path)
+    with ir_location(path):
+        run_pipeline(module, pipeline)
+        return module, load_weights(module)
+
+
+def convs(module):
+    return [op for op in only_graph(module).block.ops if isinstance(op, tg.Conv2dOp)]
+
+
+def test_sparsify_zeroes_exact_fraction_and_keeps_input(exported):
+    path = exported("tiny_resnet")
+    before = os.path.getmtime(path[:-5] + ".npz")
+    module, arrays = transform(path, "builtin.module(tg-sparsify{block=8,8 ratio=0.5 "
+                                     "criterion=l1 report=false})")
+    assert module.attributes["tg.weights"] == StringAttr("tiny_resnet.sparse.npz")
+    assert os.path.getmtime(path[:-5] + ".npz") == before
+    for conv in convs(module):
+        mask = conv.sparsity.mask_array()
+        weight = arrays[conv.weight.owner.key.data]
+        assert (~mask).sum() == np.ceil(mask.size * 0.5 - 0.5)
+        assert np.array_equal(mask_of_zero_blocks(weight, (8, 8)) & mask,
+                              mask_of_zero_blocks(weight, (8, 8)))
+    assert not any(isinstance(op, tg.MatmulOp) and op.sparsity
+                   for op in only_graph(module).block.ops)
+
+
+def test_sparsify_options(exported):
+    path = exported("tiny_resnet")
+    module, _ = transform(path, 'builtin.module(tg-sparsify{block=4,4 ratio=0.5 skip-first=true '
+                                'balanced=true linear=true overrides="layer2.*=0.75 fc=0.25" '
+                                'report=false weights-out="custom.npz"})')
+    assert module.attributes["tg.weights"] == StringAttr("custom.npz")
+    stats = {s.name: s for s in layer_stats(module)}
+    assert stats["conv1"].density == 1.0
+    assert stats["layer1.0.conv3"].density == 0.5
+    assert stats["layer2.0.conv3"].density == 0.25
+    assert stats["fc"].density == pytest.approx(0.75, abs=0.05)
+    for conv in convs(module)[1:]:
+        rows = conv.sparsity.mask_array().sum(axis=1)
+        assert (rows == rows[0]).all()
+
+
+@pytest.mark.parametrize("pipeline, message", [
+    ("tg-sparsify{ratio=1.5}", "ratio must be in"),
+    ("tg-sparsify{criterion=l3}", "unknown criterion 'l3'"),
+    ('tg-sparsify{overrides="conv1"}', "bad override 'conv1'"),
+    ("tg-sparsify{block=8}", "block must be two positive sizes"),
+    ("tg-quantize", "run tg-fold-batchnorm first"),
+    ("tg-quantize{method=median}", "unknown method 'median'"),
+])
+def test_bad_pass_options_are_one_line_errors(exported, pipeline, message):
+    with pytest.raises(BsirError, match=message):
+        transform(exported("tiny_resnet"), pipeline)
+
+
+def test_fold_batchnorm_keeps_the_function(exported):
+    path = exported("tiny_resnet")
+    reference = load_module(path)
+    x = random_inputs(reference, seed=3)[0]
+    expected = run_module(reference, load_weights(reference, path), x)[0]
+    module, arrays = transform(path, "builtin.module(tg-fold-batchnorm)")
+    graph = only_graph(module)
+    assert not any(isinstance(op, tg.BatchNormOp) for op in graph.block.ops)
+    assert all(conv.bias is not None for conv in convs(module))
+    assert not any(key.endswith("running_mean") for key in arrays)
+    got = run_module(module, arrays, x)[0]
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_fold_then_sparsify_keeps_zero_blocks(exported):
+    module, arrays = transform(exported("tiny_resnet"),
+                               "builtin.module(tg-sparsify{report=false}, tg-fold-batchnorm)")
+    for conv in convs(module):
+        weight = arrays[conv.weight.owner.key.data]
+        assert np.array_equal(mask_of_zero_blocks(weight, (8, 8)), conv.sparsity.mask_array())
+
+
+INT8_ERROR_BOUND = 0.1
+"""Documented bound: on a calibrated network, |int8 - float| <= 10% of max |float|."""
+
+
+@pytest.mark.parametrize("name", ["tiny_cnn", "tiny_resnet", "tiny_inception"])
+def test_int8_agrees_with_float_within_the_bound(exported, name):
+    path = exported(name)
+    folded, float_weights = transform(path, "builtin.module(tg-fold-batchnorm)")
+    module, arrays = transform(path, "builtin.module(tg-fold-batchnorm, tg-quantize{samples=4})")
+    text = print_module(module)
+    assert "tg.quantize" in text and "tg.dequantize" in text
+    for seed in range(3):
+        x = random_inputs(module, seed=100 + seed)[0]   # not the calibration inputs
+        y_float = run_module(folded, float_weights, x)[0]
+        y_int8 = run_module(module, arrays, x)[0]
+        assert np.abs(y_int8 - y_float).max() <= INT8_ERROR_BOUND * np.abs(y_float).max()
+        assert np.array_equal(y_int8, run_module(module, arrays, x)[0])  # reproducible
+
+
+def test_quantized_weights_are_int8_with_int32_bias(exported):
+    module, arrays = transform(exported("tiny_cnn"),
+                               "builtin.module(tg-quantize{method=max})")
+    for op in only_graph(module).block.ops:
+        if isinstance(op, tg.WeightOp):
+            kind = arrays[op.key.data].dtype
+            assert kind == (np.int32 if op.key.data.endswith("bias") else np.int8)
+    with pytest.raises(BsirError, match="already quantized"):
+        run_pipeline(module, "tg-quantize")
+
+
+def test_quantize_is_deterministic(exported):
+    path = exported("tiny_inception")
+    pipeline = "builtin.module(tg-fold-batchnorm, tg-quantize{seed=4})"
+    first, a = transform(path, pipeline)
+    second, b = transform(path, pipeline)
+    assert print_module(first) == print_module(second)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_calibration_file(exported, tmp_path):
+    path = exported("tiny_cnn")
+    data = np.random.default_rng(0).standard_normal((3, 1, 16, 16, 3)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", data)
+    module, _ = transform(path, 'builtin.module(tg-quantize{calibration="calib.npy"})')
+    assert "tg.quantize" in print_module(module)
+    np.save(tmp_path / "wrong.npy", data[:, :, :8])
+    with pytest.raises(BsirError, match="calibration data has shape"):
+        transform(path, 'builtin.module(tg-quantize{calibration="wrong.npy"})')
