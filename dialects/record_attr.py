@@ -1,0 +1,91 @@
+"""RecordAttr: an attribute whose parameters print as ``<key = value, ...>``.
+
+Parameters may be ``IntAttr`` (``n = 4``), ``StringAttr`` (``mode = "shared"``) or
+``ArrayAttr[IntAttr]`` (``bounds = [0, 14, 28]``); parsing takes them in declaration
+order. The tiling and aie2 dialects describe mapping decisions with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import ArrayAttr, IntAttr, StringAttr
+from xdsl.ir import Attribute, ParametrizedAttribute
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+
+
+def to_attr(value: int | str | Sequence[int] | Attribute) -> Attribute:
+    """A Python value as the attribute a RecordAttr parameter holds."""
+    if isinstance(value, Attribute):
+        return value
+    if isinstance(value, bool | int):
+        return IntAttr(int(value))
+    if isinstance(value, str):
+        return StringAttr(value)
+    return ArrayAttr(IntAttr(int(v)) for v in value)
+
+
+def from_attr(attr: Attribute) -> int | str | tuple[int, ...]:
+    if isinstance(attr, IntAttr):
+        return attr.data
+    if isinstance(attr, StringAttr):
+        return attr.data
+    assert isinstance(attr, ArrayAttr)
+    return tuple(v.data for v in attr.data)  # type: ignore[attr-defined]
+
+
+class RecordAttr(ParametrizedAttribute):
+    """Base class; subclasses declare parameters as annotations, in print order."""
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [name for name, _ in cls.get_irdl_definition().parameters]
+
+    @classmethod
+    def make(cls, **values: int | str | Sequence[int]):
+        """Build from Python values by parameter name."""
+        return cls(*(to_attr(values[name]) for name in cls.names()))
+
+    def get(self, name: str) -> int | str | tuple[int, ...]:
+        return from_attr(self.parameters[self.names().index(name)])
+
+    def as_dict(self) -> dict[str, int | str | tuple[int, ...]]:
+        return {name: from_attr(p) for name, p in zip(self.names(), self.parameters, strict=True)}
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
+        values: list[Attribute] = []
+        with parser.in_angle_brackets():
+            for index, name in enumerate(cls.names()):
+                if index:
+                    parser.parse_punctuation(",")
+                parser.parse_keyword(name)
+                parser.parse_punctuation("=")
+                text = parser.parse_optional_str_literal()
+                if text is not None:
+                    values.append(StringAttr(text))
+                elif parser.parse_optional_punctuation("[") is not None:
+                    items: list[int] = []
+                    if parser.parse_optional_punctuation("]") is None:
+                        items.append(parser.parse_integer())
+                        while parser.parse_optional_punctuation(",") is not None:
+                            items.append(parser.parse_integer())
+                        parser.parse_punctuation("]")
+                    values.append(ArrayAttr(IntAttr(v) for v in items))
+                else:
+                    values.append(IntAttr(parser.parse_integer()))
+        return values
+
+    def print_parameters(self, printer: Printer) -> None:
+        parts = []
+        for name, param in zip(self.names(), self.parameters, strict=True):
+            value = from_attr(param)
+            if isinstance(value, str):
+                text = f'"{value}"'
+            elif isinstance(value, tuple):
+                text = "[" + ", ".join(map(str, value)) + "]"
+            else:
+                text = str(value)
+            parts.append(f"{name} = {text}")
+        printer.print_string("<" + ", ".join(parts) + ">")
