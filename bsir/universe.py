@@ -15,6 +15,12 @@ def _tg():
     return TG
 
 
+def _tiling():
+    from bsir.dialects.tiling import TILING
+
+    return TILING
+
+
 def _passes():
     from bsir.passes import all_passes
 
@@ -22,6 +28,6 @@ def _passes():
 
 
 BSIR_UNIVERSE = Universe(
-    all_dialects={"tg": _tg},
+    all_dialects={"tg": _tg, "tiling": _tiling},
     all_passes=_passes(),
 )

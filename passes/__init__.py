@@ -14,6 +14,9 @@ PASS_MODULES: dict[str, tuple[str, str]] = {
     "tg-sparsify": ("tg_sparsify", "TgSparsifyPass"),
     "tg-fold-batchnorm": ("tg_fold_batchnorm", "TgFoldBatchnormPass"),
     "tg-quantize": ("tg_quantize", "TgQuantizePass"),
+    "convert-tg-to-tiling": ("convert_tg_to_tiling", "ConvertTgToTilingPass"),
+    "tiling-compact-weights": ("tiling_compact_weights", "TilingCompactWeightsPass"),
+    "tiling-color-memtiles": ("tiling_color_memtiles", "TilingColorMemtilesPass"),
 }
 """Pass name -> (module under bsir.passes, class name)."""
 

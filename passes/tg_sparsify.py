@@ -119,10 +119,15 @@ class TgSparsifyPass(ModulePass):
                     f"tg-sparsify: weight '{key}' is shared by {users[key]} layers"
                 )
             weight = arrays[key]
+            shape = "x".join(map(str, weight.shape))
+            if ratio == 0.0:  # left dense: no mask, no block padding
+                layer.properties.pop("sparsity", None)
+                lines.append(f"{name:32s} {shape:>16s} {'dense':^11s} {1.0:8.3f}")
+                continue
             mask = sparsity.block_mask(weight, self.block, ratio, self.criterion, self.balanced)
             arrays[key] = sparsity.apply_mask(weight, mask, self.block)
             layer.properties["sparsity"] = tg.SparsityAttr.from_mask(self.block, mask)
-            lines.append(f"{name:32s} {'x'.join(map(str, weight.shape)):>16s} "
+            lines.append(f"{name:32s} {shape:>16s} "
                          f"{mask.shape[0]:>5d}x{mask.shape[1]:<5d} {mask.mean():8.3f}")
         path = save_derived_weights(op, arrays, "sparse", self.weights_out)
         if self.report:

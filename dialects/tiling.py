@@ -1,0 +1,305 @@
+"""The tiling dialect: each layer with its mapping onto the AIE2 array.
+
+A ``tiling.layer`` wraps the tg op it maps (plus a fused ReLU/clip), so its meaning
+stays exact, and carries the decisions of the tiling passes::
+
+    %y = tiling.layer "layer1.0.conv1" {
+           split = #tiling.split<mode = "w", cols = [0, 14, 28, 42, 56],
+                                 rows = [0, 16, 32, 48, 64]>,
+           subvolume = #tiling.subvolume<h = 9, w = 14, cout = 16, cin = 64, ...>,
+           ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x56x56x64xf32> {
+      %c = tg.conv2d %x, %w {...} : (...) -> tensor<1x56x56x64xf32>
+      %r = tg.relu %c : ...
+      tiling.transfer {kind = "loadw", tensor = "weights", bytes = 1024 : i64, count = 1 : i64}
+      tiling.transfer {kind = "to_cores", tensor = "input0", bytes = 8064 : i64, count = 7 : i64}
+      tiling.compute {macs = 129024 : i64, count = 7 : i64, macs_total = 12845056 : i64}
+      tiling.transfer {kind = "from_cores", tensor = "output", bytes = 2016 : i64, count = 7 : i64}
+      tiling.yield %r : tensor<1x56x56x64xf32>
+    }
+
+Transfers name their memory levels by kind: ``load``/``loadw`` (DDR to memtile),
+``to_cores``/``weights_to_cores`` (memtile to cores), ``from_cores`` (cores to
+memtile), ``store``/``spill`` (memtile to DDR). ``bytes`` is per memtile (DDR kinds) or
+per core (core kinds) for one transfer; ``count`` is how many times it happens.
+The module's ``tiling.array`` attribute records the hardware the mapping is for.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from xdsl.dialects.builtin import ArrayAttr, IntAttr, IntegerAttr, StringAttr, TensorType, i64
+from xdsl.ir import Attribute, Block, Dialect, Operation, Region, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_attr_definition,
+    irdl_op_definition,
+    opt_prop_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.traits import HasParent, IsTerminator
+from xdsl.utils.exceptions import VerifyException
+
+from bsir.dialects import tg
+from bsir.dialects.record_attr import RecordAttr
+
+ARRAY_ATTR = "tiling.array"
+"""Module attribute: the #tiling.array the module is mapped onto."""
+
+TRANSFER_KINDS = ("load", "loadw", "to_cores", "weights_to_cores", "from_cores", "store",
+                  "spill")
+DDR_KINDS = ("load", "loadw", "store", "spill")
+
+
+@irdl_attr_definition
+class HardwareAttr(RecordAttr):
+    """The hardware: ``#tiling.array<name = "aie2-4x4", rows = 4, cols = 4, ...>``.
+
+    Bandwidths are in MB/s and the clock in MHz, so that every field is an integer.
+    """
+
+    name = "tiling.array"
+
+    array_name: StringAttr
+    rows: IntAttr
+    cols: IntAttr
+    memtile_bytes: IntAttr
+    mode: StringAttr
+    core_memory: IntAttr
+    input_buffer: IntAttr
+    output_buffer: IntAttr
+    weight_buffer: IntAttr
+    ddr_channel_mbps: IntAttr
+    ddr_channels: IntAttr
+    link_mbps: IntAttr
+    macs_per_cycle: IntAttr
+    clock_mhz: IntAttr
+
+
+@irdl_attr_definition
+class SplitAttr(RecordAttr):
+    """How output width (``mode = "w"``) or channels (``"cout"``) spread over columns,
+    and output channels over rows: range bounds per column and per row."""
+
+    name = "tiling.split"
+
+    mode: StringAttr
+    cols: ArrayAttr[IntAttr]
+    rows: ArrayAttr[IntAttr]
+
+    def verify(self) -> None:
+        if self.get("mode") not in ("w", "cout"):
+            raise VerifyException(f"split mode must be \"w\" or \"cout\", got {self.get('mode')}")
+        for what in ("cols", "rows"):
+            bounds = self.get(what)
+            if len(bounds) < 2 or bounds[0] != 0 or any(b < a for a, b in pairwise(bounds)):
+                raise VerifyException(f"split {what} must be increasing bounds from 0")
+
+
+@irdl_attr_definition
+class SubvolumeAttr(RecordAttr):
+    """What one core computes per iteration and how often (the busiest core)."""
+
+    name = "tiling.subvolume"
+
+    h: IntAttr
+    w: IntAttr
+    cout: IntAttr
+    cin: IntAttr
+    in_h: IntAttr
+    in_w: IntAttr
+    input_bytes: IntAttr
+    output_bytes: IntAttr
+    weight_bytes: IntAttr
+    iterations: IntAttr
+    weight_loads: IntAttr
+    macs: IntAttr
+    cin_split: IntAttr
+
+
+@irdl_attr_definition
+class DDRAttr(RecordAttr):
+    """Outer tiling through DDR: H bands x COUT bands (1 x 1 when the layer fits)."""
+
+    name = "tiling.ddr"
+
+    h_passes: IntAttr
+    cout_passes: IntAttr
+
+
+@irdl_attr_definition
+class PlacementAttr(RecordAttr):
+    """Where the layer's tensors live during it: memtile [address, bytes] pairs, one per
+    activation input, or -1 for DDR; the same for weights and output. Addresses are
+    the same on every memtile the tensor spreads over. ``live`` lists every range in
+    use on the (activation) memtiles during the layer, ``weight_live`` on the weight
+    memtiles when they are separate."""
+
+    name = "tiling.placement"
+
+    inputs: ArrayAttr[IntAttr]
+    weights: ArrayAttr[IntAttr]
+    output: ArrayAttr[IntAttr]
+    live: ArrayAttr[IntAttr]
+    weight_live: ArrayAttr[IntAttr]
+
+    @staticmethod
+    def pairs(values: tuple[int, ...]) -> list[tuple[int, int]]:
+        return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
+
+
+@irdl_attr_definition
+class CompactionAttr(RecordAttr):
+    """Packed weights of a layer: block shape, kept blocks, and the bytes of the largest
+    per-core chunk (what one LOADWDM moves)."""
+
+    name = "tiling.compaction"
+
+    block: ArrayAttr[IntAttr]
+    kept_blocks: IntAttr
+    total_blocks: IntAttr
+    packed_bytes: IntAttr
+    chunk_bytes: IntAttr
+
+
+@irdl_op_definition
+class LayerOp(IRDLOperation):
+    """One layer mapped onto the array; the body holds the op and its data movement."""
+
+    name = "tiling.layer"
+
+    output = result_def(TensorType)
+    body = region_def("single_block")
+    layer_name = prop_def(StringAttr, prop_name="name")
+    split = prop_def(SplitAttr)
+    subvolume = prop_def(SubvolumeAttr)
+    ddr = prop_def(DDRAttr)
+    placement = opt_prop_def(PlacementAttr)
+    compaction = opt_prop_def(CompactionAttr)
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$name attr-dict `:` type($output) $body"
+
+    def __init__(self, name: str, result_type: Attribute, ops: list[Operation],
+                 properties: dict[str, Attribute]):
+        super().__init__(
+            result_types=[result_type],
+            regions=[Region(Block(ops))],
+            properties={"name": StringAttr(name), **properties},
+        )
+
+    @property
+    def inner(self) -> Operation:
+        """The tg op this layer maps."""
+        return self.body.block.first_op  # type: ignore[return-value]
+
+    @property
+    def yielded(self) -> SSAValue:
+        last = self.body.block.last_op
+        assert isinstance(last, YieldOp)
+        return last.values[0]
+
+    def transfers(self, kind: str | None = None) -> list[TransferOp]:
+        return [op for op in self.body.block.ops
+                if isinstance(op, TransferOp) and (kind is None or op.kind.data == kind)]
+
+    def verify_(self) -> None:
+        ops = list(self.body.block.ops)
+        if not ops or not isinstance(ops[-1], YieldOp):
+            raise VerifyException("a tiling.layer body ends with tiling.yield")
+        first = ops[0]
+        if not isinstance(first, tg.LAYER_OPS) or isinstance(first, tg.WeightOp):
+            raise VerifyException("a tiling.layer body starts with the tg op it maps")
+        yielded = ops[-1].values
+        if len(yielded) != 1 or yielded[0].type != self.output.type:
+            raise VerifyException("tiling.yield must return one value of the layer's type")
+
+
+@irdl_op_definition
+class YieldOp(IRDLOperation):
+    """The value a tiling.layer produces."""
+
+    name = "tiling.yield"
+
+    values = var_operand_def(TensorType)
+    traits = traits_def(IsTerminator(), HasParent(LayerOp))
+    assembly_format = "$values attr-dict `:` type($values)"
+
+    def __init__(self, value: SSAValue):
+        super().__init__(operands=[[value]])
+
+
+@irdl_op_definition
+class TransferOp(IRDLOperation):
+    """A data movement between memory levels, repeated ``count`` times."""
+
+    name = "tiling.transfer"
+
+    kind = prop_def(StringAttr)
+    tensor = prop_def(StringAttr)
+    bytes = prop_def(IntegerAttr)
+    count = prop_def(IntegerAttr)
+
+    irdl_options = (ParsePropInAttrDict(),)
+    traits = traits_def(HasParent(LayerOp))
+    assembly_format = "attr-dict"
+
+    def __init__(self, kind: str, tensor: str, nbytes: int, count: int):
+        super().__init__(properties={
+            "kind": StringAttr(kind), "tensor": StringAttr(tensor),
+            "bytes": IntegerAttr(int(nbytes), i64), "count": IntegerAttr(int(count), i64),
+        })
+
+    @property
+    def nbytes(self) -> int:
+        return self.bytes.value.data
+
+    @property
+    def repeat(self) -> int:
+        return self.count.value.data
+
+    def verify_(self) -> None:
+        if self.kind.data not in TRANSFER_KINDS:
+            raise VerifyException(
+                f"unknown transfer kind '{self.kind.data}' ({', '.join(TRANSFER_KINDS)})"
+            )
+        if self.nbytes < 0 or self.repeat < 0:
+            raise VerifyException("transfer bytes and count must be non-negative")
+
+
+@irdl_op_definition
+class ComputeOp(IRDLOperation):
+    """The cores compute: ``macs`` on the busiest core per iteration, ``count`` times;
+    ``macs_total`` over all cores and the whole layer (zero blocks skipped)."""
+
+    name = "tiling.compute"
+
+    macs = prop_def(IntegerAttr)
+    count = prop_def(IntegerAttr)
+    macs_total = prop_def(IntegerAttr)
+
+    irdl_options = (ParsePropInAttrDict(),)
+    traits = traits_def(HasParent(LayerOp))
+    assembly_format = "attr-dict"
+
+    def __init__(self, macs: int, count: int, macs_total: int):
+        super().__init__(properties={
+            "macs": IntegerAttr(int(macs), i64), "count": IntegerAttr(int(count), i64),
+            "macs_total": IntegerAttr(int(macs_total), i64),
+        })
+
+    def verify_(self) -> None:
+        if min(self.macs.value.data, self.count.value.data, self.macs_total.value.data) < 0:
+            raise VerifyException("compute counts must be non-negative")
+
+
+TILING = Dialect(
+    "tiling",
+    [LayerOp, YieldOp, TransferOp, ComputeOp],
+    [HardwareAttr, SplitAttr, SubvolumeAttr, DDRAttr, PlacementAttr, CompactionAttr],
+)

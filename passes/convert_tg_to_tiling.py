@@ -1,0 +1,161 @@
+"""``convert-tg-to-tiling``: map every layer onto the AIE2 array.
+
+Each computing tg op (with the ReLU/clip it feeds, fused) becomes a ``tiling.layer``
+holding its split, subvolume and DDR tiling (targets/aie2/mapping.py) and a body of
+transfers and compute with iteration counts. Views (flatten, reshape, quantize,
+dequantize) and concatenations (written in place by their producers) stay tg ops.
+
+Options::
+
+    grid=4x4            rows x columns of cores (1..8 each)
+    memtiles=shared     shared | separate (half the memtiles hold weights)
+    hardware=""         a preset (ryzen-ai-phoenix, ryzen-ai-strix, aie2-RxC) or a .toml
+                        file; overrides grid
+
+A layer that cannot be mapped fails with its name, the memory that overflows and by
+how many bytes. Data movement into memtiles of activations (``load``) and back to DDR
+(``store``/``spill``) is decided by ``tiling-color-memtiles``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
+
+from bsir.diagnostics import BsirError
+from bsir.dialects import tiling
+from bsir.stats import layer_name, only_graph
+from bsir.targets.aie2.hardware import AIE2Array, resolve_array
+from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, is_fused_activation, layer_shape
+from bsir.targets.aie2.mapping import LayerMapping, LayerShape, map_layer
+
+
+def array_attr(array: AIE2Array) -> tiling.HardwareAttr:
+    return tiling.HardwareAttr.make(
+        array_name=array.name, rows=array.rows, cols=array.cols,
+        memtile_bytes=array.memtile_bytes, mode=array.memtile_mode,
+        core_memory=array.core_memory, input_buffer=array.input_buffer,
+        output_buffer=array.output_buffer, weight_buffer=array.weight_buffer,
+        ddr_channel_mbps=round(array.ddr_channel_gbps * 1000),
+        ddr_channels=array.ddr_channels_per_memtile, link_mbps=round(array.link_gbps * 1000),
+        macs_per_cycle=array.macs_per_cycle, clock_mhz=round(array.clock_ghz * 1000),
+    )
+
+
+def module_array(module: ModuleOp) -> AIE2Array:
+    """The hardware a mapped module was mapped onto."""
+    attr = module.attributes.get(tiling.ARRAY_ATTR)
+    if not isinstance(attr, tiling.HardwareAttr):
+        raise PassFailedException("the module is not mapped: run convert-tg-to-tiling first")
+    v = attr.as_dict()
+    return AIE2Array(
+        name=v["array_name"], rows=v["rows"], cols=v["cols"], memtile_bytes=v["memtile_bytes"],
+        memtile_mode=v["mode"], core_memory=v["core_memory"], input_buffer=v["input_buffer"],
+        output_buffer=v["output_buffer"], weight_buffer=v["weight_buffer"],
+        ddr_channel_gbps=v["ddr_channel_mbps"] / 1000, ddr_channels_per_memtile=v["ddr_channels"],
+        link_gbps=v["link_mbps"] / 1000, macs_per_cycle=v["macs_per_cycle"],
+        clock_ghz=v["clock_mhz"] / 1000,
+    )
+
+
+def mapping_properties(mapping: LayerMapping) -> dict:
+    sub = mapping.sub
+    return {
+        "split": tiling.SplitAttr.make(mode=mapping.split.column_mode,
+                                       cols=mapping.split.col_bounds,
+                                       rows=mapping.split.row_bounds),
+        "subvolume": tiling.SubvolumeAttr.make(
+            h=sub.h, w=sub.w, cout=sub.cout, cin=sub.cin, in_h=sub.in_h, in_w=sub.in_w,
+            input_bytes=sub.input_bytes, output_bytes=sub.output_bytes,
+            weight_bytes=sub.weight_bytes, iterations=sub.iterations,
+            weight_loads=sub.weight_loads, macs=sub.macs_per_iteration,
+            cin_split=int(sub.cin_split)),
+        "ddr": tiling.DDRAttr.make(h_passes=mapping.ddr.h_passes,
+                                   cout_passes=mapping.ddr.cout_passes),
+    }
+
+
+def layer_body_ops(mapping: LayerMapping, array: AIE2Array) -> list[Operation]:
+    """The transfers and compute of one layer (activation DDR traffic comes later)."""
+    shape, sub, ddr = mapping.shape, mapping.sub, mapping.ddr
+    passes = ddr.passes
+    ops: list[Operation] = []
+    if shape.weighted:
+        band = shape.weight_bytes(0, ceil(shape.cout / ddr.cout_passes))
+        per_tile = ceil(band / len(array.weight_memtiles))
+        ops.append(tiling.TransferOp("loadw", "weights", per_tile, passes))
+    for index in range(shape.inputs):
+        ops.append(tiling.TransferOp("to_cores", f"input{index}",
+                                     sub.input_bytes // shape.inputs, sub.iterations * passes))
+    if shape.weighted:
+        ops.append(tiling.TransferOp("weights_to_cores", "weights", sub.weight_bytes,
+                                     sub.weight_loads * passes))
+    ops.append(tiling.ComputeOp(sub.macs_per_iteration, sub.iterations * passes,
+                                round(shape.dense_macs * shape.density())))
+    writes = sub.iterations // (ceil(shape.cin_per_group / sub.cin) if sub.cin_split else 1)
+    ops.append(tiling.TransferOp("from_cores", "output", sub.output_bytes, writes * passes))
+    return ops
+
+
+def map_op(op: Operation, shape: LayerShape, array: AIE2Array, name: str) -> LayerMapping:
+    try:
+        return map_layer(shape, array)
+    except BsirError as error:
+        raise PassFailedException(
+            f"cannot map layer '{name}' ({op.name}) on {array.name}: {error.message}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ConvertTgToTilingPass(ModulePass):
+    """Choose split, subvolume and DDR tiling for every layer."""
+
+    name = "convert-tg-to-tiling"
+
+    grid: str = "4x4"
+    memtiles: str = "shared"
+    hardware: str = ""
+
+    def array(self) -> AIE2Array:
+        try:
+            return resolve_array(self.hardware or self.grid, self.memtiles)
+        except BsirError as error:
+            raise PassFailedException(f"convert-tg-to-tiling: {error.message}") from None
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        array = self.array()
+        graph = only_graph(op)
+        block = graph.block
+        for index, layer in enumerate(list(block.ops)):
+            if layer.parent is None:
+                continue  # already moved into a tiling.layer
+            shape = layer_shape(layer)
+            if shape is None:
+                continue
+            name = layer_name(layer, index)
+            mapping = map_op(layer, shape, array, name)
+            fused = [use.operation for use in layer.results[0].uses
+                     if isinstance(use.operation, ACTIVATION_OPS)
+                     and is_fused_activation(use.operation)]
+            last = fused[0] if fused else layer
+            wrapper = tiling.LayerOp(name, last.results[0].type, [],
+                                     mapping_properties(mapping))
+            block.insert_op_before(wrapper, layer)
+            body = wrapper.body.block
+            for inner in (layer, *fused):
+                inner.detach()
+                body.add_op(inner)
+            for extra in layer_body_ops(mapping, array):
+                body.add_op(extra)
+            yielded = tiling.YieldOp(last.results[0])
+            body.add_op(yielded)
+            last.results[0].replace_uses_with_if(
+                wrapper.output, lambda use, y=yielded: use.operation is not y
+            )
+        op.attributes[tiling.ARRAY_ATTR] = array_attr(array)

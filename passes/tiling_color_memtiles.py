@@ -1,0 +1,289 @@
+"""``tiling-color-memtiles``: place every tensor in memtile address ranges or DDR.
+
+Walks the layers in schedule order tracking which activations are live (from their
+producer to their last consumer) and gives each an address range, the same in every
+memtile it spreads over, reusing freed space (first fit over live intervals). Views
+share their input's bytes and the inputs of a concatenation are written in place into
+its buffer. Weights occupy space only during their layer (in the weight memtiles when
+memtiles are ``separate``).
+
+When a layer's tensors do not fit, live tensors it does not read are evicted, the one
+used furthest in the future first; one still needed later is spilled to DDR (an explicit
+``spill`` transfer) and reloaded (``load``) by its next consumer. A layer whose own
+working set exceeds the memtiles (DDR passes > 1) streams its input from DDR and its
+output back to DDR, band by band. Graph inputs start in DDR; graph outputs end there.
+
+Each layer gets a ``#tiling.placement``: its inputs, weights and output as memtile
+[address, bytes] or -1 for DDR, and every live range on the memtiles during the layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
+
+from bsir.dialects import tg, tiling
+from bsir.passes.convert_tg_to_tiling import module_array
+from bsir.stats import only_graph
+from bsir.targets.aie2.hardware import AIE2Array
+from bsir.targets.aie2.layer_shape import VIEW_OPS
+from bsir.targets.aie2.memtile_allocator import IntervalAllocator, align
+
+DDR = -1
+
+
+def tile_bytes(value: SSAValue, tiles: int) -> int:
+    """Bytes of an INT8 activation on the busiest of ``tiles`` memtiles."""
+    shape = tg.tensor_shape(value)
+    if len(shape) == 4:
+        _, h, w, c = shape
+        return h * ceil(w / tiles) * c if w >= tiles else h * w * ceil(c / tiles)
+    return ceil(int(shape[-1]) / tiles) * (int(shape[0]) if len(shape) > 1 else 1)
+
+
+def top_level(op: Operation, block) -> Operation:
+    while op.parent_block() is not block:
+        op = op.parent_op()  # type: ignore[assignment]
+    return op
+
+
+@dataclass
+class Buffer:
+    """An allocation unit: a value and every value sharing its bytes."""
+
+    root: SSAValue
+    size: int
+    last_use: int
+    uses: list[int] = field(default_factory=list)
+    address: int | None = None      # in memtile, or None
+    in_ddr: bool = False            # a valid copy exists in DDR
+
+
+class Colorer:
+    """One walk over the schedule."""
+
+    def __init__(self, graph: tg.GraphOp, array: AIE2Array):
+        self.graph = graph
+        self.array = array
+        self.tiles = len(array.activation_memtiles)
+        self.acts = IntervalAllocator(array.memtile_bytes)
+        self.weights = self.acts if array.memtile_mode == "shared" \
+            else IntervalAllocator(array.memtile_bytes)
+        self.order = list(graph.block.ops)
+        self.root: dict[SSAValue, SSAValue] = {}
+        self.buffers: dict[SSAValue, Buffer] = {}
+        self._build_buffers()
+
+    # ------------------------------------------------------------------ buffers
+
+    def find(self, value: SSAValue) -> SSAValue:
+        while value in self.root and self.root[value] is not value:
+            value = self.root[value]
+        return value
+
+    def _build_buffers(self) -> None:
+        block = self.graph.block
+        for op in self.order:
+            if isinstance(op, VIEW_OPS):
+                self.root[op.results[0]] = self.find(op.operands[0])
+            elif isinstance(op, tg.ConcatOp):
+                for value in op.inputs:
+                    source = self.find(value)
+                    if source not in self.root and not isinstance(source.owner, tg.WeightOp):
+                        self.root[source] = op.output  # written in place
+        for index, op in enumerate(self.order):
+            for value in op.results:
+                if isinstance(op, tg.WeightOp):
+                    continue
+                root = self.find(value)
+                if root not in self.buffers:
+                    self.buffers[root] = Buffer(root, tile_bytes(root, self.tiles), index)
+        for arg in block.args:
+            root = self.find(arg)
+            self.buffers.setdefault(root, Buffer(root, tile_bytes(root, self.tiles), -1))
+            self.buffers[root].in_ddr = True
+        for index, op in enumerate(self.order):
+            for operand in self._activation_operands(op):
+                buffer = self.buffers[self.find(operand)]
+                buffer.uses.append(index)
+                buffer.last_use = max(buffer.last_use, index)
+        end = len(self.order)
+        for value in self.graph.output.values:
+            self.buffers[self.find(value)].last_use = end
+
+    def _activation_operands(self, op: Operation) -> list[SSAValue]:
+        if isinstance(op, tiling.LayerOp):
+            inner = op.inner
+            values = [v for v in inner.operands if not isinstance(v.owner, tg.WeightOp)]
+        elif isinstance(op, (tg.OutputOp, tg.ConcatOp, tg.WeightOp, *VIEW_OPS)):
+            return []
+        else:
+            values = [v for v in op.operands if not isinstance(v.owner, tg.WeightOp)]
+        seen, out = set(), []
+        for value in values:
+            if value not in seen:
+                seen.add(value)
+                out.append(value)
+        return out
+
+    # ------------------------------------------------------------------ walk
+
+    def next_use(self, buffer: Buffer, index: int) -> float:
+        later = [u for u in buffer.uses if u > index]
+        if later:
+            return later[0]
+        return float("inf") if buffer.last_use <= index else buffer.last_use
+
+    def evict_for(self, index: int, keep: set[SSAValue], layer: tiling.LayerOp,
+                  allocator: IntervalAllocator) -> bool:
+        """Evict one resident buffer not in ``keep``; spill it if needed later."""
+        resident = [b for b in self.buffers.values()
+                    if b.address is not None and b.root not in keep
+                    and (allocator is self.acts)]
+        if not resident:
+            return False
+        victim = max(resident, key=lambda b: (self.next_use(b, index), b.size))
+        if victim.last_use > index and not victim.in_ddr:
+            layer.body.block.insert_op_before(
+                tiling.TransferOp("spill", str(victim.root.name_hint or "tensor"),
+                                  victim.size, 1),
+                layer.body.block.last_op)
+            victim.in_ddr = True
+        self.acts.free(victim.root)
+        victim.address = None
+        return True
+
+    def place(self, buffer: Buffer, index: int, keep: set[SSAValue],
+              layer: tiling.LayerOp) -> int | None:
+        while True:
+            address = self.acts.allocate(buffer.root, buffer.size)
+            if address is not None:
+                buffer.address = address
+                return address
+            if not self.evict_for(index, keep, layer, self.acts):
+                return None
+
+    def color_layer(self, index: int, layer: tiling.LayerOp) -> None:
+        body = layer.body.block
+        inputs = [self.buffers[self.find(v)] for v in self._activation_operands(layer)]
+        output = self.buffers[self.find(layer.output)]
+        passes = layer.ddr.get("h_passes") * layer.ddr.get("cout_passes")
+        weight_bytes = sum(t.nbytes for t in layer.transfers("loadw"))
+        transfers: list[tiling.TransferOp] = []
+        weight_range = [DDR, 0]
+        streamed = passes > 1 or not self.fit(index, layer, inputs, output, transfers)
+        if not streamed and weight_bytes:
+            keep = {b.root for b in inputs} | {output.root}
+            address = self.weights.allocate(("weights", index), weight_bytes)
+            while address is None and self.evict_for(index, keep, layer, self.weights):
+                address = self.weights.allocate(("weights", index), weight_bytes)
+            if address is None:
+                streamed = True
+            else:
+                weight_range = [address, align(weight_bytes)]
+        if streamed:
+            transfers = self.stream(index, layer, inputs, output, passes)
+            if weight_bytes:
+                weight_range = [0, align(weight_bytes)]
+            placements = [v for b in inputs for v in (DDR, align(b.size))]
+            out_range = [DDR, align(output.size)]
+        else:
+            placements = [v for b in inputs for v in (b.address, align(b.size))]
+            out_range = [output.address, align(output.size)]
+            if output.last_use >= len(self.order) and not output.in_ddr:
+                transfers.append(tiling.TransferOp("store", "output", output.size, 1))
+                output.in_ddr = True
+        for transfer in transfers:
+            body.insert_op_before(transfer, body.last_op)
+        live = [v for pair in self.acts.snapshot() for v in pair]
+        weight_live = [] if self.weights is self.acts else \
+            [v for pair in self.weights.snapshot() for v in pair]
+        layer.properties["placement"] = tiling.PlacementAttr.make(
+            inputs=placements, weights=weight_range, output=out_range, live=live,
+            weight_live=weight_live)
+        self.weights.free(("weights", index))
+        if streamed and self.weights is not self.acts:
+            self.weights.ranges.clear()
+        for buffer in {id(b): b for b in (*inputs, output)}.values():
+            if buffer.last_use <= index and buffer.address is not None:
+                self.acts.free(buffer.root)
+                buffer.address = None
+
+    def fit(self, index: int, layer: tiling.LayerOp, inputs: list[Buffer], output: Buffer,
+            transfers: list[tiling.TransferOp]) -> bool:
+        """Make inputs and output resident, loading or evicting as needed; on failure
+        undo what this layer placed and return False."""
+        keep = {b.root for b in inputs} | {output.root}
+        placed: list[Buffer] = []
+        for buffer in [*inputs, output]:
+            if buffer.address is not None or buffer in placed:
+                continue
+            if self.place(buffer, index, keep, layer) is None:
+                for undo in placed:
+                    self.acts.free(undo.root)
+                    undo.address = None
+                transfers.clear()
+                return False
+            placed.append(buffer)
+            if buffer is not output or buffer.in_ddr:  # an input, or a partial concat
+                transfers.append(tiling.TransferOp("load", self._name(layer, buffer),
+                                                   buffer.size, 1))
+        return True
+
+    def stream(self, index: int, layer: tiling.LayerOp, inputs: list[Buffer],
+               output: Buffer, passes: int) -> list[tiling.TransferOp]:
+        """The layer runs band by band through DDR, with the memtiles to itself."""
+        transfers: list[tiling.TransferOp] = []
+        for buffer in inputs:
+            if not buffer.in_ddr:  # it lives only in memtile: write it out first
+                layer.body.block.insert_op_before(
+                    tiling.TransferOp("spill", self._name(layer, buffer), buffer.size, 1),
+                    layer.body.block.last_op)
+                buffer.in_ddr = True
+        while self.evict_for(index, set(), layer, self.acts):
+            pass
+        h_passes = max(1, layer.ddr.get("h_passes"))
+        for buffer in inputs:
+            transfers.append(tiling.TransferOp("load", self._name(layer, buffer),
+                                               ceil(buffer.size / h_passes), passes))
+        transfers.append(tiling.TransferOp("store", "output", ceil(output.size / passes),
+                                           passes))
+        output.in_ddr = True
+        output.address = None
+        return transfers
+
+    def _name(self, layer: tiling.LayerOp, buffer: Buffer) -> str:
+        for index, value in enumerate(self._activation_operands(layer)):
+            if self.find(value) is buffer.root:
+                return f"input{index}"
+        return "input"
+
+    def run(self) -> None:
+        for index, op in enumerate(self.order):
+            if isinstance(op, tiling.LayerOp):
+                self.color_layer(index, op)
+            elif isinstance(op, tg.LAYER_OPS) and not isinstance(op, VIEW_OPS) \
+                    and not isinstance(op, tg.ConcatOp):
+                raise PassFailedException(
+                    f"'{op.name}' is not mapped: run convert-tg-to-tiling first")
+
+
+@dataclass(frozen=True)
+class TilingColorMemtilesPass(ModulePass):
+    """Assign memtile address ranges (or DDR) to every tensor, with explicit spills."""
+
+    name = "tiling-color-memtiles"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        array = module_array(op)
+        graph = only_graph(op)
+        for layer in graph.block.ops:
+            if isinstance(layer, tiling.LayerOp) and layer.placement is not None:
+                raise PassFailedException("tiling-color-memtiles: the module is already placed")
+        Colorer(graph, array).run()
