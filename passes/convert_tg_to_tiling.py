@@ -33,7 +33,7 @@ from bsir.dialects import tiling
 from bsir.stats import layer_name, only_graph
 from bsir.targets.aie2.hardware import AIE2Array, resolve_array
 from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, is_fused_activation, layer_shape
-from bsir.targets.aie2.mapping import LayerMapping, LayerShape, map_layer
+from bsir.targets.aie2.mapping import LayerMapping, LayerShape, Split, map_layer
 
 
 def array_attr(array: AIE2Array) -> tiling.HardwareAttr:
@@ -62,6 +62,12 @@ def module_array(module: ModuleOp) -> AIE2Array:
         link_gbps=v["link_mbps"] / 1000, macs_per_cycle=v["macs_per_cycle"],
         clock_ghz=v["clock_mhz"] / 1000,
     )
+
+
+def split_of(layer: tiling.LayerOp) -> Split:
+    """The :class:`Split` a layer's ``#tiling.split`` records."""
+    attr = layer.split
+    return Split(attr.get("mode"), attr.get("cols"), attr.get("rows"))
 
 
 def mapping_properties(mapping: LayerMapping) -> dict:

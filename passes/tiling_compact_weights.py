@@ -24,6 +24,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from bsir.compaction import BlockSparseWeight, pack
 from bsir.dialects import tg, tiling
+from bsir.passes.convert_tg_to_tiling import split_of
 from bsir.sparsity import mask_of_zero_blocks
 from bsir.stats import only_graph
 from bsir.targets.aie2.mapping import BIAS_BYTES
@@ -33,17 +34,11 @@ PACKED_ATTR = "tiling.packed_weights"
 
 
 def core_channel_ranges(layer: tiling.LayerOp, cout: int) -> list[tuple[int, int]]:
-    """Every core's output channel range, as the split gives them."""
-    split = layer.split
-    cols, rows = split.get("cols"), split.get("rows")
-    ranges = []
-    for r0, r1 in zip(rows, rows[1:], strict=False):
-        if split.get("mode") == "w":
-            ranges.append((r0, r1))
-        else:
-            for c0, c1 in zip(cols, cols[1:], strict=False):
-                ranges.append((min(c0 + r0, c1), min(c0 + r1, c1)))
-    return [(a, min(b, cout)) for a, b in ranges if b > a]
+    """Every active core's output channel range, as the split gives them."""
+    split = split_of(layer)
+    rows, cols = len(split.row_bounds) - 1, len(split.col_bounds) - 1
+    ranges = {split.core_ranges(0, r, c)[1] for r in range(rows) for c in range(cols)}
+    return sorted((a, min(b, cout)) for a, b in ranges if min(b, cout) > a)
 
 
 def largest_chunk(packed: BlockSparseWeight, ranges: list[tuple[int, int]], chunk: int,

@@ -16,14 +16,17 @@ VIEW_OPS = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
 ACTIVATION_OPS = (tg.ReluOp, tg.ClipOp)
 
 
+FUSING_OPS = (tg.Conv2dOp, tg.MatmulOp, tg.MaxPool2dOp, tg.AvgPool2dOp, tg.GlobalAvgPoolOp,
+              tg.AddOp, tg.BatchNormOp)
+"""Ops whose kernels apply a following ReLU/clip on their output for free."""
+
+
 def is_fused_activation(op: Operation) -> bool:
     """A ReLU/clip whose input comes from a computing layer used by it alone."""
     if not isinstance(op, ACTIVATION_OPS):
         return False
     producer = op.input.owner
-    return (isinstance(producer, Operation) and not isinstance(producer, VIEW_OPS)
-            and not isinstance(producer, tg.WeightOp) and producer.results[0].has_one_use()
-            and not isinstance(producer, tg.ConcatOp))
+    return isinstance(producer, FUSING_OPS) and producer.results[0].has_one_use()
 
 
 def _hwc(value) -> tuple[tuple[int, int], int]:

@@ -109,13 +109,6 @@ class LayerShape:
         total = len(self.block_row_nnz) * self.block_cols
         return sum(self.block_row_nnz) / total if total else 1.0
 
-    def kept_blocks(self, c0: int, c1: int) -> int:
-        """Non-zero blocks in output channels [c0, c1) (whole block rows)."""
-        if self.block_row_nnz is None:
-            return 0
-        bo = self.block[0]
-        return sum(self.block_row_nnz[c0 // bo: ceil(c1 / bo)])
-
     def weight_bytes(self, c0: int, c1: int, cin_chunk: int | None = None) -> int:
         """Bytes of the (compacted) weights of channels [c0, c1), one CIN chunk."""
         kh, kw = self.kernel
@@ -124,9 +117,9 @@ class LayerShape:
         if self.block_row_nnz is None:
             return (c1 - c0) * kh * kw * cin + bias
         bo, bi = self.block
-        fraction = min(1.0, cin / self.cin_per_group)
-        blocks = ceil(self.kept_blocks(c0, c1) * fraction)
-        return blocks * bo * kh * kw * bi + bias
+        rows = np.asarray(self.block_row_nnz[c0 // bo: ceil(c1 / bo)])
+        blocks = int(np.minimum(rows, ceil(cin / bi)).sum())  # a chunk of k block columns
+        return blocks * bo * kh * kw * bi + bias             # holds <= k blocks per row
 
     @cached_property
     def _nnz_prefix(self) -> np.ndarray:
@@ -144,25 +137,30 @@ class LayerShape:
                     c * out_per_channel * self.ops_per_output // n_cin)
         bo, bi = self.block
         kh, kw = self.kernel
-        prefix = self._nnz_prefix
-        best_blocks, best_rows = 0, 0
-        step = chunk // bo
+        if cin < self.cin_per_group:  # a CIN chunk of k block columns: <= k blocks per row
+            capped = np.minimum(self.block_row_nnz, ceil(cin / bi))
+            prefix = np.concatenate([[0], np.cumsum(capped)]).astype(np.int64)
+        else:
+            prefix = self._nnz_prefix
+        block_bytes = bo * kh * kw * bi
+        best_weight, best_macs = 0, 0
+        step = max(1, ceil(chunk / bo))
         for c0, c1 in set(ranges):
             if c1 <= c0:
                 continue
             starts = np.arange(c0 // bo, ceil(c1 / bo), step)
             ends = np.minimum(starts + step, ceil(c1 / bo))
             kept = prefix[ends] - prefix[starts]
-            i = int(np.argmax(kept))
-            if kept[i] > best_blocks:
-                best_blocks, best_rows = int(kept[i]), int(ends[i] - starts[i])
-        fraction = min(1.0, cin / self.cin_per_group)
-        bias = chunk * BIAS_BYTES if self.has_bias else 0
-        weight = ceil(best_blocks * fraction) * bo * kh * kw * bi + bias
-        dense_chunk = best_rows * bo * out_per_channel * self.ops_per_output
-        full = best_rows * self.block_cols
-        macs = round(dense_chunk * best_blocks / full) if full else 0
-        return weight, macs // n_cin
+            channels = np.minimum(ends * bo, c1) - np.maximum(starts * bo, c0)
+            weight = kept * block_bytes
+            if self.has_bias:
+                weight = weight + channels * BIAS_BYTES
+            full = (ends - starts) * self.block_cols
+            macs = np.round(channels * out_per_channel * self.ops_per_output * kept
+                            / np.maximum(full, 1)).astype(np.int64)
+            best_weight = max(best_weight, int(weight.max()))
+            best_macs = max(best_macs, int(macs.max()))
+        return best_weight, best_macs // n_cin
 
     @property
     def input_bytes(self) -> int:
@@ -185,14 +183,14 @@ class Split:
     col_bounds: tuple[int, ...]      # per column: output columns (w) or channel ranges (cout)
     row_bounds: tuple[int, ...]      # per row: output channels (within the column's range)
 
-    def core_ranges(self, shape: LayerShape, row: int, col: int
+    def core_ranges(self, out_width: int, row: int, col: int
                     ) -> tuple[tuple[int, int], tuple[int, int]]:
         """((w0, w1), (c0, c1)) of output a core computes over the whole layer."""
         if self.column_mode == "w":
             w = (self.col_bounds[col], self.col_bounds[col + 1])
             c = (self.row_bounds[row], self.row_bounds[row + 1])
         else:
-            w = (0, shape.out_hw[1])
+            w = (0, out_width)
             base = self.col_bounds[col]
             c = (base + self.row_bounds[row], base + self.row_bounds[row + 1])
             c = (min(c[0], self.col_bounds[col + 1]), min(c[1], self.col_bounds[col + 1]))
@@ -263,7 +261,7 @@ def _core_extents(shape: LayerShape, split: Split, array: AIE2Array
     widths, ranges = [], []
     for row in range(array.rows):
         for col in range(array.cols):
-            (w0, w1), (c0, c1) = split.core_ranges(shape, row, col)
+            (w0, w1), (c0, c1) = split.core_ranges(shape.out_hw[1], row, col)
             widths.append(w1 - w0)
             ranges.append((c0, c1))
     return max(widths), max(c1 - c0 for c0, c1 in ranges), ranges
@@ -317,12 +315,28 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
     out_h = out_h or shape.out_hw[0]
     widest, deepest, ranges = _core_extents(shape, split, array)
     widest, deepest = max(widest, 1), max(deepest, 1)
+    best: tuple[tuple[float, bool, int], Subvolume] | None = None
+    # CIN-split is the last resort: tried only when no full-CIN subvolume fits.
+    for allow_cin_split in (False, True):
+        if best is not None:
+            break
+        best = _search(shape, array, out_h, widest, deepest, ranges, allow_cin_split)
+    if best is None:
+        raise _does_not_fit(shape, array)
+    return best[1], best[0][0]
+
+
+def _search(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, deepest: int,
+            ranges: list[tuple[int, int]], allow_cin_split: bool
+            ) -> tuple[tuple[float, bool, int], Subvolume] | None:
     link = array.link_bandwidth()
     rate = array.macs_per_second
     best: tuple[tuple[float, bool, int], Subvolume] | None = None
     for cout in _chunk_candidates(deepest, shape.channel_unit):
         for cin in _cin_candidates(shape):
             cin_split = cin < shape.cin_per_group
+            if cin_split and not allow_cin_split:
+                break
             groups_spanned = 1 if shape.groups == 1 else min(
                 shape.groups, ceil(cout / (shape.cout // shape.groups)) + 1)
             cin_in = cin * groups_spanned if shape.weighted else min(cout, shape.cin)
@@ -355,11 +369,7 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
                 if best is None or key < best[0]:
                     best = (key, sub)
                 break  # narrower chunks of this (cout, cin) only add iterations
-            if best is not None and not cin_split and best[1].cout == cout:
-                break  # a full-CIN fit exists for this cout: CIN-split is never better
-    if best is None:
-        raise _does_not_fit(shape, array)
-    return best[1], best[0][0]
+    return best
 
 
 def _does_not_fit(shape: LayerShape, array: AIE2Array) -> BsirError:
@@ -471,7 +481,7 @@ def output_tiles(mapping: LayerMapping) -> Iterator[tuple[int, int, tuple[int, i
     h_bounds = even_bounds(oh, ddr.h_passes) if oh else (0, 0)
     for row in range(mapping.rows):
         for col in range(mapping.cols):
-            (w0, w1), (c0, c1) = split.core_ranges(shape, row, col)
+            (w0, w1), (c0, c1) = split.core_ranges(shape.out_hw[1], row, col)
             if w1 <= w0 or c1 <= c0:
                 continue
             for band0, band1 in pairwise(h_bounds):

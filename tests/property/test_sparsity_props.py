@@ -58,7 +58,7 @@ def test_pack_unpack_is_identity_on_kept_blocks(weight, block, data):
     assert np.array_equal(unpack(rows), unpack(packed)[start * bo: stop * bo])
 
 
-@settings(max_examples=25)
+@settings(max_examples=max(10, settings.default.max_examples // 3))
 @given(st.integers(1, 40), st.integers(1, 40), st.sampled_from([1, 3]), blocks, ratios)
 def test_tg_sparsify_pass_zeroes_the_fraction(cout, cin, k, block, ratio):
     builder = GraphBuilder("one", (1, 6, 6, cin), "one.npz")
@@ -72,6 +72,9 @@ def test_tg_sparsify_pass_zeroes_the_fraction(cout, cin, k, block, ratio):
                                  "report=false}")
             arrays = load_weights(module)
     conv = next(op for op in only_graph(module).block.ops if isinstance(op, tg.Conv2dOp))
+    if sparsity.zero_count(1, ratio) == 0 and ratio == 0.0:
+        assert conv.sparsity is None  # ratio 0 leaves the layer dense
+        return
     mask = conv.sparsity.mask_array()
     assert (~mask).sum() == sparsity.zero_count(mask.size, ratio)
     zero_blocks = ~sparsity.mask_of_zero_blocks(arrays["conv.weight"], block)

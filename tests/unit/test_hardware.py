@@ -1,0 +1,67 @@
+"""The AIE2 hardware model: defaults, presets, grids and TOML files."""
+
+import pytest
+
+from bsir.diagnostics import BsirError
+from bsir.targets.aie2.hardware import PRESETS, AIE2Array, parse_grid, resolve_array
+
+
+def test_defaults_follow_the_paper():
+    array = AIE2Array()
+    assert (array.rows, array.cols, array.memtiles) == (4, 4, 4)
+    assert array.memtile_bytes == 512 * 1024 and array.core_memory == 64 * 1024
+    assert 2 * array.input_buffer + 2 * array.output_buffer + array.weight_buffer \
+        + array.scratch_bytes == array.core_memory
+    assert array.macs_per_second == 256e9
+    assert array.ddr_load_bandwidth() == 4e9 and array.ddr_store_bandwidth() == 8e9
+    separate = resolve_array("4x4", "separate")
+    assert separate.ddr_load_bandwidth() == 8e9
+    assert separate.activation_memtiles == (0, 2) and separate.weight_memtiles == (1, 3)
+
+
+@pytest.mark.parametrize("spec, shape", [("4x5", (4, 5)), ("8x4", (8, 4)), ("1x1", (1, 1)),
+                                         ("ryzen-ai-strix", (4, 8)), ("aie2-6x6", (6, 6))])
+def test_resolve(spec, shape):
+    array = resolve_array(spec)
+    assert (array.rows, array.cols) == shape
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("4by4", "a grid is ROWSxCOLS"), ("9x2", "1..8 x 1..8"), ("0x3", "1..8 x 1..8"),
+])
+def test_bad_grids(spec, message):
+    with pytest.raises(BsirError, match=message):
+        resolve_array(spec)
+
+
+def test_separate_needs_two_columns():
+    with pytest.raises(BsirError, match="separate memtiles need at least 2 columns"):
+        resolve_array("2x1", "separate")
+
+
+def test_toml(tmp_path):
+    good = tmp_path / "npu.toml"
+    good.write_text('name = "npu"\nrows = 2\ncols = 6\n[memtile]\nbytes = 262144\n'
+                    'mode = "separate"\n[bandwidth]\nlink = 8.0\n[compute]\nclock_ghz = 1.25\n')
+    array = resolve_array(str(good))
+    assert (array.name, array.rows, array.cols, array.memtile_bytes) == ("npu", 2, 6, 262144)
+    assert array.link_gbps == 8.0 and array.clock_ghz == 1.25 and array.memtile_mode == "separate"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("rows = 2\n[core]\ninput_buffers = 4\n")
+    with pytest.raises(BsirError, match=r"unknown key 'core\.input_buffers'"):
+        resolve_array(str(bad))
+    bad.write_text('rows = "two"\n')
+    with pytest.raises(BsirError, match="'rows' must be int"):
+        resolve_array(str(bad))
+    bad.write_text("[core]\nweight_buffer = 65536\n")
+    with pytest.raises(BsirError, match="core buffers take"):
+        resolve_array(str(bad))
+    bad.write_text("rows = \n")
+    with pytest.raises(BsirError, match=r"bad\.toml"):
+        resolve_array(str(bad))
+
+
+def test_presets_cover_the_paper_grids():
+    for n in range(1, 9):
+        assert PRESETS[f"aie2-{n}x{n}"].cores == n * n
+    assert parse_grid(" 3X7 ") == (3, 7)

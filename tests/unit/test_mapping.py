@@ -1,0 +1,98 @@
+"""Split, subvolume and DDR tiling choices, checked by hand on small layers."""
+
+import pytest
+
+from bsir.diagnostics import BsirError
+from bsir.targets.aie2.hardware import AIE2Array, resolve_array
+from bsir.targets.aie2.mapping import (
+    LayerShape,
+    coverage,
+    even_bounds,
+    map_layer,
+    memtile_demand,
+    window,
+)
+
+
+def conv(h=56, w=56, cin=64, cout=64, k=3, stride=1, pad=1, nnz=None):
+    out = ((h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1)
+    return LayerShape("conv", (h, w), cin, out, cout, kernel=(k, k), stride=(stride, stride),
+                      pad=(pad,) * 4, has_bias=True, block_row_nnz=nnz)
+
+
+def test_even_bounds_and_window():
+    assert even_bounds(56, 4) == (0, 14, 28, 42, 56)
+    assert even_bounds(56, 3) == (0, 19, 38, 56)
+    assert even_bounds(7, 8) == (0, 1, 2, 3, 4, 5, 6, 7, 7)          # one idle column
+    assert even_bounds(20, 3, unit=8) == (0, 8, 16, 20)               # whole blocks
+    assert window(4, 3, 1, 1) == 6 and window(4, 3, 2, 1) == 9 and window(1, 3, 1, 2) == 5
+
+
+def test_resnet_layer_on_4x4_by_hand():
+    mapping = map_layer(conv(), resolve_array("4x4"))
+    split, sub = mapping.split, mapping.sub
+    assert split.column_mode == "w" and split.col_bounds == (0, 14, 28, 42, 56)
+    assert split.row_bounds == (0, 16, 32, 48, 64)
+    # Each core: 56 rows x 14 columns x 16 channels; the buffers bound the subvolume.
+    assert sub.in_w == sub.w + 2 and sub.in_h == sub.h + 2
+    assert sub.input_bytes == sub.in_h * sub.in_w * sub.cin <= 8192
+    assert sub.output_bytes == sub.h * sub.w * sub.cout <= 8192
+    assert sub.weight_bytes == sub.cout * 9 * 64 + sub.cout * 4 <= 16384
+    assert not sub.cin_split and mapping.ddr.passes == 1
+    assert (coverage(mapping) == 1).all()
+
+
+def test_narrow_outputs_split_channels_across_columns():
+    fc = LayerShape("matmul", (1, 1), 2048, (1, 1), 1000, has_bias=True)
+    mapping = map_layer(fc, resolve_array("4x4"))
+    assert mapping.split.column_mode == "cout"
+    assert mapping.split.col_bounds == (0, 250, 500, 750, 1000)
+    assert (coverage(mapping) == 1).all()
+
+
+def test_sparse_subvolumes_are_larger():
+    dense = map_layer(conv(h=14, w=14, cin=256, cout=256), resolve_array("4x4"))
+    half = map_layer(conv(h=14, w=14, cin=256, cout=256, nnz=(16,) * 32), resolve_array("4x4"))
+    assert half.sub.weight_bytes < dense.sub.weight_bytes or half.sub.cout > dense.sub.cout
+    assert half.sub.macs_per_iteration <= dense.sub.macs_per_iteration
+    assert half.estimate_s < dense.estimate_s
+
+
+def test_densest_core_sets_the_pace():
+    # Block rows 0-3 are dense, 4-7 empty: the cores holding 0-3 do all the work.
+    skewed = map_layer(conv(h=8, w=8, cin=64, cout=64, k=1, pad=0, nnz=(8,) * 4 + (0,) * 4),
+                       resolve_array("2x2"))
+    balanced = map_layer(conv(h=8, w=8, cin=64, cout=64, k=1, pad=0, nnz=(4,) * 8),
+                         resolve_array("2x2"))
+    assert skewed.sub.macs_per_iteration > balanced.sub.macs_per_iteration
+
+
+def test_cin_split_is_the_last_resort():
+    tiny = AIE2Array(weight_buffer=1024)
+    mapping = map_layer(conv(h=7, w=7, cin=512, cout=64), tiny)
+    assert mapping.sub.cin_split and mapping.sub.cin < 512
+    assert mapping.sub.weight_bytes <= 1024
+    roomy = map_layer(conv(h=7, w=7, cin=512, cout=64), AIE2Array())
+    assert not roomy.sub.cin_split
+
+
+def test_layers_too_big_for_the_memtiles_are_tiled_through_ddr():
+    fc = LayerShape("matmul", (1, 1), 25088, (1, 1), 4096, has_bias=True)   # VGG16 fc6
+    mapping = map_layer(fc, resolve_array("2x2"))
+    assert mapping.ddr.cout_passes > 1
+    _, _, busiest = memtile_demand(fc, mapping.split, resolve_array("2x2"), mapping.ddr)
+    assert busiest <= 512 * 1024
+    assert (coverage(mapping) == 1).all()
+    big = conv(h=224, w=224, cin=64, cout=64)                                # VGG16 conv1_2
+    mapping = map_layer(big, resolve_array("1x1"))
+    assert mapping.ddr.h_passes > 1 and (coverage(mapping) == 1).all()
+
+
+def test_unmappable_layers_name_the_memory_and_the_bytes():
+    with pytest.raises(BsirError, match=r"core input buffer overflows by \d+ bytes"):
+        map_layer(conv(k=11, pad=5), AIE2Array(input_buffer=64, output_buffer=64))
+    with pytest.raises(BsirError, match=r"core weight buffer overflows by 3 bytes \(5 needed"):
+        map_layer(conv(cin=64, cout=64, k=1, pad=0),
+                  AIE2Array(weight_buffer=2, input_buffer=8192))
+    with pytest.raises(BsirError, match=r"memtile overflows by \d+ bytes"):
+        map_layer(conv(), AIE2Array(memtile_bytes=100))
