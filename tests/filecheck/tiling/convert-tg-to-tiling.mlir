@@ -1,0 +1,35 @@
+// convert-tg-to-tiling on hand-written layers: W across columns, COUT across rows,
+// the fused ReLU inside the layer, transfers with iteration counts.
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=2x2}' | filecheck %s
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=2x2}' | bsir-opt | filecheck %s
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=1x3 memtiles=separate}' 2>&1 | filecheck %s --check-prefix=SEP
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=3x3}' | filecheck %s --check-prefix=UNEVEN
+
+builtin.module attributes {tg.weights = "w.npz"} {
+  tg.graph @g(%x: tensor<1x12x12x16xf32>) -> (tensor<1x12x12x32xf32>) {
+    %w = tg.weight "conv.weight" : tensor<32x3x3x16xf32>
+    %b = tg.weight "conv.bias" : tensor<32xf32>
+    %c = tg.conv2d %x, %w, %b {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x12x12x16xf32>, tensor<32x3x3x16xf32>, tensor<32xf32>) -> tensor<1x12x12x32xf32>
+    %r = tg.relu %c : (tensor<1x12x12x32xf32>) -> tensor<1x12x12x32xf32>
+    tg.output %r : tensor<1x12x12x32xf32>
+  }
+}
+
+// CHECK: builtin.module attributes {tg.weights = "w.npz", tiling.array = #tiling.array<array_name = "aie2-2x2", rows = 2, cols = 2, memtile_bytes = 524288, mode = "shared"
+// CHECK: %[[L:.*]] = tiling.layer "conv" {split = #tiling.split<mode = "w", cols = [0, 6, 12], rows = [0, 16, 32]>, subvolume = #tiling.subvolume<h = 12, w = 6, cout = 16, cin = 16, in_h = 14, in_w = 8, input_bytes = 1792, output_bytes = 1152, weight_bytes = 2368, iterations = 1, weight_loads = 1, macs = 165888, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x12x12x32xf32> {
+// CHECK-NEXT: %[[C:.*]] = tg.conv2d %x, %w, %b
+// CHECK-NEXT: %[[R:.*]] = tg.relu %[[C]]
+// CHECK-NEXT: tiling.transfer {kind = "loadw", tensor = "weights", bytes = 2368 : i64, count = 1 : i64}
+// CHECK-NEXT: tiling.transfer {kind = "to_cores", tensor = "input0", bytes = 1792 : i64, count = 1 : i64}
+// CHECK-NEXT: tiling.transfer {kind = "weights_to_cores", tensor = "weights", bytes = 2368 : i64, count = 1 : i64}
+// CHECK-NEXT: tiling.compute {macs = 165888 : i64, count = 1 : i64, macs_total = 663552 : i64}
+// CHECK-NEXT: tiling.transfer {kind = "from_cores", tensor = "output", bytes = 1152 : i64, count = 1 : i64}
+// CHECK-NEXT: tiling.yield %[[R]] : tensor<1x12x12x32xf32>
+// CHECK: tg.output %[[L]]
+
+// Separate memtiles on 3 columns: memtile 1 alone holds weights, all 4,736 bytes.
+// SEP: mode = "separate"
+// SEP: tiling.transfer {kind = "loadw", tensor = "weights", bytes = 4736 : i64
+
+// 12 columns over 3 and 32 channels over 3 rows: 11 + 11 + 10.
+// UNEVEN: split = #tiling.split<mode = "w", cols = [0, 4, 8, 12], rows = [0, 11, 22, 32]>

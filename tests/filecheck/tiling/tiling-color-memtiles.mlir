@@ -1,0 +1,24 @@
+// tiling-color-memtiles: the graph input is loaded from DDR, intermediate tensors stay
+// in memtile (reusing freed space), the graph output is stored to DDR.
+// RUN: bsir export tiny_cnn -o %t.mlir --no-weights
+// RUN: bsir-opt %t.mlir -p 'convert-tg-to-tiling{grid=2x2},tiling-color-memtiles' | filecheck %s
+// RUN: bsir-opt %t.mlir -p 'convert-tg-to-tiling{hardware="%S/Inputs/tiny-memtile.toml"},tiling-color-memtiles' | filecheck %s --check-prefix=SPILL
+// RUN: not bsir-opt %t.mlir -p 'tiling-color-memtiles' 2>&1 | filecheck %s --check-prefix=UNMAPPED
+
+// CHECK: tiling.layer "conv1" {{.*}}placement = #tiling.placement<inputs = [0, {{[0-9]+}}], weights = [{{[0-9]+}}, {{[0-9]+}}], output = [{{[0-9]+}}, {{[0-9]+}}], live = [{{.*}}]
+// CHECK: tiling.transfer {kind = "load", tensor = "input0", bytes = 384 : i64, count = 1 : i64}
+// CHECK: tiling.layer "maxpool2d_{{[0-9]+}}"
+// CHECK-NOT: kind = "load"
+// CHECK: tiling.layer "fc"
+// CHECK: tiling.transfer {kind = "store", tensor = "output", bytes = 5 : i64, count = 1 : i64}
+
+// With 4 KiB memtiles conv2 runs in two output-channel bands through DDR: its input
+// is spilled, loaded once per band, its output stored per band and reloaded next.
+// SPILL: tiling.layer "conv2" {{.*}}ddr = #tiling.ddr<h_passes = 1, cout_passes = 2>, placement = #tiling.placement<inputs = [-1, 512], weights = [0, {{[0-9]+}}], output = [-1, 1024]
+// SPILL: tiling.transfer {kind = "spill", tensor = "input0", bytes = 512 : i64, count = 1 : i64}
+// SPILL: tiling.transfer {kind = "load", tensor = "input0", bytes = 512 : i64, count = 2 : i64}
+// SPILL: tiling.transfer {kind = "store", tensor = "output", bytes = 512 : i64, count = 2 : i64}
+// SPILL: tiling.layer "maxpool2d_{{[0-9]+}}"
+// SPILL: tiling.transfer {kind = "load", tensor = "input0", bytes = 1024 : i64, count = 1 : i64}
+
+// UNMAPPED: bsir-opt: error: the module is not mapped: run convert-tg-to-tiling first
