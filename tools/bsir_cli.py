@@ -124,6 +124,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from bsir.weights import materialize
 
     model = build_model(args.model)
+    if args.output.endswith(".onnx"):
+        from bsir.onnx_export import export_onnx
+
+        export_onnx(model.module, materialize(model.specs, args.seed), args.output)
+        return 0
     if args.output == "-" and not args.no_weights:
         raise BsirError("exporting to stdout needs --no-weights (the .npz needs a file name)")
     arrays = None if args.no_weights else materialize(model.specs, args.seed)
@@ -224,9 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the statistics as JSON")
     p.set_defaults(run=cmd_stats)
 
-    p = sub.add_parser("export", help="write a built-in model as tg IR plus its .npz")
+    p = sub.add_parser("export", help="write a built-in model as tg IR plus its .npz, or ONNX")
     p.add_argument("model", help=f"one of: {', '.join(MODELS)}")
-    p.add_argument("-o", "--output", required=True, help="IR file; weights go to FILE.npz")
+    p.add_argument("-o", "--output", required=True,
+                   help="IR file (weights go to FILE.npz), or FILE.onnx for ONNX")
     p.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
     p.add_argument("--no-weights", action="store_true", help="write the IR only")
     p.set_defaults(run=cmd_export)
