@@ -9,9 +9,11 @@ memtiles are ``separate``).
 
 When a layer's tensors do not fit, live tensors it does not read are evicted, the one
 used furthest in the future first; one still needed later is spilled to DDR (an explicit
-``spill`` transfer) and reloaded (``load``) by its next consumer. A layer whose own
-working set exceeds the memtiles (DDR passes > 1) streams its input from DDR and its
-output back to DDR, band by band. Graph inputs start in DDR; graph outputs end there.
+``spill`` transfer) and reloaded (``load``) by its next consumer. A layer tiled into
+output-channel bands keeps its activations resident and loads one band of weights at a
+time; a layer tiled into row bands, or whose activations do not fit, streams its input
+from DDR and its output back to DDR, band by band. An element-wise layer writes its
+output over an input that dies with it. Graph inputs start in DDR; graph outputs end there.
 
 Each layer gets a ``#tiling.placement``: its inputs, weights and output as memtile
 [address, bytes] or -1 for DDR, and every live range on the memtiles during the layer.
@@ -32,7 +34,7 @@ from bsir.dialects import tg, tiling
 from bsir.passes.convert_tg_to_tiling import module_array
 from bsir.stats import only_graph
 from bsir.targets.aie2.hardware import AIE2Array
-from bsir.targets.aie2.layer_shape import VIEW_OPS
+from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, VIEW_OPS
 from bsir.targets.aie2.memtile_allocator import IntervalAllocator, align
 
 DDR = -1
@@ -160,9 +162,9 @@ class Colorer:
         return True
 
     def place(self, buffer: Buffer, index: int, keep: set[SSAValue],
-              layer: tiling.LayerOp) -> int | None:
+              layer: tiling.LayerOp, from_top: bool = False) -> int | None:
         while True:
-            address = self.acts.allocate(buffer.root, buffer.size)
+            address = self.acts.allocate(buffer.root, buffer.size, from_top)
             if address is not None:
                 buffer.address = address
                 return address
@@ -177,7 +179,11 @@ class Colorer:
         weight_bytes = sum(t.nbytes for t in layer.transfers("loadw"))
         transfers: list[tiling.TransferOp] = []
         weight_range = [DDR, 0]
-        streamed = passes > 1 or not self.fit(index, layer, inputs, output, transfers)
+        shared = self.reuse_in_place(index, layer, inputs, output)
+        # Output-channel bands only stream weights (one band at a time); row bands
+        # stream the activations too.
+        streamed = layer.ddr.get("h_passes") > 1 \
+            or not self.fit(index, layer, inputs, output, transfers, shared)
         if not streamed and weight_bytes:
             keep = {b.root for b in inputs} | {output.root}
             address = self.weights.allocate(("weights", index), weight_bytes)
@@ -194,7 +200,8 @@ class Colorer:
             placements = [v for b in inputs for v in (DDR, align(b.size))]
             out_range = [DDR, align(output.size)]
         else:
-            placements = [v for b in inputs for v in (b.address, align(b.size))]
+            placements = [v for b in inputs for v in (
+                output.address if b is shared else b.address, align(b.size))]
             out_range = [output.address, align(output.size)]
             if output.last_use >= len(self.order) and not output.in_ddr:
                 transfers.append(tiling.TransferOp("store", "output", output.size, 1))
@@ -215,16 +222,35 @@ class Colorer:
                 self.acts.free(buffer.root)
                 buffer.address = None
 
+    def reuse_in_place(self, index: int, layer: tiling.LayerOp, inputs: list[Buffer],
+                       output: Buffer) -> Buffer | None:
+        """An element-wise layer writes over a resident input that dies with it; returns
+        that input, whose bytes become the output's."""
+        if not isinstance(layer.inner, ELEMENTWISE_OPS) or output.address is not None:
+            return None
+        for buffer in inputs:
+            if (buffer.address is not None and buffer.last_use == index
+                    and buffer.size == output.size and buffer is not output):
+                output.address = buffer.address
+                self.acts.ranges[output.root] = self.acts.ranges.pop(buffer.root)
+                buffer.address = None
+                return buffer
+        return None
+
     def fit(self, index: int, layer: tiling.LayerOp, inputs: list[Buffer], output: Buffer,
-            transfers: list[tiling.TransferOp]) -> bool:
+            transfers: list[tiling.TransferOp], shared: Buffer | None = None) -> bool:
         """Make inputs and output resident, loading or evicting as needed; on failure
-        undo what this layer placed and return False."""
+        undo what this layer placed and return False. ``shared`` is read in place."""
         keep = {b.root for b in inputs} | {output.root}
         placed: list[Buffer] = []
         for buffer in [*inputs, output]:
-            if buffer.address is not None or buffer in placed:
+            if buffer.address is not None or buffer in placed or buffer is shared:
                 continue
-            if self.place(buffer, index, keep, layer) is None:
+            # The output goes to the end of the memtile opposite its first input.
+            low = not inputs or inputs[0].address is None \
+                or inputs[0].address < self.acts.capacity // 2
+            from_top = buffer is output and low
+            if self.place(buffer, index, keep, layer, from_top) is None:
                 for undo in placed:
                     self.acts.free(undo.root)
                     undo.address = None

@@ -14,6 +14,8 @@ from bsir.targets.aie2.mapping import LayerShape
 
 VIEW_OPS = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
 ACTIVATION_OPS = (tg.ReluOp, tg.ClipOp)
+ELEMENTWISE_OPS = (tg.AddOp, tg.ReluOp, tg.ClipOp, tg.BatchNormOp)
+"""Layers whose output may be written in place over an input."""
 
 
 FUSING_OPS = (tg.Conv2dOp, tg.MatmulOp, tg.MaxPool2dOp, tg.AvgPool2dOp, tg.GlobalAvgPoolOp,

@@ -415,6 +415,8 @@ def memtile_demand(shape: LayerShape, split: Split, array: AIE2Array,
             + shape.other_input_bytes
         per_tile_out = band_out_h * shape.out_hw[1] * ceil(cout_band / array.cols)
     weights = ceil(shape.weight_bytes(0, cout_band) / w_tiles) if shape.weighted else 0
+    if shape.kind == "eltwise":
+        per_tile_out = 0  # written in place over an input (see tiling-color-memtiles)
     act = per_tile_in + per_tile_out
     busiest = act + weights if array.memtile_mode == "shared" else max(act, weights)
     return act, weights, busiest

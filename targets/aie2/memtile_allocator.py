@@ -24,20 +24,34 @@ class IntervalAllocator:
         self.capacity = capacity
         self.ranges: dict[Hashable, tuple[int, int]] = {}
 
-    def allocate(self, key: Hashable, size: int) -> int | None:
-        """The lowest aligned address where ``size`` bytes fit, or None."""
+    def holes(self) -> list[tuple[int, int]]:
+        """Free (address, size) gaps, by address."""
+        gaps, cursor = [], 0
+        for start, length in sorted(self.ranges.values()):
+            if start > cursor:
+                gaps.append((cursor, start - cursor))
+            cursor = max(cursor, start + length)
+        if cursor < self.capacity:
+            gaps.append((cursor, self.capacity - cursor))
+        return gaps
+
+    def allocate(self, key: Hashable, size: int, from_top: bool = False) -> int | None:
+        """The lowest aligned address where ``size`` bytes fit (the highest with
+        ``from_top``), or None. Growing layer outputs from the end opposite their input
+        keeps a chain of layers from fragmenting the memtile."""
         if key in self.ranges:
             raise KeyError(f"{key!r} is already allocated")
         size = align(max(size, 1))
-        cursor = 0
-        for start, length in sorted(self.ranges.values()):
-            if start - cursor >= size:
-                break
-            cursor = max(cursor, start + length)
-        if cursor + size > self.capacity:
+        fitting = [(start, length) for start, length in self.holes() if length >= size]
+        if not fitting:
             return None
-        self.ranges[key] = (cursor, size)
-        return cursor
+        if from_top:
+            start, length = fitting[-1]
+            address = (start + length - size) // ALIGN * ALIGN
+        else:
+            address = fitting[0][0]
+        self.ranges[key] = (address, size)
+        return address
 
     def free(self, key: Hashable) -> None:
         self.ranges.pop(key, None)

@@ -3,6 +3,7 @@
 // RUN: bsir export tiny_cnn -o %t.mlir --no-weights
 // RUN: bsir-opt %t.mlir -p 'convert-tg-to-tiling{grid=2x2},tiling-color-memtiles' | filecheck %s
 // RUN: bsir-opt %t.mlir -p 'convert-tg-to-tiling{hardware="%S/Inputs/tiny-memtile.toml"},tiling-color-memtiles' | filecheck %s --check-prefix=SPILL
+// RUN: bsir-opt %t.mlir -p 'convert-tg-to-tiling{hardware="%S/Inputs/2k-memtile.toml"},tiling-color-memtiles' | filecheck %s --check-prefix=STREAM
 // RUN: not bsir-opt %t.mlir -p 'tiling-color-memtiles' 2>&1 | filecheck %s --check-prefix=UNMAPPED
 
 // CHECK: tiling.layer "conv1" {{.*}}placement = #tiling.placement<inputs = [0, {{[0-9]+}}], weights = [{{[0-9]+}}, {{[0-9]+}}], output = [{{[0-9]+}}, {{[0-9]+}}], live = [{{.*}}]
@@ -12,13 +13,19 @@
 // CHECK: tiling.layer "fc"
 // CHECK: tiling.transfer {kind = "store", tensor = "output", bytes = 5 : i64, count = 1 : i64}
 
-// With 4 KiB memtiles conv2 runs in two output-channel bands through DDR: its input
-// is spilled, loaded once per band, its output stored per band and reloaded next.
-// SPILL: tiling.layer "conv2" {{.*}}ddr = #tiling.ddr<h_passes = 1, cout_passes = 2>, placement = #tiling.placement<inputs = [-1, 512], weights = [0, {{[0-9]+}}], output = [-1, 1024]
-// SPILL: tiling.transfer {kind = "spill", tensor = "input0", bytes = 512 : i64, count = 1 : i64}
-// SPILL: tiling.transfer {kind = "load", tensor = "input0", bytes = 512 : i64, count = 2 : i64}
-// SPILL: tiling.transfer {kind = "store", tensor = "output", bytes = 512 : i64, count = 2 : i64}
+// With 4 KiB memtiles conv2's weights come in two output-channel bands while its
+// activations stay resident.
+// SPILL: tiling.layer "conv2" {{.*}}ddr = #tiling.ddr<h_passes = 1, cout_passes = 2>, placement = #tiling.placement<inputs = [{{[0-9]+}}, 512], weights = [{{[0-9]+}}, 1216], output = [{{[0-9]+}}, 1024]
+// SPILL: tiling.transfer {kind = "loadw", tensor = "weights", bytes = 1184 : i64, count = 2 : i64}
+// SPILL-NOT: kind = "spill"
 // SPILL: tiling.layer "maxpool2d_{{[0-9]+}}"
-// SPILL: tiling.transfer {kind = "load", tensor = "input0", bytes = 1024 : i64, count = 1 : i64}
+
+// With 2 KiB memtiles conv1 runs in two row bands through DDR: input loaded and output
+// stored band by band, and the next layer reads it back from DDR.
+// STREAM: tiling.layer "conv1" {{.*}}ddr = #tiling.ddr<h_passes = 2, cout_passes = 1>, placement = #tiling.placement<inputs = [-1, 384], weights = [0, 256], output = [-1, 2048]
+// STREAM: tiling.transfer {kind = "load", tensor = "input0", bytes = 192 : i64, count = 2 : i64}
+// STREAM: tiling.transfer {kind = "store", tensor = "output", bytes = 1024 : i64, count = 2 : i64}
+// STREAM: tiling.layer "maxpool2d_{{[0-9]+}}"
+// STREAM: tiling.transfer {kind = "load", tensor = "input0", bytes = 1024 : i64, count = 2 : i64}
 
 // UNMAPPED: bsir-opt: error: the module is not mapped: run convert-tg-to-tiling first
