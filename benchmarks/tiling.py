@@ -22,8 +22,10 @@ from bsir.dialects import tiling
 from bsir.ir import verify_module
 from bsir.models import build_model
 from bsir.passes.convert_tg_to_tiling import ConvertTgToTilingPass
+from bsir.passes.tg_fold_batchnorm import fold_batchnorms
 from bsir.passes.tiling_color_memtiles import TilingColorMemtilesPass
 from bsir.stats import only_graph
+from bsir.weights import materialize
 
 
 def median_time(function, repeat: int) -> float:
@@ -80,10 +82,12 @@ def main() -> None:
         color_t = median_time(lambda done=done: color.apply(None, next(done)), args.repeat)
         layers = sum(isinstance(op, tiling.LayerOp) for op in only_graph(converted[0]).block.ops)
         print(f"{name:<14}{base:>10.3f}{conv_t:>11.3f}{color_t:>9.3f}{layers:>8}")
-    module = build_model("resnet50").module
+    model = build_model("resnet50")
+    module = model.module
+    fold_batchnorms(module, materialize(model.specs, 0))
     convert.apply(None, module)
     color.apply(None, module)
-    print(f"\nResNet50 on {args.grid}: where each layer's tensors live")
+    print(f"\nResNet50 (batch norms folded) on {args.grid}: where each layer's tensors live")
     print("\n".join(residency(module)))
 
 
