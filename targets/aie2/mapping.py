@@ -373,21 +373,26 @@ def _search(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, deepes
 
 
 def _does_not_fit(shape: LayerShape, array: AIE2Array) -> BsirError:
+    """Name the core buffer that even the smallest subvolume overflows, and by how much."""
     kh, kw = shape.kernel
-    unit = shape.channel_unit
-    need_w = shape.weight_bytes(0, min(unit, shape.cout), min(shape.cin_per_group,
-                                shape.block[1] if shape.block_row_nnz is not None else 1))
-    if shape.weighted and need_w > array.weight_buffer:
-        return BsirError(
-            f"core weight buffer overflows by {need_w - array.weight_buffer} bytes "
-            f"({need_w} needed for the smallest subvolume, {array.weight_buffer} available)"
-        )
-    need_in = window(1, kh, shape.stride[0], shape.dilation[0]) * window(
-        1, kw, shape.stride[1], shape.dilation[1]) * shape.inputs
-    return BsirError(
-        f"core input buffer overflows by {max(need_in - array.input_buffer, 1)} bytes "
-        f"(one output needs {need_in}, {array.input_buffer} available)"
-    )
+    unit = min(shape.channel_unit, shape.cout)
+    cin = min(_cin_candidates(shape)) if shape.weighted else unit
+    needs = [
+        ("weight", shape.weight_bytes(0, unit, cin) if shape.weighted else 0,
+         array.weight_buffer),
+        ("input", window(1, kh, shape.stride[0], shape.dilation[0])
+         * window(1, kw, shape.stride[1], shape.dilation[1]) * cin * shape.inputs,
+         array.input_buffer),
+        ("output", unit * (PARTIAL_SUM_BYTES if cin < shape.cin_per_group else 1),
+         array.output_buffer),
+    ]
+    for name, need, have in needs:
+        if need > have:
+            return BsirError(
+                f"core {name} buffer overflows by {need - have} bytes ({need} needed for "
+                f"the smallest subvolume, {have} available)"
+            )
+    return BsirError("no subvolume fits the core buffers")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------- DDR passes

@@ -89,9 +89,10 @@ def test_layers_too_big_for_the_memtiles_are_tiled_through_ddr():
 
 
 def test_unmappable_layers_name_the_memory_and_the_bytes():
-    with pytest.raises(BsirError, match=r"core input buffer overflows by \d+ bytes"):
+    # 11x11 window x the smallest CIN chunk (8 channels) = 968 bytes.
+    with pytest.raises(BsirError, match=r"core input buffer overflows by 904 bytes \(968 needed"):
         map_layer(conv(k=11, pad=5), AIE2Array(input_buffer=64, output_buffer=64))
-    with pytest.raises(BsirError, match=r"core weight buffer overflows by 3 bytes \(5 needed"):
+    with pytest.raises(BsirError, match=r"core weight buffer overflows by 10 bytes \(12 needed"):
         map_layer(conv(cin=64, cout=64, k=1, pad=0),
                   AIE2Array(weight_buffer=2, input_buffer=8192))
     with pytest.raises(BsirError, match=r"memtile overflows by \d+ bytes"):
