@@ -70,6 +70,19 @@ def _learnable(op: Operation) -> list[SSAValue]:
     return []
 
 
+def op_macs(op: Operation) -> tuple[int, float]:
+    """(dense MACs, density of kept blocks) of a conv or linear op; (0, 1.0) otherwise."""
+    if not isinstance(op, tg.WEIGHTED_OPS):
+        return 0, 1.0
+    weight_shape = tg.tensor_shape(op.weight)
+    out_shape = tg.tensor_shape(op.output)
+    if isinstance(op, tg.Conv2dOp):
+        macs = shapes.conv2d_macs(out_shape, weight_shape)
+    else:
+        macs = shapes.matmul_macs(out_shape, weight_shape)
+    return macs, op.sparsity.density() if op.sparsity is not None else 1.0
+
+
 def layer_stats(module: ModuleOp) -> list[LayerStats]:
     """Statistics of every layer op of the module's graph, in program order."""
     graph = only_graph(module)
@@ -83,16 +96,8 @@ def layer_stats(module: ModuleOp) -> list[LayerStats]:
             if value not in counted:
                 counted.add(value)
                 params += prod(tg.tensor_shape(value))
-        macs, weight_shape, density = 0, None, 1.0
-        if isinstance(op, tg.WEIGHTED_OPS):
-            weight_shape = tg.tensor_shape(op.weight)
-            out_shape = tg.tensor_shape(op.output)
-            if isinstance(op, tg.Conv2dOp):
-                macs = shapes.conv2d_macs(out_shape, weight_shape)
-            else:
-                macs = shapes.matmul_macs(out_shape, weight_shape)
-            if op.sparsity is not None:
-                density = op.sparsity.density()
+        macs, density = op_macs(op)
+        weight_shape = tg.tensor_shape(op.weight) if isinstance(op, tg.WEIGHTED_OPS) else None
         activations = [v for v in op.operands if not isinstance(v.owner, tg.WeightOp)]
         out.append(LayerStats(
             name=layer_name(op, index),

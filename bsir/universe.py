@@ -21,6 +21,12 @@ def _tiling():
     return TILING
 
 
+def _aie2():
+    from bsir.dialects.aie2 import AIE2
+
+    return AIE2
+
+
 def _passes():
     from bsir.passes import all_passes
 
@@ -28,6 +34,6 @@ def _passes():
 
 
 BSIR_UNIVERSE = Universe(
-    all_dialects={"tg": _tg, "tiling": _tiling},
+    all_dialects={"tg": _tg, "tiling": _tiling, "aie2": _aie2},
     all_passes=_passes(),
 )

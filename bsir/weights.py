@@ -65,6 +65,32 @@ def materialize(specs: Iterable[WeightSpec], seed: int) -> dict[str, np.ndarray]
 
 
 _IR_FOLDER: ContextVar[str | None] = ContextVar("bsir_ir_folder", default=None)
+_IN_MEMORY: ContextVar[dict[str, dict[str, np.ndarray]] | None] = ContextVar(
+    "bsir_in_memory_weights", default=None)
+
+
+@contextmanager
+def in_memory_weights(module: ModuleOp, arrays: Mapping[str, np.ndarray]
+                      ) -> Iterator[dict[str, dict[str, np.ndarray]]]:
+    """While active, weight files live in a dict instead of on disk.
+
+    ``arrays`` stand for the module's current weights file; passes load and write
+    weights as usual and nothing touches the disk. Yields the path -> arrays store.
+    """
+    store = {weights_file(module): dict(arrays)}
+    token = _IN_MEMORY.set(store)
+    try:
+        yield store
+    finally:
+        _IN_MEMORY.reset(token)
+
+
+def current_weights(module: ModuleOp) -> dict[str, np.ndarray]:
+    """The arrays of the module's weights file inside :func:`in_memory_weights`."""
+    store = _IN_MEMORY.get()
+    if store is None:
+        raise BsirError("no in-memory weights are active")
+    return store[weights_file(module)]
 
 
 @contextmanager
@@ -119,6 +145,10 @@ def save_derived_weights(module: ModuleOp, arrays: Mapping[str, np.ndarray], tag
 
 def save_weights(path: str, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` to a new ``.npz`` (uncompressed: fast to write and to read)."""
+    store = _IN_MEMORY.get()
+    if store is not None:
+        store[path] = dict(arrays)
+        return
     tmp = f"{path}.tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
@@ -127,6 +157,9 @@ def save_weights(path: str, arrays: Mapping[str, np.ndarray]) -> None:
 def load_weights(module: ModuleOp, ir_path: str | None = None) -> dict[str, np.ndarray]:
     """Load every weight the module references, checking keys, shapes and dtypes."""
     path = weights_file(module, ir_path)
+    store = _IN_MEMORY.get()
+    if store is not None and path in store:
+        return _checked(module, store[path], path)
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
@@ -149,3 +182,19 @@ def load_weights(module: ModuleOp, ir_path: str | None = None) -> dict[str, np.n
                 )
             arrays[key] = value
     return arrays
+
+
+def _checked(module: ModuleOp, arrays: Mapping[str, np.ndarray], path: str
+             ) -> dict[str, np.ndarray]:
+    """The arrays the module references, checked like a file's."""
+    out: dict[str, np.ndarray] = {}
+    for op in module.walk():
+        if isinstance(op, WeightOp) and op.key.data not in out:
+            key = op.key.data
+            if key not in arrays:
+                raise BsirError(f"weight '{key}' is not in {path}", op_location(op))
+            if arrays[key].shape != tensor_shape(op.result):
+                raise BsirError(f"weight '{key}' has shape {list(arrays[key].shape)} in {path}, "
+                                f"the IR says {list(tensor_shape(op.result))}", op_location(op))
+            out[key] = arrays[key]
+    return out

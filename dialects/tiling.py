@@ -35,6 +35,7 @@ from xdsl.irdl import (
     ParsePropInAttrDict,
     irdl_attr_definition,
     irdl_op_definition,
+    lazy_traits_def,
     opt_prop_def,
     prop_def,
     region_def,
@@ -167,11 +168,8 @@ class CompactionAttr(RecordAttr):
     chunk_bytes: IntAttr
 
 
-@irdl_op_definition
-class LayerOp(IRDLOperation):
-    """One layer mapped onto the array; the body holds the op and its data movement."""
-
-    name = "tiling.layer"
+class MappedLayer(IRDLOperation):
+    """A layer with its mapping: ``tiling.layer`` and ``aie2.layer`` share this form."""
 
     output = result_def(TensorType)
     body = region_def("single_block")
@@ -221,13 +219,26 @@ class LayerOp(IRDLOperation):
 
 
 @irdl_op_definition
+class LayerOp(MappedLayer):
+    """One layer mapped onto the array; the body holds the op and its data movement."""
+
+    name = "tiling.layer"
+
+
+def _layer_kinds() -> tuple[type[Operation], ...]:
+    from bsir.dialects.aie2 import LayerOp as Aie2LayerOp
+
+    return (LayerOp, Aie2LayerOp)
+
+
+@irdl_op_definition
 class YieldOp(IRDLOperation):
     """The value a tiling.layer produces."""
 
     name = "tiling.yield"
 
     values = var_operand_def(TensorType)
-    traits = traits_def(IsTerminator(), HasParent(LayerOp))
+    traits = lazy_traits_def(lambda: (IsTerminator(), HasParent(*_layer_kinds())))
     assembly_format = "$values attr-dict `:` type($values)"
 
     def __init__(self, value: SSAValue):

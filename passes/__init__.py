@@ -17,6 +17,8 @@ PASS_MODULES: dict[str, tuple[str, str]] = {
     "convert-tg-to-tiling": ("convert_tg_to_tiling", "ConvertTgToTilingPass"),
     "tiling-compact-weights": ("tiling_compact_weights", "TilingCompactWeightsPass"),
     "tiling-color-memtiles": ("tiling_color_memtiles", "TilingColorMemtilesPass"),
+    "convert-tiling-to-aie2": ("convert_tiling_to_aie2", "ConvertTilingToAie2Pass"),
+    "aie2-form-lock-chains": ("aie2_form_lock_chains", "Aie2FormLockChainsPass"),
 }
 """Pass name -> (module under bsir.passes, class name)."""
 

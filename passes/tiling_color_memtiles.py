@@ -288,7 +288,7 @@ class Colorer:
         for index, value in enumerate(self._activation_operands(layer)):
             if self.find(value) is buffer.root:
                 return f"input{index}"
-        return "input"
+        return "output"  # a concatenation this layer writes into, reloaded
 
     def run(self) -> None:
         for index, op in enumerate(self.order):

@@ -202,11 +202,77 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_compile(_args: argparse.Namespace) -> int:
-    raise BsirError(
-        "bsir compile is not available yet: the tiling and AIE2 lowerings are still "
-        "being built (export, import, stats and bsir-opt work today)"
-    )
+def _block(text: str) -> tuple[int, int]:
+    from bsir.targets.aie2.hardware import parse_grid
+
+    try:
+        return parse_grid(text)
+    except BsirError:
+        raise BsirError(f"a block is ROWSxCOLS over (COUT, CIN), like 8x8; got '{text}'") \
+            from None
+
+
+def _load_for_compile(source: str, seed: int) -> tuple[ModuleOp, dict]:
+    from bsir.weights import load_weights, materialize
+
+    module, ir_path = load_ir_or_model(source)
+    if ir_path is None:
+        return module, materialize(build_model(source).specs, seed)
+    return module, load_weights(module, ir_path)
+
+
+def print_compile_table(result) -> None:
+    timing = result.timing
+    rows = []
+    for layer in timing.layers:
+        split = layer.split
+        cores = f"{split['mode'].upper()}:{len(split['columns']) - 1}x{len(split['rows']) - 1}"
+        sub = "x".join(map(str, split["subvolume"]))
+        passes = "x".join(map(str, split["ddr_passes"]))
+        rows.append((layer.name, layer.op.removeprefix("tg."), cores, sub, passes,
+                     f"{layer.macs_computed:,}", f"{layer.ddr_s * 1e6:.1f}",
+                     f"{layer.memtile_core_s * 1e6:.1f}", f"{layer.compute_s * 1e6:.1f}",
+                     f"{layer.total_s * 1e6:.1f}"))
+    print(_table(("layer", "op", "split", "subvolume hxwxcoutxcin", "ddr passes",
+                  "MACs computed", "DDR us", "memtile-core us", "compute us", "total us"),
+                 rows))
+    ddr = sum(layer.ddr_s for layer in timing.layers)
+    link = sum(layer.memtile_core_s for layer in timing.layers)
+    comp = sum(layer.compute_s for layer in timing.layers)
+    print(f"\n{result.model} on {result.array.name} ({result.array.rows}x{result.array.cols}, "
+          f"{result.array.memtile_mode} memtiles), sparsity {result.sparsity}: "
+          f"total {timing.total_s * 1e3:.3f} ms = DDR {ddr * 1e3:.3f} + memtile-core "
+          f"{link * 1e3:.3f} + compute {comp * 1e3:.3f} ms")
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from bsir.compile import CompileOptions, compile_module, write_json
+    from bsir.targets.aie2.trace import write_trace
+
+    if not 0.0 <= args.sparsity < 1.0:
+        raise BsirError(f"--sparsity is a fraction in [0, 1), got {args.sparsity}")
+    module, arrays = _load_for_compile(args.source, args.seed)
+    options = CompileOptions(args.sparsity, _block(args.block), args.criterion)
+    result = compile_module(module, arrays, args.grid, args.memtiles, options)
+    if args.json:
+        write_json(args.json, result.to_json())
+    if result.failed:
+        raise BsirError(f"{result.model} does not fit {result.array.name}: {result.failed}")
+    if args.trace:
+        write_trace(args.trace, result.timing)
+    print_compile_table(result)
+    return 0
+
+
+def cmd_table2(args: argparse.Namespace) -> int:
+    from bsir.compile import write_json
+    from bsir.table2 import format_table2, run_table2
+
+    cells = run_table2(args.jobs, models=args.models or None)
+    print(format_table2(cells))
+    if args.json:
+        write_json(args.json, cells)
+    return 0
 
 
 # --------------------------------------------------------------------------- parser
@@ -255,9 +321,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight seed when SOURCE is a built-in model")
     p.set_defaults(run=cmd_run)
 
-    p = sub.add_parser("compile", help="compile to AIE2 and estimate time (not yet available)")
-    p.add_argument("source", nargs="?")
+    p = sub.add_parser("compile", help="lower a model onto an AIE2 array and estimate its time")
+    p.add_argument("source", help="a text IR file or a built-in model name")
+    p.add_argument("--grid", default="4x4",
+                   help="ROWSxCOLS, a preset (ryzen-ai-strix, ...) or a hardware .toml")
+    p.add_argument("--memtiles", choices=("shared", "separate"), default="shared")
+    p.add_argument("--sparsity", type=float, default=0.0,
+                   help="fraction of weight blocks to zero on every conv but the first")
+    p.add_argument("--block", default="8x8", help="sparsity block over (COUT, CIN)")
+    p.add_argument("--criterion", default="l2", help="l1, l2, variance, variance-global")
+    p.add_argument("--json", help="write the estimate (DESIGN.md section 7 schema)")
+    p.add_argument("--trace", help="write a Chrome/Perfetto trace of the timeline")
+    p.add_argument("--seed", type=int, default=0, help="weight seed for a built-in model")
     p.set_defaults(run=cmd_compile)
+
+    p = sub.add_parser("table2", help="the paper's Table 2, beside its figures")
+    p.add_argument("--json", help="write the cells as JSON")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--models", nargs="*", help="a subset of resnet50 inception_v3 vgg16")
+    p.set_defaults(run=cmd_table2)
 
     for name, sub_parser in sub.choices.items():
         sub_parser.error = (  # type: ignore[method-assign]

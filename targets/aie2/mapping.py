@@ -21,7 +21,7 @@ the least estimated time (the rules of DESIGN.md section 5) is chosen, so uneven
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import pairwise
 from math import ceil
@@ -30,6 +30,7 @@ import numpy as np
 
 from bsir.diagnostics import BsirError
 from bsir.targets.aie2.hardware import AIE2Array
+from bsir.targets.aie2.memtile_allocator import align
 
 BIAS_BYTES = 4
 PARTIAL_SUM_BYTES = 4
@@ -398,16 +399,16 @@ def _does_not_fit(shape: LayerShape, array: AIE2Array) -> BsirError:
 # --------------------------------------------------------------------------- DDR passes
 
 
-def memtile_demand(shape: LayerShape, split: Split, array: AIE2Array,
-                   ddr: DDRTiling) -> tuple[int, int, int]:
-    """Bytes one activation memtile and one weight memtile need for one DDR pass:
-    (activation bytes, weight bytes, total on the busiest memtile)."""
+def band_bytes(shape: LayerShape, split: Split, array: AIE2Array,
+               ddr: DDRTiling) -> tuple[int, int, int]:
+    """Bytes one DDR pass keeps on the busiest memtile: (input band, output band,
+    weights). An element-wise layer writes its output over its input (no output band)."""
     act_tiles = len(array.activation_memtiles)
     w_tiles = len(array.weight_memtiles)
     band_out_h = ceil(shape.out_hw[0] / ddr.h_passes)
     band_in_h = min(shape.in_hw[0], window(band_out_h, shape.kernel[0], shape.stride[0],
                                            shape.dilation[0]))
-    cout_band = ceil(shape.cout / ddr.cout_passes)
+    cout_band = band_channels(shape, ddr.cout_passes)
     if split.column_mode == "w":
         widest = max(b - a for a, b in pairwise(split.col_bounds))
         in_w = min(shape.in_hw[1], window(max(widest, 1), shape.kernel[1], shape.stride[1],
@@ -419,10 +420,19 @@ def memtile_demand(shape: LayerShape, split: Split, array: AIE2Array,
         per_tile_in = band_in_h * shape.in_hw[1] * shape.cin * shape.inputs \
             + shape.other_input_bytes
         per_tile_out = band_out_h * shape.out_hw[1] * ceil(cout_band / array.cols)
-    weights = ceil(shape.weight_bytes(0, cout_band) / w_tiles) if shape.weighted else 0
     if shape.kind == "eltwise":
         per_tile_out = 0  # written in place over an input (see tiling-color-memtiles)
-    act = per_tile_in + per_tile_out
+    weights = ceil(shape.weight_bytes(0, cout_band) / w_tiles) if shape.weighted else 0
+    return per_tile_in, per_tile_out, weights
+
+
+def memtile_demand(shape: LayerShape, split: Split, array: AIE2Array,
+                   ddr: DDRTiling) -> tuple[int, int, int]:
+    """Bytes one activation memtile and one weight memtile need for one DDR pass:
+    (activation bytes, weight bytes, total on the busiest memtile)."""
+    per_tile_in, per_tile_out, weights = band_bytes(shape, split, array, ddr)
+    act = align(per_tile_in) + align(per_tile_out)
+    weights = align(weights) if weights else 0
     busiest = act + weights if array.memtile_mode == "shared" else max(act, weights)
     return act, weights, busiest
 
@@ -464,12 +474,35 @@ def _pass_counts(limit: int) -> Iterator[int]:
             yield k
 
 
+def band_channels(shape: LayerShape, cout_passes: int) -> int:
+    """Output channels of one COUT band (whole block rows when sparse)."""
+    unit = shape.channel_unit
+    return min(shape.cout, ceil(ceil(shape.cout / unit) / cout_passes) * unit)
+
+
+def band_shape(shape: LayerShape, cout_passes: int) -> LayerShape:
+    """The layer restricted to one COUT band. When sparse, block row i of the band keeps
+    the most blocks row i keeps in any band: a bound that holds for every pass."""
+    if cout_passes == 1:
+        return shape
+    channels = band_channels(shape, cout_passes)
+    nnz = shape.block_row_nnz
+    if nnz is not None:
+        rows = max(1, channels // shape.block[0])
+        padded = np.zeros(ceil(len(nnz) / rows) * rows, dtype=np.int64)
+        padded[:len(nnz)] = nnz
+        nnz = tuple(int(v) for v in padded.reshape(-1, rows).max(axis=0))
+    return replace(shape, cout=channels, block_row_nnz=nnz)
+
+
 def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) -> LayerMapping:
-    """Split, subvolume and DDR tiling of one layer."""
-    split = choose_split(shape, array)
-    ddr = choose_ddr_tiling(shape, split, array, budget)
-    band = ceil(shape.out_hw[0] / ddr.h_passes)
-    sub, estimate = choose_subvolume(shape, split, array, band)
+    """Split, subvolume and DDR tiling of one layer; with COUT bands, the split and the
+    subvolume are those of one band (each pass computes one)."""
+    ddr = choose_ddr_tiling(shape, choose_split(shape, array), array, budget)
+    band = band_shape(shape, ddr.cout_passes)
+    split = choose_split(band, array)
+    rows = ceil(shape.out_hw[0] / ddr.h_passes)
+    sub, estimate = choose_subvolume(band, split, array, rows)
     return LayerMapping(shape, split, sub, ddr, array.rows, array.cols, estimate * ddr.passes)
 
 
@@ -486,17 +519,20 @@ def output_tiles(mapping: LayerMapping) -> Iterator[tuple[int, int, tuple[int, i
     shape, split, sub, ddr = mapping.shape, mapping.split, mapping.sub, mapping.ddr
     oh = shape.out_hw[0]
     h_bounds = even_bounds(oh, ddr.h_passes) if oh else (0, 0)
-    for row in range(mapping.rows):
-        for col in range(mapping.cols):
-            (w0, w1), (c0, c1) = split.core_ranges(shape.out_hw[1], row, col)
-            if w1 <= w0 or c1 <= c0:
-                continue
-            for band0, band1 in pairwise(h_bounds):
-                for h in range(band0, band1, sub.h):
-                    for w in range(w0, w1, sub.w):
-                        for c in range(c0, c1, sub.cout):
-                            yield row, col, (h, min(h + sub.h, band1), w, min(w + sub.w, w1),
-                                             c, min(c + sub.cout, c1))
+    channels = band_channels(shape, ddr.cout_passes)
+    for base in range(0, shape.cout, channels):
+        for row in range(mapping.rows):
+            for col in range(mapping.cols):
+                (w0, w1), (c0, c1) = split.core_ranges(shape.out_hw[1], row, col)
+                c0, c1 = base + c0, min(base + c1, shape.cout)
+                if w1 <= w0 or c1 <= c0:
+                    continue
+                for band0, band1 in pairwise(h_bounds):
+                    for h in range(band0, band1, sub.h):
+                        for w in range(w0, w1, sub.w):
+                            for c in range(c0, c1, sub.cout):
+                                yield row, col, (h, min(h + sub.h, band1), w,
+                                                 min(w + sub.w, w1), c, min(c + sub.cout, c1))
 
 
 def coverage(mapping: LayerMapping) -> np.ndarray:

@@ -1,0 +1,101 @@
+"""The paper's Table 2: ResNet50, InceptionV3 and VGG16 on 2x2 ... 8x8, dense and with
+8x8 blocks at 50 % on every convolution but the first, beside the paper's figures.
+
+Each (model, dense/sparse) pair is prepared once — weights made, sparsified and batch
+norms folded — and then lowered onto the seven grids. The classifier (fc) layers are
+mapped and counted, as every other layer. ``jobs`` spreads the six pairs over processes.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+
+from bsir.compile import compile_module
+from bsir.models import build_model
+from bsir.pipeline import run_pipeline
+from bsir.weights import current_weights, in_memory_weights, materialize
+
+GRIDS = tuple(range(2, 9))
+MODELS = ("resnet50", "inception_v3", "vgg16")
+SPARSITY = 0.5
+
+PAPER: dict[tuple[str, int], tuple[float | None, float | None]] = {
+    # (model, n): (dense s, sparse s) from the paper's Table 2; None where it "failed".
+    ("resnet50", 2): (2.492347e-02, 1.582626e-02), ("resnet50", 3): (1.269543e-02, 8.661490e-03),
+    ("resnet50", 4): (1.077318e-02, 7.064918e-03), ("resnet50", 5): (None, 4.303485e-03),
+    ("resnet50", 6): (5.712521e-03, 4.490127e-03), ("resnet50", 7): (4.205991e-03, 3.212234e-03),
+    ("resnet50", 8): (6.376768e-03, 4.602027e-03),
+    ("inception_v3", 2): (4.283837e-02, 2.440544e-02),
+    ("inception_v3", 3): (2.386600e-02, 1.422390e-02),
+    ("inception_v3", 4): (1.740967e-02, 1.012540e-02), ("inception_v3", 5): (9.690552e-03, None),
+    ("inception_v3", 6): (1.063962e-02, 6.439692e-03), ("inception_v3", 7): (8.727651e-03, None),
+    ("inception_v3", 8): (9.093276e-03, 5.666152e-03),
+    ("vgg16", 2): (4.476212e-02, 2.608593e-02), ("vgg16", 3): (None, 1.002015e-02),
+    ("vgg16", 4): (1.371000e-02, 8.852128e-03), ("vgg16", 5): (None, 4.336479e-03),
+    ("vgg16", 6): (None, 5.770197e-03), ("vgg16", 7): (7.455440e-03, 5.288551e-03),
+    ("vgg16", 8): (9.203393e-03, 6.502333e-03),
+}
+
+
+def _cells_for(model: str, sparse: bool) -> list[dict]:
+    """The seven grids of one model, dense or sparse."""
+    built = build_model(model)
+    arrays = materialize(built.specs, 0)
+    ratio = SPARSITY if sparse else 0.0
+    with in_memory_weights(built.module, arrays):
+        prefix = f"tg-sparsify{{ratio={ratio} skip-first=true report=false}}, " if sparse else ""
+        run_pipeline(built.module, f"builtin.module({prefix}tg-fold-batchnorm)")
+        arrays = current_weights(built.module)
+    cells = []
+    for n in GRIDS:
+        module = built.module.clone()
+        result = compile_module(module, arrays, f"{n}x{n}", name=model)
+        result.sparsity = ratio
+        cell = result.summary()
+        paper = PAPER[(model, n)][1 if sparse else 0]
+        cell["paper_s"] = paper
+        cell["ratio_to_paper"] = (cell["total_s"] / paper
+                                  if paper and cell["total_s"] else None)
+        cells.append(cell)
+    return cells
+
+
+def run_table2(jobs: int = 1, models: list[str] | None = None) -> list[dict]:
+    """Every cell, dense and sparse, in model then grid order."""
+    pairs = [(model, sparse) for model in (models or MODELS) for sparse in (False, True)]
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(_cells_for, *zip(*pairs, strict=True)))
+    else:
+        results = [_cells_for(model, sparse) for model, sparse in pairs]
+    return [cell for cells in results for cell in cells]
+
+
+def format_table2(cells: list[dict]) -> str:
+    """Ours beside the paper's, dense and sparse, with the ratio and the sparse speed-up."""
+    index = {(c["model"], c["grid"][0], c["sparsity"] > 0): c for c in cells}
+
+    def ms(value: float | None) -> str:
+        return "failed" if value is None else f"{value * 1e3:8.3f}"
+
+    def ratio(cell: dict) -> str:
+        return "-" if cell["ratio_to_paper"] is None else f"{cell['ratio_to_paper']:.2f}"
+
+    lines = [f"{'AIE2':<5}{'model':<13}{'dense ms':>9}{'paper':>9}{'ratio':>7}"
+             f"{'sparse ms':>11}{'paper':>9}{'ratio':>7}{'speed-up':>10}"]
+    lines.append("-" * len(lines[0]))
+    for model in dict.fromkeys(c["model"] for c in cells):
+        for n in GRIDS:
+            dense, sparse = index.get((model, n, False)), index.get((model, n, True))
+            if dense is None or sparse is None:
+                continue
+            speed = (dense["total_s"] / sparse["total_s"]
+                     if dense["total_s"] and sparse["total_s"] else None)
+            lines.append(
+                f"{n}x{n:<3}{model:<13}{ms(dense['total_s']):>9}{ms(dense['paper_s']):>9}"
+                f"{ratio(dense):>7}{ms(sparse['total_s']):>11}{ms(sparse['paper_s']):>9}"
+                f"{ratio(sparse):>7}{'-' if speed is None else f'{speed:.2f}x':>10}")
+    failed = sum(c["failed"] is not None for c in cells)
+    lines.append(f"\n{len(cells)} cells, {failed} failed; ratio = ours / paper; classifier "
+                 "layers counted.")
+    return "\n".join(lines)

@@ -1,0 +1,229 @@
+"""The aie2 dialect: the instruction stream of paper section 4.4.
+
+An ``aie2.layer`` (a ``tiling.layer`` whose body now holds instructions) keeps the tg op
+it implements, then the layer's program, read like the paper's ASM::
+
+    aie2.loadw   ddr    memtile 4096 bytes 1024 iter 1
+    aie2.loadwdm once   memtile 4096 core 32768 bytes 1040 iter 1
+    aie2.loadfm  head   acquire 0 release 1 memtile 0 core 0 bytes 7168 stride 0 iter 1 repeat 4
+    aie2.comp    head   acquire 1 release 0 macs 100352 iter 1 repeat 4
+    aie2.writefm head   acquire 3 release 2 memtile 8192 core 16384 bytes 1792 iter 1 repeat 4
+
+``iter`` iterations of a group overlap (load, compute and store in a ping/pong
+pipeline); a group is run ``repeat`` times (once per width, channel and band chunk).
+``phase`` is ``head``/``body``/``tail`` for the streamed rows (padding makes the first
+and last row blocks differ, paper Eq. 8), ``ddr`` for DDR transfers, ``once`` for the
+weights. ``acquire``/``release`` are the core locks of the chain (-1: none); ``stride``
+is the memtile address step between iterations and ``extent`` the memtile bytes one
+strided transfer spans (``bytes`` when absent). ``bytes`` are per memtile for DDR
+instructions and per core otherwise; ``macs`` per core per iteration.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from xdsl.dialects.builtin import ArrayAttr, IntAttr, IntegerAttr, ModuleOp, StringAttr, i64
+from xdsl.ir import Attribute, Dialect, Operation
+from xdsl.irdl import (
+    IRDLOperation,
+    irdl_attr_definition,
+    irdl_op_definition,
+    opt_prop_def,
+    prop_def,
+    traits_def,
+)
+from xdsl.parser import Parser
+from xdsl.printer import Printer
+from xdsl.traits import HasParent
+from xdsl.utils.exceptions import VerifyException
+
+from bsir.dialects import tiling
+from bsir.dialects.record_attr import RecordAttr
+
+PHASES = ("ddr", "once", "head", "body", "tail")
+FIELDS = ("acquire", "release", "memtile", "core", "bytes", "extent", "stride", "macs", "iter",
+          "repeat")
+NO_LOCK = -1
+
+
+@irdl_attr_definition
+class LocksAttr(RecordAttr):
+    """The initial count of each core lock of a layer's chain (index = lock id)."""
+
+    name = "aie2.locks"
+
+    init: ArrayAttr[IntAttr]
+
+
+@irdl_op_definition
+class LayerOp(tiling.MappedLayer):
+    """A layer lowered to instructions; the properties of ``tiling.layer`` plus the
+    lock initialisation ``aie2-form-lock-chains`` chose."""
+
+    name = "aie2.layer"
+
+    locks = opt_prop_def(LocksAttr)
+
+    @property
+    def instructions(self) -> list[InstructionOp]:
+        return [op for op in self.body.block.ops if isinstance(op, InstructionOp)]
+
+
+class InstructionOp(IRDLOperation):
+    """Common form: ``aie2.<kind> <phase> (<field> <int>)*``."""
+
+    phase = prop_def(StringAttr)
+    acquire = opt_prop_def(IntegerAttr)
+    release = opt_prop_def(IntegerAttr)
+    memtile = opt_prop_def(IntegerAttr)
+    core = opt_prop_def(IntegerAttr)
+    bytes = opt_prop_def(IntegerAttr)
+    extent = opt_prop_def(IntegerAttr)
+    stride = opt_prop_def(IntegerAttr)
+    macs = opt_prop_def(IntegerAttr)
+    iter = prop_def(IntegerAttr)
+    repeat = opt_prop_def(IntegerAttr)
+
+    traits = traits_def(HasParent(LayerOp))
+
+    DDR: ClassVar[bool] = False      # runs between DDR and memtiles
+
+    def __init__(self, phase: str, **fields: int):
+        properties: dict[str, Attribute] = {"phase": StringAttr(phase)}
+        for key, value in fields.items():
+            properties[key] = IntegerAttr(int(value), i64)
+        super().__init__(properties=properties)
+
+    def field(self, key: str, default: int = 0) -> int:
+        attr = self.properties.get(key)
+        return attr.value.data if isinstance(attr, IntegerAttr) else default
+
+    @property
+    def iterations(self) -> int:
+        return self.field("iter")
+
+    @property
+    def repeats(self) -> int:
+        return self.field("repeat", 1)
+
+    @property
+    def nbytes(self) -> int:
+        return self.field("bytes")
+
+    @classmethod
+    def parse(cls, parser: Parser) -> InstructionOp:
+        phase = parser.parse_identifier()
+        fields: dict[str, int] = {}
+        while (key := parser.parse_optional_keyword_in(FIELDS)) is not None:
+            if key in fields:
+                parser.raise_error(f"'{key}' is given twice")
+            fields[key] = parser.parse_integer()
+        if "iter" not in fields:
+            parser.raise_error(f"'{cls.name}' needs an 'iter' count")
+        return cls(phase, **fields)
+
+    def print(self, printer: Printer) -> None:
+        text = f" {self.phase.data}"
+        for key in FIELDS:
+            if key in self.properties:
+                text += f" {key} {self.field(key)}"
+        printer.print_string(text)
+
+    def verify_(self) -> None:
+        if self.phase.data not in PHASES:
+            raise VerifyException(f"unknown phase '{self.phase.data}' ({', '.join(PHASES)})")
+        if self.iterations < 1 or self.repeats < 1:
+            raise VerifyException("iter and repeat must be at least 1")
+        if self.nbytes < 0 or self.field("macs") < 0:
+            raise VerifyException("bytes and macs must be non-negative")
+        array = _array_of(self)
+        if array is None:
+            return
+        values = array.as_dict()
+        locks = 16
+        for key in ("acquire", "release"):
+            lock = self.field(key, NO_LOCK)
+            if not NO_LOCK <= lock < locks:
+                raise VerifyException(f"{key} lock {lock} is outside the core's 0..{locks - 1}")
+        if "memtile" in self.properties:
+            start = self.field("memtile")
+            last = start + (self.iterations - 1) * self.field("stride")
+            end = last + self.field("extent", self.nbytes)
+            if start < 0 or end > values["memtile_bytes"]:
+                raise VerifyException(
+                    f"memtile range [{start}, {end}) is outside the "
+                    f"{values['memtile_bytes']}-byte memtile")
+        if "core" in self.properties:
+            end = self.field("core") + self.nbytes
+            if self.field("core") < 0 or end > values["core_memory"]:
+                raise VerifyException(
+                    f"core range [{self.field('core')}, {end}) is outside the "
+                    f"{values['core_memory']}-byte core memory")
+
+
+def _array_of(op: Operation) -> tiling.HardwareAttr | None:
+    current: Operation | None = op
+    while current is not None and not isinstance(current, ModuleOp):
+        current = current.parent_op()
+    if current is None:
+        return None
+    attr = current.attributes.get(tiling.ARRAY_ATTR)
+    return attr if isinstance(attr, tiling.HardwareAttr) else None
+
+
+@irdl_op_definition
+class LoadOp(InstructionOp):
+    """LOAD: activations DDR -> memtile."""
+
+    name = "aie2.load"
+    DDR: ClassVar[bool] = True
+
+
+@irdl_op_definition
+class LoadWOp(InstructionOp):
+    """LOADW: weights DDR -> memtile."""
+
+    name = "aie2.loadw"
+    DDR: ClassVar[bool] = True
+
+
+@irdl_op_definition
+class WriteOp(InstructionOp):
+    """WRITE: memtile -> DDR (results, spills)."""
+
+    name = "aie2.write"
+    DDR: ClassVar[bool] = True
+
+
+@irdl_op_definition
+class LoadFMOp(InstructionOp):
+    """LOADFM: activations memtile -> core column (broadcast)."""
+
+    name = "aie2.loadfm"
+
+
+@irdl_op_definition
+class LoadWDMOp(InstructionOp):
+    """LOADWDM: weights memtile -> core row (broadcast); synchronous and halting."""
+
+    name = "aie2.loadwdm"
+
+
+@irdl_op_definition
+class CompOp(InstructionOp):
+    """COMP: the cores compute one subvolume per iteration."""
+
+    name = "aie2.comp"
+
+
+@irdl_op_definition
+class WriteFMOp(InstructionOp):
+    """WRITEFM: results core -> memtile."""
+
+    name = "aie2.writefm"
+
+
+INSTRUCTIONS = (LoadOp, LoadWOp, WriteOp, LoadFMOp, LoadWDMOp, CompOp, WriteFMOp)
+
+AIE2 = Dialect("aie2", [LayerOp, *INSTRUCTIONS], [LocksAttr])

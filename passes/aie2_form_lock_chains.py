@@ -1,0 +1,104 @@
+"""``aie2-form-lock-chains``: the second code-generation pass (paper section 4.4).
+
+Chains each layer's streamed instructions with core locks so that loads, computes and
+stores of successive iterations overlap on ping/pong buffers yet stay logically ordered:
+
+    LOADFM  acquire k0 (a free buffer)   release k1 (input ready)
+    COMP    acquire k1                   release k2 (output ready)
+    WRITEFM acquire k2                   release k0 (buffer free again)
+
+with two tokens on k0 (ping and pong). Head, body and tail use the same ring in
+order, the chain k0 -> k1 -> k2 of every phase. LOADWDM is synchronous and halting and
+takes no lock.
+
+The static check treats the locks of a layer as a marked graph (locks are places,
+instructions are transitions from the lock they acquire to the lock they release): it
+proves every acquire has a matching release in the same phase, and that no cycle of
+locks is without a token — by Commoner's theorem exactly the condition for the chain to
+run forever without deadlock. A program that fails is rejected, naming the layer, the
+phase and the cycle. ``aie2.layer`` ops that already have locks are checked as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+from xdsl.context import Context
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
+
+from bsir.dialects import aie2
+from bsir.stats import only_graph
+
+FREE, INPUT_READY, OUTPUT_READY = 0, 1, 2
+PING_PONG = 2
+CHAIN = {aie2.LoadFMOp: (FREE, INPUT_READY), aie2.CompOp: (INPUT_READY, OUTPUT_READY),
+         aie2.WriteFMOp: (OUTPUT_READY, FREE)}
+
+
+def form_chains(layer: aie2.LayerOp) -> None:
+    """Give the streamed instructions their locks and the layer its lock counts."""
+    for op in layer.instructions:
+        locks = CHAIN.get(type(op))
+        if locks is not None:
+            op.properties["acquire"] = IntegerAttr(locks[0], i64)
+            op.properties["release"] = IntegerAttr(locks[1], i64)
+    layer.properties["locks"] = aie2.LocksAttr.make(init=[PING_PONG, 0, 0])
+
+
+def check_chains(layer: aie2.LayerOp) -> None:
+    """Raise if a lock is acquired without a matching release or a cycle has no token."""
+    name = layer.layer_name.data
+    init = list(layer.locks.get("init")) if layer.locks is not None else []
+    phases: dict[str, list[aie2.InstructionOp]] = {}
+    for op in layer.instructions:
+        if op.field("acquire", aie2.NO_LOCK) != aie2.NO_LOCK \
+                or op.field("release", aie2.NO_LOCK) != aie2.NO_LOCK:
+            phases.setdefault(op.phase.data, []).append(op)
+    for phase, ops in phases.items():
+        graph = nx.MultiDiGraph()
+        acquired: dict[int, list[str]] = {}
+        released: dict[int, list[str]] = {}
+        for op in ops:
+            a, r = op.field("acquire", aie2.NO_LOCK), op.field("release", aie2.NO_LOCK)
+            kind = op.name.split(".")[1].upper()
+            if a == aie2.NO_LOCK or r == aie2.NO_LOCK:
+                raise PassFailedException(
+                    f"layer '{name}' {phase}: {kind} {'acquires' if r == -1 else 'releases'} "
+                    "a lock but does not pass it on")
+            acquired.setdefault(a, []).append(kind)
+            released.setdefault(r, []).append(kind)
+            graph.add_edge(a, r, kind=kind)
+        for lock in sorted(set(acquired) | set(released)):
+            if lock >= len(init):
+                raise PassFailedException(
+                    f"layer '{name}' {phase}: lock k{lock} has no initial count")
+            if len(acquired.get(lock, [])) != len(released.get(lock, [])):
+                raise PassFailedException(
+                    f"layer '{name}' {phase}: lock k{lock} is acquired by "
+                    f"{acquired.get(lock, [])} but released by {released.get(lock, [])}")
+        for cycle in nx.simple_cycles(nx.DiGraph(graph)):
+            if not any(init[lock] > 0 for lock in cycle):
+                steps = " -> ".join(f"k{lock}" for lock in [*cycle, cycle[0]])
+                raise PassFailedException(
+                    f"layer '{name}' {phase}: deadlock: the lock cycle {steps} holds no token")
+
+
+@dataclass(frozen=True)
+class Aie2FormLockChainsPass(ModulePass):
+    """Chain loads, computes and stores with ping/pong locks; prove the chain is live."""
+
+    name = "aie2-form-lock-chains"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        layers = [layer for layer in only_graph(op).block.ops
+                  if isinstance(layer, aie2.LayerOp)]
+        if not layers:
+            raise PassFailedException(
+                "aie2-form-lock-chains: no aie2.layer: run convert-tiling-to-aie2 first")
+        for layer in layers:
+            if layer.locks is None:
+                form_chains(layer)
+            check_chains(layer)

@@ -1,0 +1,176 @@
+"""The AIE2 time model (paper section 4.5, DESIGN.md section 5), per instruction,
+layer and network, with every estimate split into DDR, memtile<->core and compute time.
+
+Rules:
+
+- DDR: LOAD and LOADW run in parallel, each on one 4 GB/s channel per memtile (shared
+  mode) or at 8 GB/s (separate mode); WRITE uses both channels (8 GB/s). Memtiles work
+  in parallel, so a transfer's time is its bytes per memtile over that bandwidth. DDR
+  time adds to the rest of the layer (no overlap with core work).
+- memtile<->core: 4 GB/s per link, every link in parallel (LOADFM, WRITEFM per core).
+  LOADWDM (weights) is synchronous and halting: it adds up.
+- COMP: the busiest core's MACs (zero blocks skipped) / (256 per cycle x 1 GHz).
+- A group with ``iter`` 1 runs load, compute and store one after another; with
+  ``iter`` n > 1 they overlap: n x max(load, compute, store). A group runs ``repeat``
+  times. Its time counts as compute when compute is the longest stage, else as
+  memtile<->core time.
+- A layer's time is DDR + memtile<->core + compute; a network's the sum of its layers
+  in schedule order. Fabric reprogramming and synchronisation are not counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xdsl.dialects.builtin import ModuleOp
+
+from bsir.dialects import aie2, tiling
+from bsir.stats import only_graph, op_macs
+from bsir.targets.aie2.hardware import AIE2Array
+
+
+@dataclass(frozen=True)
+class Event:
+    """One bar of the timeline: a track, a name, start and duration in seconds."""
+
+    track: str
+    name: str
+    start: float
+    duration: float
+    args: dict = field(default_factory=dict)
+
+
+@dataclass
+class LayerTime:
+    name: str
+    op: str
+    macs: int
+    macs_computed: int
+    ddr_s: float = 0.0
+    memtile_core_s: float = 0.0
+    compute_s: float = 0.0
+    split: dict = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    memtile_bytes_used: int = 0
+
+    @property
+    def total_s(self) -> float:
+        return self.ddr_s + self.memtile_core_s + self.compute_s
+
+
+@dataclass
+class NetworkTime:
+    model: str
+    array: AIE2Array
+    layers: list[LayerTime]
+
+    @property
+    def total_s(self) -> float:
+        return sum(layer.total_s for layer in self.layers)
+
+
+def _groups(layer: aie2.LayerOp) -> list[tuple[str, aie2.InstructionOp, aie2.InstructionOp,
+                                                 aie2.InstructionOp]]:
+    """(phase, LOADFM, COMP, WRITEFM) in program order."""
+    by_phase: dict[str, dict[type, aie2.InstructionOp]] = {}
+    order: list[str] = []
+    for op in layer.instructions:
+        if isinstance(op, aie2.LoadFMOp | aie2.CompOp | aie2.WriteFMOp):
+            phase = op.phase.data
+            if phase not in by_phase:
+                by_phase[phase] = {}
+                order.append(phase)
+            by_phase[phase][type(op)] = op
+    return [(phase, by_phase[phase][aie2.LoadFMOp], by_phase[phase][aie2.CompOp],
+             by_phase[phase][aie2.WriteFMOp]) for phase in order]
+
+
+def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
+               stats: tuple[int, int] = (0, 0)) -> LayerTime:
+    """The estimate of one layer, with its timeline events from ``start``."""
+    split = layer.split.as_dict()
+    sub = layer.subvolume.as_dict()
+    result = LayerTime(
+        name=layer.layer_name.data, op=layer.inner.name, macs=stats[0], macs_computed=stats[1],
+        split={"mode": split["mode"], "columns": list(split["cols"]), "rows": list(split["rows"]),
+               "subvolume": [sub["h"], sub["w"], sub["cout"], sub["cin"]],
+               "cin_split": bool(sub["cin_split"]),
+               "ddr_passes": [layer.ddr.get("h_passes"), layer.ddr.get("cout_passes")]},
+    )
+    load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
+    link, rate = array.link_bandwidth(), array.macs_per_second
+    load = loadw = write = 0.0
+    for op in layer.instructions:
+        moved = op.nbytes * op.iterations * op.repeats
+        if isinstance(op, aie2.LoadOp):
+            load += moved / load_bw
+        elif isinstance(op, aie2.LoadWOp):
+            loadw += moved / load_bw
+        elif isinstance(op, aie2.WriteOp):
+            write += moved / store_bw
+    t = start
+    memtiles = range(array.memtiles)
+    if load or loadw:
+        for m in memtiles:
+            if load:
+                result.events.append(Event(f"DDR memtile {m} ch0", "LOAD", t, load))
+            if loadw:
+                result.events.append(Event(f"DDR memtile {m} ch1", "LOADW", t, loadw))
+    t += max(load, loadw)
+    if write:
+        for m in memtiles:
+            result.events.append(Event(f"DDR memtile {m} ch0+1", "WRITE", t, write))
+        t += write
+    result.ddr_s = max(load, loadw) + write
+    cores = [(r, c) for r in range(array.rows) for c in range(array.cols)]
+    for op in layer.instructions:
+        if isinstance(op, aie2.LoadWDMOp):
+            duration = op.nbytes * op.iterations * op.repeats / link
+            result.memtile_core_s += duration
+            for r, c in cores:
+                result.events.append(Event(f"core {r},{c}", "LOADWDM", t, duration,
+                                           {"bytes": op.nbytes, "repeat": op.repeats}))
+            t += duration
+    for phase, loadfm, comp, writefm in _groups(layer):
+        t_in, t_c, t_out = loadfm.nbytes / link, comp.field("macs") / rate, writefm.nbytes / link
+        n, reps = loadfm.iterations, loadfm.repeats
+        if n == 1:
+            result.memtile_core_s += (t_in + t_out) * reps
+            result.compute_s += t_c * reps
+            stages = [("LOADFM", 0.0, t_in * reps), ("COMP", t_in * reps, t_c * reps),
+                      ("WRITEFM", (t_in + t_c) * reps, t_out * reps)]
+            duration = (t_in + t_c + t_out) * reps
+        else:
+            step = max(t_in, t_c, t_out)
+            duration = n * step * reps
+            if t_c >= max(t_in, t_out):
+                result.compute_s += duration
+            else:
+                result.memtile_core_s += duration
+            stages = [("LOADFM", 0.0, n * t_in * reps), ("COMP", 0.0, n * t_c * reps),
+                      ("WRITEFM", 0.0, n * t_out * reps)]
+        for r, c in cores:
+            for stage, offset, length in stages:
+                if length > 0:
+                    result.events.append(Event(
+                        f"core {r},{c}", f"{stage} {phase}", t + offset, length,
+                        {"iter": n, "repeat": reps}))
+        t += duration
+    place = layer.placement
+    if place is not None:
+        result.memtile_bytes_used = sum(
+            size for _, size in tiling.PlacementAttr.pairs(place.get("live")))
+    return result
+
+
+def time_network(module: ModuleOp, array: AIE2Array) -> NetworkTime:
+    """Time every ``aie2.layer`` of the module in schedule order."""
+    graph = only_graph(module)
+    layers, t = [], 0.0
+    for op in graph.block.ops:
+        if isinstance(op, aie2.LayerOp):
+            macs, density = op_macs(op.inner)
+            timed = time_layer(op, array, t, (macs, round(macs * density)))
+            layers.append(timed)
+            t += timed.total_s
+    return NetworkTime(graph.sym_name.data, array, layers)
