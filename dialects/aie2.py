@@ -113,6 +113,7 @@ class InstructionOp(IRDLOperation):
 
     @classmethod
     def parse(cls, parser: Parser) -> InstructionOp:
+        start = parser.pos
         phase = parser.parse_identifier()
         fields: dict[str, int] = {}
         while (key := parser.parse_optional_keyword_in(FIELDS)) is not None:
@@ -120,7 +121,7 @@ class InstructionOp(IRDLOperation):
                 parser.raise_error(f"'{key}' is given twice")
             fields[key] = parser.parse_integer()
         if "iter" not in fields:
-            parser.raise_error(f"'{cls.name}' needs an 'iter' count")
+            parser.raise_error(f"'{cls.name}' needs an 'iter' count", at_position=start)
         return cls(phase, **fields)
 
     def print(self, printer: Printer) -> None:

@@ -58,7 +58,9 @@ def test_stats_of_ir_and_of_model_agree(tmp_path, capsys):
     (["export", "resnet51", "-o", "x.mlir"], "unknown model 'resnet51'"),
     (["stats", "missing.mlir"], "no such file: missing.mlir"),
     (["import", "missing.onnx", "-o", "x.mlir"], "no such file"),
-    (["compile", "resnet50"], "bsir compile is not available yet"),
+    (["compile", "resnet50", "--grid", "9x9"], "1..8 x 1..8"),
+    (["compile", "resnet50", "--sparsity", "1.5"], "--sparsity is a fraction in [0, 1)"),
+    (["compile", "resnet50", "--block", "8"], "a block is ROWSxCOLS"),
 ])
 def test_bad_commands_fail_with_one_line(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
@@ -130,3 +132,59 @@ def test_run_rejects_bad_input(tmp_path, capsys):
     code, _, err = run_cli(capsys, "run", "tiny_cnn", "--input", str(tmp_path / "x.npy"))
     assert code == 1
     assert "input 0 has shape [1, 3, 16, 16], the graph expects [1, 16, 16, 3] (NHWC)" in err
+
+
+def test_compile_prints_layers_and_writes_json_and_trace(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "compile", "tiny_resnet", "--grid", "4x5", "--sparsity",
+                             "0.5", "--json", str(tmp_path / "c.json"), "--trace",
+                             str(tmp_path / "t.json"))
+    assert code == 0, err
+    assert "tiny_resnet on aie2-4x5 (4x5, shared memtiles), sparsity 0.5: total" in out
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["grid"] == [4, 5] and data["failed"] is None and data["sparsity"] == 0.5
+    assert data["total_s"] == pytest.approx(sum(layer["total_s"] for layer in data["layers"]))
+    for layer in data["layers"]:
+        assert {"name", "op", "macs", "macs_computed", "ddr_s", "memtile_core_s", "compute_s",
+                "total_s", "split"} <= layer.keys()
+    assert any(layer["macs_computed"] < layer["macs"] for layer in data["layers"])
+    trace = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+    tracks = {e["args"]["name"] for e in trace if e.get("name") == "thread_name"}
+    assert {"layers", "DDR memtile 0 ch0", "DDR memtile 4 ch1", "core 3,4"} <= tracks
+    assert any(e.get("ph") == "C" and e["name"] == "memtile occupancy" for e in trace)
+    bars = [e for e in trace if e.get("ph") == "X" and e["tid"] == 0]
+    assert len(bars) == len(data["layers"])
+
+
+def test_compile_reports_a_mapping_that_does_not_fit(tmp_path, capsys):
+    hw = tmp_path / "tiny.toml"
+    hw.write_text('name = "tiny"\nrows = 2\ncols = 2\n[core]\ninput_buffer = 64\n'
+                  "output_buffer = 64\n")
+    code, _, err = run_cli(capsys, "compile", "tiny_cnn", "--grid", str(hw), "--json",
+                           str(tmp_path / "f.json"))
+    assert code == 1
+    assert "tiny_cnn does not fit tiny: cannot map layer 'conv2'" in err
+    assert "core input buffer overflows by 8 bytes" in err
+    failed = json.loads((tmp_path / "f.json").read_text())
+    assert failed["total_s"] is None and "overflows by 8 bytes" in failed["failed"]
+
+
+def test_compile_an_ir_file_with_separate_memtiles(tmp_path, capsys):
+    ir = tmp_path / "n.mlir"
+    run_cli(capsys, "export", "tiny_inception", "-o", str(ir))
+    code, out, err = run_cli(capsys, "compile", str(ir), "--grid", "ryzen-ai-strix",
+                             "--memtiles", "separate")
+    assert code == 0, err
+    assert "on ryzen-ai-strix (4x8, separate memtiles)" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.mlir", "n.npz"]
+
+
+def test_table2_for_one_model(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "table2", "--models", "resnet50", "--jobs", "2",
+                             "--json", str(tmp_path / "t2.json"))
+    assert code == 0, err
+    cells = json.loads((tmp_path / "t2.json").read_text())
+    assert len(cells) == 14 and all(cell["failed"] is None for cell in cells)
+    dense = {c["grid"][0]: c["total_s"] for c in cells if c["sparsity"] == 0}
+    sparse = {c["grid"][0]: c["total_s"] for c in cells if c["sparsity"] > 0}
+    assert all(sparse[n] < dense[n] for n in dense)
+    assert "14 cells, 0 failed" in out

@@ -1,0 +1,33 @@
+// convert-tiling-to-aie2 + aie2-form-lock-chains on one padded convolution on 4x4: DDR
+// loads in parallel, LOADWDM once, then head (top padding), body and tail (bottom
+// padding), each LOADFM -> COMP -> WRITEFM on the lock ring k0 -> k1 -> k2 -> k0.
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=4x4},tiling-color-memtiles,convert-tiling-to-aie2,aie2-form-lock-chains' | filecheck %s
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=4x4},tiling-color-memtiles,convert-tiling-to-aie2,aie2-form-lock-chains' | bsir-opt | filecheck %s
+// RUN: not bsir-opt %s -p 'convert-tg-to-tiling,convert-tiling-to-aie2' 2>&1 | filecheck %s --check-prefix=UNPLACED
+
+builtin.module attributes {tg.weights = "w.npz"} {
+  tg.graph @g(%x: tensor<1x28x28x64xf32>) -> (tensor<1x28x28x64xf32>) {
+    %w = tg.weight "conv.weight" : tensor<64x3x3x64xf32>
+    %c = tg.conv2d %x, %w {stride = array<i64: 1, 1>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x28x28x64xf32>, tensor<64x3x3x64xf32>) -> tensor<1x28x28x64xf32>
+    tg.output %c : tensor<1x28x28x64xf32>
+  }
+}
+
+// CHECK: aie2.layer "conv" {{.*}}locks = #aie2.locks<init = [2, 0, 0]>} : tensor<1x28x28x64xf32> {
+// CHECK-NEXT: tg.conv2d
+// CHECK-NEXT: aie2.loadw ddr memtile {{[0-9]+}} bytes 9216 iter 1
+// CHECK-NEXT: aie2.load ddr memtile 0 bytes 12544 iter 1
+// CHECK-NEXT: aie2.write ddr memtile {{[0-9]+}} bytes 12544 iter 1
+// CHECK-NEXT: aie2.loadwdm once memtile {{[0-9]+}} core 32768 bytes 9216 iter 1 repeat 1
+// CHECK-NEXT: aie2.loadfm head acquire 0 release 1 memtile 0 core 0 bytes 7488 extent 5824 stride 0 iter 1 repeat 1
+// CHECK-NEXT: aie2.comp head acquire 1 release 2 macs 774144 iter 1 repeat 1
+// CHECK-NEXT: aie2.writefm head acquire 2 release 0 memtile {{[0-9]+}} core 16384 bytes 1344 extent 5376 stride 0 iter 1 repeat 1
+// CHECK-NEXT: aie2.loadfm body acquire 0 release 1 memtile 4928 core 0 bytes 8064
+// CHECK-NEXT: aie2.comp body acquire 1 release 2 macs 774144 iter 1 repeat 1
+// CHECK-NEXT: aie2.writefm body acquire 2 release 0
+// CHECK-NEXT: aie2.loadfm tail acquire 0 release 1 memtile 10304 core 0 bytes 2880
+// CHECK-NEXT: aie2.comp tail acquire 1 release 2 macs 258048 iter 1 repeat 1
+// CHECK-NEXT: aie2.writefm tail acquire 2 release 0 {{.*}} bytes 448
+// CHECK-NEXT: tiling.yield
+
+// UNPLACED: error: layer 'conv' is not placed: run tiling-color-memtiles first

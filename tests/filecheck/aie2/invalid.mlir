@@ -1,0 +1,56 @@
+// Invalid instructions: located errors, one per case.
+// RUN: bsir-opt %s --split-input-file --verify-diagnostics | filecheck %s
+
+builtin.module attributes {tiling.array = #tiling.array<array_name = "a", rows = 1, cols = 1, memtile_bytes = 4096, mode = "shared", core_memory = 65536, input_buffer = 8192, output_buffer = 8192, weight_buffer = 16384, ddr_channel_mbps = 4000, ddr_channels = 2, link_mbps = 4000, macs_per_cycle = 256, clock_mhz = 1000>} {
+  tg.graph @g(%x: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>) {
+    %y = aie2.layer "r" {split = #tiling.split<mode = "w", cols = [0, 4], rows = [0, 8]>, subvolume = #tiling.subvolume<h = 4, w = 4, cout = 8, cin = 8, in_h = 4, in_w = 4, input_bytes = 128, output_bytes = 128, weight_bytes = 0, iterations = 1, weight_loads = 0, macs = 128, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x4x4x8xf32> {
+      %r = tg.relu %x : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
+      // CHECK: invalid.mlir:[[# @LINE + 1]]:7: error: 'aie2.load': memtile range [4000, 4128) is outside the 4096-byte memtile
+      aie2.load ddr memtile 4000 bytes 128 iter 1
+      tiling.yield %r : tensor<1x4x4x8xf32>
+    }
+    tg.output %y : tensor<1x4x4x8xf32>
+  }
+}
+
+// -----
+
+builtin.module attributes {tiling.array = #tiling.array<array_name = "a", rows = 1, cols = 1, memtile_bytes = 4096, mode = "shared", core_memory = 65536, input_buffer = 8192, output_buffer = 8192, weight_buffer = 16384, ddr_channel_mbps = 4000, ddr_channels = 2, link_mbps = 4000, macs_per_cycle = 256, clock_mhz = 1000>} {
+  tg.graph @g(%x: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>) {
+    %y = aie2.layer "r" {split = #tiling.split<mode = "w", cols = [0, 4], rows = [0, 8]>, subvolume = #tiling.subvolume<h = 4, w = 4, cout = 8, cin = 8, in_h = 4, in_w = 4, input_bytes = 128, output_bytes = 128, weight_bytes = 0, iterations = 1, weight_loads = 0, macs = 128, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x4x4x8xf32> {
+      %r = tg.relu %x : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
+      // CHECK: invalid.mlir:[[# @LINE + 1]]:7: error: 'aie2.comp': acquire lock 16 is outside the core's 0..15
+      aie2.comp body acquire 16 release 2 macs 10 iter 2
+      tiling.yield %r : tensor<1x4x4x8xf32>
+    }
+    tg.output %y : tensor<1x4x4x8xf32>
+  }
+}
+
+// -----
+
+builtin.module {
+  tg.graph @g(%x: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>) {
+    %y = aie2.layer "r" {split = #tiling.split<mode = "w", cols = [0, 4], rows = [0, 8]>, subvolume = #tiling.subvolume<h = 4, w = 4, cout = 8, cin = 8, in_h = 4, in_w = 4, input_bytes = 128, output_bytes = 128, weight_bytes = 0, iterations = 1, weight_loads = 0, macs = 128, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x4x4x8xf32> {
+      %r = tg.relu %x : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
+      // CHECK: invalid.mlir:[[# @LINE + 1]]:7: error: 'aie2.comp': iter and repeat must be at least 1
+      aie2.comp body macs 10 iter 0
+      tiling.yield %r : tensor<1x4x4x8xf32>
+    }
+    tg.output %y : tensor<1x4x4x8xf32>
+  }
+}
+
+// -----
+
+builtin.module {
+  tg.graph @g(%x: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>) {
+    %y = aie2.layer "r" {split = #tiling.split<mode = "w", cols = [0, 4], rows = [0, 8]>, subvolume = #tiling.subvolume<h = 4, w = 4, cout = 8, cin = 8, in_h = 4, in_w = 4, input_bytes = 128, output_bytes = 128, weight_bytes = 0, iterations = 1, weight_loads = 0, macs = 128, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x4x4x8xf32> {
+      %r = tg.relu %x : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
+      // CHECK: invalid.mlir:[[# @LINE + 1]]:19: error: 'aie2.loadfm' needs an 'iter' count
+      aie2.loadfm body bytes 4 repeat 2
+      tiling.yield %r : tensor<1x4x4x8xf32>
+    }
+    tg.output %y : tensor<1x4x4x8xf32>
+  }
+}

@@ -1,0 +1,86 @@
+"""The time model, reproduced by hand from the rules alone, and its consistency."""
+
+import numpy as np
+import pytest
+
+from bsir.compile import compile_module
+from bsir.dialects import aie2
+from bsir.models import build_model
+from bsir.models.builder import GraphBuilder
+from bsir.pipeline import run_pipeline
+from bsir.stats import only_graph
+from bsir.weights import current_weights, in_memory_weights, materialize
+
+GB = 1e9
+MACS_PER_S = 256e9
+
+
+def one_conv(sparse: bool):
+    """28x28x64 -> 64, 3x3, padding 1 (the kind of layer of paper section 4.6)."""
+    b = GraphBuilder("one", (1, 28, 28, 64), "one.npz")
+    model = b.finish(b.conv(b.input, 64, 3, "conv", pad=1, bias=False))
+    arrays = materialize(model.specs, 0)
+    if sparse:
+        with in_memory_weights(model.module, arrays):
+            run_pipeline(model.module, "tg-sparsify{ratio=0.5 balanced=true report=false}")
+            arrays = current_weights(model.module)
+    return compile_module(model.module, arrays, "4x4")
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_padded_convolution_on_4x4_by_hand(sparse):
+    result = one_conv(sparse)
+    layer = next(op for op in only_graph(result.module).block.ops
+                 if isinstance(op, aie2.LayerOp))
+    sub = layer.subvolume.as_dict()
+    # The mapping: width 28 over 4 columns (7 each), 64 channels over 4 rows (16 each),
+    # 12 output rows per iteration: 14 x 9 x 64 = 8064 input bytes fit the 8 KB buffer.
+    assert layer.split.get("cols") == (0, 7, 14, 21, 28)
+    assert layer.split.get("rows") == (0, 16, 32, 48, 64)
+    assert (sub["h"], sub["w"], sub["cout"], sub["cin"]) == (12, 7, 16, 64)
+    density = 0.5 if sparse else 1.0
+    # DDR, per memtile (4 in parallel): the input 28*28*64/4 and the weights
+    # 64*3*3*64/4 (halved when sparse) load in parallel at 4 GB/s each; the output
+    # 28*28*64/4 is written at 8 GB/s.
+    load, loadw = 12544 / (4 * GB), 9216 * density / (4 * GB)
+    ddr = max(load, loadw) + 12544 / (8 * GB)
+    # LOADWDM: each core's 16 x 3 x 3 x 64 weights (kept blocks only), halting.
+    weights = 16 * 9 * 64 * density / (4 * GB)
+    # Rows 0-11 read input rows 0-12 (top padding), rows 12-23 read 11-24, rows 24-27
+    # read 23-27 (bottom padding): head, body and tail of one iteration each, each
+    # loading (rows x 9 columns x 64 channels), computing and writing one after another.
+    macs_per_row = 7 * 16 * 9 * 64 * density
+    head = 13 * 9 * 64 / (4 * GB), 12 * macs_per_row / MACS_PER_S, 12 * 7 * 16 / (4 * GB)
+    body = 14 * 9 * 64 / (4 * GB), 12 * macs_per_row / MACS_PER_S, 12 * 7 * 16 / (4 * GB)
+    tail = 5 * 9 * 64 / (4 * GB), 4 * macs_per_row / MACS_PER_S, 4 * 7 * 16 / (4 * GB)
+    memtile_core = weights + sum(g[0] + g[2] for g in (head, body, tail))
+    compute = sum(g[1] for g in (head, body, tail))
+    timed = result.timing.layers[0]
+    assert timed.ddr_s == pytest.approx(ddr, rel=1e-12)
+    assert timed.memtile_core_s == pytest.approx(memtile_core, rel=1e-12)
+    assert timed.compute_s == pytest.approx(compute, rel=1e-12)
+    assert timed.total_s == pytest.approx(ddr + memtile_core + compute, rel=1e-12)
+    phases = [op.phase.data for op in layer.instructions if isinstance(op, aie2.CompOp)]
+    assert phases == ["head", "body", "tail"]
+
+
+def test_sparse_single_convolution_is_faster():
+    assert one_conv(True).timing.total_s < one_conv(False).timing.total_s
+
+
+@pytest.mark.parametrize("name, grid", [("resnet50", "4x4"), ("inception_v3", "3x7"),
+                                        ("vgg16", "2x2"), ("tiny_inception", "8x4")])
+def test_estimates_are_consistent_and_above_their_floors(name, grid):
+    model = build_model(name)
+    result = compile_module(model.module, materialize(model.specs, 0), grid)
+    timing, array = result.timing, result.array
+    assert timing.total_s == pytest.approx(sum(layer.total_s for layer in timing.layers))
+    for layer in timing.layers:
+        assert layer.total_s == pytest.approx(layer.ddr_s + layer.memtile_core_s
+                                              + layer.compute_s)
+        floor = layer.macs_computed / (array.cores * array.macs_per_second)
+        assert layer.total_s >= floor * (1 - 1e-9), layer.name
+    # Compulsory DDR traffic: every weight byte crosses from DDR once, over all memtiles.
+    weight_bytes = sum(int(np.prod(s.shape)) for s in model.specs
+                       if s.init == "he")
+    assert timing.total_s >= weight_bytes / (array.memtiles * array.ddr_load_bandwidth())
