@@ -1,0 +1,56 @@
+"""Wall time of the user's two big commands, as a user runs them.
+
+Baseline, measured in the same run: ``bsir models`` (Python and xDSL start-up plus
+building the three networks' IR), which every command pays before any compiling.
+
+    python benchmarks/compile.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from machine import describe
+
+COMMANDS = [
+    ("bsir models (baseline)", ["models"]),
+    ("bsir compile resnet50", ["compile", "resnet50"]),
+    ("bsir compile resnet50 --sparsity 0.5", ["compile", "resnet50", "--sparsity", "0.5"]),
+    ("bsir table2 --jobs 2", ["table2", "--jobs", "2"]),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    bsir = shutil.which("bsir") or os.path.join(os.path.dirname(sys.executable), "bsir")
+    print(f"machine: {describe()}")
+    print(f"median of {args.repeat} runs\n")
+    header = f"{'command':<40}{'wall s':>9}{'minus baseline s':>18}"
+    print(header)
+    print("-" * len(header))
+    baseline = None
+    with tempfile.TemporaryDirectory() as folder:
+        for label, argv in COMMANDS:
+            times = []
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                subprocess.run([bsir, *argv], cwd=folder, check=True, capture_output=True)
+                times.append(time.perf_counter() - start)
+            median = statistics.median(times)
+            baseline = median if baseline is None else baseline
+            print(f"{label:<40}{median:>9.2f}{median - baseline:>18.2f}")
+
+
+if __name__ == "__main__":
+    main()
