@@ -29,7 +29,7 @@ from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
-from bsir.dialects import aie2
+from bsir.dialects import aie2, tiling
 from bsir.stats import only_graph
 
 FREE, INPUT_READY, OUTPUT_READY = 0, 1, 2
@@ -93,11 +93,12 @@ class Aie2FormLockChainsPass(ModulePass):
     name = "aie2-form-lock-chains"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        layers = [layer for layer in only_graph(op).block.ops
-                  if isinstance(layer, aie2.LayerOp)]
-        if not layers:
+        ops = list(only_graph(op).block.ops)
+        if any(isinstance(layer, tiling.LayerOp) for layer in ops):
             raise PassFailedException(
-                "aie2-form-lock-chains: no aie2.layer: run convert-tiling-to-aie2 first")
+                "aie2-form-lock-chains: the layers are not lowered: run "
+                "convert-tiling-to-aie2 first")
+        layers = [layer for layer in ops if isinstance(layer, aie2.LayerOp)]
         for layer in layers:
             if layer.locks is None:
                 form_chains(layer)

@@ -21,6 +21,7 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
+from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import tg
 from bsir.weights import load_weights, save_derived_weights
@@ -49,6 +50,10 @@ class FoldBatchNorm(RewritePattern):
             return
         scale, shift, mean, var = (self.arrays[_key(v)].astype(np.float64)
                                    for v in (bn.scale, bn.shift, bn.mean, bn.variance))
+        if not (var + bn.eps > 0).all():
+            raise PassFailedException(
+                f"tg-fold-batchnorm: batch norm '{_key(bn.variance)}' has a variance + "
+                "epsilon that is not positive")
         factor = scale / np.sqrt(var + bn.eps)
         w_key = _key(layer.weight)
         weight = self.arrays[w_key].astype(np.float64)

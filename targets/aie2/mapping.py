@@ -409,15 +409,17 @@ def band_bytes(shape: LayerShape, split: Split, array: AIE2Array,
     band_in_h = min(shape.in_hw[0], window(band_out_h, shape.kernel[0], shape.stride[0],
                                            shape.dilation[0]))
     cout_band = band_channels(shape, ddr.cout_passes)
+    # Pools and element-wise layers read only the channels they write.
+    cin = shape.cin if shape.weighted else min(shape.cin, cout_band)
     if split.column_mode == "w":
         widest = max(b - a for a, b in pairwise(split.col_bounds))
         in_w = min(shape.in_hw[1], window(max(widest, 1), shape.kernel[1], shape.stride[1],
                                           shape.dilation[1]))
-        per_tile_in = band_in_h * in_w * shape.cin * shape.inputs
+        per_tile_in = band_in_h * in_w * cin * shape.inputs
         per_tile_out = band_out_h * widest * cout_band
         per_tile_in += ceil(shape.other_input_bytes / act_tiles)
     else:  # every column reads the whole input, each writes its channels
-        per_tile_in = band_in_h * shape.in_hw[1] * shape.cin * shape.inputs \
+        per_tile_in = band_in_h * shape.in_hw[1] * cin * shape.inputs \
             + shape.other_input_bytes
         per_tile_out = band_out_h * shape.out_hw[1] * ceil(cout_band / array.cols)
     if shape.kind == "eltwise":

@@ -2,14 +2,16 @@
 subvolume, buffers fit, no two live memtile buffers overlap, addresses are in bounds."""
 
 import os
+import re
 import tempfile
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_tg_graphs import random_graphs
 
 from bsir import sparsity
+from bsir.diagnostics import BsirError
 from bsir.dialects import tg, tiling
 from bsir.dialects import tg_shapes as shapes
 from bsir.pipeline import run_pipeline
@@ -107,7 +109,16 @@ def test_memtile_buffers_never_overlap(module, grid, mode, memtile_bytes):
         with open(hw, "w") as stream:
             stream.write(f'rows = {rows}\ncols = {cols}\n[memtile]\nbytes = {memtile_bytes}\n'
                          f'mode = "{mode}"\n')
-        run_pipeline(module, f'convert-tg-to-tiling{{hardware="{hw}"}},tiling-color-memtiles')
+        try:
+            run_pipeline(module, f'convert-tg-to-tiling{{hardware="{hw}"}},tiling-color-memtiles')
+        except BsirError as error:
+            # Memtiles of a few KiB can be too small for a layer's one-row, one-band working
+            # set (DDR tiling splits rows and output channels, not width or input channels):
+            # then, and only then, the layer is refused with the memory and the bytes.
+            assert memtile_bytes < 64 * 1024, error.message
+            assert re.search(r"cannot map layer '.+' \(tg\.\w+\) on .+: memtile overflows by "
+                             r"\d+ bytes", error.message), error.message
+            assume(False)
     check_placements(module, memtile_bytes)
     # Everything an output needs is either resident or stored to DDR.
     graph = only_graph(module)
@@ -123,7 +134,9 @@ def test_packed_chunks_match_the_mapping(module, grid, ratio):
     for op in graph.block.ops:
         if isinstance(op, tg.WeightOp):
             from bsir.weights import WeightSpec
-            specs.append(WeightSpec(op.key.data, tg.tensor_shape(op.result), "he"))
+            key = op.key.data
+            init = "bn_var" if key.endswith("running_var") else "he"
+            specs.append(WeightSpec(key, tg.tensor_shape(op.result), init))
         if isinstance(op, tg.Conv2dOp):
             op.properties.pop("sparsity", None)
             op.properties.pop("quant", None)

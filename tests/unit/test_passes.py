@@ -153,3 +153,13 @@ def test_calibration_file(exported, tmp_path):
     np.save(tmp_path / "wrong.npy", data[:, :, :8])
     with pytest.raises(BsirError, match="calibration data has shape"):
         transform(path, 'builtin.module(tg-quantize{calibration="wrong.npy"})')
+
+
+def test_fold_batchnorm_refuses_a_negative_variance(exported, tmp_path):
+    path = exported("tiny_resnet")
+    with np.load(path[:-5] + ".npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["bn1.running_var"] = -arrays["bn1.running_var"]
+    np.savez(path[:-5] + ".npz", **arrays)
+    with pytest.raises(BsirError, match=r"batch norm 'bn1\.running_var' has a variance"):
+        transform(path, "builtin.module(tg-fold-batchnorm)")
