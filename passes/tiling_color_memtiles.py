@@ -144,10 +144,12 @@ class Colorer:
 
     def evict_for(self, index: int, keep: set[SSAValue], layer: tiling.LayerOp,
                   allocator: IntervalAllocator) -> bool:
-        """Evict one resident buffer not in ``keep``; spill it if needed later."""
+        """Evict one resident buffer not in ``keep``; spill it if needed later. Only
+        activations are resident across layers, so only their memtiles can be freed."""
+        if allocator is not self.acts:
+            return False
         resident = [b for b in self.buffers.values()
-                    if b.address is not None and b.root not in keep
-                    and (allocator is self.acts)]
+                    if b.address is not None and b.root not in keep]
         if not resident:
             return False
         victim = max(resident, key=lambda b: (self.next_use(b, index), b.size))

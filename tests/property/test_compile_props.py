@@ -4,14 +4,14 @@ instruction verifies, the lock chains are live, and the estimate is consistent."
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_tg_graphs import random_graphs
+from test_tg_graphs import random_graphs, weight_specs
 
 from bsir.compile import CompileOptions, compile_module
 from bsir.dialects import aie2, tg
 from bsir.ir import verify_module
 from bsir.passes.aie2_form_lock_chains import check_chains
 from bsir.stats import only_graph
-from bsir.weights import WeightSpec, materialize
+from bsir.weights import materialize
 
 
 @settings(max_examples=max(10, settings.default.max_examples // 3))
@@ -20,17 +20,12 @@ from bsir.weights import WeightSpec, materialize
 def test_random_networks_compile(module, rows, cols, memtiles, sparsity):
     if memtiles == "separate" and cols < 2:
         memtiles = "shared"
-    graph = only_graph(module)
-    specs = []
-    for op in graph.block.ops:
-        if isinstance(op, tg.WeightOp):
-            key = op.key.data
-            init = "bn_var" if key.endswith("running_var") else "he"
-            specs.append(WeightSpec(key, tg.tensor_shape(op.result), init))
+    for op in only_graph(module).block.ops:
         if isinstance(op, tg.WEIGHTED_OPS):  # compile chooses the masks itself
             op.properties.pop("sparsity", None)
             op.properties.pop("quant", None)
-    result = compile_module(module, materialize(specs, 0), f"{rows}x{cols}", memtiles,
+    result = compile_module(module, materialize(weight_specs(module), 0), f"{rows}x{cols}",
+                            memtiles,
                             CompileOptions(sparsity))
     assert result.failed is None
     verify_module(result.module)

@@ -8,6 +8,7 @@ from bsir.dialects import tg
 from bsir.dialects import tg_shapes as shapes
 from bsir.ir import parse_module, print_module, verify_module
 from bsir.models.builder import GraphBuilder
+from bsir.weights import WeightSpec
 
 
 @st.composite
@@ -83,6 +84,17 @@ def random_graphs(draw):
     if draw(st.booleans()):
         x = b.linear(b.flatten(b.global_avgpool(x)), draw(st.integers(1, 10)), "fc")
     return b.finish(x).module
+
+
+def weight_specs(module):
+    """Specs to materialize every weight of a random graph (variances kept positive)."""
+    specs = []
+    for op in module.walk():
+        if isinstance(op, tg.WeightOp):
+            key = op.key.data
+            init = "bn_var" if key.endswith("running_var") else "he"
+            specs.append(WeightSpec(key, tg.tensor_shape(op.result), init))
+    return specs
 
 
 @given(random_graphs())

@@ -8,7 +8,7 @@ import tempfile
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from test_tg_graphs import random_graphs
+from test_tg_graphs import random_graphs, weight_specs
 
 from bsir import sparsity
 from bsir.diagnostics import BsirError
@@ -129,14 +129,8 @@ def test_memtile_buffers_never_overlap(module, grid, mode, memtile_bytes):
 @given(random_graphs(), grids, st.floats(0.1, 0.9))
 def test_packed_chunks_match_the_mapping(module, grid, ratio):
     rows, cols = grid
-    graph = only_graph(module)
-    specs = []
-    for op in graph.block.ops:
-        if isinstance(op, tg.WeightOp):
-            from bsir.weights import WeightSpec
-            key = op.key.data
-            init = "bn_var" if key.endswith("running_var") else "he"
-            specs.append(WeightSpec(key, tg.tensor_shape(op.result), init))
+    specs = weight_specs(module)
+    for op in only_graph(module).block.ops:
         if isinstance(op, tg.Conv2dOp):
             op.properties.pop("sparsity", None)
             op.properties.pop("quant", None)
