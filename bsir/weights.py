@@ -20,8 +20,6 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from bsir.diagnostics import BsirError, op_location
 from bsir.dialects.tg import WEIGHTS_ATTR, WeightOp, tensor_shape
 
-INITS = ("he", "zeros", "ones", "bn_scale", "bn_shift", "bn_mean", "bn_var", "bias")
-
 
 @dataclass(frozen=True)
 class WeightSpec:
