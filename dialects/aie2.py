@@ -21,8 +21,6 @@ instructions and per core otherwise; ``macs`` per core per iteration.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from xdsl.dialects.builtin import ArrayAttr, IntAttr, IntegerAttr, ModuleOp, StringAttr, i64
 from xdsl.ir import Attribute, Dialect, Operation
 from xdsl.irdl import (
@@ -87,7 +85,6 @@ class InstructionOp(IRDLOperation):
 
     traits = traits_def(HasParent(LayerOp))
 
-    DDR: ClassVar[bool] = False      # runs between DDR and memtiles
 
     def __init__(self, phase: str, **fields: int):
         properties: dict[str, Attribute] = {"phase": StringAttr(phase)}
@@ -142,7 +139,7 @@ class InstructionOp(IRDLOperation):
         if array is None:
             return
         values = array.as_dict()
-        locks = 16
+        locks = values["core_locks"]
         for key in ("acquire", "release"):
             lock = self.field(key, NO_LOCK)
             if not NO_LOCK <= lock < locks:
@@ -178,7 +175,6 @@ class LoadOp(InstructionOp):
     """LOAD: activations DDR -> memtile."""
 
     name = "aie2.load"
-    DDR: ClassVar[bool] = True
 
 
 @irdl_op_definition
@@ -186,7 +182,6 @@ class LoadWOp(InstructionOp):
     """LOADW: weights DDR -> memtile."""
 
     name = "aie2.loadw"
-    DDR: ClassVar[bool] = True
 
 
 @irdl_op_definition
@@ -194,7 +189,6 @@ class WriteOp(InstructionOp):
     """WRITE: memtile -> DDR (results, spills)."""
 
     name = "aie2.write"
-    DDR: ClassVar[bool] = True
 
 
 @irdl_op_definition

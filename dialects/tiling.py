@@ -54,7 +54,6 @@ ARRAY_ATTR = "tiling.array"
 
 TRANSFER_KINDS = ("load", "loadw", "to_cores", "weights_to_cores", "from_cores", "store",
                   "spill")
-DDR_KINDS = ("load", "loadw", "store", "spill")
 
 
 @irdl_attr_definition
@@ -80,6 +79,7 @@ class HardwareAttr(RecordAttr):
     link_mbps: IntAttr
     macs_per_cycle: IntAttr
     clock_mhz: IntAttr
+    core_locks: IntAttr
 
 
 @irdl_attr_definition

@@ -45,6 +45,7 @@ def array_attr(array: AIE2Array) -> tiling.HardwareAttr:
         ddr_channel_mbps=round(array.ddr_channel_gbps * 1000),
         ddr_channels=array.ddr_channels_per_memtile, link_mbps=round(array.link_gbps * 1000),
         macs_per_cycle=array.macs_per_cycle, clock_mhz=round(array.clock_ghz * 1000),
+        core_locks=array.locks_per_core,
     )
 
 
@@ -60,7 +61,7 @@ def module_array(module: ModuleOp) -> AIE2Array:
         output_buffer=v["output_buffer"], weight_buffer=v["weight_buffer"],
         ddr_channel_gbps=v["ddr_channel_mbps"] / 1000, ddr_channels_per_memtile=v["ddr_channels"],
         link_gbps=v["link_mbps"] / 1000, macs_per_cycle=v["macs_per_cycle"],
-        clock_ghz=v["clock_mhz"] / 1000,
+        clock_ghz=v["clock_mhz"] / 1000, locks_per_core=v["core_locks"],
     )
 
 
