@@ -1,7 +1,8 @@
 """``bsir compile``: the whole lowering of one model onto one array, and its estimate.
 
 Pipeline: ``tg-sparsify`` (when a sparsity is asked; the first convolution stays dense,
-as in the paper) -> ``tg-fold-batchnorm`` -> ``convert-tg-to-tiling`` ->
+as in the paper) -> ``tg-fold-batchnorm`` -> ``tg-quantize`` (calibrated on the given
+inputs, else one seeded random input) -> ``convert-tg-to-tiling`` ->
 ``tiling-compact-weights`` -> ``tiling-color-memtiles`` -> ``convert-tiling-to-aie2`` ->
 ``aie2-form-lock-chains``, run in memory (no file is written beside the model), then
 the time model. A mapping that does not fit is reported, not raised: ``failed`` names
@@ -20,7 +21,7 @@ from bsir.diagnostics import BsirError
 from bsir.pipeline import run_pipeline
 from bsir.targets.aie2.hardware import AIE2Array, resolve_array
 from bsir.targets.aie2.time_model import NetworkTime, time_network
-from bsir.weights import in_memory_weights
+from bsir.weights import current_weights, in_memory_weights, weights_file
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ class CompileOptions:
     sparsity: float = 0.0
     block: tuple[int, int] = (8, 8)
     criterion: str = "l2"
+    quantize: bool = True
+    """INT8 with power-of-two scales (the deployment); off only skips calibration where
+    just the time estimate is wanted (the estimate does not depend on it)."""
+    calibration: tuple[np.ndarray, ...] | None = None
+    """Inputs to calibrate on; default: one seeded standard-normal input."""
 
 
 @dataclass
@@ -38,6 +44,7 @@ class CompileResult:
     module: ModuleOp | None
     timing: NetworkTime | None
     failed: str | None = None
+    weights: dict[str, np.ndarray] | None = None
 
     def summary(self) -> dict:
         """The DESIGN.md section 7 object, without ``layers``."""
@@ -63,16 +70,20 @@ class CompileResult:
         return data
 
 
-def pipeline_for(hardware: str, memtiles: str, options: CompileOptions) -> str:
-    """The pass pipeline of ``bsir compile``."""
+def front_pipeline(options: CompileOptions) -> str:
+    """The graph-level passes of ``bsir compile``, before quantization."""
     sparsify = ""
     if options.sparsity > 0:
         sparsify = (f"tg-sparsify{{block={options.block[0]},{options.block[1]} "
                     f"ratio={options.sparsity:.6f} criterion={options.criterion} "
                     "skip-first=true report=false}, ")
+    return f"builtin.module({sparsify}tg-fold-batchnorm)"
+
+
+def back_pipeline(hardware: str, memtiles: str) -> str:
+    """The lowering passes of ``bsir compile``, after quantization."""
     quoted = hardware.replace("\\", "\\\\").replace('"', '\\"')
-    return (f"builtin.module({sparsify}tg-fold-batchnorm, "
-            f'convert-tg-to-tiling{{hardware="{quoted}" memtiles={memtiles}}}, '
+    return (f'builtin.module(convert-tg-to-tiling{{hardware="{quoted}" memtiles={memtiles}}}, '
             "tiling-compact-weights, tiling-color-memtiles, convert-tiling-to-aie2, "
             "aie2-form-lock-chains)")
 
@@ -82,18 +93,29 @@ def compile_module(module: ModuleOp, arrays: dict[str, np.ndarray], hardware: st
                    name: str = "") -> CompileResult:
     """Lower ``module`` (with its weights) onto the array ``hardware`` names (a grid, a
     preset or a TOML file) and estimate its time."""
+    from bsir.dialects import tg
+    from bsir.executor import random_inputs
+    from bsir.passes.tg_quantize import TgQuantizePass
     from bsir.stats import only_graph
 
     array = resolve_array(hardware, memtiles)
     name = name or only_graph(module).sym_name.data
     try:
-        with in_memory_weights(module, arrays):
-            run_pipeline(module, pipeline_for(hardware, memtiles, options))
+        with in_memory_weights(module, arrays) as store:
+            run_pipeline(module, front_pipeline(options))
+            quantized = any(isinstance(op, tg.QuantizeOp) for op in only_graph(module).walk())
+            if options.quantize and not quantized:
+                calibration = list(options.calibration or random_inputs(module, 0, 1)[0])
+                store[weights_file(module)] = TgQuantizePass().quantize(
+                    module, current_weights(module), [calibration])
+            run_pipeline(module, back_pipeline(hardware, memtiles))
+            final = current_weights(module)
     except BsirError as error:
         if "cannot map layer" in error.message:
             return CompileResult(name, array, options.sparsity, None, None, error.message)
         raise
-    return CompileResult(name, array, options.sparsity, module, time_network(module, array))
+    return CompileResult(name, array, options.sparsity, module, time_network(module, array),
+                         weights=final)
 
 
 def write_json(path: str, data: object) -> None:

@@ -16,6 +16,7 @@ from xdsl.ir import Operation, SSAValue
 from bsir import layers, quant
 from bsir.diagnostics import BsirError, op_location
 from bsir.dialects import tg
+from bsir.dialects.tiling import MappedLayer, YieldOp
 from bsir.stats import only_graph
 
 Observer = Callable[[SSAValue, np.ndarray], None]
@@ -23,6 +24,21 @@ Observer = Callable[[SSAValue, np.ndarray], None]
 
 def _is_int8(op: Operation) -> bool:
     return getattr(op, "quant", None) is not None
+
+
+def operands_of(op: Operation) -> list[SSAValue]:
+    """The values an op reads; for a mapped layer, those its body reads from outside."""
+    if not isinstance(op, MappedLayer):
+        return list(op.operands)
+    body = op.body.block
+    outer: list[SSAValue] = []
+    for inner in body.ops:
+        for value in inner.operands:
+            defined_inside = value.owner.parent_block() is body \
+                if isinstance(value.owner, Operation) else value.owner is body
+            if not defined_inside and value not in outer:
+                outer.append(value)
+    return outer
 
 
 class Executor:
@@ -33,7 +49,7 @@ class Executor:
         self.weights = weights
         self._last_use: dict[SSAValue, Operation] = {}
         for op in self.graph.block.ops:
-            for operand in op.operands:
+            for operand in operands_of(op):
                 self._last_use[operand] = op
         self._handlers: dict[type, Callable[[Operation, list[np.ndarray]], np.ndarray]] = {
             tg.WeightOp: self._weight,
@@ -74,20 +90,37 @@ class Executor:
         for op in self.graph.block.ops:
             if isinstance(op, tg.OutputOp):
                 return [values[v] for v in op.values]
-            handler = self._handlers.get(type(op))
-            if handler is None:
-                raise BsirError(f"the executor cannot run '{op.name}'", op_location(op))
-            result = handler(op, [values[v] for v in op.operands])
+            result = self.evaluate(op, [values[v] for v in operands_of(op)])
             expected = tg.tensor_shape(op.results[0])
             if result.shape != expected:  # an executor bug, never bad input
                 raise AssertionError(f"{op.name} produced {result.shape}, expected {expected}")
             values[op.results[0]] = result
             if observe:
                 observe(op.results[0], result)
-            for operand in op.operands:
+            for operand in operands_of(op):
                 if self._last_use.get(operand) is op:
                     values.pop(operand, None)
         raise BsirError("the graph has no tg.output")
+
+    def evaluate(self, op: Operation, args: list[np.ndarray]) -> np.ndarray:
+        """One op on given operand arrays. A mapped layer (``tiling.layer``,
+        ``aie2.layer``) runs the tg ops of its body: its meaning is theirs."""
+        if isinstance(op, MappedLayer):
+            return self._mapped_layer(op, args)
+        handler = self._handlers.get(type(op))
+        if handler is None:
+            raise BsirError(f"the executor cannot run '{op.name}'", op_location(op))
+        return handler(op, args)
+
+    def _mapped_layer(self, layer: MappedLayer, args: list[np.ndarray]) -> np.ndarray:
+        inner: dict[SSAValue, np.ndarray] = dict(zip(operands_of(layer), args, strict=True))
+        for op in layer.body.block.ops:
+            if isinstance(op, YieldOp):
+                return inner[op.values[0]]
+            if not isinstance(op, tg.LAYER_OPS):
+                continue  # transfers and instructions move data, they compute nothing
+            inner[op.results[0]] = self.evaluate(op, [inner[v] for v in op.operands])
+        raise BsirError("a mapped layer has no tiling.yield", op_location(layer))
 
     # ----------------------------------------------------------------- handlers
 

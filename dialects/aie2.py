@@ -4,19 +4,29 @@ An ``aie2.layer`` (a ``tiling.layer`` whose body now holds instructions) keeps t
 it implements, then the layer's program, read like the paper's ASM::
 
     aie2.loadw   ddr    memtile 4096 bytes 1024 iter 1
-    aie2.loadwdm once   memtile 4096 core 32768 bytes 1040 iter 1
-    aie2.loadfm  head   acquire 0 release 1 memtile 0 core 0 bytes 7168 stride 0 iter 1 repeat 4
-    aie2.comp    head   acquire 1 release 0 macs 100352 iter 1 repeat 4
-    aie2.writefm head   acquire 3 release 2 memtile 8192 core 16384 bytes 1792 iter 1 repeat 4
+    aie2.loadwdm once   memtile 4096 core 32768 bytes 1040 iter 1 repeat 4
+    aie2.loadfm  head   acquire 0 release 1 memtile 0 core 0 bytes 7168
+                        extent 50176 stride 896 iter 1 repeat 4
+    aie2.comp    head   acquire 1 release 2 macs 100352 iter 1 repeat 4
+    aie2.writefm head   acquire 2 release 0 memtile 8192 core 16384 bytes 1792
+                        extent 50176 stride 896 iter 1 repeat 4
+
+(each instruction on one line in the IR).
 
 ``iter`` iterations of a group overlap (load, compute and store in a ping/pong
 pipeline); a group is run ``repeat`` times (once per width, channel and band chunk).
 ``phase`` is ``head``/``body``/``tail`` for the streamed rows (padding makes the first
 and last row blocks differ, paper Eq. 8), ``ddr`` for DDR transfers, ``once`` for the
-weights. ``acquire``/``release`` are the core locks of the chain (-1: none); ``stride``
-is the memtile address step between iterations and ``extent`` the memtile bytes one
-strided transfer spans (``bytes`` when absent). ``bytes`` are per memtile for DDR
-instructions and per core otherwise; ``macs`` per core per iteration.
+weights. ``acquire``/``release`` are the core locks of the chain (-1: none).
+
+Addresses: ``memtile`` is where the transfer's buffer starts on each memtile it spans
+(for LOADFM/WRITEFM the tensor or band buffer; ``stride`` is its row pitch and
+``extent`` its bytes per memtile); ``core`` is the ping buffer in core memory, the pong
+buffer follows it at one buffer size. ``bytes`` are per memtile for DDR instructions and
+per core (the most any core moves) otherwise; ``macs`` per core per iteration. The
+rows, columns and channels each core moves at each iteration follow from the layer's
+split and subvolume (targets/aie2/schedule.py); the functional simulator
+(targets/aie2/simulator.py) runs the program on real bytes.
 """
 
 from __future__ import annotations
@@ -146,8 +156,7 @@ class InstructionOp(IRDLOperation):
                 raise VerifyException(f"{key} lock {lock} is outside the core's 0..{locks - 1}")
         if "memtile" in self.properties:
             start = self.field("memtile")
-            last = start + (self.iterations - 1) * self.field("stride")
-            end = last + self.field("extent", self.nbytes)
+            end = start + self.field("extent", self.nbytes)
             if start < 0 or end > values["memtile_bytes"]:
                 raise VerifyException(
                     f"memtile range [{start}, {end}) is outside the "

@@ -255,16 +255,26 @@ class TransferOp(IRDLOperation):
     tensor = prop_def(StringAttr)
     bytes = prop_def(IntegerAttr)
     count = prop_def(IntegerAttr)
+    address = opt_prop_def(IntegerAttr)
 
     irdl_options = (ParsePropInAttrDict(),)
     traits = traits_def(HasParent(LayerOp))
     assembly_format = "attr-dict"
 
-    def __init__(self, kind: str, tensor: str, nbytes: int, count: int):
-        super().__init__(properties={
+    def __init__(self, kind: str, tensor: str, nbytes: int, count: int,
+                 address: int | None = None):
+        properties: dict[str, Attribute] = {
             "kind": StringAttr(kind), "tensor": StringAttr(tensor),
             "bytes": IntegerAttr(int(nbytes), i64), "count": IntegerAttr(int(count), i64),
-        })
+        }
+        if address is not None:
+            properties["address"] = IntegerAttr(int(address), i64)
+        super().__init__(properties=properties)
+
+    @property
+    def memtile_address(self) -> int | None:
+        """The memtile address the transfer reads or writes (set by the allocator)."""
+        return self.address.value.data if self.address is not None else None
 
     @property
     def nbytes(self) -> int:

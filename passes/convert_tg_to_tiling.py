@@ -33,7 +33,14 @@ from bsir.dialects import tiling
 from bsir.stats import layer_name, only_graph
 from bsir.targets.aie2.hardware import AIE2Array, resolve_array
 from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, is_fused_activation, layer_shape
-from bsir.targets.aie2.mapping import LayerMapping, LayerShape, Split, band_channels, map_layer
+from bsir.targets.aie2.mapping import (
+    LayerMapping,
+    LayerShape,
+    Split,
+    band_channels,
+    band_shape,
+    map_layer,
+)
 
 
 def array_attr(array: AIE2Array) -> tiling.HardwareAttr:
@@ -94,7 +101,9 @@ def layer_body_ops(mapping: LayerMapping, array: AIE2Array) -> list[Operation]:
     passes = ddr.passes
     ops: list[Operation] = []
     if shape.weighted:
-        band = shape.weight_bytes(0, band_channels(shape, ddr.cout_passes))
+        # every COUT band's weights fit the bound of the fullest one
+        band = band_shape(shape, ddr.cout_passes).weight_bytes(
+            0, band_channels(shape, ddr.cout_passes))
         per_tile = ceil(band / len(array.weight_memtiles))
         ops.append(tiling.TransferOp("loadw", "weights", per_tile, passes))
     for index in range(shape.inputs):

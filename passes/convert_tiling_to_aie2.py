@@ -3,17 +3,22 @@
 Every ``tiling.layer`` becomes an ``aie2.layer`` whose body holds, after the tg op it
 implements, the layer's instructions:
 
-1. DDR: ``LOAD`` of activations not resident, ``LOADW`` of the weights, ``WRITE`` of
-   results and spills (from the tiling transfers and placement);
+1. DDR: ``WRITE`` of tensors spilled to make room, ``LOAD`` of activations not
+   resident (or, for a layer streamed through DDR, of each input's band per pass),
+   ``LOADW`` of the weights (one COUT band per pass); ``WRITE`` of results at the end;
 2. ``LOADWDM``: the weights of each core's chunk, memtile to cores, halting;
 3. the streamed rows as groups of ``LOADFM``, ``COMP``, ``WRITEFM``: a *head* and a
    *tail* where padding makes the first or last row block read a different number of
    input rows (paper Eq. 8), and a *body* of identical iterations between them. Each
    group repeats once per width, channel and band chunk of the core's work.
 
-Addresses come from the placement (memtile) and the fixed core layout: input ping/pong
-at 0 and ``input_buffer``, output ping/pong after them, then weights. Locks are left to
-``aie2-form-lock-chains``.
+Memtile addresses come from the placement; a layer streamed through DDR lays out its
+band buffers itself (weights at 0, each input band, the output band). ``memtile`` of
+LOADFM and WRITEFM is the buffer's base, ``stride`` its row pitch and ``extent`` its
+bytes per memtile (targets/aie2/layout.py); which rows, columns and channels each core
+moves per iteration follows from the split and subvolume (targets/aie2/schedule.py).
+Core addresses are the fixed core layout: input ping/pong at 0 and ``input_buffer``,
+output ping/pong after them, then weights. Locks are left to ``aie2-form-lock-chains``.
 """
 
 from __future__ import annotations
@@ -29,12 +34,12 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import aie2, tg, tiling
-from bsir.passes.convert_tg_to_tiling import module_array, split_of
-from bsir.passes.tiling_color_memtiles import tile_bytes
+from bsir.passes.convert_tg_to_tiling import module_array
 from bsir.stats import only_graph
 from bsir.targets.aie2.hardware import AIE2Array
 from bsir.targets.aie2.layer_shape import layer_shape
-from bsir.targets.aie2.mapping import DDRTiling, band_bytes, even_bounds
+from bsir.targets.aie2.layout import Distribution, distribution_of, hwc, value_views
+from bsir.targets.aie2.mapping import band_channels, even_bounds, window
 from bsir.targets.aie2.memtile_allocator import align
 
 
@@ -124,44 +129,89 @@ def row_groups(op: Operation, out_h: int, block: int, bands: int) -> list[RowGro
     return groups
 
 
-def lower_layer(layer: tiling.LayerOp, array: AIE2Array) -> list[aie2.InstructionOp]:
-    """The instructions of one mapped layer."""
+def _stream_layout(layer: tiling.LayerOp, array: AIE2Array, activations: list,
+                   w_band: int) -> tuple[list[int], int, list[Distribution], Distribution]:
+    """Band buffers of a layer streamed through DDR: weights at 0, then each input band,
+    then the output band (element-wise layers write over their first input band)."""
+    inner = layer.inner
+    ddr = layer.ddr.as_dict()
+    shape = layer_shape(inner)
+    tiles = len(array.activation_memtiles)
+    band_out_h = ceil(shape.out_hw[0] / ddr["h_passes"])
+    band_in_h = min(shape.in_hw[0], window(band_out_h, shape.kernel[0], shape.stride[0],
+                                           shape.dilation[0]))
+    cout_band = band_channels(shape, ddr["cout_passes"])
+    addresses, dists, cursor = [], [], align(w_band) if w_band else 0
+    for value in activations:
+        h, w, c = hwc(value)
+        cin = c if shape.weighted else min(c, cout_band)
+        dist = Distribution(min(h, band_in_h), w, cin, tiles)
+        addresses.append(cursor)
+        dists.append(dist)
+        cursor += align(dist.tile_bytes)
+    out_h, out_w, _ = hwc(inner.results[0])
+    out_dist = Distribution(min(out_h, band_out_h), out_w, cout_band, tiles)
+    out_base = addresses[0] if shape.kind == "eltwise" else cursor
+    return addresses, out_base, dists, out_dist
+
+
+def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
+                views: dict | None = None) -> list[aie2.InstructionOp]:
+    """The instructions of one mapped layer, in program order: spills, loads, weights,
+    the stream, stores."""
     sub = layer.subvolume.as_dict()
     ddr = layer.ddr.as_dict()
     place = layer.placement.as_dict() if layer.placement is not None else None
     if place is None:
         raise PassFailedException(
             f"layer '{layer.layer_name.data}' is not placed: run tiling-color-memtiles first")
+    inner = layer.inner
     inputs = tiling.PlacementAttr.pairs(place["inputs"])
-    w_addr = place["weights"][0]
     out_addr = place["output"][0]
+    streamed = out_addr < 0
     core = CoreLayout.of(array)
-    out: list[aie2.InstructionOp] = []
-
-    def memtile(address: int) -> int:
-        return max(address, 0)  # streamed tensors use a band buffer at 0
-
+    tiles = len(array.activation_memtiles)
+    passes = ddr["h_passes"] * ddr["cout_passes"]
+    activations = [v for v in inner.operands if not isinstance(v.owner, tg.WeightOp)]
+    if views is None:
+        views = value_views(layer.parent_block())  # type: ignore[arg-type]
+    loadw = [t for t in layer.transfers("loadw")]
+    w_band = loadw[0].nbytes if loadw else 0
+    if streamed:
+        in_addrs, out_base, in_dists, out_dist = _stream_layout(layer, array, activations,
+                                                                w_band)
+        w_addr = 0
+    else:
+        in_addrs = [address for address, _ in inputs]
+        out_base = out_addr
+        in_dists = [distribution_of(views[v].root, tiles) for v in activations]
+        out_dist = distribution_of(views[layer.output].root, tiles)
+        w_addr = place["weights"][0]
+    prologue: list[aie2.InstructionOp] = []
+    loads: list[aie2.InstructionOp] = []
+    epilogue: list[aie2.InstructionOp] = []
     for transfer in layer.transfers():
         kind, nbytes, count = transfer.kind.data, transfer.nbytes, transfer.repeat
         if count == 0 or nbytes == 0:
             continue
-        if kind == "load":
-            tensor = transfer.tensor.data
-            if tensor == "output":  # a partly written concatenation, reloaded
-                address = out_addr
-            else:
-                index = int(tensor.removeprefix("input") or 0)
-                address = inputs[index][0] if index < len(inputs) else 0
-            out.append(aie2.LoadOp("ddr", memtile=memtile(address), bytes=nbytes, iter=count))
-        elif kind == "loadw":
-            out.append(aie2.LoadWOp("ddr", memtile=memtile(w_addr), bytes=nbytes, iter=count))
-        elif kind in ("store", "spill"):
-            out.append(aie2.WriteOp("ddr", memtile=memtile(out_addr) if kind == "store" else 0,
-                                    bytes=nbytes, iter=count))
-    inner = layer.inner
-    passes = ddr["h_passes"] * ddr["cout_passes"]
+        address = transfer.memtile_address
+        if kind == "spill":
+            prologue.append(aie2.WriteOp("ddr", memtile=address or 0, bytes=nbytes, iter=count))
+        elif kind == "load" and not streamed:
+            loads.append(aie2.LoadOp("ddr", memtile=address or 0, bytes=nbytes, iter=count))
+        elif kind == "store" and not streamed:
+            epilogue.append(aie2.WriteOp("ddr", memtile=out_addr, bytes=nbytes, iter=count))
+    if streamed:  # one band of each input in, one band of the output out, per pass
+        for address, dist in zip(in_addrs, in_dists, strict=True):
+            loads.append(aie2.LoadOp("ddr", memtile=address, bytes=dist.tile_bytes,
+                                     iter=passes))
+        epilogue.append(aie2.WriteOp("ddr", memtile=out_base, bytes=out_dist.tile_bytes,
+                                     iter=passes))
+    if w_band:
+        loads.append(aie2.LoadWOp("ddr", memtile=w_addr, bytes=w_band, iter=passes))
+    out = prologue + loads
     if sub["weight_loads"]:
-        out.append(aie2.LoadWDMOp("once", memtile=memtile(w_addr), core=core.weights,
+        out.append(aie2.LoadWDMOp("once", memtile=w_addr, core=core.weights,
                                   bytes=sub["weight_bytes"], iter=1,
                                   repeat=sub["weight_loads"] * passes))
     out_shape = tg.tensor_shape(inner.results[0])
@@ -172,40 +222,21 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array) -> list[aie2.Instructio
     groups = row_groups(inner, band_h if bands > 1 else out_h, sub["h"], 1)
     rows_per_pass = sum(g.iterations for g in groups)
     repeat = max(1, round(sub["iterations"] / max(rows_per_pass, 1))) * passes
-    tiles = len(array.activation_memtiles)
-    activations = [v for v in inner.operands if not isinstance(v.owner, tg.WeightOp)]
-    in_h = _geometry(inner)[0]
-    in_pitch = tile_bytes(activations[0], tiles) // max(in_h, 1) if activations else 0
-    out_pitch = tile_bytes(inner.results[0], tiles) // max(out_h, 1)
     row_bytes = sub["input_bytes"] // max(sub["in_h"], 1)
-    if out_addr < 0:  # streamed: weights, then the input band, then the output band
-        shape = layer_shape(inner)
-        ddr_tiling = DDRTiling(ddr["h_passes"], ddr["cout_passes"])
-        in_band, out_band, w_band = band_bytes(shape, split_of(layer), array, ddr_tiling)
-        in_addr = align(w_band) if w_band else 0
-        out_base = in_addr if shape.kind == "eltwise" else in_addr + align(in_band)
-        out_pitch = out_band // max(band_h, 1) if out_band else in_band // max(band_h, 1)
-        in_pitch = min(in_pitch, in_band // max(input_rows(inner, 0, band_h), 1))
-    else:
-        in_addr = memtile(inputs[0][0]) if inputs else 0
-        out_base = memtile(out_addr)
-    out_row = 0
+    in_dist = in_dists[0] if in_dists else Distribution(1, 1, 1, tiles)
+    in_addr = in_addrs[0] if in_addrs else 0
     for group in groups:
-        body = group.phase == "body"
         macs = ceil(sub["macs"] * group.out_rows / max(sub["h"], 1))
         fields = {"iter": group.iterations, "repeat": repeat}
-        step = group.out_rows * _geometry(inner)[2]
         out.append(aie2.LoadFMOp(
-            group.phase, memtile=in_addr + group.first_row * in_pitch, core=core.input,
-            bytes=group.in_rows * row_bytes, extent=group.in_rows * in_pitch,
-            stride=step * in_pitch if body else 0, **fields))
+            group.phase, memtile=in_addr, core=core.input, bytes=group.in_rows * row_bytes,
+            extent=in_dist.tile_bytes, stride=in_dist.pitch, **fields))
         out.append(aie2.CompOp(group.phase, macs=macs, **fields))
         out.append(aie2.WriteFMOp(
-            group.phase, memtile=out_base + out_row * out_pitch, core=core.output,
-            bytes=group.out_rows * sub["w"] * sub["cout"], extent=group.out_rows * out_pitch,
-            stride=group.out_rows * out_pitch if body else 0, **fields))
-        out_row += group.out_rows * group.iterations
-    return out
+            group.phase, memtile=out_base, core=core.output,
+            bytes=group.out_rows * sub["w"] * sub["cout"], extent=out_dist.tile_bytes,
+            stride=out_dist.pitch, **fields))
+    return out + epilogue
 
 
 @dataclass(frozen=True)
@@ -217,10 +248,10 @@ class ConvertTilingToAie2Pass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         array = module_array(op)
         block = only_graph(op).block
-        for layer in list(block.ops):
-            if not isinstance(layer, tiling.LayerOp) or isinstance(layer, aie2.LayerOp):
-                continue
-            instructions = lower_layer(layer, array)
+        views = value_views(block)
+        layers = [layer for layer in block.ops if isinstance(layer, tiling.LayerOp)]
+        programs = [lower_layer(layer, array, views) for layer in layers]
+        for layer, instructions in zip(layers, programs, strict=True):
             lowered = aie2.LayerOp(layer.layer_name.data, layer.output.type, [],
                                    {k: v for k, v in layer.properties.items() if k != "name"})
             block.insert_op_before(lowered, layer)

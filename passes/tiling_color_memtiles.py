@@ -35,6 +35,7 @@ from bsir.passes.convert_tg_to_tiling import module_array
 from bsir.stats import only_graph
 from bsir.targets.aie2.hardware import AIE2Array
 from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, VIEW_OPS
+from bsir.targets.aie2.layout import distribution_of, value_views
 from bsir.targets.aie2.memtile_allocator import IntervalAllocator, align
 
 DDR = -1
@@ -42,11 +43,7 @@ DDR = -1
 
 def tile_bytes(value: SSAValue, tiles: int) -> int:
     """Bytes of an INT8 activation on the busiest of ``tiles`` memtiles."""
-    shape = tg.tensor_shape(value)
-    if len(shape) == 4:
-        _, h, w, c = shape
-        return h * ceil(w / tiles) * c if w >= tiles else h * w * ceil(c / tiles)
-    return ceil(int(shape[-1]) / tiles) * (int(shape[0]) if len(shape) > 1 else 1)
+    return distribution_of(value, tiles).tile_bytes
 
 
 def top_level(op: Operation, block) -> Operation:
@@ -78,27 +75,25 @@ class Colorer:
         self.weights = self.acts if array.memtile_mode == "shared" \
             else IntervalAllocator(array.memtile_bytes)
         self.order = list(graph.block.ops)
-        self.root: dict[SSAValue, SSAValue] = {}
+        self.views = value_views(graph.block)
         self.buffers: dict[SSAValue, Buffer] = {}
         self._build_buffers()
 
     # ------------------------------------------------------------------ buffers
 
     def find(self, value: SSAValue) -> SSAValue:
-        while value in self.root and self.root[value] is not value:
-            value = self.root[value]
-        return value
+        return self.views[value].root
 
     def _build_buffers(self) -> None:
         block = self.graph.block
         for op in self.order:
-            if isinstance(op, VIEW_OPS):
-                self.root[op.results[0]] = self.find(op.operands[0])
-            elif isinstance(op, tg.ConcatOp):
+            if isinstance(op, tg.ConcatOp):
                 for value in op.inputs:
-                    source = self.find(value)
-                    if source not in self.root and not isinstance(source.owner, tg.WeightOp):
-                        self.root[source] = op.output  # written in place
+                    if self.find(value) is not self.find(op.output):
+                        raise PassFailedException(
+                            f"tiling-color-memtiles: an input of the concatenation "
+                            f"%{op.output.name_hint or '?'} cannot be written in place (a "
+                            "graph input, or a value concatenated twice)")
         for index, op in enumerate(self.order):
             for value in op.results:
                 if isinstance(op, tg.WeightOp):
@@ -156,7 +151,7 @@ class Colorer:
         if victim.last_use > index and not victim.in_ddr:
             layer.body.block.insert_op_before(
                 tiling.TransferOp("spill", str(victim.root.name_hint or "tensor"),
-                                  victim.size, 1),
+                                  victim.size, 1, victim.address),
                 layer.body.block.last_op)
             victim.in_ddr = True
         self.acts.free(victim.root)
@@ -205,8 +200,10 @@ class Colorer:
             placements = [v for b in inputs for v in (
                 output.address if b is shared else b.address, align(b.size))]
             out_range = [output.address, align(output.size)]
-            if output.last_use >= len(self.order) and not output.in_ddr:
-                transfers.append(tiling.TransferOp("store", "output", output.size, 1))
+            member = self.find(layer.output) is not layer.output  # of a concatenation
+            if output.last_use >= len(self.order) and (member or not output.in_ddr):
+                transfers.append(tiling.TransferOp("store", "output", output.size, 1,
+                                                   output.address))
                 output.in_ddr = True
         for transfer in transfers:
             body.insert_op_before(transfer, body.last_op)
@@ -261,7 +258,7 @@ class Colorer:
             placed.append(buffer)
             if buffer is not output or buffer.in_ddr:  # an input, or a partial concat
                 transfers.append(tiling.TransferOp("load", self._name(layer, buffer),
-                                                   buffer.size, 1))
+                                                   buffer.size, 1, buffer.address))
         return True
 
     def stream(self, index: int, layer: tiling.LayerOp, inputs: list[Buffer],
@@ -271,7 +268,8 @@ class Colorer:
         for buffer in inputs:
             if not buffer.in_ddr:  # it lives only in memtile: write it out first
                 layer.body.block.insert_op_before(
-                    tiling.TransferOp("spill", self._name(layer, buffer), buffer.size, 1),
+                    tiling.TransferOp("spill", self._name(layer, buffer), buffer.size, 1,
+                                      buffer.address),
                     layer.body.block.last_op)
                 buffer.in_ddr = True
         while self.evict_for(index, set(), layer, self.acts):

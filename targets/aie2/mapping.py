@@ -30,6 +30,7 @@ import numpy as np
 
 from bsir.diagnostics import BsirError
 from bsir.targets.aie2.hardware import AIE2Array
+from bsir.targets.aie2.layout import Distribution
 from bsir.targets.aie2.memtile_allocator import align
 
 BIAS_BYTES = 4
@@ -401,30 +402,25 @@ def _does_not_fit(shape: LayerShape, array: AIE2Array) -> BsirError:
 
 def band_bytes(shape: LayerShape, split: Split, array: AIE2Array,
                ddr: DDRTiling) -> tuple[int, int, int]:
-    """Bytes one DDR pass keeps on the busiest memtile: (input band, output band,
-    weights). An element-wise layer writes its output over its input (no output band)."""
-    act_tiles = len(array.activation_memtiles)
-    w_tiles = len(array.weight_memtiles)
+    """Bytes one DDR pass keeps on the busiest memtile: (input bands, output band,
+    weights). Bands are laid out like whole tensors (targets/aie2/layout.py), each input
+    band aligned; an element-wise layer writes its output over its first input."""
+    tiles = len(array.activation_memtiles)
     band_out_h = ceil(shape.out_hw[0] / ddr.h_passes)
     band_in_h = min(shape.in_hw[0], window(band_out_h, shape.kernel[0], shape.stride[0],
                                            shape.dilation[0]))
     cout_band = band_channels(shape, ddr.cout_passes)
     # Pools and element-wise layers read only the channels they write.
     cin = shape.cin if shape.weighted else min(shape.cin, cout_band)
-    if split.column_mode == "w":
-        widest = max(b - a for a, b in pairwise(split.col_bounds))
-        in_w = min(shape.in_hw[1], window(max(widest, 1), shape.kernel[1], shape.stride[1],
-                                          shape.dilation[1]))
-        per_tile_in = band_in_h * in_w * cin * shape.inputs
-        per_tile_out = band_out_h * widest * cout_band
-        per_tile_in += ceil(shape.other_input_bytes / act_tiles)
-    else:  # every column reads the whole input, each writes its channels
-        per_tile_in = band_in_h * shape.in_hw[1] * cin * shape.inputs \
-            + shape.other_input_bytes
-        per_tile_out = band_out_h * shape.out_hw[1] * ceil(cout_band / array.cols)
+    one_input = Distribution(band_in_h, shape.in_hw[1], cin, tiles).tile_bytes
+    per_tile_in = align(one_input) * shape.inputs + ceil(shape.other_input_bytes / tiles)
+    per_tile_out = Distribution(band_out_h, shape.out_hw[1], cout_band, tiles).tile_bytes
     if shape.kind == "eltwise":
         per_tile_out = 0  # written in place over an input (see tiling-color-memtiles)
-    weights = ceil(shape.weight_bytes(0, cout_band) / w_tiles) if shape.weighted else 0
+    weights = 0
+    if shape.weighted:  # the largest band's weights
+        band = band_shape(shape, ddr.cout_passes)
+        weights = ceil(band.weight_bytes(0, cout_band) / len(array.weight_memtiles))
     return per_tile_in, per_tile_out, weights
 
 

@@ -1,0 +1,169 @@
+"""Where the bytes of an activation lie: memtile distribution, views and DDR homes.
+
+Every activation is seen as ``(H, W, C)`` (NHWC with batch 1; a 2-D ``[N, K]`` value as
+``(N, 1, K)``). On ``T`` activation memtiles a tensor is spread the way
+``tiling-color-memtiles`` sizes it: by columns when ``W >= T`` (memtile t holds columns
+``[t*ceil(W/T), ...)``, all channels), else by channels. Inside a memtile it is
+row-major ``(h, w_local, c)`` or ``(h, w, c_local)`` with one row pitch for every
+memtile, at the same address on each.
+
+A value may share the bytes of another (its *root*): flatten, reshape, quantize and
+dequantize are views of their input, and each input of a concatenation is written in
+place into the concatenation's buffer at its channel offset. :func:`value_views` gives
+every value its root and the index map to it; the allocator and the simulator both use
+it, so they agree on which bytes a value owns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from math import ceil
+
+import numpy as np
+from xdsl.ir import Block, SSAValue
+
+from bsir.dialects import tg
+
+VIEW_OP_TYPES = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
+
+
+def hwc(value: SSAValue) -> tuple[int, int, int]:
+    """A value's shape as (H, W, C)."""
+    shape = tg.tensor_shape(value)
+    if len(shape) == 4:
+        return int(shape[1]), int(shape[2]), int(shape[3])
+    if len(shape) == 2:
+        return int(shape[0]), 1, int(shape[1])
+    return 1, 1, int(np.prod(shape))
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """An (h, w, c) tensor (or band) spread over ``tiles`` activation memtiles."""
+
+    h: int
+    w: int
+    c: int
+    tiles: int
+
+    @property
+    def by_columns(self) -> bool:
+        return self.w >= self.tiles
+
+    @property
+    def part(self) -> int:
+        """Columns (by columns) or channels (by channels) per memtile."""
+        return ceil(self.w / self.tiles) if self.by_columns else ceil(self.c / self.tiles)
+
+    @property
+    def pitch(self) -> int:
+        """Bytes between consecutive rows on one memtile."""
+        return self.part * self.c if self.by_columns else self.w * self.part
+
+    @property
+    def tile_bytes(self) -> int:
+        """Bytes on the busiest memtile."""
+        return self.h * self.pitch
+
+    def locate(self, hh: np.ndarray, ww: np.ndarray, cc: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(memtile index, byte offset) of elements (broadcast index arrays)."""
+        if self.by_columns:
+            return ww // self.part, hh * self.pitch + (ww % self.part) * self.c + cc
+        return cc // self.part, hh * self.pitch + ww * self.part + cc % self.part
+
+
+def distribution_of(value: SSAValue, tiles: int) -> Distribution:
+    return Distribution(*hwc(value), tiles)
+
+
+@dataclass(frozen=True)
+class ViewStep:
+    """One hop from a value towards its root: a reshape, or a concatenation input."""
+
+    kind: str                          # "reshape" or "concat"
+    source: tuple[int, int, int]       # hwc of the value before the hop
+    target: tuple[int, int, int]       # hwc after it
+    offset: int = 0                    # channel offset in the concatenation
+    fix: tuple[int, int] | None = None  # (from, to) fix positions when they differ
+
+
+@dataclass(frozen=True)
+class View:
+    """A value as part of its root's bytes."""
+
+    value: SSAValue
+    root: SSAValue
+    steps: tuple[ViewStep, ...] = ()
+
+    def to_root(self, hh: np.ndarray, ww: np.ndarray, cc: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Root indices of the value's elements (h, w, c)."""
+        for step in self.steps:
+            if step.kind == "concat":
+                cc = cc + step.offset
+            else:
+                _, w, c = step.source
+                flat = (hh * w + ww) * c + cc
+                _, w2, c2 = step.target
+                hh, rest = np.divmod(flat, w2 * c2)
+                ww, cc = np.divmod(rest, c2)
+        return hh, ww, cc
+
+    def requantizations(self) -> list[tuple[int, int]]:
+        """Fix-position changes on the way into the root (concatenation inputs)."""
+        return [step.fix for step in self.steps if step.fix is not None]
+
+
+def _concat_fix(concat: tg.ConcatOp, index: int) -> tuple[int, int] | None:
+    quant = getattr(concat, "quant", None)
+    if quant is None:
+        return None
+    source, target = quant.input_positions[index], quant.output_position
+    return (source, target) if source != target else None
+
+
+def value_views(block: Block, values: Iterable[SSAValue] = ()) -> dict[SSAValue, View]:
+    """The view of every activation value of a graph block (ops nested in layer
+    wrappers are seen through their results)."""
+    parent: dict[SSAValue, tuple[SSAValue, ViewStep | None]] = {}
+    ops = list(block.ops)
+    for op in ops:
+        if isinstance(op, VIEW_OP_TYPES):
+            source, result = op.operands[0], op.results[0]
+            step = None
+            if hwc(source) != hwc(result):
+                step = ViewStep("reshape", hwc(result), hwc(source))
+            parent[result] = (source, step)
+    for op in ops:
+        if not isinstance(op, tg.ConcatOp):
+            continue
+        offset = 0
+        for index, value in enumerate(op.inputs):
+            root = _root(parent, value)
+            if (root not in parent and not isinstance(root.owner, tg.WeightOp)
+                    and not isinstance(root, type(block.args[0]) if block.args else ())
+                    and root is not op.output):
+                step = ViewStep("concat", hwc(root), hwc(op.output), offset,
+                                _concat_fix(op, index))
+                parent[root] = (op.output, step)
+            offset += hwc(value)[2]
+    out: dict[SSAValue, View] = {}
+    every = [*block.args, *(r for op in ops for r in op.results), *values]
+    for value in every:
+        steps: list[ViewStep] = []
+        current = value
+        while current in parent:
+            current, step = parent[current]
+            if step is not None:
+                steps.append(step)
+        out[value] = View(value, current, tuple(steps))
+    return out
+
+
+def _root(parent: dict[SSAValue, tuple[SSAValue, ViewStep | None]], value: SSAValue
+          ) -> SSAValue:
+    while value in parent:
+        value = parent[value][0]
+    return value

@@ -1,0 +1,843 @@
+"""A functional simulator of the AIE2 program: real bytes at real addresses.
+
+Memories, as the hardware model sizes them: DDR (the host's buffers: the quantized
+network input, every layer's weight image, a home for each activation that goes to
+DDR), the memtiles and each core's memory. Every byte has a *written* flag and, on the
+memtiles, an *owner* (the tensor it belongs to, or free), so the simulator can report
+
+- a read of bytes never written, or of bytes that belong to another tensor;
+- an access outside a memory or outside the core buffer it names;
+- a write over bytes of a live tensor (a clobber);
+- lock misuse: a deadlock, a lock not back at its initial count after a stream, and
+  ping/pong misuse (a load into a buffer not yet consumed, a compute on a buffer not
+  loaded, a store of a buffer not computed);
+
+each as one line naming the layer and the instruction (with its IR location).
+
+Instructions run as the loop nest :mod:`bsir.targets.aie2.schedule` describes. LOADFM,
+COMP and WRITEFM are three processes chained by the layer's core locks (counting
+semaphores, initial counts from ``#aie2.locks``); the simulator fires them eagerly,
+loads first, so a lock that lets a load run too far ahead is caught as a clobber.
+LOADWDM halts the cores: every step before it has drained. All cores run the same
+instruction streams in lock-step, each on its own chunk (numpy over whole subvolumes).
+
+COMP reads its input and output buffers at the core's fixed layout
+(``CoreLayout``), decodes the compacted weights the core holds, accumulates in int32
+and requantizes as :mod:`bsir.layers` does, so the result can be compared bit for bit
+with the reference executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from math import ceil
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import SSAValue
+
+from bsir import quant
+from bsir.diagnostics import BsirError, op_location
+from bsir.dialects import aie2, tg
+from bsir.executor import Executor, operands_of
+from bsir.passes.convert_tg_to_tiling import module_array
+from bsir.passes.convert_tiling_to_aie2 import CoreLayout
+from bsir.stats import only_graph
+from bsir.targets.aie2 import core_kernels
+from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS
+from bsir.targets.aie2.layout import Distribution, View, hwc, value_views
+from bsir.targets.aie2.schedule import Chunk, Geometry, Pass, Step, geometry_of, layer_passes
+from bsir.targets.aie2.weight_image import WeightImage, band_image
+
+FREE = 0
+DDR_ALIGN = 4096
+
+
+class SimulationError(BsirError):
+    """The program does something the hardware would not allow, or computes wrongly."""
+
+
+LayerObserver = Callable[[aie2.LayerOp, np.ndarray], None]
+
+
+def describe(op: aie2.InstructionOp) -> str:
+    """``LOADFM body`` and the op's fields, as in the IR."""
+    fields = " ".join(f"{key} {op.field(key)}" for key in aie2.FIELDS if key in op.properties)
+    return f"{op.name.split('.')[1].upper()} {op.phase.data} {fields}"
+
+
+@dataclass
+class Region:
+    """A host buffer in DDR."""
+
+    address: int
+    data: np.ndarray
+    written: np.ndarray
+
+
+@dataclass
+class Buffer:
+    """Where an activation (or a band of it) lies in the memtiles for this layer."""
+
+    value: SSAValue
+    base: int
+    dist: Distribution
+    rows: int = 0            # first row of the value the buffer holds (bands)
+    channels: int = 0        # first channel (bands)
+    view: View | None = None  # None: the buffer is in the value's own index space
+
+    def locate(self, hh, ww, cc) -> tuple[np.ndarray, np.ndarray]:
+        if self.view is not None:
+            hh, ww, cc = self.view.to_root(hh, ww, cc)
+        tile, offset = self.dist.locate(hh - self.rows, ww, cc - self.channels)
+        return tile, self.base + offset
+
+
+@dataclass
+class LayerState:
+    """What one layer's simulation needs."""
+
+    layer: aie2.LayerOp
+    index: int
+    geometry: Geometry
+    inputs: list[SSAValue]
+    output: SSAValue
+    streamed: bool
+    images: list[WeightImage]
+    in_buffers: dict[int, Buffer] = field(default_factory=dict)
+    out_buffer: Buffer | None = None
+    weight_base: int = 0
+    weight_piece: int = 0
+    image: WeightImage | None = None
+    in_place: set[int] = field(default_factory=set)
+    steps_done: int = 0      # stream steps so far (input ping/pong parity)
+    in_held: list[int | None] = field(default_factory=lambda: [None, None])
+    out_held: list[tuple[str, int] | None] = field(default_factory=lambda: [None, None])
+
+
+class Simulator:
+    """Runs a lowered module (``aie2.layer`` ops) on its weights."""
+
+    def __init__(self, module: ModuleOp, weights: dict[str, np.ndarray]):
+        self.array = module_array(module)
+        self.graph = only_graph(module)
+        self.weights = weights
+        self.executor = Executor(module, weights)
+        self.views = value_views(self.graph.block)
+        a = self.array
+        self.act_tiles = list(a.activation_memtiles)
+        self.weight_tiles = list(a.weight_memtiles)
+        self.memtile = np.zeros((a.memtiles, a.memtile_bytes), np.uint8)
+        self.memtile_written = np.zeros(self.memtile.shape, bool)
+        self.owner = np.zeros(self.memtile.shape, np.int32)
+        self.core = np.zeros((a.rows, a.cols, a.core_memory), np.uint8)
+        self.core_written = np.zeros(self.core.shape, bool)
+        self.layout = CoreLayout.of(a)
+        self.ddr: dict[object, Region] = {}
+        self.ddr_top = 0
+        self.ids: dict[object, int] = {}
+        self.names: dict[int, str] = {FREE: "nothing"}
+        self.last_use: dict[SSAValue, int] = {}
+        ops = list(self.graph.block.ops)
+        for index, op in enumerate(ops):
+            for value in operands_of(op):
+                self.last_use[self.views[value].root] = index
+        for value in self.graph.output.values:
+            self.last_use[self.views[value].root] = len(ops)
+
+    # ------------------------------------------------------------------ identities
+
+    def tensor_id(self, key: object, name: str) -> int:
+        if key not in self.ids:
+            self.ids[key] = len(self.ids) + 1
+            self.names[self.ids[key]] = name
+        return self.ids[key]
+
+    def root_id(self, value: SSAValue) -> int:
+        root = self.views[value].root
+        return self.tensor_id(root, f"%{root.name_hint or 'value'}")
+
+    # ------------------------------------------------------------------ DDR
+
+    def ddr_region(self, key: object, size: int) -> Region:
+        if key not in self.ddr:
+            self.ddr[key] = Region(self.ddr_top, np.zeros(size, np.uint8), np.zeros(size, bool))
+            self.ddr_top += -(-size // DDR_ALIGN) * DDR_ALIGN
+        return self.ddr[key]
+
+    def home(self, value: SSAValue) -> tuple[Region, View]:
+        """The DDR home of a value's root (dense NHWC int8) and the value's view."""
+        view = self.views[value]
+        h, w, c = hwc(view.root)
+        return self.ddr_region(("tensor", view.root), h * w * c), view
+
+    def ddr_offsets(self, value: SSAValue, hh, ww, cc) -> tuple[Region, np.ndarray]:
+        region, view = self.home(value)
+        _, w, c = hwc(view.root)
+        rh, rw, rc = view.to_root(hh, ww, cc)
+        return region, (rh * w + rw) * c + rc
+
+    # ------------------------------------------------------------------ memtile access
+
+    def read_memtile(self, tiles: np.ndarray, address: np.ndarray, expect: int, what: str,
+                     tile_ids: Sequence[int] | None = None) -> np.ndarray:
+        ids = np.asarray(tile_ids if tile_ids is not None else self.act_tiles)
+        if tiles.size and (tiles.max() >= len(ids) or address.min() < 0
+                           or address.max() >= self.array.memtile_bytes):
+            raise SimulationError(f"{what} reads outside the memtiles (address "
+                                  f"{int(address.min())}..{int(address.max())})")
+        memtiles = ids[tiles]
+        written = self.memtile_written[memtiles, address]
+        if not written.all():
+            bad = np.argmin(written)
+            raise SimulationError(f"{what} reads never-written bytes (memtile "
+                                  f"{int(memtiles.flat[bad])} address {int(address.flat[bad])})")
+        owners = self.owner[memtiles, address]
+        if (owners != expect).any():
+            bad = int(np.argmax(owners != expect))
+            raise SimulationError(
+                f"{what} reads bytes of {self.names[int(owners.flat[bad])]} where "
+                f"{self.names[expect]} should be (memtile {int(memtiles.flat[bad])} address "
+                f"{int(address.flat[bad])})")
+        return self.memtile[memtiles, address]
+
+    def write_memtile(self, tiles: np.ndarray, address: np.ndarray, data: np.ndarray,
+                      owner: int, what: str, allowed: set[int] = frozenset(),
+                      tile_ids: Sequence[int] | None = None) -> None:
+        ids = np.asarray(tile_ids if tile_ids is not None else self.act_tiles)
+        if tiles.size and (tiles.max() >= len(ids) or address.min() < 0
+                           or address.max() >= self.array.memtile_bytes):
+            raise SimulationError(f"{what} writes outside the memtiles (address "
+                                  f"{int(address.min())}..{int(address.max())})")
+        memtiles = ids[tiles]
+        owners = self.owner[memtiles, address]
+        clobber = (owners != FREE) & (owners != owner)
+        for ok in allowed:
+            clobber &= owners != ok
+        if clobber.any():
+            bad = int(np.argmax(clobber))
+            raise SimulationError(
+                f"{what} clobbers live {self.names[int(owners.flat[bad])]} (memtile "
+                f"{int(memtiles.flat[bad])} address {int(address.flat[bad])})")
+        self.memtile[memtiles, address] = np.asarray(data).reshape(memtiles.shape)
+        self.memtile_written[memtiles, address] = True
+        self.owner[memtiles, address] = owner
+
+    def free(self, owner: int) -> None:
+        self.owner[self.owner == owner] = FREE
+
+    # ------------------------------------------------------------------ core access
+
+    def core_range(self, what: str, start: int, size: int, limit: int | None = None) -> None:
+        end = start + size
+        if start < 0 or end > self.array.core_memory:
+            raise SimulationError(f"{what} accesses core memory [{start}, {end}), outside the "
+                                  f"{self.array.core_memory}-byte core")
+        if limit is not None and size > limit:
+            raise SimulationError(f"{what} moves {size} bytes, more than its {limit}")
+
+    def read_core(self, core: tuple[int, int], start: int, size: int, what: str) -> np.ndarray:
+        self.core_range(what, start, size)
+        r, c = core
+        if not self.core_written[r, c, start:start + size].all():
+            raise SimulationError(f"{what} reads never-written bytes of core {r},{c} "
+                                  f"[{start}, {start + size})")
+        return self.core[r, c, start:start + size].copy()
+
+    def write_core(self, core: tuple[int, int], start: int, data: np.ndarray, what: str,
+                   limit: int | None = None) -> None:
+        self.core_range(what, start, data.size, limit)
+        r, c = core
+        self.core[r, c, start:start + data.size] = data
+        self.core_written[r, c, start:start + data.size] = True
+
+    # ------------------------------------------------------------------ network
+
+    def run(self, inputs: Sequence[np.ndarray], observe: LayerObserver | None = None
+            ) -> list[np.ndarray]:
+        """Simulate the program on float (or int8) graph inputs; returns the outputs as
+        the host reads them back (dequantized where the graph dequantizes)."""
+        args = self.graph.block.args
+        if len(inputs) != len(args):
+            raise BsirError(f"the graph takes {len(args)} input(s), {len(inputs)} given")
+        for arg, array in zip(args, inputs, strict=True):
+            self.host_write_input(arg, np.asarray(array))
+        ops = list(self.graph.block.ops)
+        for index, op in enumerate(ops):
+            if isinstance(op, aie2.LayerOp):
+                self.run_layer(index, op)
+                if observe is not None:
+                    observe(op, self.read_back(op))
+                self.release_dead(index)
+            elif isinstance(op, tg.OutputOp):
+                return [self.host_read_output(value) for value in op.values]
+            elif isinstance(op, tg.LAYER_OPS) and not isinstance(
+                    op, (tg.ConcatOp, tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp,
+                         tg.DequantizeOp)):
+                raise SimulationError(f"'{op.name}' is not lowered to aie2 instructions",
+                                      op_location(op))
+        raise BsirError("the graph has no tg.output")
+
+    def host_write_input(self, arg: SSAValue, array: np.ndarray) -> None:
+        """The host quantizes the input (the graph's tg.quantize) and writes it to DDR."""
+        quantizers = [use.operation for use in arg.uses
+                      if isinstance(use.operation, tg.QuantizeOp)]
+        if quantizers:
+            array = quant.quantize(array, quantizers[0].fix_position)
+        elif array.dtype != np.int8:
+            raise SimulationError("the graph input is not quantized: compile an int8 graph")
+        region, _ = self.home(arg)
+        h, w, c = hwc(arg)
+        region.data[:] = array.reshape(h * w * c).view(np.uint8)
+        region.written[:] = True
+
+    def host_read_output(self, value: SSAValue) -> np.ndarray:
+        fix = None
+        if isinstance(value.owner, tg.DequantizeOp):
+            fix = value.owner.fix_position
+            value = value.owner.input
+        h, w, c = hwc(value)
+        hh, ww, cc = np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+        region, offsets = self.ddr_offsets(value, hh, ww, cc)
+        if not region.written[offsets].all():
+            raise SimulationError(f"the output %{value.name_hint} was never written to DDR")
+        data = region.data[offsets].view(np.int8).reshape(tg.tensor_shape(value))
+        return quant.dequantize(data, fix) if fix is not None else data
+
+    def read_back(self, layer: aie2.LayerOp) -> np.ndarray:
+        """A layer's output as stored (memtile if resident, else DDR), NHWC."""
+        value = layer.output
+        h, w, c = hwc(value)
+        hh, ww, cc = np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+        out = layer.placement.get("output")
+        if out[0] >= 0:
+            view = self.views[value]
+            buffer = Buffer(value, out[0], Distribution(*hwc(view.root), len(self.act_tiles)),
+                            view=view)
+            tiles, address = buffer.locate(hh, ww, cc)
+            data = self.memtile[np.asarray(self.act_tiles)[tiles], address]
+        else:
+            region, offsets = self.ddr_offsets(value, hh, ww, cc)
+            data = region.data[offsets]
+        return data.view(np.int8).reshape(tg.tensor_shape(value))
+
+    def release_dead(self, index: int) -> None:
+        for root, last in self.last_use.items():
+            if last == index:
+                self.free(self.root_id(root))
+
+    # ------------------------------------------------------------------ one layer
+
+    def run_layer(self, index: int, layer: aie2.LayerOp) -> None:
+        name = layer.layer_name.data
+        try:
+            self._run_layer(index, layer)
+        except core_kernels.AccumulatorOverflow as error:
+            raise SimulationError(f"layer '{name}': COMP: {error}",
+                                  op_location(layer)) from None
+        except SimulationError as error:
+            if error.message.startswith("layer '"):
+                raise
+            raise SimulationError(f"layer '{name}': {error.message}",
+                                  error.where or op_location(layer)) from None
+
+    def _run_layer(self, index: int, layer: aie2.LayerOp) -> None:
+        inner = layer.inner
+        if getattr(inner, "quant", None) is None:
+            raise SimulationError("the layer is not quantized: the simulator runs int8 "
+                                  "programs (compile with quantization)")
+        geometry = geometry_of(inner)
+        inputs = [v for v in inner.operands if not isinstance(v.owner, tg.WeightOp)]
+        state = LayerState(layer, index, geometry, inputs, layer.output,
+                           layer.placement.get("output")[0] < 0, [])
+        passes = list(layer_passes(layer, geometry, self.array.rows, self.array.cols))
+        if geometry.weighted:
+            state.images = self.weight_images(layer, passes)
+        if isinstance(inner, ELEMENTWISE_OPS):  # may write over an input it reads last
+            state.in_place = {self.root_id(v) for v in inputs
+                              if state.streamed
+                              or self.last_use.get(self.views[v].root) == index}
+        program = layer.instructions
+        stream = [i for i, op in enumerate(program)
+                  if isinstance(op, aie2.LoadFMOp | aie2.CompOp | aie2.WriteFMOp
+                                | aie2.LoadWDMOp)]
+        first = stream[0] if stream else len(program)
+        ddr_ops = [(i, op) for i, op in enumerate(program)
+                   if isinstance(op, aie2.LoadOp | aie2.LoadWOp | aie2.WriteOp)]
+        count = len(passes)
+
+        def per_pass(op: aie2.InstructionOp) -> bool:
+            return op.iterations == count
+
+        before = [op for i, op in ddr_ops if i < first]
+        after = [op for i, op in ddr_ops if i > first]
+        once = [op for op in before if not per_pass(op)]
+        for op in once:  # spills first: they make the room the allocator planned
+            if isinstance(op, aie2.WriteOp):
+                self.ddr_instruction(state, op, None, 0)
+        self.evict_unplanned(layer)
+        for op in once:
+            if not isinstance(op, aie2.WriteOp):
+                self.ddr_instruction(state, op, None, 0)
+        for number, current in enumerate(passes):
+            loads = 0
+            for op in before:
+                if per_pass(op):
+                    loads = self.ddr_instruction(state, op, current, loads)
+            self.run_pass(state, current, program, number)
+            for op in after:
+                if per_pass(op):
+                    self.ddr_instruction(state, op, current, 0)
+        for op in after:
+            if not per_pass(op):
+                self.ddr_instruction(state, op, None, 0)
+        self.free(self.tensor_id(("weights", layer), f"the weights of '{layer.layer_name.data}'"))
+
+    def evict_unplanned(self, layer: aie2.LayerOp) -> None:
+        """Tensors the allocator no longer keeps in the memtiles during this layer (its
+        ``live`` ranges) are gone from them: a later read must reload them."""
+        keep = np.zeros(self.array.memtile_bytes, bool)
+        for address, size in pairs(layer.placement.get("live")):
+            keep[address:address + size] = True
+        for tile in self.act_tiles:
+            self.owner[tile, ~keep] = FREE
+
+    def weight_images(self, layer: aie2.LayerOp, passes: list[Pass]) -> list[WeightImage]:
+        """The host's weight images of every COUT band, placed in DDR."""
+        inner = layer.inner
+        weight = self.weights[inner.weight.owner.key.data]
+        bias = self.weights[inner.bias.owner.key.data] if inner.bias is not None else None
+        sparsity = inner.sparsity
+        mask = sparsity.mask_array() if sparsity is not None else None
+        block = sparsity.block_shape if sparsity is not None else (1, 1)
+        bands = sorted({p.channels for p in passes})
+        images = [band_image(weight, bias, c0, c1, mask, block) for c0, c1 in bands]
+        for image in images:
+            region = self.ddr_region(("weights", layer, image.c0), image.data.size)
+            region.data[:] = image.data
+            region.written[:] = True
+        return images
+
+    # ------------------------------------------------------------------ DDR instructions
+
+    def ddr_instruction(self, state: LayerState, op: aie2.InstructionOp, current: Pass | None,
+                        loads: int) -> int:
+        what = describe(op)
+        try:
+            if isinstance(op, aie2.LoadWOp):
+                self.loadw(state, op, current)
+            elif isinstance(op, aie2.LoadOp):
+                if state.streamed and current is not None:
+                    self.load_band(state, op, current, loads)
+                    return loads + 1
+                self.load_resident(state, op)
+            elif state.streamed and current is not None:
+                self.write_band(state, op, current)
+            else:
+                self.write_resident(state, op)
+        except SimulationError as error:
+            raise SimulationError(f"{what}: {error.message}", op_location(op)) from None
+        return loads
+
+    def loadw(self, state: LayerState, op: aie2.InstructionOp, current: Pass | None) -> None:
+        channels = current.channels if current is not None else state.images[0].c0
+        image = next(i for i in state.images if (i.c0, i.c1) == channels) \
+            if current is not None else state.images[0]
+        region = self.ddr[("weights", state.layer, image.c0)]
+        piece = ceil(image.data.size / len(self.weight_tiles))
+        if piece > op.nbytes:
+            raise SimulationError(f"the weight image needs {piece} bytes per memtile, the "
+                                  f"instruction moves {op.nbytes}")
+        offsets = np.arange(image.data.size)
+        owner = self.tensor_id(("weights", state.layer),
+                               f"the weights of '{state.layer.layer_name.data}'")
+        self.free(owner)
+        self.write_memtile(offsets // piece, op.field("memtile") + offsets % piece,
+                           region.data, owner, "LOADW", tile_ids=self.weight_tiles)
+        state.image, state.weight_base, state.weight_piece = image, op.field("memtile"), piece
+
+    def _whole(self, value: SSAValue) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        h, w, c = hwc(value)
+        return np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+
+    def load_resident(self, state: LayerState, op: aie2.InstructionOp) -> None:
+        """A whole tensor from its DDR home into its placement."""
+        address = op.field("memtile")
+        place = state.layer.placement.as_dict()
+        candidates = [v for v, (a, _) in zip(state.inputs, pairs(place["inputs"]),
+                                             strict=False) if a == address]
+        if place["output"][0] == address:
+            candidates.append(state.output)
+        if not candidates:
+            raise SimulationError(f"memtile address {address} holds none of the layer's tensors")
+        root = self.views[candidates[0]].root
+        dist = Distribution(*hwc(root), len(self.act_tiles))
+        if dist.tile_bytes > op.nbytes:
+            raise SimulationError(f"{dist.tile_bytes} bytes per memtile are needed, the "
+                                  f"instruction moves {op.nbytes}")
+        hh, ww, cc = self._whole(root)
+        region, offsets = self.ddr_offsets(root, hh, ww, cc)
+        if not region.written[offsets].all():
+            raise SimulationError(f"reads {self.names[self.root_id(root)]} from DDR, where it "
+                                  "was never written")
+        tiles, local = dist.locate(hh, ww, cc)
+        self.write_memtile(tiles, address + local, region.data[offsets], self.root_id(root),
+                           "LOAD")
+
+    def load_band(self, state: LayerState, op: aie2.InstructionOp, current: Pass,
+                  number: int) -> None:
+        """Input ``number``'s rows (and channels) of one pass into a band buffer."""
+        if number >= len(state.inputs):
+            raise SimulationError("more LOADs than the layer has inputs")
+        value = state.inputs[number]
+        geometry = state.geometry
+        r0, r1 = current.rows
+        i0, i1, _ = geometry.input_span(0, r0, r1)
+        if geometry.kind == "gap":
+            i0, i1 = 0, geometry.in_hwc[0]
+        _, w, c = hwc(value)
+        k0, k1 = (0, c) if geometry.weighted else current.channels
+        dist = Distribution(i1 - i0, w, k1 - k0, len(self.act_tiles))
+        if dist.tile_bytes > op.nbytes:
+            raise SimulationError(f"the input band needs {dist.tile_bytes} bytes per memtile, "
+                                  f"the instruction moves {op.nbytes}")
+        hh, ww, cc = np.meshgrid(np.arange(i0, i1), np.arange(w), np.arange(k0, k1),
+                                 indexing="ij")
+        region, offsets = self.ddr_offsets(value, hh, ww, cc)
+        if not region.written[offsets].all():
+            raise SimulationError("reads an input band from DDR that was never written")
+        buffer = Buffer(value, op.field("memtile"), dist, i0, k0)
+        tiles, address = buffer.locate(hh, ww, cc)
+        self.write_memtile(tiles, address, region.data[offsets], self.root_id(value), "LOAD")
+        state.in_buffers[number] = buffer
+
+    def write_band(self, state: LayerState, op: aie2.InstructionOp, current: Pass) -> None:
+        """The output rows and channels of one pass back to the output's DDR home."""
+        value = state.output
+        buffer = self.band_output(state, current, op.field("memtile"))
+        r0, r1 = current.rows
+        c0, c1 = current.channels
+        if buffer.dist.tile_bytes > op.nbytes:
+            raise SimulationError(f"the output band needs {buffer.dist.tile_bytes} bytes per "
+                                  f"memtile, the instruction moves {op.nbytes}")
+        hh, ww, cc = np.meshgrid(np.arange(r0, r1), np.arange(hwc(value)[1]),
+                                 np.arange(c0, c1), indexing="ij")
+        tiles, address = buffer.locate(hh, ww, cc)
+        data = self.read_memtile(tiles, address, self.root_id(value), "WRITE")
+        region, offsets = self.ddr_offsets(value, hh, ww, cc)
+        region.data[offsets] = data
+        region.written[offsets] = True
+
+    def band_output(self, state: LayerState, current: Pass, base: int) -> Buffer:
+        _, w, _ = hwc(state.output)
+        r0, r1 = current.rows
+        c0, c1 = current.channels
+        return Buffer(state.output, base, Distribution(r1 - r0, w, c1 - c0,
+                                                       len(self.act_tiles)), r0, c0)
+
+    def write_resident(self, state: LayerState, op: aie2.InstructionOp) -> None:
+        """A store of the layer's output, or a spill of a resident tensor."""
+        address = op.field("memtile")
+        out = state.layer.placement.get("output")[0]
+        if address == out:
+            value = state.output
+            view = self.views[value]
+            owner = self.root_id(value)
+        else:
+            owner = int(self.owner[self.act_tiles[0], address])
+            roots = [root for root, number in self.ids.items() if number == owner]
+            if owner == FREE or not roots or not isinstance(roots[0], SSAValue):
+                raise SimulationError(f"memtile address {address} holds no tensor to spill")
+            value = roots[0]
+            view = self.views[value]
+        root_dist = Distribution(*hwc(view.root), len(self.act_tiles))
+        if root_dist.tile_bytes > op.nbytes and address != out:
+            raise SimulationError(f"the spill needs {root_dist.tile_bytes} bytes per memtile, "
+                                  f"the instruction moves {op.nbytes}")
+        hh, ww, cc = self._whole(value)
+        buffer = Buffer(value, address, root_dist, view=view)
+        tiles, local = buffer.locate(hh, ww, cc)
+        data = self.read_memtile(tiles, local, owner, "WRITE")
+        region, offsets = self.ddr_offsets(value, hh, ww, cc)
+        region.data[offsets] = data
+        region.written[offsets] = True
+        if address != out:
+            self.free(owner)  # evicted: the tensor now lives in DDR only
+
+    # ------------------------------------------------------------------ the stream
+
+    def run_pass(self, state: LayerState, current: Pass, program: list[aie2.InstructionOp],
+                 number: int) -> None:
+        groups = stream_groups(program)
+        if not groups:
+            if any(seg.steps for seg in current.segments):
+                raise SimulationError("the layer has work but no LOADFM/COMP/WRITEFM")
+            return
+        loadwdm = [op for op in program if isinstance(op, aie2.LoadWDMOp)]
+        place = state.layer.placement.as_dict()
+        base = groups[next(iter(groups))][0].field("memtile")
+        for position, value in enumerate(state.inputs):
+            if state.streamed:
+                if position not in state.in_buffers:
+                    raise SimulationError(f"input {position} of the pass was never loaded "
+                                          "from DDR")
+                buffer = state.in_buffers[position]
+                if position == 0:
+                    buffer = Buffer(value, base, buffer.dist, buffer.rows, buffer.channels)
+            else:
+                view = self.views[value]
+                address = base if position == 0 else pairs(place["inputs"])[position][0]
+                buffer = Buffer(value, address, Distribution(*hwc(view.root),
+                                                             len(self.act_tiles)), view=view)
+            state.in_buffers[position] = buffer
+        out_base = groups[next(iter(groups))][2].field("memtile")
+        if state.streamed:
+            state.out_buffer = self.band_output(state, current, out_base)
+        else:
+            view = self.views[state.output]
+            state.out_buffer = Buffer(state.output, out_base,
+                                      Distribution(*hwc(view.root), len(self.act_tiles)),
+                                      view=view)
+        for segment in current.segments:
+            if segment.weights is not None:
+                if not loadwdm:
+                    raise SimulationError("a weighted layer without LOADWDM")
+                self.load_weights_to_cores(state, loadwdm[0], segment.weights)
+            self.run_segment(state, groups, segment.steps)
+
+    def load_weights_to_cores(self, state: LayerState, op: aie2.InstructionOp,
+                              chunks: dict[tuple[int, int], Chunk]) -> None:
+        what = describe(op)
+        image = state.image
+        if image is None:
+            raise SimulationError(f"{what}: no weights were loaded into the memtiles",
+                                  op_location(op))
+        owner = self.ids[("weights", state.layer)]
+        for core, chunk in chunks.items():
+            offsets = image.chunk_offsets(chunk.c0, chunk.c1, chunk.k0, chunk.k1)
+            try:
+                data = self.read_memtile(offsets // state.weight_piece,
+                                         op.field("memtile") + offsets % state.weight_piece,
+                                         owner, "LOADWDM", tile_ids=self.weight_tiles)
+                self.write_core(core, op.field("core"), data, "LOADWDM", op.nbytes)
+            except SimulationError as error:
+                raise SimulationError(f"{what}: core {core[0]},{core[1]}: {error.message}",
+                                      op_location(op)) from None
+
+    def run_segment(self, state: LayerState, groups, steps: list[Step]) -> None:
+        """LOADFM, COMP and WRITEFM of the steps as three lock-chained processes."""
+        if not steps:
+            return
+        layer = state.layer
+        init = list(layer.locks.get("init")) if layer.locks is not None else []
+        locks = list(init)
+        ops_of = [[phase_ops(groups, step)[k] for step in steps] for k in range(3)]
+        next_step = [0, 0, 0]
+        inputs, outputs, done = state.in_held, state.out_held, state.steps_done
+        actions = (self.loadfm, self.comp, self.writefm)
+        total = len(steps)
+        while min(next_step) < total:
+            fired = False
+            for kind in range(3):
+                k = next_step[kind]
+                if k >= total:
+                    continue
+                op = ops_of[kind][k]
+                acquire = op.field("acquire", aie2.NO_LOCK)
+                if acquire != aie2.NO_LOCK:
+                    if acquire >= len(locks):
+                        raise SimulationError(f"{describe(op)}: lock k{acquire} has no "
+                                              "initial count", op_location(op))
+                    if locks[acquire] == 0:
+                        continue
+                    locks[acquire] -= 1
+                try:
+                    actions[kind](state, op, steps[k], done + k, inputs, outputs)
+                except SimulationError as error:
+                    raise SimulationError(f"{describe(op)} (step {done + k}): {error.message}",
+                                          op_location(op)) from None
+                release = op.field("release", aie2.NO_LOCK)
+                if release != aie2.NO_LOCK:
+                    if release >= len(locks):
+                        raise SimulationError(f"{describe(op)}: lock k{release} has no "
+                                              "initial count", op_location(op))
+                    locks[release] += 1
+                next_step[kind] += 1
+                fired = True
+                break
+            if not fired:
+                waiting = [ops_of[k][next_step[k]] for k in range(3) if next_step[k] < total]
+                op = waiting[0]
+                raise SimulationError(
+                    f"{describe(op)}: deadlock: waits on lock k{op.field('acquire')} that no "
+                    "instruction will release", op_location(op))
+        state.steps_done += total
+        if locks != init:
+            changed = next(i for i, (a, b) in enumerate(zip(locks, init, strict=True)) if a != b)
+            raise SimulationError(f"lock k{changed} ends a stream at {locks[changed]}, it "
+                                  f"began at {init[changed]}: acquires and releases do not "
+                                  "match", op_location(layer))
+
+    # ------------------------------------------------------------------ stream actions
+
+    def loadfm(self, state: LayerState, op, step: Step, k: int, inputs, outputs) -> None:
+        slot = k % 2
+        if inputs[slot] is not None:
+            raise SimulationError(f"overwrites input buffer {slot} before COMP consumed it")
+        start = op.field("core") + slot * self.array.input_buffer
+        for core, chunk in step.chunks.items():
+            parts = []
+            for position, value in enumerate(state.inputs):
+                hh, ww, cc = self.window_indices(state.geometry, chunk)
+                buffer = state.in_buffers[position]
+                tiles, address = buffer.locate(hh, ww, cc)
+                parts.append(self.read_memtile(tiles, address, self.root_id(value),
+                                               f"core {core[0]},{core[1]}"))
+            data = np.concatenate([p.ravel() for p in parts])
+            self.core_range("", start, data.size, op.nbytes)
+            self.write_core(core, start, data, f"core {core[0]},{core[1]}",
+                            self.array.input_buffer)
+        inputs[slot] = k
+
+    def window_indices(self, geometry: Geometry, chunk: Chunk):
+        i0, i1, _ = geometry.input_span(0, chunk.h0, chunk.h1)
+        j0, j1, _ = geometry.input_span(1, chunk.w0, chunk.w1)
+        if geometry.kind == "gap":
+            i0, i1, j0, j1 = 0, geometry.in_hwc[0], 0, geometry.in_hwc[1]
+        c0, c1 = geometry.input_channels(chunk.c0, chunk.c1, chunk.k0, chunk.k1)
+        return np.meshgrid(np.arange(i0, i1), np.arange(j0, j1), np.arange(c0, c1),
+                           indexing="ij")
+
+    def comp(self, state: LayerState, op, step: Step, k: int, inputs, outputs) -> None:
+        slot, out_slot = k % 2, step.subvolume % 2
+        if inputs[slot] != k:
+            raise SimulationError(f"reads input buffer {slot}, which LOADFM has not filled "
+                                  "for it")
+        held = outputs[out_slot]
+        if step.first_k and held is not None:
+            raise SimulationError(f"overwrites output buffer {out_slot} before WRITEFM "
+                                  "moved it")
+        if not step.first_k and held != ("partial", step.subvolume):
+            raise SimulationError(f"accumulates into output buffer {out_slot}, which holds "
+                                  "no partial sums of its subvolume")
+        geometry = state.geometry
+        in_start = self.layout.input + slot * self.array.input_buffer
+        out_start = self.layout.output + out_slot * self.array.output_buffer
+        for core, chunk in step.chunks.items():
+            hh, _, _ = self.window_indices(geometry, chunk)
+            shape = hh.shape
+            size = int(np.prod(shape))
+            raw = self.read_core(core, in_start, size * len(state.inputs),
+                                 f"core {core[0]},{core[1]}")
+            valid = [raw[i * size:(i + 1) * size].view(np.int8).reshape(shape)
+                     for i in range(len(state.inputs))]
+            result = self.compute(state, core, chunk, step, valid, out_start)
+            self.write_core(core, out_start, result.ravel().view(np.uint8),
+                            f"core {core[0]},{core[1]}", self.array.output_buffer)
+        inputs[slot] = None
+        outputs[out_slot] = ("final" if step.last_k else "partial", step.subvolume)
+
+    def compute(self, state: LayerState, core, chunk: Chunk, step: Step,
+                valid: list[np.ndarray], out_start: int) -> np.ndarray:
+        geometry, inner = state.geometry, state.layer.inner
+        if geometry.weighted:
+            image = state.image
+            assert image is not None
+            count = len(image.chunk_offsets(chunk.c0, chunk.c1, chunk.k0, chunk.k1))
+            raw = self.read_core(core, self.layout.weights, count, f"core {core[0]},{core[1]}")
+            k0, k1 = chunk.k0, chunk.k1
+            if geometry.groups > 1:
+                k0, k1 = 0, geometry.cin_per_group
+            weights, bias = image.decode(raw, chunk.c0, chunk.c1, k0, k1, geometry.kernel)
+            acc = core_kernels.accumulate(geometry, chunk, valid[0], weights)
+            if not step.first_k:
+                n = acc.size * 4
+                previous = self.read_core(core, out_start, n, f"core {core[0]},{core[1]}")
+                acc = core_kernels.check_int32(
+                    acc + previous.view("<i4").reshape(acc.shape).astype(np.int64))
+            if not step.last_k:
+                return acc.astype("<i4")
+            y = core_kernels.finish_weighted(acc, bias, inner)
+        elif geometry.kind in ("maxpool", "avgpool", "gap"):
+            y = core_kernels.pool(geometry, chunk, valid[0], inner)
+        else:
+            y = self.executor.evaluate(inner, [v[None] for v in valid])[0]
+        return self.epilogue(state, y)
+
+    def epilogue(self, state: LayerState, y: np.ndarray) -> np.ndarray:
+        """Fused activations, then the move into a concatenation's fix position."""
+        body = state.layer.body.block
+        for op in body.ops:
+            if op is state.layer.inner or not isinstance(op, tg.LAYER_OPS):
+                continue
+            y = self.executor.evaluate(op, [y[None]])[0]
+        for source, target in self.views[state.output].requantizations():
+            y = quant.requantize(y.astype(np.int64), source, target)
+        return np.ascontiguousarray(y.astype(np.int8))
+
+    def writefm(self, state: LayerState, op, step: Step, k: int, inputs, outputs) -> None:
+        out_slot = step.subvolume % 2
+        held = outputs[out_slot]
+        if not step.last_k:
+            if held != ("partial", step.subvolume):
+                raise SimulationError("the partial sums it passes on were not computed")
+            return
+        if held != ("final", step.subvolume):
+            raise SimulationError(f"reads output buffer {out_slot}, which COMP has not "
+                                  "filled for it")
+        start = op.field("core") + out_slot * self.array.output_buffer
+        buffer = state.out_buffer
+        assert buffer is not None
+        owner = self.root_id(state.output)
+        for core, chunk in step.chunks.items():
+            shape = (chunk.h1 - chunk.h0, chunk.w1 - chunk.w0, chunk.c1 - chunk.c0)
+            size = int(np.prod(shape))
+            self.core_range("", start, size, op.nbytes)
+            data = self.read_core(core, start, size, f"core {core[0]},{core[1]}")
+            hh, ww, cc = np.meshgrid(np.arange(chunk.h0, chunk.h1),
+                                     np.arange(chunk.w0, chunk.w1),
+                                     np.arange(chunk.c0, chunk.c1), indexing="ij")
+            tiles, address = buffer.locate(hh, ww, cc)
+            self.write_memtile(tiles, address, data, owner, f"core {core[0]},{core[1]}",
+                               state.in_place)
+        outputs[out_slot] = None
+
+
+def pairs(values) -> list[tuple[int, int]]:
+    values = list(values)
+    return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
+
+
+def stream_groups(program: list[aie2.InstructionOp]) -> dict[str, list[aie2.InstructionOp]]:
+    """phase -> [LOADFM, COMP, WRITEFM]."""
+    groups: dict[str, list] = {}
+    index = {aie2.LoadFMOp: 0, aie2.CompOp: 1, aie2.WriteFMOp: 2}
+    for op in program:
+        kind = index.get(type(op))
+        if kind is None:
+            continue
+        groups.setdefault(op.phase.data, [None, None, None])[kind] = op
+    for phase, ops in groups.items():
+        if None in ops:
+            missing = ("LOADFM", "COMP", "WRITEFM")[ops.index(None)]
+            raise SimulationError(f"the {phase} group has no {missing}")
+    return groups
+
+
+def phase_ops(groups: dict[str, list[aie2.InstructionOp]], step: Step
+              ) -> list[aie2.InstructionOp]:
+    """The group a step belongs to: head for the first row block of a sequence, tail for
+    the last, body otherwise (when the program has them)."""
+    wanted = {"first": "head", "last": "tail"}.get(step.row_position, "body")
+    for phase in (wanted, "body", "head", "tail"):
+        if phase in groups:
+            return groups[phase]
+    raise SimulationError("the program has no stream group")
+
+
+def simulate(module: ModuleOp, weights: dict[str, np.ndarray], inputs: Sequence[np.ndarray],
+             observe: LayerObserver | None = None) -> list[np.ndarray]:
+    """Run a lowered module; see :class:`Simulator`."""
+    return Simulator(module, weights).run(inputs, observe)
+
