@@ -65,8 +65,8 @@ class LocatedParser(Parser):
 
 def parse_module(text: str, name: str = "<stdin>", ctx: Context | None = None) -> ModuleOp:
     """Parse text IR; raises :class:`BsirError` with the location of the problem."""
-    parser = LocatedParser(ctx or make_context(), text, name)
-    try:
+    try:  # the parser reads its first token when it is made
+        parser = LocatedParser(ctx or make_context(), text, name)
         return parser.parse_module()
     except ParseError as error:
         raise from_parse_error(error) from None

@@ -225,7 +225,14 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     row_bytes = sub["input_bytes"] // max(sub["in_h"], 1)
     in_dist = in_dists[0] if in_dists else Distribution(1, 1, 1, tiles)
     in_addr = in_addrs[0] if in_addrs else 0
+    h_in, kernel, stride_h, dilation, _ = _geometry(inner)
     for group in groups:
+        in_rows = group.in_rows
+        if bands > 1:  # padding clips only the first and last band's row blocks
+            in_rows = max(in_rows, min(h_in, window(group.out_rows, kernel, stride_h,
+                                                    dilation)))
+        group = RowGroup(group.phase, group.out_rows, in_rows, group.first_row,
+                         group.iterations)
         macs = ceil(sub["macs"] * group.out_rows / max(sub["h"], 1))
         fields = {"iter": group.iterations, "repeat": repeat}
         out.append(aie2.LoadFMOp(

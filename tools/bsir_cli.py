@@ -252,7 +252,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if not 0.0 <= args.sparsity < 1.0:
         raise BsirError(f"--sparsity is a fraction in [0, 1), got {args.sparsity}")
     module, arrays = _load_for_compile(args.source, args.seed)
-    options = CompileOptions(args.sparsity, _block(args.block), args.criterion)
+    inputs = _read_inputs(args.input, module, args.input_seed)
+    _check_inputs(module, inputs)
+    options = CompileOptions(args.sparsity, _block(args.block), args.criterion,
+                             calibration=tuple(inputs))
     result = compile_module(module, arrays, args.grid, args.memtiles, options)
     if args.json:
         write_json(args.json, result.to_json())
@@ -261,7 +264,27 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.trace:
         write_trace(args.trace, result.timing)
     print_compile_table(result)
+    if args.verify:
+        from bsir.verify import verify_compiled
+
+        report = verify_compiled(result.module, result.weights, inputs)
+        print(f"\nverified: the simulated program matches the reference executor bit for bit "
+              f"on {report.layers} layers ({report.elements:,} values); simulation "
+              f"{report.simulation_s:.1f} s, reference {report.reference_s:.2f} s")
     return 0
+
+
+def _check_inputs(module: ModuleOp, inputs: list) -> None:
+    from bsir.dialects import tg
+    from bsir.stats import only_graph
+
+    args = only_graph(module).block.args
+    if len(inputs) != len(args):
+        raise BsirError(f"the graph takes {len(args)} input(s), {len(inputs)} given")
+    for index, (arg, array) in enumerate(zip(args, inputs, strict=True)):
+        if tuple(array.shape) != tg.tensor_shape(arg):
+            raise BsirError(f"input {index} has shape {list(array.shape)}, the graph expects "
+                            f"{list(tg.tensor_shape(arg))} (NHWC)")
 
 
 def cmd_table2(args: argparse.Namespace) -> int:
@@ -333,6 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the estimate (DESIGN.md section 7 schema)")
     p.add_argument("--trace", help="write a Chrome/Perfetto trace of the timeline")
     p.add_argument("--seed", type=int, default=0, help="weight seed for a built-in model")
+    p.add_argument("--verify", action="store_true",
+                   help="simulate the program and compare every layer bit for bit with the "
+                        "reference executor")
+    p.add_argument("--input", action="append", default=[],
+                   help="an .npy input (NHWC) to calibrate and verify on, once per graph "
+                        "input; default: seeded random")
+    p.add_argument("--input-seed", type=int, default=0, help="seed of the random input")
     p.set_defaults(run=cmd_compile)
 
     p = sub.add_parser("table2", help="the paper's Table 2, beside its figures")

@@ -61,12 +61,12 @@ class BsirOptMain(xDSLOptMain):
     def parse_text(self, text: str, line_offset: int) -> ModuleOp:
         name = self.get_input_name()
         # Pad with newlines so that locations count from the top of the whole file.
-        parser = LocatedParser(self.ctx, "\n" * line_offset + text, name)
         from xdsl.utils.exceptions import ParseError
 
         from bsir.diagnostics import from_parse_error
 
-        try:
+        try:  # the parser reads its first token when it is made
+            parser = LocatedParser(self.ctx, "\n" * line_offset + text, name)
             return parser.parse_module(not self.args.no_implicit_module)
         except ParseError as error:
             raise from_parse_error(error) from None

@@ -35,7 +35,7 @@ from math import ceil
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import SSAValue
+from xdsl.ir import Operation, SSAValue
 
 from bsir import quant
 from bsir.diagnostics import BsirError, op_location
@@ -47,6 +47,7 @@ from bsir.stats import only_graph
 from bsir.targets.aie2 import core_kernels
 from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS
 from bsir.targets.aie2.layout import Distribution, View, hwc, value_views
+from bsir.targets.aie2.memtile_allocator import align
 from bsir.targets.aie2.schedule import Chunk, Geometry, Pass, Step, geometry_of, layer_passes
 from bsir.targets.aie2.weight_image import WeightImage, band_image
 
@@ -134,6 +135,7 @@ class Simulator:
         self.core = np.zeros((a.rows, a.cols, a.core_memory), np.uint8)
         self.core_written = np.zeros(self.core.shape, bool)
         self.layout = CoreLayout.of(a)
+        self.resident: dict[int, tuple[int, int]] = {}  # tensor -> (address, bytes)
         self.ddr: dict[object, Region] = {}
         self.ddr_top = 0
         self.ids: dict[object, int] = {}
@@ -156,7 +158,7 @@ class Simulator:
 
     def root_id(self, value: SSAValue) -> int:
         root = self.views[value].root
-        return self.tensor_id(root, f"%{root.name_hint or 'value'}")
+        return self.tensor_id(root, tensor_name(root))
 
     # ------------------------------------------------------------------ DDR
 
@@ -226,6 +228,7 @@ class Simulator:
 
     def free(self, owner: int) -> None:
         self.owner[self.owner == owner] = FREE
+        self.resident.pop(owner, None)
 
     # ------------------------------------------------------------------ core access
 
@@ -393,15 +396,22 @@ class Simulator:
             if not per_pass(op):
                 self.ddr_instruction(state, op, None, 0)
         self.free(self.tensor_id(("weights", layer), f"the weights of '{layer.layer_name.data}'"))
+        if state.streamed:  # band buffers are gone: these tensors now live in DDR only
+            for value in (*inputs, layer.output):
+                self.free(self.root_id(value))
 
     def evict_unplanned(self, layer: aie2.LayerOp) -> None:
         """Tensors the allocator no longer keeps in the memtiles during this layer (its
         ``live`` ranges) are gone from them: a later read must reload them."""
+        live = pairs(layer.placement.get("live"))
         keep = np.zeros(self.array.memtile_bytes, bool)
-        for address, size in pairs(layer.placement.get("live")):
+        for address, size in live:
             keep[address:address + size] = True
         for tile in self.act_tiles:
             self.owner[tile, ~keep] = FREE
+        for owner, placed in list(self.resident.items()):
+            if placed not in live:  # its range went to another tensor
+                self.free(owner)
 
     def weight_images(self, layer: aie2.LayerOp, passes: list[Pass]) -> list[WeightImage]:
         """The host's weight images of every COUT band, placed in DDR."""
@@ -478,12 +488,16 @@ class Simulator:
                                   f"instruction moves {op.nbytes}")
         hh, ww, cc = self._whole(root)
         region, offsets = self.ddr_offsets(root, hh, ww, cc)
-        if not region.written[offsets].all():
+        valid = region.written[offsets]
+        if candidates[0] is state.output:  # a concatenation partly written, reloaded
+            hh, ww, cc, offsets = hh[valid], ww[valid], cc[valid], offsets[valid]
+        elif not valid.all():
             raise SimulationError(f"reads {self.names[self.root_id(root)]} from DDR, where it "
                                   "was never written")
         tiles, local = dist.locate(hh, ww, cc)
         self.write_memtile(tiles, address + local, region.data[offsets], self.root_id(root),
                            "LOAD")
+        self.resident[self.root_id(root)] = (address, align(dist.tile_bytes))
 
     def load_band(self, state: LayerState, op: aie2.InstructionOp, current: Pass,
                   number: int) -> None:
@@ -558,6 +572,10 @@ class Simulator:
         hh, ww, cc = self._whole(value)
         buffer = Buffer(value, address, root_dist, view=view)
         tiles, local = buffer.locate(hh, ww, cc)
+        if address != out:  # a spill copies what the tensor holds so far (a concatenation
+            memtiles = np.asarray(self.act_tiles)[tiles]  # may be partly written)
+            held = self.owner[memtiles, local] == owner
+            hh, ww, cc, tiles, local = hh[held], ww[held], cc[held], tiles[held], local[held]
         data = self.read_memtile(tiles, local, owner, "WRITE")
         region, offsets = self.ddr_offsets(value, hh, ww, cc)
         region.data[offsets] = data
@@ -599,6 +617,8 @@ class Simulator:
             state.out_buffer = Buffer(state.output, out_base,
                                       Distribution(*hwc(view.root), len(self.act_tiles)),
                                       view=view)
+            self.resident[self.root_id(state.output)] = (
+                out_base, align(state.out_buffer.dist.tile_bytes))
         for segment in current.segments:
             if segment.weights is not None:
                 if not loadwdm:
@@ -802,6 +822,18 @@ class Simulator:
             self.write_memtile(tiles, address, data, owner, f"core {core[0]},{core[1]}",
                                state.in_place)
         outputs[out_slot] = None
+
+
+def tensor_name(root: SSAValue) -> str:
+    """How messages name an activation."""
+    owner = root.owner
+    if isinstance(owner, aie2.LayerOp):
+        return f"the output of '{owner.layer_name.data}'"
+    if isinstance(owner, tg.ConcatOp):
+        return f"the concatenation %{root.name_hint}" if root.name_hint else "a concatenation"
+    if root.name_hint:
+        return f"%{root.name_hint}"
+    return "the network input" if not isinstance(owner, Operation) else "a tensor"
 
 
 def pairs(values) -> list[tuple[int, int]]:

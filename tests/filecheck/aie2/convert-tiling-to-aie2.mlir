@@ -13,21 +13,25 @@ builtin.module attributes {tg.weights = "w.npz"} {
   }
 }
 
-// CHECK: aie2.layer "conv" {{.*}}locks = #aie2.locks<init = [2, 0, 0]>} : tensor<1x28x28x64xf32> {
+// The input is loaded at its placement (0), the weights beside it; LOADFM reads the
+// input buffer (base 0, 448-byte rows: 7 columns x 64 channels per memtile), WRITEFM
+// writes the output buffer at the top of the memtile, and the result goes back to DDR
+// after the stream.
+// CHECK: aie2.layer "conv" {{.*}}placement = #tiling.placement<inputs = [0, 12544], weights = [12544, 9216], output = [[[OUT:[0-9]+]], 12544]{{.*}}locks = #aie2.locks<init = [2, 0, 0]>} : tensor<1x28x28x64xf32> {
 // CHECK-NEXT: tg.conv2d
-// CHECK-NEXT: aie2.loadw ddr memtile {{[0-9]+}} bytes 9216 iter 1
 // CHECK-NEXT: aie2.load ddr memtile 0 bytes 12544 iter 1
-// CHECK-NEXT: aie2.write ddr memtile {{[0-9]+}} bytes 12544 iter 1
-// CHECK-NEXT: aie2.loadwdm once memtile {{[0-9]+}} core 32768 bytes 9216 iter 1 repeat 1
-// CHECK-NEXT: aie2.loadfm head acquire 0 release 1 memtile 0 core 0 bytes 7488 extent 5824 stride 0 iter 1 repeat 1
+// CHECK-NEXT: aie2.loadw ddr memtile 12544 bytes 9216 iter 1
+// CHECK-NEXT: aie2.loadwdm once memtile 12544 core 32768 bytes 9216 iter 1 repeat 1
+// CHECK-NEXT: aie2.loadfm head acquire 0 release 1 memtile 0 core 0 bytes 7488 extent 12544 stride 448 iter 1 repeat 1
 // CHECK-NEXT: aie2.comp head acquire 1 release 2 macs 774144 iter 1 repeat 1
-// CHECK-NEXT: aie2.writefm head acquire 2 release 0 memtile {{[0-9]+}} core 16384 bytes 1344 extent 5376 stride 0 iter 1 repeat 1
-// CHECK-NEXT: aie2.loadfm body acquire 0 release 1 memtile 4928 core 0 bytes 8064
+// CHECK-NEXT: aie2.writefm head acquire 2 release 0 memtile [[OUT]] core 16384 bytes 1344 extent 12544 stride 448 iter 1 repeat 1
+// CHECK-NEXT: aie2.loadfm body acquire 0 release 1 memtile 0 core 0 bytes 8064
 // CHECK-NEXT: aie2.comp body acquire 1 release 2 macs 774144 iter 1 repeat 1
-// CHECK-NEXT: aie2.writefm body acquire 2 release 0
-// CHECK-NEXT: aie2.loadfm tail acquire 0 release 1 memtile 10304 core 0 bytes 2880
+// CHECK-NEXT: aie2.writefm body acquire 2 release 0 memtile [[OUT]]
+// CHECK-NEXT: aie2.loadfm tail acquire 0 release 1 memtile 0 core 0 bytes 2880
 // CHECK-NEXT: aie2.comp tail acquire 1 release 2 macs 258048 iter 1 repeat 1
 // CHECK-NEXT: aie2.writefm tail acquire 2 release 0 {{.*}} bytes 448
+// CHECK-NEXT: aie2.write ddr memtile [[OUT]] bytes 12544 iter 1
 // CHECK-NEXT: tiling.yield
 
 // UNPLACED: error: layer 'conv' is not placed: run tiling-color-memtiles first

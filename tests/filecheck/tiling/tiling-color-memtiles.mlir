@@ -7,13 +7,13 @@
 // RUN: not bsir-opt %t.mlir -p 'tiling-color-memtiles' 2>&1 | filecheck %s --check-prefix=UNMAPPED
 
 // CHECK: tiling.layer "conv1" {{.*}}placement = #tiling.placement<inputs = [0, {{[0-9]+}}], weights = [{{[0-9]+}}, {{[0-9]+}}], output = [{{[0-9]+}}, {{[0-9]+}}], live = [{{.*}}]
-// CHECK: tiling.transfer {kind = "load", tensor = "input0", bytes = 384 : i64, count = 1 : i64}
+// CHECK: tiling.transfer {kind = "load", tensor = "input0", bytes = 384 : i64, count = 1 : i64, address = 0 : i64}
 // CHECK: tiling.layer "maxpool2d_{{[0-9]+}}"
 // CHECK-NOT: kind = "load"
 // CHECK: tiling.layer "fc"
-// CHECK: tiling.transfer {kind = "store", tensor = "output", bytes = 5 : i64, count = 1 : i64}
+// CHECK: tiling.transfer {kind = "store", tensor = "output", bytes = 5 : i64, count = 1 : i64, address = {{[0-9]+}} : i64}
 
-// With 4 KiB memtiles conv2's weights come in two output-channel bands while its
+// With 3.75 KiB memtiles conv2's weights come in two output-channel bands while its
 // activations stay resident.
 // SPILL: tiling.layer "conv2" {{.*}}ddr = #tiling.ddr<h_passes = 1, cout_passes = 2>, placement = #tiling.placement<inputs = [{{[0-9]+}}, 512], weights = [{{[0-9]+}}, 1216], output = [{{[0-9]+}}, 1024]
 // SPILL: tiling.transfer {kind = "loadw", tensor = "weights", bytes = 1184 : i64, count = 2 : i64}

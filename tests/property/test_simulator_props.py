@@ -1,0 +1,87 @@
+"""Random networks x grids x block shapes x densities x memtile modes: the compiled
+program, simulated, equals the reference executor bit for bit (DESIGN.md section 6)."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_tg_graphs import weight_specs
+
+from bsir.compile import CompileOptions, compile_module
+from bsir.dialects import tg
+from bsir.dialects import tg_shapes as shapes
+from bsir.executor import random_inputs
+from bsir.models.builder import GraphBuilder
+from bsir.verify import verify_compiled
+from bsir.weights import materialize
+
+
+@st.composite
+def networks(draw):
+    """Convolutions (any stride, padding, dilation, groups, bias), pools, residual adds,
+    concatenations of branches and a linear head: the layers of the paper's models."""
+    h, w = draw(st.integers(3, 24)), draw(st.integers(3, 24))
+    c = draw(st.integers(1, 24))
+    b = GraphBuilder("net", (1, h, w, c), "net.npz")
+    x = b.input
+    for index in range(draw(st.integers(1, 6))):
+        n, hh, ww, cc = tg.tensor_shape(x)
+        kind = draw(st.sampled_from(["conv", "conv", "conv", "pool", "avgpool", "residual",
+                                     "branches"]))
+        if kind == "conv":
+            kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+            groups = draw(st.sampled_from([g for g in (1, 2, 4) if cc % g == 0]))
+            cout = groups * draw(st.integers(1, 24))
+            stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+            dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+            pad = tuple(draw(st.integers(0, 3)) for _ in range(4))
+            try:
+                shapes.conv2d_output_shape((n, hh, ww, cc), (cout, kh, kw, cc // groups),
+                                           stride, pad, dilation, groups)
+            except shapes.ShapeError:
+                continue
+            x = b.conv(x, cout, (kh, kw), f"conv{index}", stride=stride, pad=pad,
+                       dilation=dilation, groups=groups, bias=draw(st.booleans()))
+            if draw(st.booleans()):
+                x = b.relu(x)
+        elif kind in ("pool", "avgpool"):
+            k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+            s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+            pad = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)),
+                   draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+            ceil_mode = draw(st.booleans())
+            try:
+                shapes.pool2d_output_shape((n, hh, ww, cc), k, s, pad, ceil_mode)
+            except shapes.ShapeError:
+                continue
+            x = b.maxpool(x, k, s, pad, ceil_mode) if kind == "pool" \
+                else b.avgpool(x, k, s, pad, draw(st.booleans()))
+        elif kind == "residual":
+            y = b.conv(x, cc, 3, f"res{index}", pad=1)
+            x = b.relu(b.add(b.relu(y), x))
+        else:
+            widths = draw(st.lists(st.integers(1, 16), min_size=2, max_size=3))
+            x = b.concat([b.relu(b.conv(x, width, 1, f"branch{index}_{j}"))
+                          for j, width in enumerate(widths)])
+    if draw(st.booleans()):
+        x = b.linear(b.flatten(b.global_avgpool(x)), draw(st.integers(1, 12)), "fc")
+    return b.finish(x).module
+
+
+@settings(max_examples=max(10, settings.default.max_examples // 3))
+@given(networks(), st.integers(1, 8), st.integers(1, 8),
+       st.sampled_from(["shared", "separate"]), st.sampled_from([0.0, 0.25, 0.5, 0.75]),
+       st.sampled_from([(8, 8), (4, 4), (16, 4), (4, 16), (1, 1), (2, 8)]),
+       st.integers(0, 2**16))
+def test_simulated_programs_are_bit_exact(module, rows, cols, memtiles, sparsity, block,
+                                          seed):
+    if memtiles == "separate" and cols < 2:
+        memtiles = "shared"
+    arrays = materialize(weight_specs(module), seed)
+    x = random_inputs(module, seed, 1)[0]
+    result = compile_module(module, arrays, f"{rows}x{cols}", memtiles,
+                            CompileOptions(sparsity, block, calibration=tuple(x)))
+    assert result.failed is None
+    other = [np.random.default_rng(seed + 1).standard_normal(x[0].shape).astype(np.float32)]
+    for inputs in (x, other):  # the calibration input, and another
+        report = verify_compiled(result.module, result.weights, inputs)
+        assert report.layers > 0

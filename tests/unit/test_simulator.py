@@ -1,0 +1,175 @@
+"""The functional simulator: compiled programs compute the reference's numbers, and a
+broken program (one address, one lock) is caught, naming the instruction."""
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import IntegerAttr, i64
+
+from bsir import verify
+from bsir.compile import CompileOptions, compile_module
+from bsir.dialects import aie2
+from bsir.executor import Executor, random_inputs
+from bsir.models import build_model
+from bsir.models.builder import GraphBuilder
+from bsir.stats import only_graph
+from bsir.targets.aie2 import core_kernels
+from bsir.targets.aie2.simulator import SimulationError, Simulator
+from bsir.tools import bsir_cli
+from bsir.verify import VerificationError, verify_compiled
+from bsir.weights import materialize
+
+
+def compiled(model="tiny_resnet", grid="2x2", sparsity=0.5, memtiles="shared", seed=1):
+    built = build_model(model)
+    x = random_inputs(built.module, seed, 1)[0]
+    result = compile_module(built.module, materialize(built.specs, 0), grid, memtiles,
+                            CompileOptions(sparsity, calibration=tuple(x)))
+    assert result.failed is None
+    return result, x
+
+
+def layers_of(result):
+    return [op for op in only_graph(result.module).block.ops if isinstance(op, aie2.LayerOp)]
+
+
+@pytest.mark.parametrize("model,grid,sparsity,memtiles", [
+    ("tiny_cnn", "1x1", 0.0, "shared"),
+    ("tiny_cnn", "8x8", 0.5, "separate"),
+    ("tiny_resnet", "2x2", 0.5, "shared"),
+    ("tiny_resnet", "3x5", 0.0, "separate"),
+    ("tiny_resnet", "8x8", 0.75, "shared"),
+    ("tiny_inception", "4x4", 0.5, "shared"),
+    ("tiny_inception", "2x6", 0.25, "separate"),
+])
+def test_programs_match_the_reference_bit_for_bit(model, grid, sparsity, memtiles):
+    result, x = compiled(model, grid, sparsity, memtiles)
+    report = verify_compiled(result.module, result.weights, x)
+    assert report.layers == len(layers_of(result))
+    assert report.elements > 0
+
+
+def test_simulated_outputs_equal_the_executor_on_the_compiled_module():
+    result, x = compiled("tiny_inception", "3x3", 0.5)
+    simulated = Simulator(result.module, result.weights).run(x)
+    expected = Executor(result.module, result.weights).run(x)
+    assert len(simulated) == len(expected)
+    for got, want in zip(simulated, expected, strict=True):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def _busiest(result, kind=aie2.LoadFMOp):
+    """The layer with the most iterations among those with a ``kind`` instruction."""
+    return max((layer for layer in layers_of(result)
+                if any(isinstance(op, kind) for op in layer.instructions)),
+               key=lambda layer: layer.subvolume.get("iterations"))
+
+
+def _perturbed(result, x, kind, field, delta, layer=None):
+    layer = layer or _busiest(result, kind)
+    op = next(o for o in layer.instructions if isinstance(o, kind))
+    old = op.field(field, aie2.NO_LOCK)
+    op.properties[field] = IntegerAttr(old + delta, i64)
+    try:
+        with pytest.raises((SimulationError, VerificationError)) as caught:
+            verify_compiled(result.module, result.weights, x)
+    finally:
+        op.properties[field] = IntegerAttr(old, i64)
+    return str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def program():
+    return compiled("tiny_resnet", "1x1", 0.5)
+
+
+@pytest.mark.parametrize("kind,field,delta,message", [
+    (aie2.LoadFMOp, "memtile", 64, "reads"),
+    (aie2.LoadFMOp, "memtile", 1, "reads"),
+    (aie2.LoadFMOp, "core", 64, ""),
+    (aie2.WriteFMOp, "memtile", 64, ""),
+    (aie2.WriteFMOp, "core", 8, ""),
+    (aie2.LoadWDMOp, "memtile", 8, "LOADWDM"),
+    (aie2.LoadWDMOp, "core", 8, ""),
+    (aie2.LoadWOp, "memtile", 64, "LOADWDM reads never-written"),
+    (aie2.LoadFMOp, "release", 1, "not filled"),
+    (aie2.CompOp, "acquire", 1, "deadlock"),
+    (aie2.WriteFMOp, "release", -1, "lock k0 ends a stream"),
+    (aie2.LoadFMOp, "acquire", -1, ""),
+])
+def test_a_broken_lowering_is_caught(program, kind, field, delta, message):
+    result, x = program
+    text = _perturbed(result, x, kind, field, delta)
+    assert message in text
+    assert "\n" not in text and "layer '" in text
+    verify_compiled(result.module, result.weights, x)  # restored: passes again
+
+
+def test_a_lock_that_lets_loads_run_ahead_clobbers_a_buffer():
+    builder = GraphBuilder("rows", (1, 40, 40, 16))
+    built = builder.finish(builder.relu(builder.conv(builder.input, 32, 3, "conv", pad=1)))
+    x = random_inputs(built.module, 0, 1)[0]
+    result = compile_module(built.module, materialize(built.specs, 0), "1x1",
+                            options=CompileOptions(calibration=tuple(x)))
+    verify_compiled(result.module, result.weights, x)
+    layer = layers_of(result)[0]
+    assert sum(op.iterations for op in layer.instructions if isinstance(op, aie2.LoadFMOp)) >= 3
+    old = layer.locks
+    layer.properties["locks"] = aie2.LocksAttr.make(init=[3, 0, 0])
+    try:
+        with pytest.raises(SimulationError, match="overwrites input buffer 0 before COMP"):
+            verify_compiled(result.module, result.weights, x)
+    finally:
+        layer.properties["locks"] = old
+
+
+def test_an_output_written_out_of_bounds_is_reported(program):
+    result, x = program
+    text = _perturbed(result, x, aie2.WriteFMOp, "memtile", 10**6)
+    assert "writes outside the memtiles" in text
+
+
+def test_a_wrong_weight_is_reported_with_layer_and_element(program, monkeypatch):
+    result, x = program
+    layer = _busiest(result, aie2.LoadWDMOp)
+    key = layer.inner.weight.owner.key.data
+    broken = dict(result.weights)
+    broken[key] = broken[key].copy()
+    index = tuple(int(i) for i in np.argwhere(broken[key] != 0)[0])
+    broken[key][index] = -broken[key][index]
+    # the program runs on the broken weights, the reference on the right ones
+    monkeypatch.setattr(verify, "Simulator", lambda module, _: Simulator(module, broken))
+    with pytest.raises(VerificationError, match=rf"layer '{layer.layer_name.data}' differs "
+                       r"from the reference: element \["):
+        verify_compiled(result.module, result.weights, x)
+
+
+def test_accumulator_overflow_is_an_error():
+    with pytest.raises(core_kernels.AccumulatorOverflow, match="int32"):
+        core_kernels.check_int32(np.array([2**31], dtype=np.int64))
+
+
+def test_float_programs_are_refused():
+    built = build_model("tiny_cnn")
+    result = compile_module(built.module, materialize(built.specs, 0), "2x2",
+                            options=CompileOptions(quantize=False))
+    x = random_inputs(result.module, 0, 1)[0]
+    with pytest.raises(SimulationError, match="not quantized"):
+        Simulator(result.module, result.weights).run(x)
+
+
+def test_compile_verify_on_the_command_line(tmp_path, capsys):
+    x = random_inputs(build_model("tiny_cnn").module, 3, 1)[0][0]
+    np.save(tmp_path / "x.npy", x)
+    code = bsir_cli.main(["compile", "tiny_cnn", "--grid", "3x2", "--sparsity", "0.5",
+                          "--verify", "--input", str(tmp_path / "x.npy")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "verified: the simulated program matches the reference executor" in out.out
+
+
+def test_compile_verify_rejects_a_wrong_input_shape(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 3, 3), np.float32))
+    code = bsir_cli.main(["compile", "tiny_cnn", "--verify", "--input",
+                          str(tmp_path / "x.npy")])
+    err = capsys.readouterr().err
+    assert code == 1 and "input 0 has shape" in err and len(err.strip().splitlines()) == 1
