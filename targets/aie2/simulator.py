@@ -113,6 +113,7 @@ class LayerState:
     image: WeightImage | None = None
     in_place: set[int] = field(default_factory=set)
     steps_done: int = 0      # stream steps so far (input ping/pong parity)
+    computed: bool = False   # the stream has run
     in_held: list[int | None] = field(default_factory=lambda: [None, None])
     out_held: list[tuple[str, int] | None] = field(default_factory=lambda: [None, None])
 
@@ -373,27 +374,30 @@ class Simulator:
         def per_pass(op: aie2.InstructionOp) -> bool:
             return op.iterations == count
 
+        # Before the stream: spills (once), then loads: whole tensors once, bands and
+        # weights once per pass. After it: stores, once or (streamed) a band per pass.
         before = [op for i, op in ddr_ops if i < first]
         after = [op for i, op in ddr_ops if i > first]
-        once = [op for op in before if not per_pass(op)]
-        for op in once:  # spills first: they make the room the allocator planned
-            if isinstance(op, aie2.WriteOp):
-                self.ddr_instruction(state, op, None, 0)
+        spills = [op for op in before if isinstance(op, aie2.WriteOp)]
+        loads = [op for op in before if not isinstance(op, aie2.WriteOp)]
+        for op in spills:  # they make the room the allocator planned
+            self.ddr_instruction(state, op, None, 0)
         self.evict_unplanned(layer)
-        for op in once:
-            if not isinstance(op, aie2.WriteOp):
+        for op in loads:
+            if not per_pass(op):
                 self.ddr_instruction(state, op, None, 0)
         for number, current in enumerate(passes):
-            loads = 0
-            for op in before:
+            loaded = 0
+            for op in loads:
                 if per_pass(op):
-                    loads = self.ddr_instruction(state, op, current, loads)
+                    loaded = self.ddr_instruction(state, op, current, loaded)
             self.run_pass(state, current, program, number)
+            state.computed = True
             for op in after:
-                if per_pass(op):
+                if state.streamed:
                     self.ddr_instruction(state, op, current, 0)
         for op in after:
-            if not per_pass(op):
+            if not state.streamed:
                 self.ddr_instruction(state, op, None, 0)
         self.free(self.tensor_id(("weights", layer), f"the weights of '{layer.layer_name.data}'"))
         if state.streamed:  # band buffers are gone: these tensors now live in DDR only
@@ -444,8 +448,8 @@ class Simulator:
                 self.load_resident(state, op)
             elif state.streamed and current is not None:
                 self.write_band(state, op, current)
-            else:
-                self.write_resident(state, op)
+            else:  # before the stream a WRITE spills; after it, it stores the result
+                self.write_resident(state, op, spill=not state.computed)
         except SimulationError as error:
             raise SimulationError(f"{what}: {error.message}", op_location(op)) from None
         return loads
@@ -550,29 +554,30 @@ class Simulator:
         return Buffer(state.output, base, Distribution(r1 - r0, w, c1 - c0,
                                                        len(self.act_tiles)), r0, c0)
 
-    def write_resident(self, state: LayerState, op: aie2.InstructionOp) -> None:
+    def write_resident(self, state: LayerState, op: aie2.InstructionOp, spill: bool) -> None:
         """A store of the layer's output, or a spill of a resident tensor."""
         address = op.field("memtile")
-        out = state.layer.placement.get("output")[0]
-        if address == out:
+        if not spill:
             value = state.output
             view = self.views[value]
             owner = self.root_id(value)
         else:
             owner = int(self.owner[self.act_tiles[0], address])
+            if owner == FREE:  # a buffer reserved but not written yet: nothing to save
+                return  # (a tensor that needed saving is caught when it is read back)
             roots = [root for root, number in self.ids.items() if number == owner]
-            if owner == FREE or not roots or not isinstance(roots[0], SSAValue):
+            if not roots or not isinstance(roots[0], SSAValue):
                 raise SimulationError(f"memtile address {address} holds no tensor to spill")
             value = roots[0]
             view = self.views[value]
         root_dist = Distribution(*hwc(view.root), len(self.act_tiles))
-        if root_dist.tile_bytes > op.nbytes and address != out:
+        if root_dist.tile_bytes > op.nbytes and spill:
             raise SimulationError(f"the spill needs {root_dist.tile_bytes} bytes per memtile, "
                                   f"the instruction moves {op.nbytes}")
         hh, ww, cc = self._whole(value)
         buffer = Buffer(value, address, root_dist, view=view)
         tiles, local = buffer.locate(hh, ww, cc)
-        if address != out:  # a spill copies what the tensor holds so far (a concatenation
+        if spill:  # a spill copies what the tensor holds so far (a concatenation
             memtiles = np.asarray(self.act_tiles)[tiles]  # may be partly written)
             held = self.owner[memtiles, local] == owner
             hh, ww, cc, tiles, local = hh[held], ww[held], cc[held], tiles[held], local[held]
@@ -580,7 +585,7 @@ class Simulator:
         region, offsets = self.ddr_offsets(value, hh, ww, cc)
         region.data[offsets] = data
         region.written[offsets] = True
-        if address != out:
+        if spill:
             self.free(owner)  # evicted: the tensor now lives in DDR only
 
     # ------------------------------------------------------------------ the stream

@@ -7,6 +7,7 @@ from xdsl.dialects.builtin import IntegerAttr, i64
 
 from bsir import verify
 from bsir.compile import CompileOptions, compile_module
+from bsir.diagnostics import BsirError
 from bsir.dialects import aie2
 from bsir.executor import Executor, random_inputs
 from bsir.models import build_model
@@ -173,3 +174,11 @@ def test_compile_verify_rejects_a_wrong_input_shape(tmp_path, capsys):
                           str(tmp_path / "x.npy")])
     err = capsys.readouterr().err
     assert code == 1 and "input 0 has shape" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_concatenation_that_cannot_be_written_in_place_is_refused():
+    builder = GraphBuilder("twice", (1, 8, 8, 4))
+    y = builder.relu(builder.conv(builder.input, 4, 1, "conv"))
+    built = builder.finish(builder.concat([y, y]))
+    with pytest.raises(BsirError, match="cannot be written in place"):
+        compile_module(built.module, materialize(built.specs, 0), "2x2")
