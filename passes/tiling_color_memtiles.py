@@ -88,8 +88,10 @@ class Colorer:
         block = self.graph.block
         for op in self.order:
             if isinstance(op, tg.ConcatOp):
+                sources = list(op.inputs)
                 for value in op.inputs:
-                    if self.find(value) is not self.find(op.output):
+                    if self.find(value) is not self.find(op.output) \
+                            or sources.count(value) > 1:
                         raise PassFailedException(
                             f"tiling-color-memtiles: an input of the concatenation "
                             f"%{op.output.name_hint or '?'} cannot be written in place (a "
@@ -200,8 +202,8 @@ class Colorer:
             placements = [v for b in inputs for v in (
                 output.address if b is shared else b.address, align(b.size))]
             out_range = [output.address, align(output.size)]
-            member = self.find(layer.output) is not layer.output  # of a concatenation
-            if output.last_use >= len(self.order) and (member or not output.in_ddr):
+            output.in_ddr = False  # this layer writes it: a DDR copy is now stale
+            if output.last_use >= len(self.order):
                 transfers.append(tiling.TransferOp("store", "output", output.size, 1,
                                                    output.address))
                 output.in_ddr = True
