@@ -11,7 +11,9 @@ from __future__ import annotations
 from concurrent.futures import ProcessPoolExecutor
 
 from bsir.compile import compile_module
+from bsir.executor import random_inputs
 from bsir.models import build_model
+from bsir.passes.tg_quantize import TgQuantizePass
 from bsir.pipeline import run_pipeline
 from bsir.weights import current_weights, in_memory_weights, materialize
 
@@ -45,7 +47,9 @@ def _cells_for(model: str, sparse: bool) -> list[dict]:
     with in_memory_weights(built.module, arrays):
         prefix = f"tg-sparsify{{ratio={ratio} skip-first=true report=false}}, " if sparse else ""
         run_pipeline(built.module, f"builtin.module({prefix}tg-fold-batchnorm)")
-        arrays = current_weights(built.module)
+        # quantized once for all grids (compile_module keeps a quantized graph as it is)
+        arrays = TgQuantizePass().quantize(built.module, current_weights(built.module),
+                                           random_inputs(built.module, 0, 1))
     cells = []
     for n in GRIDS:
         module = built.module.clone()

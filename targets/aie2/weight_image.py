@@ -45,8 +45,12 @@ class WeightImage:
         a, b = c0 - self.c0, c1 - self.c0
         if self.packed is None:
             assert self.dense is not None
-            index = np.arange(self.dense.size).reshape(self.dense.shape)
-            parts = [index[a:b, :, :, k0:k1].ravel()]
+            _, kh, kw, cin = self.dense.shape
+            c = np.arange(a, b)[:, None, None, None]
+            y = np.arange(kh)[None, :, None, None]
+            x = np.arange(kw)[None, None, :, None]
+            k = np.arange(k0, k1)[None, None, None, :]
+            parts = [(((c * kh + y) * kw + x) * cin + k).ravel()]
         else:
             parts = [self._blocks(a, b, k0, k1)[1]]
         if self.has_bias:
