@@ -33,7 +33,7 @@ def test_random_networks_compile(module, rows, cols, memtiles, sparsity):
             op.properties.pop("quant", None)
     result = compile_module(module, materialize(weight_specs(module), 0), f"{rows}x{cols}",
                             memtiles,
-                            CompileOptions(sparsity))
+                            CompileOptions(sparsity, quantize=False))
     assert result.failed is None
     verify_module(result.module)
     layers = [op for op in only_graph(result.module).block.ops if isinstance(op, aie2.LayerOp)]
