@@ -186,7 +186,7 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
         out_base = out_addr
         in_dists = [distribution_of(views[v].root, tiles) for v in activations]
         out_dist = distribution_of(views[layer.output].root, tiles)
-        w_addr = place["weights"][0]
+        w_addr = max(place["weights"][0], 0)  # -1: the layer has no weight bytes
     prologue: list[aie2.InstructionOp] = []
     loads: list[aie2.InstructionOp] = []
     epilogue: list[aie2.InstructionOp] = []

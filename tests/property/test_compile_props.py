@@ -4,14 +4,13 @@ instruction verifies, the lock chains are live, and the estimate is consistent."
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from test_tg_graphs import random_graphs, weight_specs
+from test_tg_graphs import concats_in_place, random_graphs, weight_specs
 
 from bsir.compile import CompileOptions, compile_module
 from bsir.dialects import aie2, tg
 from bsir.ir import verify_module
 from bsir.passes.aie2_form_lock_chains import check_chains
 from bsir.stats import only_graph
-from bsir.targets.aie2.layout import value_views
 from bsir.weights import materialize
 
 
@@ -21,12 +20,7 @@ from bsir.weights import materialize
 def test_random_networks_compile(module, rows, cols, memtiles, sparsity):
     if memtiles == "separate" and cols < 2:
         memtiles = "shared"
-    # Concatenation inputs are written in place; one that cannot be (a graph input, a
-    # value concatenated twice) is refused by tiling-color-memtiles with a message.
-    views = value_views(only_graph(module).block)
-    assume(all(views[v].root is views[op.output].root
-               for op in only_graph(module).block.ops if isinstance(op, tg.ConcatOp)
-               for v in op.inputs))
+    assume(concats_in_place(module))
     for op in only_graph(module).block.ops:
         if isinstance(op, tg.WEIGHTED_OPS):  # compile chooses the masks itself
             op.properties.pop("sparsity", None)

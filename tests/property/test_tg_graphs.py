@@ -86,6 +86,18 @@ def random_graphs(draw):
     return b.finish(x).module
 
 
+def concats_in_place(module) -> bool:
+    """Every concatenation input can be written in place (tiling-color-memtiles refuses
+    a graph input or a value concatenated twice, with a message)."""
+    from bsir.stats import only_graph
+    from bsir.targets.aie2.layout import value_views
+
+    block = only_graph(module).block
+    views = value_views(block)
+    return all(views[v].root is views[op.output].root and list(op.inputs).count(v) == 1
+               for op in block.ops if isinstance(op, tg.ConcatOp) for v in op.inputs)
+
+
 def weight_specs(module):
     """Specs to materialize every weight of a random graph (variances kept positive)."""
     specs = []
