@@ -18,10 +18,10 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
 
-from bsir import quant
 from bsir.diagnostics import BsirError, op_location
 from bsir.dialects import aie2
 from bsir.executor import Executor
+from bsir.stats import only_graph
 from bsir.targets.aie2.layout import value_views
 from bsir.targets.aie2.simulator import Simulator
 
@@ -57,18 +57,11 @@ def verify_compiled(module: ModuleOp, weights: dict[str, np.ndarray],
     start = time.perf_counter()
     expected_outputs = Executor(module, weights).run(inputs, keep)
     reference_s = time.perf_counter() - start
-    requantized: dict[SSAValue, np.ndarray] = {}
-    views = None
+    views = value_views(only_graph(module).block)
     checked = [0, 0]
 
     def compare(layer: aie2.LayerOp, stored: np.ndarray) -> None:
-        nonlocal views
-        if views is None:
-            views = value_views(layer.parent_block())  # type: ignore[arg-type]
-        expected = reference.pop(layer.output)
-        for source, target in views[layer.output].requantizations():
-            expected = quant.requantize(expected.astype(np.int64), source, target)
-        requantized[layer.output] = expected
+        expected = views[layer.output].requantize(reference.pop(layer.output))
         if expected.shape != stored.shape or not np.array_equal(expected, stored):
             raise VerificationError(
                 f"layer '{layer.layer_name.data}' differs from the reference: "

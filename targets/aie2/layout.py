@@ -23,6 +23,7 @@ from math import ceil
 import numpy as np
 from xdsl.ir import Block, SSAValue
 
+from bsir import quant
 from bsir.dialects import tg
 
 VIEW_OP_TYPES = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
@@ -111,9 +112,13 @@ class View:
                 ww, cc = np.divmod(rest, c2)
         return hh, ww, cc
 
-    def requantizations(self) -> list[tuple[int, int]]:
-        """Fix-position changes on the way into the root (concatenation inputs)."""
-        return [step.fix for step in self.steps if step.fix is not None]
+    def requantize(self, values: np.ndarray) -> np.ndarray:
+        """int8 values of the value as stored in the root: moved to the fix position of
+        each concatenation on the way (rounded as bsir.quant does)."""
+        for step in self.steps:
+            if step.fix is not None:
+                values = quant.requantize(values.astype(np.int64), *step.fix)
+        return values
 
 
 def _concat_fix(concat: tg.ConcatOp, index: int) -> tuple[int, int] | None:

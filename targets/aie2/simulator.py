@@ -108,7 +108,6 @@ class LayerState:
     images: list[WeightImage]
     in_buffers: dict[int, Buffer] = field(default_factory=dict)
     out_buffer: Buffer | None = None
-    weight_base: int = 0
     weight_piece: int = 0
     image: WeightImage | None = None
     in_place: set[int] = field(default_factory=set)
@@ -183,14 +182,20 @@ class Simulator:
 
     # ------------------------------------------------------------------ memtile access
 
-    def read_memtile(self, tiles: np.ndarray, address: np.ndarray, expect: int, what: str,
-                     tile_ids: Sequence[int] | None = None) -> np.ndarray:
+    def memtiles_of(self, tiles: np.ndarray, address: np.ndarray, what: str,
+                    tile_ids: Sequence[int] | None) -> np.ndarray:
+        """Memtile numbers of tile indices (activation memtiles unless ``tile_ids``),
+        after checking that every access lies inside a memtile."""
         ids = np.asarray(tile_ids if tile_ids is not None else self.act_tiles)
         if tiles.size and (tiles.max() >= len(ids) or address.min() < 0
                            or address.max() >= self.array.memtile_bytes):
-            raise SimulationError(f"{what} reads outside the memtiles (address "
+            raise SimulationError(f"{what} outside the memtiles (address "
                                   f"{int(address.min())}..{int(address.max())})")
-        memtiles = ids[tiles]
+        return ids[tiles]
+
+    def read_memtile(self, tiles: np.ndarray, address: np.ndarray, expect: int, what: str,
+                     tile_ids: Sequence[int] | None = None) -> np.ndarray:
+        memtiles = self.memtiles_of(tiles, address, f"{what} reads", tile_ids)
         written = self.memtile_written[memtiles, address]
         if not written.all():
             bad = np.argmin(written)
@@ -208,12 +213,7 @@ class Simulator:
     def write_memtile(self, tiles: np.ndarray, address: np.ndarray, data: np.ndarray,
                       owner: int, what: str, allowed: set[int] = frozenset(),
                       tile_ids: Sequence[int] | None = None) -> None:
-        ids = np.asarray(tile_ids if tile_ids is not None else self.act_tiles)
-        if tiles.size and (tiles.max() >= len(ids) or address.min() < 0
-                           or address.max() >= self.array.memtile_bytes):
-            raise SimulationError(f"{what} writes outside the memtiles (address "
-                                  f"{int(address.min())}..{int(address.max())})")
-        memtiles = ids[tiles]
+        memtiles = self.memtiles_of(tiles, address, f"{what} writes", tile_ids)
         owners = self.owner[memtiles, address]
         clobber = (owners != FREE) & (owners != owner)
         for ok in allowed:
@@ -301,8 +301,7 @@ class Simulator:
         if isinstance(value.owner, tg.DequantizeOp):
             fix = value.owner.fix_position
             value = value.owner.input
-        h, w, c = hwc(value)
-        hh, ww, cc = np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+        hh, ww, cc = whole(value)
         region, offsets = self.ddr_offsets(value, hh, ww, cc)
         if not region.written[offsets].all():
             raise SimulationError(f"the output %{value.name_hint} was never written to DDR")
@@ -312,19 +311,21 @@ class Simulator:
     def read_back(self, layer: aie2.LayerOp) -> np.ndarray:
         """A layer's output as stored (memtile if resident, else DDR), NHWC."""
         value = layer.output
-        h, w, c = hwc(value)
-        hh, ww, cc = np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+        hh, ww, cc = whole(value)
         out = layer.placement.get("output")
         if out[0] >= 0:
-            view = self.views[value]
-            buffer = Buffer(value, out[0], Distribution(*hwc(view.root), len(self.act_tiles)),
-                            view=view)
-            tiles, address = buffer.locate(hh, ww, cc)
+            tiles, address = self.resident_buffer(value, out[0]).locate(hh, ww, cc)
             data = self.memtile[np.asarray(self.act_tiles)[tiles], address]
         else:
             region, offsets = self.ddr_offsets(value, hh, ww, cc)
             data = region.data[offsets]
         return data.view(np.int8).reshape(tg.tensor_shape(value))
+
+    def resident_buffer(self, value: SSAValue, base: int) -> Buffer:
+        """``value`` inside its root, resident from ``base`` on the activation memtiles."""
+        view = self.views[value]
+        return Buffer(value, base, Distribution(*hwc(view.root), len(self.act_tiles)),
+                      view=view)
 
     def release_dead(self, index: int) -> None:
         for root, last in self.last_use.items():
@@ -455,9 +456,8 @@ class Simulator:
         return loads
 
     def loadw(self, state: LayerState, op: aie2.InstructionOp, current: Pass | None) -> None:
-        channels = current.channels if current is not None else state.images[0].c0
-        image = next(i for i in state.images if (i.c0, i.c1) == channels) \
-            if current is not None else state.images[0]
+        image = state.images[0] if current is None else \
+            next(i for i in state.images if (i.c0, i.c1) == current.channels)
         region = self.ddr[("weights", state.layer, image.c0)]
         piece = ceil(image.data.size / len(self.weight_tiles))
         if piece > op.nbytes:
@@ -469,11 +469,7 @@ class Simulator:
         self.free(owner)
         self.write_memtile(offsets // piece, op.field("memtile") + offsets % piece,
                            region.data, owner, "LOADW", tile_ids=self.weight_tiles)
-        state.image, state.weight_base, state.weight_piece = image, op.field("memtile"), piece
-
-    def _whole(self, value: SSAValue) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        h, w, c = hwc(value)
-        return np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+        state.image, state.weight_piece = image, piece
 
     def load_resident(self, state: LayerState, op: aie2.InstructionOp) -> None:
         """A whole tensor from its DDR home into its placement."""
@@ -490,7 +486,7 @@ class Simulator:
         if dist.tile_bytes > op.nbytes:
             raise SimulationError(f"{dist.tile_bytes} bytes per memtile are needed, the "
                                   f"instruction moves {op.nbytes}")
-        hh, ww, cc = self._whole(root)
+        hh, ww, cc = whole(root)
         region, offsets = self.ddr_offsets(root, hh, ww, cc)
         valid = region.written[offsets]
         if candidates[0] is state.output:  # a concatenation partly written, reloaded
@@ -559,7 +555,6 @@ class Simulator:
         address = op.field("memtile")
         if not spill:
             value = state.output
-            view = self.views[value]
             owner = self.root_id(value)
         else:
             owner = int(self.owner[self.act_tiles[0], address])
@@ -569,13 +564,11 @@ class Simulator:
             if not roots or not isinstance(roots[0], SSAValue):
                 raise SimulationError(f"memtile address {address} holds no tensor to spill")
             value = roots[0]
-            view = self.views[value]
-        root_dist = Distribution(*hwc(view.root), len(self.act_tiles))
-        if root_dist.tile_bytes > op.nbytes and spill:
-            raise SimulationError(f"the spill needs {root_dist.tile_bytes} bytes per memtile, "
-                                  f"the instruction moves {op.nbytes}")
-        hh, ww, cc = self._whole(value)
-        buffer = Buffer(value, address, root_dist, view=view)
+        buffer = self.resident_buffer(value, address)
+        if buffer.dist.tile_bytes > op.nbytes and spill:
+            raise SimulationError(f"the spill needs {buffer.dist.tile_bytes} bytes per "
+                                  f"memtile, the instruction moves {op.nbytes}")
+        hh, ww, cc = whole(value)
         tiles, local = buffer.locate(hh, ww, cc)
         if spill:  # a spill copies what the tensor holds so far (a concatenation
             memtiles = np.asarray(self.act_tiles)[tiles]  # may be partly written)
@@ -609,19 +602,14 @@ class Simulator:
                 if position == 0:
                     buffer = Buffer(value, base, buffer.dist, buffer.rows, buffer.channels)
             else:
-                view = self.views[value]
                 address = base if position == 0 else pairs(place["inputs"])[position][0]
-                buffer = Buffer(value, address, Distribution(*hwc(view.root),
-                                                             len(self.act_tiles)), view=view)
+                buffer = self.resident_buffer(value, address)
             state.in_buffers[position] = buffer
         out_base = groups[next(iter(groups))][2].field("memtile")
         if state.streamed:
             state.out_buffer = self.band_output(state, current, out_base)
         else:
-            view = self.views[state.output]
-            state.out_buffer = Buffer(state.output, out_base,
-                                      Distribution(*hwc(view.root), len(self.act_tiles)),
-                                      view=view)
+            state.out_buffer = self.resident_buffer(state.output, out_base)
             self.resident[self.root_id(state.output)] = (
                 out_base, align(state.out_buffer.dist.tile_bytes))
         for segment in current.segments:
@@ -797,8 +785,7 @@ class Simulator:
             if op is state.layer.inner or not isinstance(op, tg.LAYER_OPS):
                 continue
             y = self.executor.evaluate(op, [y[None]])[0]
-        for source, target in self.views[state.output].requantizations():
-            y = quant.requantize(y.astype(np.int64), source, target)
+        y = self.views[state.output].requantize(y)
         return np.ascontiguousarray(y.astype(np.int8))
 
     def writefm(self, state: LayerState, op, step: Step, k: int, inputs, outputs) -> None:
@@ -827,6 +814,12 @@ class Simulator:
             self.write_memtile(tiles, address, data, owner, f"core {core[0]},{core[1]}",
                                state.in_place)
         outputs[out_slot] = None
+
+
+def whole(value: SSAValue) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h, w, c) index grids of every element of a value."""
+    h, w, c = hwc(value)
+    return np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
 
 
 def tensor_name(root: SSAValue) -> str:
