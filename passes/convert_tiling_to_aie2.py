@@ -38,9 +38,10 @@ from bsir.passes.convert_tg_to_tiling import module_array
 from bsir.stats import only_graph
 from bsir.targets.aie2.hardware import AIE2Array
 from bsir.targets.aie2.layer_shape import layer_shape
-from bsir.targets.aie2.layout import Distribution, distribution_of, hwc, value_views
-from bsir.targets.aie2.mapping import band_channels, even_bounds, window
+from bsir.targets.aie2.layout import Distribution, distribution_of, value_views
+from bsir.targets.aie2.mapping import DDRTiling, band_distributions, even_bounds, window
 from bsir.targets.aie2.memtile_allocator import align
+from bsir.targets.aie2.schedule import geometry_of
 
 
 @dataclass(frozen=True)
@@ -59,25 +60,14 @@ class CoreLayout:
 
 def _geometry(op: Operation) -> tuple[int, int, int, int, int]:
     """(input rows, kernel rows, stride, dilation, top pad) along H."""
-    if isinstance(op, tg.Conv2dOp):
-        h = tg.tensor_shape(op.input)[1]
-        return h, tg.tensor_shape(op.weight)[1], op.stride_hw[0], op.dilation_hw[0], op.pads[0]
-    if isinstance(op, tg.MaxPool2dOp | tg.AvgPool2dOp):
-        return tg.tensor_shape(op.input)[1], op.kernel_hw[0], op.stride_hw[0], 1, op.pads[0]
-    if isinstance(op, tg.GlobalAvgPoolOp):
-        h = tg.tensor_shape(op.input)[1]
-        return h, h, h, 1, 0
-    shape = tg.tensor_shape(op.results[0])
-    h = shape[1] if len(shape) == 4 else 1
-    return h, 1, 1, 1, 0
+    g = geometry_of(op)
+    return g.in_hwc[0], g.kernel[0], g.stride[0], g.dilation[0], g.pads[0]
 
 
 def input_rows(op: Operation, r0: int, r1: int) -> int:
     """Input rows that output rows [r0, r1) read, padding excluded."""
-    h, k, stride, dilation, top = _geometry(op)
-    first = r0 * stride - top
-    last = (r1 - 1) * stride - top + dilation * (k - 1)
-    return max(0, min(last, h - 1) - max(first, 0) + 1)
+    first, end, _ = geometry_of(op).input_span(0, r0, r1)
+    return end - first
 
 
 @dataclass(frozen=True)
@@ -133,26 +123,16 @@ def _stream_layout(layer: tiling.LayerOp, array: AIE2Array, activations: list,
                    w_band: int) -> tuple[list[int], int, list[Distribution], Distribution]:
     """Band buffers of a layer streamed through DDR: weights at 0, then each input band,
     then the output band (element-wise layers write over their first input band)."""
-    inner = layer.inner
     ddr = layer.ddr.as_dict()
-    shape = layer_shape(inner)
-    tiles = len(array.activation_memtiles)
-    band_out_h = ceil(shape.out_hw[0] / ddr["h_passes"])
-    band_in_h = min(shape.in_hw[0], window(band_out_h, shape.kernel[0], shape.stride[0],
-                                           shape.dilation[0]))
-    cout_band = band_channels(shape, ddr["cout_passes"])
-    addresses, dists, cursor = [], [], align(w_band) if w_band else 0
-    for value in activations:
-        h, w, c = hwc(value)
-        cin = c if shape.weighted else min(c, cout_band)
-        dist = Distribution(min(h, band_in_h), w, cin, tiles)
+    shape = layer_shape(layer.inner)
+    in_dist, out_dist = band_distributions(shape, array,
+                                           DDRTiling(ddr["h_passes"], ddr["cout_passes"]))
+    addresses, cursor = [], align(w_band) if w_band else 0
+    for _ in activations:
         addresses.append(cursor)
-        dists.append(dist)
-        cursor += align(dist.tile_bytes)
-    out_h, out_w, _ = hwc(inner.results[0])
-    out_dist = Distribution(min(out_h, band_out_h), out_w, cout_band, tiles)
+        cursor += align(in_dist.tile_bytes)
     out_base = addresses[0] if shape.kind == "eltwise" else cursor
-    return addresses, out_base, dists, out_dist
+    return addresses, out_base, [in_dist] * len(activations), out_dist
 
 
 def lower_layer(layer: tiling.LayerOp, array: AIE2Array,

@@ -400,27 +400,36 @@ def _does_not_fit(shape: LayerShape, array: AIE2Array) -> BsirError:
 # --------------------------------------------------------------------------- DDR passes
 
 
-def band_bytes(shape: LayerShape, split: Split, array: AIE2Array,
-               ddr: DDRTiling) -> tuple[int, int, int]:
-    """Bytes one DDR pass keeps on the busiest memtile: (input bands, output band,
-    weights). Bands are laid out like whole tensors (targets/aie2/layout.py), each input
-    band aligned; an element-wise layer writes its output over its first input."""
+def band_distributions(shape: LayerShape, array: AIE2Array, ddr: DDRTiling
+                       ) -> tuple[Distribution, Distribution]:
+    """How one DDR pass lays out a band of each input and the band of the output on the
+    activation memtiles: like whole tensors (targets/aie2/layout.py), fewer rows and, for
+    pools and element-wise layers, only the channels they write."""
     tiles = len(array.activation_memtiles)
     band_out_h = ceil(shape.out_hw[0] / ddr.h_passes)
     band_in_h = min(shape.in_hw[0], window(band_out_h, shape.kernel[0], shape.stride[0],
                                            shape.dilation[0]))
     cout_band = band_channels(shape, ddr.cout_passes)
-    # Pools and element-wise layers read only the channels they write.
     cin = shape.cin if shape.weighted else min(shape.cin, cout_band)
-    one_input = Distribution(band_in_h, shape.in_hw[1], cin, tiles).tile_bytes
-    per_tile_in = align(one_input) * shape.inputs + ceil(shape.other_input_bytes / tiles)
-    per_tile_out = Distribution(band_out_h, shape.out_hw[1], cout_band, tiles).tile_bytes
-    if shape.kind == "eltwise":
-        per_tile_out = 0  # written in place over an input (see tiling-color-memtiles)
+    return (Distribution(band_in_h, shape.in_hw[1], cin, tiles),
+            Distribution(band_out_h, shape.out_hw[1], cout_band, tiles))
+
+
+def band_bytes(shape: LayerShape, split: Split, array: AIE2Array,
+               ddr: DDRTiling) -> tuple[int, int, int]:
+    """Bytes one DDR pass keeps on the busiest memtile: (input bands, output band,
+    weights). Each input band is aligned; an element-wise layer writes its output over
+    its first input."""
+    one_input, output = band_distributions(shape, array, ddr)
+    tiles = len(array.activation_memtiles)
+    per_tile_in = align(one_input.tile_bytes) * shape.inputs \
+        + ceil(shape.other_input_bytes / tiles)
+    per_tile_out = 0 if shape.kind == "eltwise" else output.tile_bytes
     weights = 0
     if shape.weighted:  # the largest band's weights
         band = band_shape(shape, ddr.cout_passes)
-        weights = ceil(band.weight_bytes(0, cout_band) / len(array.weight_memtiles))
+        weights = ceil(band.weight_bytes(0, band_channels(shape, ddr.cout_passes))
+                       / len(array.weight_memtiles))
     return per_tile_in, per_tile_out, weights
 
 
