@@ -394,16 +394,16 @@ class Simulator:
                     loaded = self.ddr_instruction(state, op, current, loaded)
             self.run_pass(state, current, program, number)
             state.computed = True
-            for op in after:
-                if state.streamed:
+            if state.streamed:
+                for op in after:
                     self.ddr_instruction(state, op, current, 0)
+                # the pass's band buffers are done with: these tensors live in DDR
+                for value in (*inputs, layer.output):
+                    self.free(self.root_id(value))
         for op in after:
             if not state.streamed:
                 self.ddr_instruction(state, op, None, 0)
         self.free(self.tensor_id(("weights", layer), f"the weights of '{layer.layer_name.data}'"))
-        if state.streamed:  # band buffers are gone: these tensors now live in DDR only
-            for value in (*inputs, layer.output):
-                self.free(self.root_id(value))
 
     def evict_unplanned(self, layer: aie2.LayerOp) -> None:
         """Tensors the allocator no longer keeps in the memtiles during this layer (its
