@@ -4,11 +4,10 @@ program, simulated, equals the reference executor bit for bit (DESIGN.md section
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_tg_graphs import weight_specs
+from test_tg_graphs import draw_conv, draw_pool, weight_specs
 
 from bsir.compile import CompileOptions, compile_module
 from bsir.dialects import tg
-from bsir.dialects import tg_shapes as shapes
 from bsir.executor import random_inputs
 from bsir.models.builder import GraphBuilder
 from bsir.verify import verify_compiled
@@ -24,37 +23,17 @@ def networks(draw):
     b = GraphBuilder("net", (1, h, w, c), "net.npz")
     x = b.input
     for index in range(draw(st.integers(1, 6))):
-        n, hh, ww, cc = tg.tensor_shape(x)
+        cc = tg.tensor_shape(x)[3]
         kind = draw(st.sampled_from(["conv", "conv", "conv", "pool", "avgpool", "residual",
                                      "branches"]))
         if kind == "conv":
-            kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-            groups = draw(st.sampled_from([g for g in (1, 2, 4) if cc % g == 0]))
-            cout = groups * draw(st.integers(1, 24))
-            stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-            dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-            pad = tuple(draw(st.integers(0, 3)) for _ in range(4))
-            try:
-                shapes.conv2d_output_shape((n, hh, ww, cc), (cout, kh, kw, cc // groups),
-                                           stride, pad, dilation, groups)
-            except shapes.ShapeError:
+            conv = draw_conv(draw, b, x, f"conv{index}", (1, 2, 4), 24)
+            if conv is None:
                 continue
-            x = b.conv(x, cout, (kh, kw), f"conv{index}", stride=stride, pad=pad,
-                       dilation=dilation, groups=groups, bias=draw(st.booleans()))
-            if draw(st.booleans()):
-                x = b.relu(x)
+            x = b.relu(conv) if draw(st.booleans()) else conv
         elif kind in ("pool", "avgpool"):
-            k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-            s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-            pad = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)),
-                   draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
-            ceil_mode = draw(st.booleans())
-            try:
-                shapes.pool2d_output_shape((n, hh, ww, cc), k, s, pad, ceil_mode)
-            except shapes.ShapeError:
-                continue
-            x = b.maxpool(x, k, s, pad, ceil_mode) if kind == "pool" \
-                else b.avgpool(x, k, s, pad, draw(st.booleans()))
+            pooled = draw_pool(draw, b, x, kind)
+            x = pooled if pooled is not None else x
         elif kind == "residual":
             y = b.conv(x, cc, 3, f"res{index}", pad=1)
             x = b.relu(b.add(b.relu(y), x))

@@ -11,6 +11,41 @@ from bsir.models.builder import GraphBuilder
 from bsir.weights import WeightSpec
 
 
+def draw_conv(draw, b, x, name, group_choices=(1, 2, 3), per_group=6):
+    """A random convolution of ``x`` (kernel, stride, padding, dilation, groups, bias),
+    or None when the drawn geometry does not fit it."""
+    n, hh, ww, cc = tg.tensor_shape(x)
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    groups = draw(st.sampled_from([g for g in group_choices if cc % g == 0]))
+    cout = groups * draw(st.integers(1, per_group))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pad = tuple(draw(st.integers(0, 3)) for _ in range(4))
+    try:
+        shapes.conv2d_output_shape((n, hh, ww, cc), (cout, kh, kw, cc // groups),
+                                   stride, pad, dilation, groups)
+    except shapes.ShapeError:
+        return None
+    return b.conv(x, cout, (kh, kw), name, stride=stride, pad=pad, dilation=dilation,
+                  groups=groups, bias=draw(st.booleans()))
+
+
+def draw_pool(draw, b, x, kind):
+    """A random max ("pool") or average ("avgpool") pooling of ``x``, or None."""
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pad = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)),
+           draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+    ceil = draw(st.booleans())
+    try:
+        shapes.pool2d_output_shape(tg.tensor_shape(x), k, s, pad, ceil)
+    except shapes.ShapeError:
+        return None
+    if kind == "pool":
+        return b.maxpool(x, k, s, pad, ceil)
+    return b.avgpool(x, k, s, pad, draw(st.booleans()))
+
+
 @st.composite
 def random_graphs(draw):
     """A chain of random layers; adds and concats reuse earlier same-shape values."""
@@ -25,19 +60,11 @@ def random_graphs(draw):
         kind = draw(st.sampled_from(
             ["conv", "conv", "pool", "avgpool", "relu", "clip", "bn", "add", "concat"]))
         if kind == "conv":
-            kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-            groups = draw(st.sampled_from([g for g in (1, 2, 3) if cc % g == 0]))
-            cout = groups * draw(st.integers(1, 6))
-            stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-            dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-            pad = tuple(draw(st.integers(0, 3)) for _ in range(4))
-            try:
-                shapes.conv2d_output_shape((n, hh, ww, cc), (cout, kh, kw, cc // groups),
-                                           stride, pad, dil, groups)
-            except shapes.ShapeError:
+            conv_out = draw_conv(draw, b, x, f"conv{index}")
+            if conv_out is None:
                 continue
-            x = b.conv(x, cout, (kh, kw), f"conv{index}", stride=stride, pad=pad,
-                       dilation=dil, groups=groups, bias=draw(st.booleans()))
+            x = conv_out
+            cout, groups = tg.tensor_shape(x)[3], x.owner.group_count
             conv = x.owner
             if draw(st.booleans()):
                 block = (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
@@ -53,19 +80,10 @@ def random_graphs(draw):
                     draw(st.integers(-8, 15)),
                     draw(st.integers(-8, 30)) if conv.bias is not None else None)
         elif kind in ("pool", "avgpool"):
-            k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-            s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-            pad = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)),
-                   draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
-            ceil = draw(st.booleans())
-            try:
-                shapes.pool2d_output_shape((n, hh, ww, cc), k, s, pad, ceil)
-            except shapes.ShapeError:
+            pooled = draw_pool(draw, b, x, kind)
+            if pooled is None:
                 continue
-            if kind == "pool":
-                x = b.maxpool(x, k, s, pad, ceil)
-            else:
-                x = b.avgpool(x, k, s, pad, draw(st.booleans()))
+            x = pooled
         elif kind == "relu":
             x = b.relu(x)
         elif kind == "clip":
