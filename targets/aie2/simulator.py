@@ -455,17 +455,26 @@ class Simulator:
             raise SimulationError(f"{what}: {error.message}", op_location(op)) from None
         return loads
 
-    def loadw(self, state: LayerState, op: aie2.InstructionOp, current: Pass | None) -> None:
-        image = state.images[0] if current is None else \
+    def weights_id(self, state: LayerState) -> int:
+        """The owner id of the layer's weights in the weight memtiles."""
+        return self.tensor_id(("weights", state.layer),
+                              f"the weights of '{state.layer.layer_name.data}'")
+
+    @staticmethod
+    def pass_image(state: LayerState, current: Pass | None) -> WeightImage:
+        """The weight image of the pass's COUT band."""
+        return state.images[0] if current is None else \
             next(i for i in state.images if (i.c0, i.c1) == current.channels)
+
+    def loadw(self, state: LayerState, op: aie2.InstructionOp, current: Pass | None) -> None:
+        image = self.pass_image(state, current)
         region = self.ddr[("weights", state.layer, image.c0)]
         piece = ceil(image.data.size / len(self.weight_tiles))
         if piece > op.nbytes:
             raise SimulationError(f"the weight image needs {piece} bytes per memtile, the "
                                   f"instruction moves {op.nbytes}")
         offsets = np.arange(image.data.size)
-        owner = self.tensor_id(("weights", state.layer),
-                               f"the weights of '{state.layer.layer_name.data}'")
+        owner = self.weights_id(state)
         self.free(owner)
         self.write_memtile(offsets // piece, op.field("memtile") + offsets % piece,
                            region.data, owner, "LOADW", tile_ids=self.weight_tiles)
@@ -591,6 +600,10 @@ class Simulator:
                 raise SimulationError("the layer has work but no LOADFM/COMP/WRITEFM")
             return
         loadwdm = [op for op in program if isinstance(op, aie2.LoadWDMOp)]
+        if state.images and not any(isinstance(op, aie2.LoadWOp) for op in program):
+            image = self.pass_image(state, current)
+            if image.data.size == 0:  # every block pruned, no bias: nothing to move
+                state.image, state.weight_piece = image, 1
         place = state.layer.placement.as_dict()
         base = groups[next(iter(groups))][0].field("memtile")
         for position, value in enumerate(state.inputs):
@@ -626,7 +639,7 @@ class Simulator:
         if image is None:
             raise SimulationError(f"{what}: no weights were loaded into the memtiles",
                                   op_location(op))
-        owner = self.ids[("weights", state.layer)]
+        owner = self.weights_id(state)
         for core, chunk in chunks.items():
             offsets = image.chunk_offsets(chunk.c0, chunk.c1, chunk.k0, chunk.k1)
             try:

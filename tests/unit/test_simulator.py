@@ -193,3 +193,17 @@ def test_layers_streamed_band_by_band_through_ddr_are_bit_exact():
     assert any(layer.ddr.get("h_passes") > 1 and layer.inner.name == "tg.add"
                for layer in layers_of(result))
     verify_compiled(result.module, result.weights, x)
+
+
+def test_a_layer_whose_every_block_is_pruned_moves_no_weights():
+    """One 8x8 block per layer at 75 %: the second convolution keeps none and has no bias."""
+    builder = GraphBuilder("pruned", (1, 6, 6, 8))
+    y = builder.relu(builder.conv(builder.input, 8, 1, "conv0"))
+    built = builder.finish(builder.conv(y, 8, 1, "conv1", bias=False))
+    x = random_inputs(built.module, 0, 1)[0]
+    result = compile_module(built.module, materialize(built.specs, 0), "2x2", "shared",
+                            CompileOptions(0.75, calibration=tuple(x)))
+    last = layers_of(result)[-1]
+    assert last.compaction.get("kept_blocks") == 0
+    assert not any(isinstance(op, aie2.LoadWOp) for op in last.body.block.ops)
+    verify_compiled(result.module, result.weights, x)
