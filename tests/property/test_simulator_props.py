@@ -41,6 +41,8 @@ def networks(draw):
             widths = draw(st.lists(st.integers(1, 16), min_size=2, max_size=3))
             x = b.concat([b.relu(b.conv(x, width, 1, f"branch{index}_{j}"))
                           for j, width in enumerate(widths)])
+    if x is b.input:  # every drawn layer was skipped: at least one layer to check
+        x = b.conv(x, draw(st.integers(1, 24)), 1, "conv_only")
     if draw(st.booleans()):
         x = b.linear(b.flatten(b.global_avgpool(x)), draw(st.integers(1, 12)), "fc")
     return b.finish(x).module
