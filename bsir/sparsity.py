@@ -21,7 +21,10 @@ being small. Ties are broken by block position (row-major), so masks are determi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 import numpy as np
 
@@ -136,3 +139,56 @@ def mask_of_zero_blocks(weight: np.ndarray, block: Sequence[int]) -> np.ndarray:
     """Gamma recovered from a weight: True where a block holds any non-zero."""
     sums, _ = _block_sums(np.abs(as_matrix_blocks(np.asarray(weight))) > 0, block)
     return sums > 0
+
+
+def parse_overrides(text: str) -> tuple[tuple[str, float], ...]:
+    """``"a=0.5 b*=0"`` (spaces, commas or semicolons between) to ((pattern, ratio), ...)."""
+    out = []
+    for item in filter(None, re.split(r"[\s,;]+", text.strip())):
+        pattern, sep, value = item.rpartition("=")
+        try:
+            ratio = float(value)
+        except ValueError:
+            ratio = -1.0
+        if not sep or not pattern or not 0.0 <= ratio <= 1.0:
+            raise ValueError(f"bad override '{item}' (expected PATTERN=RATIO, ratio in [0, 1])")
+        out.append((pattern, ratio))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SparsityPlan:
+    """Which layers get which block sparsity: the options of ``tg-sparsify`` and of
+    ``bsir.train``, decided in one place."""
+
+    block: tuple[int, int] = (8, 8)
+    ratio: float = 0.5
+    criterion: str = "l2"
+    skip_first: bool = False
+    linear: bool = False
+    balanced: bool = False
+    overrides: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.block) != 2 or min(self.block) < 1:
+            raise ValueError(f"block must be two positive sizes, got {list(self.block)}")
+        if not 0.0 <= self.ratio <= 1.0:
+            raise ValueError(f"ratio must be in [0, 1], got {self.ratio}")
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"unknown criterion '{self.criterion}' "
+                             f"(one of {', '.join(CRITERIA)})")
+
+    def ratio_for(self, name: str, first_conv: bool) -> float:
+        """The ratio of layer ``name``: 0 for the first convolution with ``skip_first``,
+        else the last matching override's, else ``ratio``."""
+        if self.skip_first and first_conv:
+            return 0.0
+        ratio = self.ratio
+        for pattern, value in self.overrides:
+            if fnmatchcase(name, pattern):
+                ratio = value
+        return ratio
+
+    def mask(self, weight: np.ndarray, ratio: float) -> np.ndarray:
+        """Gamma of ``weight`` (COUT x KH x KW x CIN or COUT x CIN) at ``ratio``."""
+        return block_mask(weight, self.block, ratio, self.criterion, self.balanced)

@@ -21,10 +21,8 @@ Options::
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -35,23 +33,6 @@ from bsir import sparsity
 from bsir.dialects import tg
 from bsir.stats import layer_name, only_graph
 from bsir.weights import load_weights, save_derived_weights
-
-
-def parse_overrides(text: str) -> list[tuple[str, float]]:
-    """``"a=0.5 b*=0"`` (spaces, commas or semicolons between) to [(pattern, ratio)]."""
-    out = []
-    for item in filter(None, re.split(r"[\s,;]+", text.strip())):
-        pattern, sep, value = item.rpartition("=")
-        try:
-            ratio = float(value)
-        except ValueError:
-            ratio = -1.0
-        if not sep or not pattern or not 0.0 <= ratio <= 1.0:
-            raise PassFailedException(
-                f"tg-sparsify: bad override '{item}' (expected PATTERN=RATIO, ratio in [0, 1])"
-            )
-        out.append((pattern, ratio))
-    return out
 
 
 @dataclass(frozen=True)
@@ -70,29 +51,18 @@ class TgSparsifyPass(ModulePass):
     weights_out: str = ""
     report: bool = True
 
-    def check_options(self) -> list[tuple[str, float]]:
-        if len(self.block) != 2 or min(self.block) < 1:
-            raise PassFailedException(
-                f"tg-sparsify: block must be two positive sizes, got {list(self.block)}"
-            )
-        if not 0.0 <= self.ratio <= 1.0:
-            raise PassFailedException(f"tg-sparsify: ratio must be in [0, 1], got {self.ratio}")
-        if self.criterion not in sparsity.CRITERIA:
-            raise PassFailedException(
-                f"tg-sparsify: unknown criterion '{self.criterion}' "
-                f"(one of {', '.join(sparsity.CRITERIA)})"
-            )
-        return parse_overrides(self.overrides)
-
-    def ratio_for(self, name: str, overrides: list[tuple[str, float]]) -> float:
-        ratio = self.ratio
-        for pattern, value in overrides:  # the last matching override wins
-            if fnmatchcase(name, pattern):
-                ratio = value
-        return ratio
+    def plan(self) -> sparsity.SparsityPlan:
+        """The options, checked, as the plan shared with ``bsir.train``."""
+        try:
+            return sparsity.SparsityPlan(
+                tuple(self.block), self.ratio, self.criterion,  # type: ignore[arg-type]
+                self.skip_first, self.linear, self.balanced,
+                sparsity.parse_overrides(self.overrides))
+        except ValueError as error:
+            raise PassFailedException(f"tg-sparsify: {error}") from None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        overrides = self.check_options()
+        plan = self.plan()
         graph = only_graph(op)
         arrays = load_weights(op)
         kinds = tg.WEIGHTED_OPS if self.linear else (tg.Conv2dOp,)
@@ -109,7 +79,7 @@ class TgSparsifyPass(ModulePass):
             name = layer_name(layer, index)
             is_first = first_conv and isinstance(layer, tg.Conv2dOp)
             first_conv = first_conv and not isinstance(layer, tg.Conv2dOp)
-            ratio = 0.0 if (self.skip_first and is_first) else self.ratio_for(name, overrides)
+            ratio = plan.ratio_for(name, is_first)
             owner = layer.weight.owner
             if not isinstance(owner, tg.WeightOp):
                 raise PassFailedException(f"tg-sparsify: the weight of {name} is not a tg.weight")
@@ -124,7 +94,7 @@ class TgSparsifyPass(ModulePass):
                 layer.properties.pop("sparsity", None)
                 lines.append(f"{name:32s} {shape:>16s} {'dense':^11s} {1.0:8.3f}")
                 continue
-            mask = sparsity.block_mask(weight, self.block, ratio, self.criterion, self.balanced)
+            mask = plan.mask(weight, ratio)
             arrays[key] = sparsity.apply_mask(weight, mask, self.block)
             layer.properties["sparsity"] = tg.SparsityAttr.from_mask(self.block, mask)
             lines.append(f"{name:32s} {shape:>16s} "
