@@ -10,6 +10,13 @@ A Flatten of an N x C x H x W tensor orders features as (C, H, W) in ONNX but as
 (H, W, C) in tg; the importer permutes the columns of the linear layer that consumes
 it, so the imported graph computes exactly what the ONNX graph computes.
 
+Block sparsity: a model trained with ``bsir.train`` comes with ``net.masks.npz``
+beside ``net.onnx`` (Gamma and block shape per weight initializer); each masked layer
+gets its ``#tg.sparsity`` from it, after checking that the weights are zero wherever
+Gamma drops a block. Without that file the importer finds the all-zero blocks of every
+weight at a given block shape (8x8 by default) and marks the layers that have any.
+Either way ``bsir compile`` needs no re-sparsification.
+
 Requires the ``onnx`` extra. Every failure names the offending node.
 """
 
@@ -23,6 +30,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import SSAValue
 from xdsl.utils.exceptions import VerifyException
 
+from bsir import sparsity
 from bsir.diagnostics import BsirError
 from bsir.dialects import tg
 from bsir.models.builder import GraphBuilder
@@ -42,12 +50,44 @@ def _nchw_to_nhwc(shape: list[int]) -> list[int]:
     return [n, h, w, c]
 
 
+@dataclass
+class SparsitySource:
+    """Where the importer takes block sparsity from: saved masks (by initializer name),
+    else the zero blocks at ``block`` when ``detect``."""
+
+    masks: dict[str, tuple[tuple[int, int], np.ndarray]] | None = None
+    block: tuple[int, int] = (8, 8)
+    detect: bool = True
+
+
+def read_masks(path: str) -> dict[str, tuple[tuple[int, int], np.ndarray]]:
+    """``name:gamma`` / ``name:block`` arrays of a masks file, by weight name."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as error:
+        raise BsirError(f"cannot read masks {path}: {error}") from None
+    masks = {}
+    for key, gamma in arrays.items():
+        name, _, kind = key.rpartition(":")
+        if kind == "block":
+            continue
+        block = arrays.get(f"{name}:block")
+        if kind != "gamma" or block is None or block.shape != (2,) or gamma.ndim != 2:
+            raise BsirError(f"{path}: '{key}' is not a mask (expected NAME:gamma, a 2-D "
+                            "array, beside NAME:block, two sizes)")
+        masks[name] = ((int(block[0]), int(block[1])), gamma.astype(bool))
+    return masks
+
+
 class OnnxImporter:
     """Converts one ONNX graph; call :meth:`run`."""
 
-    def __init__(self, model, name: str):
+    def __init__(self, model, name: str, source: SparsitySource | None = None):
         from onnx import numpy_helper
 
+        self.source = source or SparsitySource(detect=False)
+        self.unused_masks = set(self.source.masks or ())
         self.model = model
         self.graph = model.graph
         self.name = name
@@ -166,6 +206,9 @@ class OnnxImporter:
             if self.values[value.name].perm is not None:
                 raise self.fail(f"graph output '{value.name}' is a flattened NCHW tensor")
             outputs.append(self.values[value.name].ssa)
+        if self.unused_masks:
+            raise self.fail(f"masks name weights that no Conv, Gemm or MatMul uses: "
+                            f"{', '.join(sorted(self.unused_masks))}")
         built = self.builder.finish(*outputs)
         return built.module, built.arrays
 
@@ -204,11 +247,11 @@ class OnnxImporter:
         stride = list(a.get("strides", [1, 1]))
         dilation = list(a.get("dilations", [1, 1]))
         pads = self.resolve_pads(a, tg.tensor_shape(x), (kh, kw), stride, dilation)
-        weight = self.weight(self.node.input[1], w.transpose(0, 2, 3, 1))
-        self.define(self.build(tg.Conv2dOp(
-            x, weight, bias, stride=stride, pad=pads, dilation=dilation,
-            groups=int(a.get("group", 1)),
-        )))
+        w = w.transpose(0, 2, 3, 1)
+        conv = tg.Conv2dOp(x, self.weight(self.node.input[1], w), bias, stride=stride,
+                           pad=pads, dilation=dilation, groups=int(a.get("group", 1)))
+        self.mark_sparsity(conv, self.node.input[1], w)
+        self.define(self.build(conv))
 
     def resolve_pads(self, attrs: dict, shape: tuple[int, ...], kernel: tuple[int, int],
                      stride: list[int], dilation: list[int]) -> list[int]:
@@ -238,7 +281,40 @@ class OnnxImporter:
             w = w[:, x.perm]
         weight = self.weight(key, w)
         b = None if bias is None else self.weight(bias_key, bias.reshape(-1))
-        self.define(self.build(tg.MatmulOp(x.ssa, weight, b)))
+        matmul = tg.MatmulOp(x.ssa, weight, b)
+        self.mark_sparsity(matmul, key, w, x.perm)
+        self.define(self.build(matmul))
+
+    def mark_sparsity(self, op: tg.Conv2dOp | tg.MatmulOp, key: str, weight: np.ndarray,
+                      perm: np.ndarray | None = None) -> None:
+        """Give ``op`` its ``#tg.sparsity`` (``weight`` in tg layout, ``perm`` its
+        column order after a flatten) from the saved masks or from its zero blocks."""
+        source = self.source
+        if source.masks is not None:
+            if key not in source.masks:
+                return
+            self.unused_masks.discard(key)
+            block, gamma = source.masks[key]
+            shape = weight.shape
+            if gamma.shape != sparsity.grid_shape(shape, block):
+                raise self.fail(f"the mask of '{key}' has {gamma.shape[0]}x{gamma.shape[1]} "
+                                f"blocks of {block[0]}x{block[1]}; the weight needs "
+                                "{}x{}".format(*sparsity.grid_shape(shape, block)))
+            if perm is not None:  # Gamma is over ONNX's columns: re-block in tg order
+                kept = sparsity.expand_mask(gamma, block, shape)[:, perm]
+                gamma = sparsity.mask_of_zero_blocks(kept, block)
+            dropped = ~np.broadcast_to(sparsity.expand_mask(gamma, block, weight.shape),
+                                       weight.shape)
+            if np.any(weight[dropped] != 0):
+                raise self.fail(f"weight '{key}' is non-zero in blocks its mask drops")
+        elif source.detect:
+            block = source.block
+            gamma = sparsity.mask_of_zero_blocks(weight, block)
+            if gamma.all():
+                return
+        else:
+            return
+        op.properties["sparsity"] = tg.SparsityAttr.from_mask(block, gamma)
 
     def op_Gemm(self) -> None:
         a = self.attrs()
@@ -348,6 +424,24 @@ class OnnxImporter:
             raise self.fail("input must be 4-D")
         self.define(self.build(tg.GlobalAvgPoolOp(x)))
 
+    def op_ReduceMean(self) -> None:
+        """A mean over H and W (how exporters spell global average pooling)."""
+        x = self.plain(self.node.input[0])
+        if self.rank(_Value(x)) != 4:
+            raise self.fail("only a mean over H and W of a 4-D tensor is supported")
+        a = self.attrs()
+        if len(self.node.input) > 1 and self.node.input[1]:
+            axes = [int(v) for v in self.const(self.node.input[1], "axes").reshape(-1)]
+        else:
+            axes = [int(v) for v in a.get("axes", [])]
+        if sorted(axis % 4 for axis in axes) != [2, 3]:
+            raise self.fail(f"only a mean over H and W (axes 2, 3) is supported, got {axes}")
+        pooled = self.build(tg.GlobalAvgPoolOp(x))
+        if int(a.get("keepdims", 1)):
+            self.define(pooled)
+        else:
+            self.define(self.build(tg.FlattenOp(pooled)))
+
     def op_Concat(self) -> None:
         values = [self.plain(name) for name in self.node.input]
         rank = len(tg.tensor_shape(values[0]))
@@ -403,8 +497,22 @@ class OnnxImporter:
         self.define(self.build(tg.BatchNormOp(x, *params, epsilon=eps)))
 
 
-def import_onnx(path: str) -> tuple[ModuleOp, dict[str, np.ndarray]]:
-    """Read an ONNX file; returns the tg module and its weights (keyed as in the IR)."""
+def masks_beside(path: str) -> str | None:
+    """``net.masks.npz`` beside ``net.onnx``, if there is one."""
+    stem, _ = os.path.splitext(path)
+    candidate = f"{stem}.masks.npz"
+    return candidate if os.path.exists(candidate) else None
+
+
+def import_onnx(path: str, source: SparsitySource | None = None
+                ) -> tuple[ModuleOp, dict[str, np.ndarray]]:
+    """Read an ONNX file; returns the tg module and its weights (keyed as in the IR).
+
+    ``source`` says where block sparsity comes from; by default the masks beside the
+    model, else the 8x8 zero blocks of each weight."""
+    if source is None:
+        beside = masks_beside(path)
+        source = SparsitySource(read_masks(beside)) if beside else SparsitySource()
     try:
         import onnx
     except ImportError:
@@ -421,7 +529,7 @@ def import_onnx(path: str) -> tuple[ModuleOp, dict[str, np.ndarray]]:
         first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid"
         raise BsirError(f"{path} is not a valid ONNX model: {first}") from None
     name = model.graph.name or os.path.splitext(os.path.basename(path))[0]
-    module, arrays = OnnxImporter(model, name).run()
+    module, arrays = OnnxImporter(model, name, source).run()
     from bsir.ir import verify_module
 
     verify_module(module)

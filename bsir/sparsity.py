@@ -141,6 +141,14 @@ def mask_of_zero_blocks(weight: np.ndarray, block: Sequence[int]) -> np.ndarray:
     return sums > 0
 
 
+def parse_block(text: str) -> tuple[int, int]:
+    """``"8x8"`` -> (8, 8): a block's rows over COUT and columns over CIN."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*", text)
+    if not match or min(int(match.group(1)), int(match.group(2))) < 1:
+        raise ValueError(f"a block is ROWSxCOLS over (COUT, CIN), like 8x8; got '{text}'")
+    return int(match.group(1)), int(match.group(2))
+
+
 def parse_overrides(text: str) -> tuple[tuple[str, float], ...]:
     """``"a=0.5 b*=0"`` (spaces, commas or semicolons between) to ((pattern, ratio), ...)."""
     out = []

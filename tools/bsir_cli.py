@@ -137,9 +137,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from bsir.onnx_import import import_onnx
+    from bsir.onnx_import import SparsitySource, import_onnx, masks_beside, read_masks
 
-    module, arrays = import_onnx(args.model)
+    masks = args.masks if args.masks is not None else masks_beside(args.model)
+    if masks == "none":
+        source = SparsitySource(detect=False)
+    elif masks:
+        source = SparsitySource(read_masks(masks))
+    else:
+        source = SparsitySource(block=_block(args.block))
+    module, arrays = import_onnx(args.model, source)
     write_ir_with_weights(module, args.output, arrays)
     return 0
 
@@ -203,13 +210,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _block(text: str) -> tuple[int, int]:
-    from bsir.targets.aie2.hardware import parse_grid
+    from bsir.sparsity import parse_block
 
     try:
-        return parse_grid(text)
-    except BsirError:
-        raise BsirError(f"a block is ROWSxCOLS over (COUT, CIN), like 8x8; got '{text}'") \
-            from None
+        return parse_block(text)
+    except ValueError as error:
+        raise BsirError(str(error)) from None
 
 
 def _load_for_compile(source: str, seed: int) -> tuple[ModuleOp, dict]:
@@ -240,9 +246,25 @@ def print_compile_table(result) -> None:
     link = sum(layer.memtile_core_s for layer in timing.layers)
     comp = sum(layer.compute_s for layer in timing.layers)
     print(f"\n{result.model} on {result.array.name} ({result.array.rows}x{result.array.cols}, "
-          f"{result.array.memtile_mode} memtiles), sparsity {result.sparsity}: "
+          f"{result.array.memtile_mode} memtiles), {_sparsity_label(result)}: "
           f"total {timing.total_s * 1e3:.3f} ms = DDR {ddr * 1e3:.3f} + memtile-core "
           f"{link * 1e3:.3f} + compute {comp * 1e3:.3f} ms")
+
+
+def _sparsity_label(result) -> str:
+    """The asked ratio, or the block density a model brought (trained masks)."""
+    from bsir.dialects import aie2
+
+    if result.sparsity > 0 or result.module is None:
+        return f"sparsity {result.sparsity}"
+    kept = total = 0
+    for op in result.module.walk():
+        if isinstance(op, aie2.LayerOp) and op.compaction is not None:
+            kept += op.compaction.get("kept_blocks")
+            total += op.compaction.get("total_blocks")
+    if total == 0:
+        return "dense"
+    return f"block sparsity of the model ({kept}/{total} blocks kept)"
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -329,7 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="convert an ONNX model to tg IR plus its .npz")
     p.add_argument("model", help="an .onnx file")
     p.add_argument("-o", "--output", required=True, help="IR file; weights go to FILE.npz")
+    p.add_argument("--masks", help="block masks saved by bsir.train (default: MODEL.masks.npz "
+                                   "when it exists); 'none' imports every layer dense")
+    p.add_argument("--block", default="8x8",
+                   help="without masks, layers with all-zero blocks of this shape are sparse")
     p.set_defaults(run=cmd_import)
+
+    p = sub.add_parser("train", help="fine-tune a PyTorch model with block masks "
+                                     "(extra: train; runs under torchrun too)")
+    from bsir.train.cli import add_arguments, run
+
+    add_arguments(p)
+    p.set_defaults(run=run)
 
     p = sub.add_parser("run", help="run a graph with the reference executor")
     p.add_argument("source", help="a text IR file or a built-in model name")

@@ -118,3 +118,65 @@ def test_symbolic_batch_becomes_one(tmp_path):
     graph = module.body.block.first_op
     assert tg.tensor_shape(graph.block.args[0]) == (1, 4, 4, 2)
     assert helper  # helper is used by the model factories
+
+
+@pytest.mark.parametrize("keepdims,kinds", [(1, ["tg.global_avgpool"]),
+                                            (0, ["tg.global_avgpool", "tg.flatten"])])
+def test_reduce_mean_over_h_and_w_is_global_average_pooling(tmp_path, keepdims, kinds):
+    g = OnnxGraph("mean", [1, 3, 6, 6])
+    y = g.node("ReduceMean", [g.conv("input", 3, 4, 3)], axes=[-2, -1], keepdims=keepdims)
+    shape = [1, 4, 1, 1] if keepdims else [1, 4]
+    module, _ = import_onnx(save(g.model([(y, shape)]), tmp_path))
+    assert [op.name for op in ops_of(module)][1:] == kinds
+
+
+def test_reduce_mean_over_channels_is_refused(tmp_path):
+    g = OnnxGraph("mean", [1, 3, 6, 6])
+    y = g.node("ReduceMean", ["input"], axes=[1], keepdims=1)
+    with pytest.raises(BsirError, match=r"ReduceMean\): only a mean over H and W"):
+        import_onnx(save(g.model([(y, [1, 1, 6, 6])]), tmp_path))
+
+
+def sparse_conv_model(drop):
+    """A 16 -> 16 convolution whose 8x8 blocks listed in ``drop`` are zero."""
+    g = OnnxGraph("sparse", [1, 16, 5, 5])
+    y = g.conv("input", 16, 16, 3)
+    weight = next(i for i in g.inits if i.name == "conv1.weight")
+    w = numpy_helper.to_array(weight).copy()
+    for row, col in drop:
+        w[row * 8:(row + 1) * 8, col * 8:(col + 1) * 8] = 0
+    g.inits[g.inits.index(weight)] = numpy_helper.from_array(w, "conv1.weight")
+    return g.model([(y, [1, 16, 5, 5])])
+
+
+def test_zero_blocks_are_recognised_as_block_sparsity(tmp_path):
+    from bsir.onnx_import import SparsitySource
+
+    path = save(sparse_conv_model([(0, 1), (1, 0)]), tmp_path)
+    conv = next(op for op in ops_of(import_onnx(path)[0]) if isinstance(op, tg.Conv2dOp))
+    assert conv.sparsity.mask_array().tolist() == [[True, False], [False, True]]
+    dense, _ = import_onnx(path, SparsitySource(detect=False))
+    assert all(op.sparsity is None for op in ops_of(dense) if isinstance(op, tg.Conv2dOp))
+    finer, _ = import_onnx(path, SparsitySource(block=(4, 4)))
+    conv = next(op for op in ops_of(finer) if isinstance(op, tg.Conv2dOp))
+    assert conv.sparsity.grid_shape == (4, 4) and conv.sparsity.density() == 0.5
+
+
+def test_a_mask_over_flattened_features_is_reblocked_in_tg_order(tmp_path):
+    """Gamma over ONNX's (C, H, W) columns becomes Gamma over tg's (H, W, C) columns."""
+    from bsir.onnx_import import SparsitySource
+
+    model = classifier_head()
+    w = initializer(model, "fc1.weight").T * 0.5  # COUT x 16 in ONNX order
+    gamma = np.array([[True, False, True, False]] * -(-w.shape[0] // 2))
+    for init in model.graph.initializer:
+        if init.name == "fc1.weight":
+            kept = np.repeat(np.repeat(gamma, 2, 0), 4, 1)[:w.shape[0]]
+            init.CopyFrom(numpy_helper.from_array(
+                (initializer(model, "fc1.weight") * kept.T).astype(np.float32), init.name))
+    module, arrays = import_onnx(save(model, tmp_path),
+                                 SparsitySource({"fc1.weight": ((2, 4), gamma)}))
+    fc1 = next(op for op in ops_of(module) if isinstance(op, tg.MatmulOp))
+    element = np.repeat(np.repeat(fc1.sparsity.mask_array(), 2, 0), 4, 1)[:w.shape[0]]
+    assert not np.any(arrays["fc1.weight"][~element])  # zero wherever tg's Gamma drops
+    assert fc1.sparsity.mask_array().sum() >= gamma.sum()
