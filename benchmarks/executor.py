@@ -5,7 +5,11 @@ convolution/linear layer, operands prepared beforehand) in the executor's arithm
 float32 for the float pass and float64 for int8's exact accumulation. The ratio shows
 what im2col, pooling, requantization and bookkeeping add to BLAS.
 
-    python benchmarks/executor.py [--model resnet50] [--repeat 5]
+    python benchmarks/executor.py [--model resnet50] [--repeat 5] [--sparsity 0.5]
+
+With ``--sparsity`` the model is block-sparsified first (8x8 blocks, every convolution
+but the first) and each pass is timed twice: with the block-sparse kernels
+(bsir.kernels) on the sparse layers, and with dense products of the zero-filled weights.
 """
 
 from __future__ import annotations
@@ -65,7 +69,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sparsity", type=float, default=0.0)
     args = parser.parse_args()
+    if args.sparsity > 0:
+        sparse_comparison(args)
+        return
 
     model = build_model(args.model)
     weights = materialize(model.specs, 0)
@@ -94,6 +102,37 @@ def main() -> None:
         median, floor = statistics.median(times), statistics.median(base)
         print(f"{name:<10}{median:>12.3f}{macs / median / 1e9:>9.1f}{floor:>13.3f}"
               f"{median / floor:>9.2f}x")
+
+
+def sparse_comparison(args) -> None:
+    """Executor time on the block-sparse model, the kernels on and off."""
+    from bsir.compile import CompileOptions, front_pipeline
+    from bsir.kernels import backend
+    from bsir.pipeline import run_pipeline
+    from bsir.weights import current_weights, in_memory_weights
+
+    rows = []
+    for quantize in (False, True):
+        model = build_model(args.model)
+        inputs = random_inputs(model.module, seed=1)[0]
+        with in_memory_weights(model.module, materialize(model.specs, 0)):
+            run_pipeline(model.module, front_pipeline(CompileOptions(args.sparsity)))
+            weights = current_weights(model.module)
+        if quantize:
+            weights = TgQuantizePass().quantize(model.module, weights, [inputs])
+        on = Executor(model.module, weights)
+        off = Executor(model.module, weights, block_sparse_kernels=False)
+        t_on = statistics.median(timed(lambda e=on, x=inputs: e.run(x), args.repeat))
+        t_off = statistics.median(timed(lambda e=off, x=inputs: e.run(x), args.repeat))
+        rows.append(("int8" if quantize else "float32", t_off, t_on))
+    print(f"machine: {describe()}, kernels: {backend()}")
+    print(f"model: {args.model}, 8x8 blocks at {args.sparsity:.0%} sparsity on every "
+          f"convolution but the first, median of {args.repeat} runs after one warm-up\n")
+    header = f"{'pass':<10}{'dense products s':>18}{'block-sparse kernels s':>24}{'speed-up':>10}"
+    print(header)
+    print("-" * len(header))
+    for name, t_off, t_on in rows:
+        print(f"{name:<10}{t_off:>18.3f}{t_on:>24.3f}{t_off / t_on:>9.2f}x")
 
 
 if __name__ == "__main__":

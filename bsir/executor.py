@@ -44,9 +44,12 @@ def operands_of(op: Operation) -> list[SSAValue]:
 class Executor:
     """Runs the single graph of a module with the given weights."""
 
-    def __init__(self, module: ModuleOp, weights: dict[str, np.ndarray]):
+    def __init__(self, module: ModuleOp, weights: dict[str, np.ndarray],
+                 block_sparse_kernels: bool | None = None):
         self.graph = only_graph(module)
         self.weights = weights
+        self.block_sparse_kernels = block_sparse_kernels
+        self._packed_weights: dict[int, tuple[np.ndarray, object]] = {}
         self._last_use: dict[SSAValue, Operation] = {}
         for op in self.graph.block.ops:
             for operand in operands_of(op):
@@ -130,9 +133,40 @@ class Executor:
             raise BsirError(f"no value for weight '{key}'", op_location(op))
         return self.weights[key]
 
+    def _packed(self, op: tg.Conv2dOp, w: np.ndarray):
+        """The weight packed for bsir.kernels when the op is block-sparse enough for the
+        native kernel to beat a dense product (bsir.kernels.worth_it; ``block_sparse_kernels``
+        True: whenever the op is sparse, False: never), else None. The results are the
+        same either way: exact for int8, float32 sums for float."""
+        from bsir import kernels
+        from bsir.compaction import pack
+
+        sparsity = op.sparsity
+        if self.block_sparse_kernels is False or sparsity is None or op.group_count != 1:
+            return None
+        out = tg.tensor_shape(op.output)
+        useful = sparsity.density() * w.size * int(np.prod(out[:-1]))
+        if self.block_sparse_kernels is None and \
+                not kernels.worth_it(sparsity.density(), w.dtype == np.int8, useful):
+            return None
+        cached = self._packed_weights.get(id(op))
+        if cached is None or cached[0] is not w:
+            cached = (w, pack(w, sparsity.mask_array(), sparsity.block_shape))
+            self._packed_weights[id(op)] = cached
+        return cached[1]
+
     def _conv2d(self, op: tg.Conv2dOp, args) -> np.ndarray:
         x, w, b = args[0], args[1], args[2] if len(args) > 2 else None
         geometry = (op.stride_hw, op.pads, op.dilation_hw, op.group_count)
+        packed = self._packed(op, w)
+        if packed is not None and x.dtype == w.dtype:  # the block-sparse kernel
+            acc = layers.conv2d_block_sparse(x, packed, *geometry[:3])
+            if not _is_int8(op):
+                return acc + b if b is not None else acc
+            q = op.quant
+            acc_fix = q.input_positions[0] + q.weight_position
+            return quant.requantize(acc + layers.align_bias(b, q.bias_position, acc_fix),
+                                    acc_fix, q.output_position)
         if not _is_int8(op):
             return layers.conv2d_float(x, w, b, *geometry)
         q = op.quant

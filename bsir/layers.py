@@ -69,6 +69,33 @@ def conv2d_accumulate(x: np.ndarray, w: np.ndarray, stride: Sequence[int] = (1, 
     return out
 
 
+def conv2d_block_sparse(x: np.ndarray, packed, stride: Sequence[int] = (1, 1),
+                        pad: Sequence[int] = (0, 0, 0, 0),
+                        dilation: Sequence[int] = (1, 1)) -> np.ndarray:
+    """The sums of :func:`conv2d_accumulate` (groups = 1) multiplying only the blocks a
+    packed weight (:class:`bsir.compaction.BlockSparseWeight`) stores, with
+    :mod:`bsir.kernels`: float32 in, float32 out; int8 in, exact int64 out.
+
+    The windows are laid out as the kernel reads them: block column, tap, channel of
+    the block, with zero channels past CIN."""
+    from bsir.kernels import bsr_matmul_ordered
+
+    xp = _pad_nhwc(x, pad)
+    cout, kh, kw, cin = packed.shape
+    n = x.shape[0]
+    oh, ow = _out_hw(xp.shape[1:3], (kh, kw), stride, dilation)
+    bi, cols = packed.block[1], packed.grid[1]
+    windows = _windows(xp, (kh, kw), stride, dilation, (oh, ow)).reshape(-1, kh * kw, cin)
+    if cols * bi != cin:
+        padded = np.zeros((windows.shape[0], kh * kw, cols * bi), dtype=x.dtype)
+        padded[..., :cin] = windows
+        windows = padded
+    operand = windows.reshape(-1, kh * kw, cols, bi).transpose(2, 1, 3, 0)
+    y = bsr_matmul_ordered(packed, operand.reshape(cols * kh * kw * bi, -1))
+    y = y.T.reshape(n, oh, ow, cout)
+    return y.astype(np.int64) if y.dtype == np.int32 else y
+
+
 def conv2d_float(x, w, b, stride, pad, dilation, groups) -> np.ndarray:
     """float32 convolution with optional bias."""
     y = conv2d_accumulate(x, w, stride, pad, dilation, groups, np.float32)
