@@ -7,11 +7,12 @@
  * columns (zero padded), so a panel's rows are contiguous. Tasks are (panel, range of
  * block rows); a task runs the reduction in chunks of block columns small enough for the
  * chunk's X rows to stay in L1 while every block row of the range uses them, and large
- * enough that a block row finds about 8 blocks in a chunk.
+ * enough that a block row finds about 64 columns of work in a chunk.
  *
  * Micro-kernels keep a tile of Y in registers while they run over a block row's blocks
- * of the chunk: 8 rows x 8 columns for 8-row blocks (one X load and 8 weight broadcasts
- * per 8 FMAs), else up to 4 rows x 24 columns (12 accumulators). int8: X is packed as
+ * of the chunk: up to 4 rows x 24 columns (12 accumulators; the caller cuts blocks
+ * into 4-column pieces, which this kernel runs fastest), or 8 rows x 8 columns for
+ * 8-row blocks whose width is not a multiple of 4. int8: X is packed as
  * int16 pairs of consecutive rows and the weights as int16 pairs, so _mm256_madd_epi16
  * gives two exact products and their sum per lane into int32 (exact while |sum| < 2^31;
  * the caller checks the reduction length).
@@ -160,11 +161,11 @@ static void strip_f32_avx2(const float *blocks, const int64_t *col_idx, int64_t 
 #define KC_ROWS 128
 
 /* Block columns per reduction chunk: KC_ROWS rows of X, but enough that a block row
- * finds about 8 blocks in a chunk at the matrix's density (else the per-chunk work of
- * loading and storing the accumulators dominates). */
+ * finds about 64 block columns' worth of its blocks in a chunk at the matrix's density
+ * (else loading and storing the accumulators per chunk dominates). */
 static int64_t chunk_columns(int64_t R, int64_t C, int64_t nnz, int BC) {
     int64_t kc = KC_ROWS / BC < 1 ? 1 : KC_ROWS / BC;
-    int64_t sparse = nnz > 0 ? (8 * R * C + nnz - 1) / nnz : C;
+    int64_t sparse = nnz > 0 ? (64 * R * C + nnz * BC - 1) / (nnz * BC) : C;
     return kc > sparse ? kc : sparse;
 }
 
@@ -216,7 +217,7 @@ int bsr_sgemm(int64_t R, int BO, int BC, const float *blocks, const int64_t *row
                     cursor[r - r0] = j1;
                     if (j0 == j1) continue;
 #ifdef BSR_X86
-                    if (avx2 && BO == 8 && width == NP) {
+                    if (avx2 && BO == 8 && width == NP && BC % 4 != 0) {
                         for (int s = 0; s < NP; s += 8)
                             rows8_f32(blocks, col_idx, j0, j1, BC, panel, s,
                                       Y + r * 8 * ldy + n0 + s, ldy);
