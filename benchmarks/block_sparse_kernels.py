@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import statistics
 import sys
 import time
 import warnings
@@ -37,6 +36,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from machine import describe
+from timing import median_time
 
 from bsir import kernels
 from bsir.compaction import pack
@@ -74,16 +74,6 @@ def random_block_weight(rng, m: int, k: int, block: tuple[int, int],
     mask = mask.reshape(rows, cols)
     element = np.repeat(np.repeat(mask, block[0], 0), block[1], 1)[:m, :k]
     return (rng.standard_normal((m, k)) * element).astype(np.float32), mask
-
-
-def median_time(function, repeat: int) -> float:
-    function()  # warm up (and first-touch memory)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def methods_for(weight: np.ndarray, masks: dict, x: np.ndarray, slow: bool) -> dict:

@@ -18,13 +18,13 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from machine import describe
+from timing import timed
 
 from bsir.dialects import tg
 from bsir.executor import Executor, random_inputs
@@ -33,16 +33,6 @@ from bsir.passes.tg_fold_batchnorm import fold_batchnorms
 from bsir.passes.tg_quantize import TgQuantizePass
 from bsir.stats import layer_stats, only_graph
 from bsir.weights import materialize
-
-
-def timed(function, repeat: int) -> list[float]:
-    function()  # warm up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def gemm_baseline(module, dtype, repeat: int) -> list[float]:

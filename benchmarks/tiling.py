@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from machine import describe
+from timing import median_time
 
 from bsir.dialects import tiling
 from bsir.ir import verify_module
@@ -26,15 +25,6 @@ from bsir.passes.tg_fold_batchnorm import fold_batchnorms
 from bsir.passes.tiling_color_memtiles import TilingColorMemtilesPass
 from bsir.stats import only_graph
 from bsir.weights import materialize
-
-
-def median_time(function, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def residency(module) -> list[str]:
@@ -68,7 +58,7 @@ def main() -> None:
     print("-" * len(header))
     for name in ("resnet50", "inception_v3", "vgg16"):
         modules = [build_model(name).module for _ in range(2 * args.repeat + 1)]
-        base = median_time(lambda m=modules[0]: verify_module(m), args.repeat)
+        base = median_time(lambda m=modules[0]: verify_module(m), args.repeat, warm_up=False)
         pending = iter(modules[1:])
         converted = []
 
@@ -77,9 +67,10 @@ def main() -> None:
             convert.apply(None, module)
             converted.append(module)
 
-        conv_t = median_time(run_convert, args.repeat)
+        conv_t = median_time(run_convert, args.repeat, warm_up=False)
         done = iter(converted)
-        color_t = median_time(lambda done=done: color.apply(None, next(done)), args.repeat)
+        color_t = median_time(lambda done=done: color.apply(None, next(done)), args.repeat,
+                              warm_up=False)
         layers = sum(isinstance(op, tiling.LayerOp) for op in only_graph(converted[0]).block.ops)
         print(f"{name:<14}{base:>10.3f}{conv_t:>11.3f}{color_t:>9.3f}{layers:>8}")
     model = build_model("resnet50")
