@@ -174,6 +174,33 @@ static int64_t row_ranges(int64_t R, int64_t panels, int threads) {
     return ranges < 1 ? 1 : (ranges > R ? (R > 0 ? R : 1) : ranges);
 }
 
+/* The OpenMP thread count to use (1 without OpenMP; <= 0 asks for every core). */
+static int thread_count(int threads) {
+#ifdef _OPENMP
+    return threads > 0 ? threads : omp_get_max_threads();
+#else
+    (void)threads;
+    return 1;
+#endif
+}
+
+/* Block row r's blocks in the chunk of block columns below `limit`: [*cursor, return),
+ * the cursor moved past them. */
+static int64_t take_chunk(int64_t *cursor, int64_t row_end, const int64_t *col_idx,
+                          int64_t limit) {
+    int64_t j = *cursor;
+    while (j < row_end && col_idx[j] < limit) j++;
+    *cursor = j;
+    return j;
+}
+
+/* Zero rows [row0, row0 + rows) of Y (elements of `size` bytes) in columns [n0, n0+width). */
+static void zero_rows(void *Y, size_t size, int64_t row0, int rows, int64_t ldy, int64_t n0,
+                      int64_t width) {
+    for (int i = 0; i < rows; i++)
+        memset((char *)Y + ((row0 + i) * ldy + n0) * (int64_t)size, 0, (size_t)width * size);
+}
+
 int bsr_sgemm(int64_t R, int BO, int BC, const float *blocks, const int64_t *row_ptr,
               const int64_t *col_idx, int64_t K, int64_t N, const float *X, int64_t ldx,
               float *Y, int64_t ldy, int threads) {
@@ -182,11 +209,7 @@ int bsr_sgemm(int64_t R, int BO, int BC, const float *blocks, const int64_t *row
     float *Xp = (float *)malloc((size_t)(panels * K * NP) * sizeof(float));
     if (!Xp) return -1;
     int avx2 = have_avx2();
-#ifdef _OPENMP
-    if (threads <= 0) threads = omp_get_max_threads();
-#else
-    threads = 1;
-#endif
+    threads = thread_count(threads);
     int64_t ranges = row_ranges(R, panels, threads), per = (R + ranges - 1) / ranges;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -206,15 +229,13 @@ int bsr_sgemm(int64_t R, int BO, int BC, const float *blocks, const int64_t *row
             if (!cursor) { failed = 1; continue; }
             for (int64_t r = r0; r < r1; r++) {
                 cursor[r - r0] = row_ptr[r];
-                for (int i = 0; i < BO; i++)
-                    memset(Y + (r * BO + i) * ldy + n0, 0, (size_t)width * sizeof(float));
+                zero_rows(Y, sizeof(float), r * BO, BO, ldy, n0, width);
             }
             float acc[4][SW];
             for (int64_t c0 = 0; c0 < C; c0 += kc)
                 for (int64_t r = r0; r < r1; r++) {
-                    int64_t j0 = cursor[r - r0], j1 = j0;
-                    while (j1 < row_ptr[r + 1] && col_idx[j1] < c0 + kc) j1++;
-                    cursor[r - r0] = j1;
+                    int64_t j0 = cursor[r - r0];
+                    int64_t j1 = take_chunk(&cursor[r - r0], row_ptr[r + 1], col_idx, c0 + kc);
                     if (j0 == j1) continue;
 #ifdef BSR_X86
                     if (avx2 && BO == 8 && width == NP && BC % 4 != 0) {
@@ -360,11 +381,7 @@ int bsr_i8gemm(int64_t R, int BO, int BC, const int8_t *blocks, const int64_t *r
             for (int b = 0; b < BCe; b++)
                 w16[(j * BO + i) * BCe + b] = b < BC ? blocks[(j * BO + i) * BC + b] : 0;
     int avx2 = have_avx2();
-#ifdef _OPENMP
-    if (threads <= 0) threads = omp_get_max_threads();
-#else
-    threads = 1;
-#endif
+    threads = thread_count(threads);
     int64_t ranges = row_ranges(R, panels, threads), per = (R + ranges - 1) / ranges;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -385,15 +402,13 @@ int bsr_i8gemm(int64_t R, int BO, int BC, const int8_t *blocks, const int64_t *r
             if (!cursor) { failed = 1; continue; }
             for (int64_t r = r0; r < r1; r++) {
                 cursor[r - r0] = row_ptr[r];
-                for (int i = 0; i < BO; i++)
-                    memset(Y + (r * BO + i) * ldy + n0, 0, (size_t)width * sizeof(int32_t));
+                zero_rows(Y, sizeof(int32_t), r * BO, BO, ldy, n0, width);
             }
             int32_t acc[4][SW];
             for (int64_t c0 = 0; c0 < C; c0 += kc)
                 for (int64_t r = r0; r < r1; r++) {
-                    int64_t j0 = cursor[r - r0], j1 = j0;
-                    while (j1 < row_ptr[r + 1] && col_idx[j1] < c0 + kc) j1++;
-                    cursor[r - r0] = j1;
+                    int64_t j0 = cursor[r - r0];
+                    int64_t j1 = take_chunk(&cursor[r - r0], row_ptr[r + 1], col_idx, c0 + kc);
                     if (j0 == j1) continue;
                     for (int g = 0; g < BO; g += 4) {
                         int rb = BO - g < 4 ? BO - g : 4;
