@@ -286,6 +286,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.trace:
         write_trace(args.trace, result.timing)
     print_compile_table(result)
+    if args.report:
+        _write_compile_report(args, result, inputs)
     if args.verify:
         from bsir.verify import verify_compiled
 
@@ -294,6 +296,27 @@ def cmd_compile(args: argparse.Namespace) -> int:
               f"on {report.layers} layers ({report.elements:,} values); simulation "
               f"{report.simulation_s:.1f} s, reference {report.reference_s:.2f} s")
     return 0
+
+
+def _write_compile_report(args: argparse.Namespace, result, inputs: list) -> None:
+    """The HTML report of ``result``, beside the dense compilation when sparsity was asked."""
+    from bsir.compile import CompileOptions, compile_module
+    from bsir.targets.aie2.report import write_report
+
+    label = (f"sparse {args.sparsity:.0%} ({args.block} blocks)" if args.sparsity > 0
+             else _sparsity_label(result))
+    runs = [(label, result)]
+    if args.sparsity > 0 and not args.no_dense_baseline:
+        module, arrays = _load_for_compile(args.source, args.seed)
+        dense = compile_module(module, arrays, args.grid, args.memtiles,
+                               CompileOptions(calibration=tuple(inputs)))
+        if dense.failed:
+            print(f"note: the dense model does not fit ({dense.failed}); the report shows the "
+                  "sparse compilation alone")
+        else:
+            runs.insert(0, ("dense", dense))
+    write_report(args.report, runs)
+    print(f"\nreport: {args.report}")
 
 
 def _check_inputs(module: ModuleOp, inputs: list) -> None:
@@ -317,6 +340,11 @@ def cmd_table2(args: argparse.Namespace) -> int:
     print(format_table2(cells))
     if args.json:
         write_json(args.json, cells)
+    if args.report:
+        from bsir.targets.aie2.report import write_table2_report
+
+        write_table2_report(args.report, cells)
+        print(f"\nreport: {args.report}")
     return 0
 
 
@@ -388,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--criterion", default="l2", help="l1, l2, variance, variance-global")
     p.add_argument("--json", help="write the estimate (DESIGN.md section 7 schema)")
     p.add_argument("--trace", help="write a Chrome/Perfetto trace of the timeline")
+    p.add_argument("--report", help="write a self-contained HTML report: layer table, "
+                                    "timeline, memtile occupancy (with --sparsity, beside "
+                                    "the dense compilation of the same model)")
+    p.add_argument("--no-dense-baseline", action="store_true",
+                   help="with --report and --sparsity: do not compile the dense model to "
+                        "compare with")
     p.add_argument("--seed", type=int, default=0, help="weight seed for a built-in model")
     p.add_argument("--verify", action="store_true",
                    help="simulate the program and compare every layer bit for bit with the "
@@ -402,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the cells as JSON")
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
     p.add_argument("--models", nargs="*", help="a subset of resnet50 inception_v3 vgg16")
+    p.add_argument("--report", help="write the cells as a self-contained HTML chart, ours "
+                                    "beside the paper's")
     p.set_defaults(run=cmd_table2)
 
     for name, sub_parser in sub.choices.items():

@@ -83,7 +83,10 @@ def kernel_rows(weight: BlockSparseWeight) -> np.ndarray:
 
 
 def gather_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``x[rows]`` with zero rows where ``rows`` is -1 (contiguous)."""
+    """``x[rows]`` with zero rows where ``rows`` is -1 (contiguous; ``x`` itself when
+    ``rows`` is every row in order, as for a matrix whose width is whole blocks)."""
+    if rows.size == x.shape[0] and np.array_equal(rows, np.arange(rows.size)):
+        return np.ascontiguousarray(x)
     out = np.zeros((rows.size, x.shape[1]), dtype=x.dtype)
     valid = rows >= 0
     out[valid] = x[rows[valid]]
@@ -127,12 +130,11 @@ def bsr_matmul_ordered(weight: BlockSparseWeight, operand: np.ndarray,
     row_ptr = np.ascontiguousarray(weight.row_ptr, dtype=np.int64)
     col_idx = np.ascontiguousarray(weight.col_idx, dtype=np.int64)
     n = operand.shape[1]
-    out = np.zeros((block_rows * bo, n), dtype=np.int32 if integer else np.float32)
     lib = _library()
-    if lib is not None and not integer and width > PIECE and width % PIECE == 0:
-        blocks, row_ptr, col_idx, width = _pieces(blocks, row_ptr, col_idx, width)
-        block_cols = operand.shape[0] // width
-    if lib is None or n == 0 or col_idx.size == 0:
+    native = lib is not None and n > 0 and col_idx.size > 0
+    out = (np.empty if native else np.zeros)((block_rows * bo, n),  # the kernel writes all
+                                             dtype=np.int32 if integer else np.float32)
+    if not native:
         _numpy_product(blocks, row_ptr, col_idx, operand, out, integer)
     else:
         function = lib.bsr_i8gemm if integer else lib.bsr_sgemm
@@ -142,20 +144,6 @@ def bsr_matmul_ordered(weight: BlockSparseWeight, operand: np.ndarray,
         if status != 0:
             raise MemoryError("bsr_matmul: the native kernel could not allocate its buffers")
     return out[:weight.shape[0]]
-
-
-PIECE = 4  # the native fp32 micro-kernel is fastest on 4-column blocks (int8 is not)
-
-
-def _pieces(blocks: np.ndarray, row_ptr: np.ndarray, col_idx: np.ndarray,
-            width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """The same matrix with every block cut into 4-column pieces (same operand rows)."""
-    count = width // PIECE
-    nnz, bo = blocks.shape[:2]
-    pieces = blocks.reshape(nnz, bo, count, PIECE).transpose(0, 2, 1, 3)
-    columns = (col_idx[:, None] * count + np.arange(count)[None, :]).reshape(-1)
-    return (np.ascontiguousarray(pieces.reshape(nnz * count, bo, PIECE)), row_ptr * count,
-            np.ascontiguousarray(columns, dtype=np.int64), PIECE)
 
 
 def _numpy_product(blocks: np.ndarray, row_ptr: np.ndarray, col_idx: np.ndarray,

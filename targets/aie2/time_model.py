@@ -100,26 +100,33 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
     load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
     link, rate = array.link_bandwidth(), array.macs_per_second
     load = loadw = write = 0.0
+    moved_by_kind = {"LOAD": 0, "LOADW": 0, "WRITE": 0}
     for op in layer.instructions:
         moved = op.nbytes * op.iterations * op.repeats
         if isinstance(op, aie2.LoadOp):
             load += moved / load_bw
+            moved_by_kind["LOAD"] += moved
         elif isinstance(op, aie2.LoadWOp):
             loadw += moved / load_bw
+            moved_by_kind["LOADW"] += moved
         elif isinstance(op, aie2.WriteOp):
             write += moved / store_bw
+            moved_by_kind["WRITE"] += moved
     t = start
     memtiles = range(array.memtiles)
     if load or loadw:
         for m in memtiles:
             if load:
-                result.events.append(Event(f"DDR memtile {m} ch0", "LOAD", t, load))
+                result.events.append(Event(f"DDR memtile {m} ch0", "LOAD", t, load,
+                                           {"bytes": moved_by_kind["LOAD"]}))
             if loadw:
-                result.events.append(Event(f"DDR memtile {m} ch1", "LOADW", t, loadw))
+                result.events.append(Event(f"DDR memtile {m} ch1", "LOADW", t, loadw,
+                                           {"bytes": moved_by_kind["LOADW"]}))
     t += max(load, loadw)
     if write:
         for m in memtiles:
-            result.events.append(Event(f"DDR memtile {m} ch0+1", "WRITE", t, write))
+            result.events.append(Event(f"DDR memtile {m} ch0+1", "WRITE", t, write,
+                                       {"bytes": moved_by_kind["WRITE"]}))
         t += write
     result.ddr_s = max(load, loadw) + write
     cores = [(r, c) for r in range(array.rows) for c in range(array.cols)]
@@ -129,7 +136,8 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
             result.memtile_core_s += duration
             for r, c in cores:
                 result.events.append(Event(f"core {r},{c}", "LOADWDM", t, duration,
-                                           {"bytes": op.nbytes, "repeat": op.repeats}))
+                                           {"bytes": op.nbytes, "iter": op.iterations,
+                                            "repeat": op.repeats}))
             t += duration
     for phase, loadfm, comp, writefm in _groups(layer):
         t_in, t_c, t_out = loadfm.nbytes / link, comp.field("macs") / rate, writefm.nbytes / link
@@ -149,12 +157,14 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
                 result.memtile_core_s += duration
             stages = [("LOADFM", 0.0, n * t_in * reps), ("COMP", 0.0, n * t_c * reps),
                       ("WRITEFM", 0.0, n * t_out * reps)]
+        amounts = {"LOADFM": {"bytes": loadfm.nbytes}, "COMP": {"macs": comp.field("macs")},
+                   "WRITEFM": {"bytes": writefm.nbytes}}
         for r, c in cores:
             for stage, offset, length in stages:
                 if length > 0:
                     result.events.append(Event(
                         f"core {r},{c}", f"{stage} {phase}", t + offset, length,
-                        {"iter": n, "repeat": reps}))
+                        {**amounts[stage], "iter": n, "repeat": reps}))
         t += duration
     place = layer.placement
     if place is not None:

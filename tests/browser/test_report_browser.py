@@ -1,0 +1,177 @@
+"""The HTML reports in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+`.ci/run` installs Chromium and sets BSIR_REQUIRE_BROWSER=1, so there a missing browser
+fails the tests; elsewhere they are skipped without one."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+
+import pytest
+
+from bsir.compile import CompileOptions, CompileResult, compile_module
+from bsir.models import build_model
+from bsir.targets.aie2.report import write_report, write_table2_report
+from bsir.weights import materialize
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str | None:
+    return next(filter(None, (shutil.which(name) for name in
+                              ("chromium", "chromium-browser", "google-chrome"))), None)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    required = os.environ.get("BSIR_REQUIRE_BROWSER") == "1"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if required:
+            raise
+        pytest.skip("playwright is not installed")
+    executable = chromium_path()
+    if executable is None:
+        if required:
+            pytest.fail("BSIR_REQUIRE_BROWSER=1 but no chromium on PATH")
+        pytest.skip("no chromium on PATH")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """Open an HTML file; fail on any script error; wait until the report is drawn."""
+    pages = []
+
+    def opener(path):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(path.as_uri())
+        page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+        pages.append((page, errors))
+        return page
+
+    yield opener
+    for page, errors in pages:
+        page.close()
+        assert errors == [], errors
+
+
+def compiled(model: str, grid: str, sparsity: float = 0.0) -> CompileResult:
+    built = build_model(model)
+    return compile_module(built.module, materialize(built.specs, 0), grid,
+                          options=CompileOptions(sparsity=sparsity))
+
+
+@pytest.fixture(scope="module")
+def resnet50_runs():
+    return [("dense", compiled("resnet50", "4x4")),
+            ("sparse 50%", compiled("resnet50", "4x4", 0.5))]
+
+
+def pixels(png: bytes):
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def test_resnet50_report_draws_the_network_and_zooms_into_a_layer(resnet50_runs, open_page,
+                                                                 tmp_path):
+    path = tmp_path / "resnet50.html"
+    write_report(str(path), resnet50_runs)
+    page = open_page(path)
+    sparse = resnet50_runs[1][1].timing
+    # the compilation asked for (sparse) is shown first: one bar group per layer
+    assert page.locator("#timeline g.layer").count() == len(sparse.layers) == 72
+    assert page.locator("#layers-section tbody tr").count() == len(sparse.layers)
+    assert page.locator("#occupancy rect.occ").count() == len(sparse.layers)
+    assert page.locator("#comparison rect.cmp-bar").count() == 2 * len(sparse.layers)
+
+    # zoom into the most expensive layer: one bar per instruction event of that layer
+    slowest = max(range(len(sparse.layers)), key=lambda i: sparse.layers[i].total_s)
+    page.locator(f"#timeline g.layer[data-index='{slowest}']").click()
+    layer = sparse.layers[slowest]
+    bars = page.locator("#timeline rect.bar")
+    assert bars.count() == len(layer.events)
+    kinds = {event.name.split()[0] for event in layer.events}
+    for kind in kinds:
+        assert page.locator(f"#timeline rect.bar[data-kind='{kind}']").count() == \
+            sum(event.name.split()[0] == kind for event in layer.events)
+    assert {"LOADFM", "COMP", "WRITEFM"} <= kinds
+    assert layer.name in page.inner_text("#view-label")
+
+    # hovering a COMP bar shows its instruction, MACs, iterations and time
+    tooltip = page.locator("#tooltip")
+    assert tooltip.is_hidden()
+    page.locator("#timeline rect.bar[data-kind='COMP']").first.hover()
+    assert tooltip.is_visible()
+    text = tooltip.inner_text()
+    assert text.startswith("COMP") and "MACs" in text and "iterations" in text
+    page.locator("#timeline rect.bar[data-kind='LOADFM']").first.hover()
+    assert "bytes" in tooltip.inner_text()
+
+    # the screenshot shows the zoomed timeline in the instruction colours, not a blank page
+    image = pixels(page.locator("#timeline").screenshot())
+    colours = image.getcolors(maxcolors=1 << 16)
+    assert colours is not None and len(colours) > 8
+    counts = {rgb: n for n, rgb in colours}
+    comp = (0xE8, 0xB1, 0x00)  # --COMP in report.css
+    assert counts.get(comp, 0) > 500, "no COMP bar drawn"
+    whole = pixels(page.screenshot(full_page=True))
+    assert whole.size[1] > 1500 and len(whole.getcolors(maxcolors=1 << 16) or []) > 50
+
+    # back to the network, then the dense compilation
+    page.click("#back")
+    assert page.locator("#timeline g.layer").count() == 72
+    page.click("#runs button[data-run='0']")
+    assert page.locator("#timeline g.layer").count() == len(resnet50_runs[0][1].timing.layers)
+    assert "dense" in page.inner_text("#summary")
+
+
+def test_the_layer_table_sorts_and_zooms(resnet50_runs, open_page, tmp_path):
+    path = tmp_path / "resnet50.html"
+    write_report(str(path), resnet50_runs)
+    page = open_page(path)
+    header = page.locator("#layers-section th[data-key='total']")
+    header.click()  # numbers sort descending first
+    assert header.get_attribute("aria-sort") == "descending"
+    layers = resnet50_runs[1][1].timing.layers
+    slowest = max(layers, key=lambda layer: layer.total_s)
+    first = page.locator("#layers-section tbody tr").first
+    assert slowest.name in first.inner_text()
+    header.click()
+    assert header.get_attribute("aria-sort") == "ascending"
+    assert min(layers, key=lambda layer: layer.total_s).name in first.inner_text()
+    page.locator("#layers-section th[data-key='total']").click()
+    page.locator("#layers-section tbody tr").first.click()
+    assert page.locator("#timeline rect.bar").count() == len(slowest.events)
+
+
+def test_table2_report_draws_ours_beside_the_papers(open_page, tmp_path):
+    cells = []
+    for n in (2, 3):
+        for sparsity in (0.0, 0.5):
+            cell = compiled("tiny_cnn", f"{n}x{n}", sparsity).summary()
+            cell["paper_s"] = None if (n, sparsity) == (3, 0.0) else cell["total_s"] * 1.5
+            cells.append(cell)
+    path = tmp_path / "table2.html"
+    write_table2_report(str(path), cells)
+    page = open_page(path)
+    # 4 cells x (ours + paper), less the one failed paper figure, drawn as a cross
+    assert page.locator("rect.t2-bar").count() == 7
+    assert page.locator("text.failed-mark").count() == 1
+    assert page.locator("rect.t2-bar[data-series='paper-sparse']").count() == 2
+    page.locator("rect.t2-bar[data-series='ours-sparse']").first.hover()
+    text = page.inner_text("#tooltip")
+    assert "sparse speed-up" in text and "bsir / paper" in text
+    assert page.locator("#cells tbody tr").count() == 2
