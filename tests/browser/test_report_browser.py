@@ -7,23 +7,14 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 
 import pytest
+from chromium import CHROMIUM_FLAGS, chromium_path
 
 from bsir.compile import CompileOptions, CompileResult, compile_module
 from bsir.models import build_model
 from bsir.targets.aie2.report import write_report, write_table2_report
 from bsir.weights import materialize
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
-
-
-def chromium_path() -> str | None:
-    return next(filter(None, (shutil.which(name) for name in
-                              ("chromium", "chromium-browser", "google-chrome"))), None)
 
 
 @pytest.fixture(scope="module")
