@@ -231,10 +231,8 @@ def print_compile_table(result) -> None:
     timing = result.timing
     rows = []
     for layer in timing.layers:
-        split = layer.split
-        cores = f"{split['mode'].upper()}:{len(split['columns']) - 1}x{len(split['rows']) - 1}"
-        sub = "x".join(map(str, split["subvolume"]))
-        passes = "x".join(map(str, split["ddr_passes"]))
+        cores, sub = layer.split_labels()
+        passes = "x".join(map(str, layer.split["ddr_passes"]))
         rows.append((layer.name, layer.op.removeprefix("tg."), cores, sub, passes,
                      f"{layer.macs_computed:,}", f"{layer.ddr_s * 1e6:.1f}",
                      f"{layer.memtile_core_s * 1e6:.1f}", f"{layer.compute_s * 1e6:.1f}",

@@ -30,12 +30,10 @@ def _us(seconds: float) -> float:
 
 
 def _split_label(layer: LayerTime) -> str:
-    split = layer.split
-    if not split:
+    cores, sub = layer.split_labels()
+    if not cores:
         return ""
-    cores = f"{split['mode'].upper()}:{len(split['columns']) - 1}x{len(split['rows']) - 1}"
-    sub = "x".join(map(str, split["subvolume"]))
-    return f"{cores} sub {sub}" + (" cin-split" if split.get("cin_split") else "")
+    return f"{cores} sub {sub}" + (" cin-split" if layer.split.get("cin_split") else "")
 
 
 class _Interner:

@@ -57,6 +57,14 @@ class LayerTime:
     def total_s(self) -> float:
         return self.ddr_s + self.memtile_core_s + self.compute_s
 
+    def split_labels(self) -> tuple[str, str]:
+        """The split as printed: cores (``W:4x4``) and subvolume (``HxWxCOUTxCIN``)."""
+        split = self.split
+        if not split:
+            return "", ""
+        cores = f"{split['mode'].upper()}:{len(split['columns']) - 1}x{len(split['rows']) - 1}"
+        return cores, "x".join(map(str, split["subvolume"]))
+
 
 @dataclass
 class NetworkTime:

@@ -10,11 +10,9 @@ import os
 
 import pytest
 from chromium import CHROMIUM_FLAGS, chromium_path
+from report_inputs import compiled, small_table2_cells
 
-from bsir.compile import CompileOptions, CompileResult, compile_module
-from bsir.models import build_model
 from bsir.targets.aie2.report import write_report, write_table2_report
-from bsir.weights import materialize
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +54,6 @@ def open_page(browser):
     for page, errors in pages:
         page.close()
         assert errors == [], errors
-
-
-def compiled(model: str, grid: str, sparsity: float = 0.0) -> CompileResult:
-    built = build_model(model)
-    return compile_module(built.module, materialize(built.specs, 0), grid,
-                          options=CompileOptions(sparsity=sparsity))
 
 
 @pytest.fixture(scope="module")
@@ -149,14 +141,8 @@ def test_the_layer_table_sorts_and_zooms(resnet50_runs, open_page, tmp_path):
 
 
 def test_table2_report_draws_ours_beside_the_papers(open_page, tmp_path):
-    cells = []
-    for n in (2, 3):
-        for sparsity in (0.0, 0.5):
-            cell = compiled("tiny_cnn", f"{n}x{n}", sparsity).summary()
-            cell["paper_s"] = None if (n, sparsity) == (3, 0.0) else cell["total_s"] * 1.5
-            cells.append(cell)
     path = tmp_path / "table2.html"
-    write_table2_report(str(path), cells)
+    write_table2_report(str(path), small_table2_cells())
     page = open_page(path)
     # 4 cells x (ours + paper), less the one failed paper figure, drawn as a cross
     assert page.locator("rect.t2-bar").count() == 7

@@ -7,18 +7,10 @@ import json
 import re
 
 import pytest
+from report_inputs import compiled, small_table2_cells
 
-from bsir.compile import CompileOptions, CompileResult, compile_module
-from bsir.models import build_model
 from bsir.targets.aie2.report import report_html, run_data, table2_html
 from bsir.tools.bsir_cli import main
-from bsir.weights import materialize
-
-
-def compiled(model: str, grid: str = "2x2", sparsity: float = 0.0) -> CompileResult:
-    built = build_model(model)
-    return compile_module(built.module, materialize(built.specs, 0), grid,
-                          options=CompileOptions(sparsity=sparsity))
 
 
 def embedded_data(html: str) -> dict:
@@ -92,19 +84,8 @@ def test_compile_report_from_the_command_line(tmp_path, capsys):
     assert len(embedded_data(path.read_text())["runs"]) == 1
 
 
-def table2_cells() -> list[dict]:
-    """Table 2 cells of a small model, as run_table2 makes them, one paper cell failed."""
-    cells = []
-    for n in (2, 3):
-        for sparsity in (0.0, 0.5):
-            cell = compiled("tiny_cnn", f"{n}x{n}", sparsity).summary()
-            cell["paper_s"] = None if (n, sparsity) == (3, 0.0) else cell["total_s"] * 1.5
-            cells.append(cell)
-    return cells
-
-
 def test_table2_report_holds_every_cell():
-    cells = table2_cells()
+    cells = small_table2_cells()
     data = embedded_data(table2_html(cells))
     assert len(data["cells"]) == 4
     assert [c["paper_s"] for c in data["cells"]] == [c["paper_s"] for c in cells]

@@ -48,6 +48,7 @@
         bar.querySelectorAll("button").forEach(x => x.setAttribute("aria-pressed", x === b));
         view = {layer: null, lo: 0, hi: run().total};
         drawAll();
+        drawTable();
       });
     });
   }
@@ -360,8 +361,6 @@
   drawComparison();
   main.appendChild(lt);
   drawTable();
-  const redraw = () => { drawAll(); };
-  window.addEventListener("resize", redraw);
-  document.querySelectorAll("#runs button").forEach(b => b.addEventListener("click", drawTable));
+  window.addEventListener("resize", drawAll);
   done();
 })();
