@@ -58,7 +58,7 @@
         withTooltip(bar, () => {
           const rows = [["time", `${ms.toFixed(3)} ms`]];
           const other = valueOf(cell, !s.paper);
-          if (other) rows.push([s.paper ? "bsir / paper" : "bsir / paper", (cell.total_s / cell.paper_s).toFixed(2)]);
+          if (other) rows.push(["bsir / paper", (cell.total_s / cell.paper_s).toFixed(2)]);
           if (!s.paper && s.sparse) {
             const dense = valueOf(find(model, n, false), false);
             if (dense) rows.push(["sparse speed-up", (dense / v).toFixed(2) + "\u00d7"]);
