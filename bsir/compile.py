@@ -11,13 +11,12 @@ the memory that overflowed and by how many bytes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
-from bsir.diagnostics import BsirError
+from bsir.diagnostics import MappingError
 from bsir.pipeline import run_pipeline
 from bsir.targets.aie2.hardware import AIE2Array, resolve_array
 from bsir.targets.aie2.time_model import NetworkTime, time_network
@@ -47,7 +46,7 @@ class CompileResult:
     weights: dict[str, np.ndarray] | None = None
 
     def summary(self) -> dict:
-        """The DESIGN.md section 7 object, without ``layers``."""
+        """The ``--json`` object of docs/cli.md, without ``layers``."""
         return {
             "model": self.model,
             "grid": [self.array.rows, self.array.cols],
@@ -110,14 +109,7 @@ def compile_module(module: ModuleOp, arrays: dict[str, np.ndarray], hardware: st
                     module, current_weights(module), [calibration])
             run_pipeline(module, back_pipeline(hardware, memtiles))
             final = current_weights(module)
-    except BsirError as error:
-        if "cannot map layer" in error.message:
-            return CompileResult(name, array, options.sparsity, None, None, error.message)
-        raise
+    except MappingError as error:
+        return CompileResult(name, array, options.sparsity, None, None, error.message)
     return CompileResult(name, array, options.sparsity, module, time_network(module, array),
                          weights=final)
-
-
-def write_json(path: str, data: object) -> None:
-    with open(path, "w", encoding="utf-8") as stream:
-        json.dump(data, stream, indent=1)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from xdsl.dialects.builtin import FileLineColLoc
 from xdsl.ir import Attribute, Operation
-from xdsl.utils.exceptions import ParseError
+from xdsl.utils.exceptions import DiagnosticException, ParseError, PassFailedException
 
 
 class BsirError(Exception):
@@ -22,6 +22,24 @@ class BsirError(Exception):
     def __str__(self) -> str:
         prefix = f"{self.where}: " if self.where else ""
         return f"{prefix}error: {self.message}"
+
+
+class UsageError(BsirError):
+    """A command line that does not parse: unknown option, missing argument (exit 2)."""
+
+
+class MappingError(BsirError):
+    """A layer that cannot be mapped onto the array: a memory overflows."""
+
+
+class MappingFailed(PassFailedException):
+    """What a pass raises when a layer does not fit the array (becomes MappingError)."""
+
+
+def from_diagnostic(error: DiagnosticException) -> BsirError:
+    """The one-line, typed error of a pass or verifier that refused its input."""
+    kind = MappingError if isinstance(error, MappingFailed) else BsirError
+    return kind(str(error))
 
 
 def location_text(location: Attribute) -> str | None:
@@ -53,18 +71,23 @@ def from_parse_error(error: ParseError) -> BsirError:
 def guarded_main(tool: str, body: Callable[[], int | None]) -> int:
     """Run a command's body; report any failure on one line and return the exit code.
 
-    ``BsirError`` (bad input) exits 1; a missing or unreadable file exits 1; anything
-    else is an internal error (exit 3) whose traceback ``BSIR_DEBUG=1`` shows.
+    ``BsirError`` (bad input), a pass's ``PassFailedException`` or ``VerifyException``,
+    and a missing or unreadable file exit 1; usage errors exit 2 (the tools raise
+    :class:`UsageError`); anything else is an internal error (exit 3, a bug) whose
+    traceback ``BSIR_DEBUG=1`` shows.
     """
     try:
         return body() or 0
     except BsirError as error:
         text = str(error)
         print(text if error.where else f"{tool}: {text}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(error, UsageError) else 1
     except OSError as error:
         where = f" '{error.filename}'" if error.filename else ""
         print(f"{tool}: error: cannot access{where}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    except DiagnosticException as error:  # a pass or verifier refused its input
+        print(f"{tool}: {from_diagnostic(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{tool}: interrupted", file=sys.stderr)

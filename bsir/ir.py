@@ -6,6 +6,7 @@ that :func:`verify_module` (and any pass) can report a located one-line error.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from io import StringIO
 
@@ -13,10 +14,14 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import FileLineColLoc, IntAttr, ModuleOp, StringAttr, UnknownLoc
 from xdsl.ir import Operation
 from xdsl.parser import Parser
+from xdsl.parser.generic_parser import ParserState
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError, VerifyException
+from xdsl.utils.lexer import Input, Span
+from xdsl.utils.mlir_lexer import MLIRLexer
 
 from bsir.diagnostics import BsirError, from_parse_error, op_location
+from bsir.files import note_input
 
 
 def make_context() -> Context:
@@ -29,11 +34,35 @@ def make_context() -> Context:
     return ctx
 
 
+class LinearTimeLexer(MLIRLexer):
+    r"""xDSL's MLIR lexer with a string-literal pattern that cannot backtrack.
+
+    xDSL 0.74's pattern ``"(?:[^"\\\n\v\f]+|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*"`` nests a
+    ``+`` inside a ``*``: when the closing quote is missing, the regex engine tries
+    every way of splitting the line into runs, which doubles with each character (a
+    20,000-character line never finishes). The possessive form below matches exactly
+    the same strings and gives up in linear time.
+    """
+
+    _unescaped_characters_regex = re.compile(
+        r'"(?:[^"\\\n\v\f]++|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*+"'
+    )
+
+    def _lex_string_literal(self, start_pos: int):
+        if self._unescaped_characters_regex.match(self.input.content, start_pos) is None:
+            raise ParseError(Span(start_pos, start_pos + 1, self.input),
+                             "string literal not closed on its line")
+        return super()._lex_string_literal(start_pos)
+
+
 class LocatedParser(Parser):
     """An xDSL parser that records where each operation starts in the source."""
 
     def __init__(self, ctx: Context, text: str, name: str = "<stdin>"):
-        super().__init__(ctx, text, name)
+        # Parser's constructor lexes its first token with xDSL's lexer: give it nothing
+        # to lex, then hand it the linear-time lexer over the real text.
+        super().__init__(ctx, "", name)
+        self._parser_state = ParserState(LinearTimeLexer(Input(text, name)))
         self._file = StringAttr(name)
         self._line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
 
@@ -63,11 +92,12 @@ class LocatedParser(Parser):
         return op
 
 
-def parse_module(text: str, name: str = "<stdin>", ctx: Context | None = None) -> ModuleOp:
+def parse_module(text: str, name: str = "<stdin>", ctx: Context | None = None,
+                 implicit_module: bool = True) -> ModuleOp:
     """Parse text IR; raises :class:`BsirError` with the location of the problem."""
     try:  # the parser reads its first token when it is made
         parser = LocatedParser(ctx or make_context(), text, name)
-        return parser.parse_module()
+        return parser.parse_module(implicit_module)
     except ParseError as error:
         raise from_parse_error(error) from None
 
@@ -83,6 +113,7 @@ def verify_module(module: ModuleOp) -> None:
 
 def load_module(path: str, ctx: Context | None = None) -> ModuleOp:
     """Read, parse and verify a text IR file."""
+    note_input(path)
     try:
         with open(path, encoding="utf-8") as stream:
             text = stream.read()

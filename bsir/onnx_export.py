@@ -15,6 +15,7 @@ from xdsl.ir import SSAValue
 
 from bsir.diagnostics import BsirError, op_location
 from bsir.dialects import tg
+from bsir.files import write_atomically
 from bsir.stats import only_graph
 
 OPSET = 17
@@ -23,7 +24,6 @@ OPSET = 17
 def export_onnx(module: ModuleOp, weights: dict[str, np.ndarray], path: str) -> None:
     """Write the module's graph with ``weights`` to an ONNX file."""
     try:
-        import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
         raise BsirError("ONNX export needs the 'onnx' extra: pip install 'bsir[onnx]'") from None
@@ -127,4 +127,4 @@ def export_onnx(module: ModuleOp, weights: dict[str, np.ndarray], path: str) -> 
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="bsir")
     model.ir_version = 8
-    onnx.save(model, path)
+    write_atomically(path, lambda stream: stream.write(model.SerializeToString()))

@@ -31,8 +31,10 @@ from xdsl.ir import SSAValue
 from xdsl.utils.exceptions import VerifyException
 
 from bsir import sparsity
+from bsir.arrays import NpzReader, open_npz
 from bsir.diagnostics import BsirError
 from bsir.dialects import tg
+from bsir.files import note_input
 from bsir.models.builder import GraphBuilder
 
 
@@ -62,11 +64,9 @@ class SparsitySource:
 
 def read_masks(path: str) -> dict[str, tuple[tuple[int, int], np.ndarray]]:
     """``name:gamma`` / ``name:block`` arrays of a masks file, by weight name."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
-        raise BsirError(f"cannot read masks {path}: {error}") from None
+    with open_npz(path, "masks file") as archive:
+        reader = NpzReader(archive, path)
+        arrays = {key: reader[key] for key in reader}
     masks = {}
     for key, gamma in arrays.items():
         name, _, kind = key.rpartition(":")
@@ -87,6 +87,7 @@ class OnnxImporter:
         from onnx import numpy_helper
 
         self.source = source or SparsitySource(detect=False)
+        self.notes: list[str] = []
         self.unused_masks = set(self.source.masks or ())
         self.model = model
         self.graph = model.graph
@@ -171,6 +172,8 @@ class OnnxImporter:
                     dims.append(dim.dim_value)
                 elif index == 0:
                     dims.append(1)  # a symbolic batch becomes 1
+                    self.notes.append(f"graph input '{value.name}' has a dynamic batch "
+                                      "dimension; bsir compiles it for batch 1")
                 else:
                     raise self.fail(
                         f"graph input '{value.name}' has a dynamic dimension {index}"
@@ -497,6 +500,17 @@ class OnnxImporter:
         self.define(self.build(tg.BatchNormOp(x, *params, epsilon=eps)))
 
 
+def _check_opsets(model, path: str) -> None:
+    """Refuse operator sets newer than the installed onnx package knows."""
+    from onnx.defs import onnx_opset_version
+
+    newest = onnx_opset_version()
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx") and opset.version > newest:
+            raise BsirError(f"{path} uses ONNX opset {opset.version}; the newest this "
+                            f"installation knows is {newest}")
+
+
 def masks_beside(path: str) -> str | None:
     """``net.masks.npz`` beside ``net.onnx``, if there is one."""
     stem, _ = os.path.splitext(path)
@@ -504,12 +518,13 @@ def masks_beside(path: str) -> str | None:
     return candidate if os.path.exists(candidate) else None
 
 
-def import_onnx(path: str, source: SparsitySource | None = None
-                ) -> tuple[ModuleOp, dict[str, np.ndarray]]:
+def import_onnx(path: str, source: SparsitySource | None = None,
+                notes: list[str] | None = None) -> tuple[ModuleOp, dict[str, np.ndarray]]:
     """Read an ONNX file; returns the tg module and its weights (keyed as in the IR).
 
     ``source`` says where block sparsity comes from; by default the masks beside the
-    model, else the 8x8 zero blocks of each weight."""
+    model, else the 8x8 zero blocks of each weight. What the import decided for the
+    user (a dynamic batch taken as 1) is appended to ``notes``."""
     if source is None:
         beside = masks_beside(path)
         source = SparsitySource(read_masks(beside)) if beside else SparsitySource()
@@ -517,6 +532,7 @@ def import_onnx(path: str, source: SparsitySource | None = None
         import onnx
     except ImportError:
         raise BsirError("ONNX import needs the 'onnx' extra: pip install 'bsir[onnx]'") from None
+    note_input(path)
     try:
         model = onnx.load(path)
     except FileNotFoundError:
@@ -528,8 +544,14 @@ def import_onnx(path: str, source: SparsitySource | None = None
     except onnx.checker.ValidationError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid"
         raise BsirError(f"{path} is not a valid ONNX model: {first}") from None
+    except UnicodeDecodeError:  # the checker's messages quote the model's own strings
+        raise BsirError(f"{path} is not a valid ONNX model: a name is not UTF-8") from None
+    _check_opsets(model, path)
     name = model.graph.name or os.path.splitext(os.path.basename(path))[0]
-    module, arrays = OnnxImporter(model, name, source).run()
+    importer = OnnxImporter(model, name, source)
+    module, arrays = importer.run()
+    if notes is not None:
+        notes.extend(importer.notes)
     from bsir.ir import verify_module
 
     verify_module(module)

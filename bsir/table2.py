@@ -12,13 +12,13 @@ from concurrent.futures import ProcessPoolExecutor
 
 from bsir.compile import compile_module
 from bsir.executor import random_inputs
-from bsir.models import build_model
+from bsir.models import PAPER_MODELS, build_model
 from bsir.passes.tg_quantize import TgQuantizePass
 from bsir.pipeline import run_pipeline
 from bsir.weights import current_weights, in_memory_weights, materialize
 
 GRIDS = tuple(range(2, 9))
-MODELS = ("resnet50", "inception_v3", "vgg16")
+MODELS = PAPER_MODELS
 SPARSITY = 0.5
 
 PAPER: dict[tuple[str, int], tuple[float | None, float | None]] = {

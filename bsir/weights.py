@@ -7,6 +7,7 @@ anew, never modified in place.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -17,8 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
+from bsir.arrays import NpzReader, open_npz
 from bsir.diagnostics import BsirError, op_location
+from bsir.dialects import tg
 from bsir.dialects.tg import WEIGHTS_ATTR, WeightOp, tensor_shape
+from bsir.dialects.tiling import PACKED_WEIGHTS_ATTR
+from bsir.files import FileSafetyError, check_derived, note_input, stamp_of, write_npz
 
 
 @dataclass(frozen=True)
@@ -63,32 +68,42 @@ def materialize(specs: Iterable[WeightSpec], seed: int) -> dict[str, np.ndarray]
 
 
 _IR_FOLDER: ContextVar[str | None] = ContextVar("bsir_ir_folder", default=None)
-_IN_MEMORY: ContextVar[dict[str, dict[str, np.ndarray]] | None] = ContextVar(
-    "bsir_in_memory_weights", default=None)
+_STAGED: ContextVar[dict[str, dict[str, np.ndarray]] | None] = ContextVar(
+    "bsir_staged_weights", default=None)
+
+
+@contextmanager
+def staged_weights(initial: Mapping[str, Mapping[str, np.ndarray]] | None = None
+                   ) -> Iterator[dict[str, dict[str, np.ndarray]]]:
+    """While active, weight files that passes write stay in memory (path -> arrays).
+
+    Passes load and write weights as usual; what they write lands in the yielded store
+    and nothing touches the disk. :func:`place_weight_files` later writes the files the
+    final module still names. Files not in the store are read from disk.
+    """
+    store = {path: dict(arrays) for path, arrays in (initial or {}).items()}
+    token = _STAGED.set(store)
+    try:
+        yield store
+    finally:
+        _STAGED.reset(token)
 
 
 @contextmanager
 def in_memory_weights(module: ModuleOp, arrays: Mapping[str, np.ndarray]
                       ) -> Iterator[dict[str, dict[str, np.ndarray]]]:
-    """While active, weight files live in a dict instead of on disk.
-
-    ``arrays`` stand for the module's current weights file; passes load and write
-    weights as usual and nothing touches the disk. Yields the path -> arrays store.
-    """
-    store = {weights_file(module): dict(arrays)}
-    token = _IN_MEMORY.set(store)
-    try:
+    """:func:`staged_weights` where ``arrays`` stand for the module's weights file."""
+    with staged_weights({weights_file(module): arrays}) as store:
         yield store
-    finally:
-        _IN_MEMORY.reset(token)
 
 
 def current_weights(module: ModuleOp) -> dict[str, np.ndarray]:
-    """The arrays of the module's weights file inside :func:`in_memory_weights`."""
-    store = _IN_MEMORY.get()
-    if store is None:
-        raise BsirError("no in-memory weights are active")
-    return store[weights_file(module)]
+    """The arrays of the module's weights file inside :func:`staged_weights`."""
+    store = _STAGED.get()
+    path = weights_file(module)
+    if store is None or path not in store:
+        raise BsirError("the module's weights are not in memory")
+    return store[path]
 
 
 @contextmanager
@@ -113,86 +128,151 @@ def ir_folder(ir_path: str | None = None) -> str:
     return _IR_FOLDER.get() or os.getcwd()
 
 
-def weights_file(module: ModuleOp, ir_path: str | None = None) -> str:
-    """The path of the module's weights file, resolved against the IR file's folder."""
-    name = module.attributes.get(WEIGHTS_ATTR)
+def file_attribute(module: ModuleOp, attr: str, ir_path: str | None = None) -> str | None:
+    """The path a module's file attribute names, resolved against the IR's folder."""
+    name = module.attributes.get(attr)
     if not isinstance(name, StringAttr):
-        raise BsirError(f"the module names no weights file ({WEIGHTS_ATTR})")
+        return None
     return os.path.join(ir_folder(ir_path), name.data)
 
 
-def save_derived_weights(module: ModuleOp, arrays: Mapping[str, np.ndarray], tag: str,
-                         output: str = "") -> str:
-    """Write a pass's new weights and point the module at them; returns the path.
-
-    The file is ``output`` if given, else the current weights file's name with
-    ``.{tag}`` before ``.npz``, beside it. The input file is never touched.
-    """
-    current = weights_file(module)
-    if output:
-        path = os.path.join(ir_folder(), output)
-    else:
-        stem = current[: -len(".npz")] if current.endswith(".npz") else current
-        path = f"{stem}.{tag}.npz"
-    if os.path.abspath(path) == os.path.abspath(current):
-        raise BsirError(f"refusing to overwrite the input weights {current}")
-    save_weights(path, arrays)
-    module.attributes[WEIGHTS_ATTR] = StringAttr(os.path.relpath(path, ir_folder()))
+def weights_file(module: ModuleOp, ir_path: str | None = None) -> str:
+    """The path of the module's weights file, resolved against the IR file's folder."""
+    path = file_attribute(module, WEIGHTS_ATTR, ir_path)
+    if path is None:
+        raise BsirError(f"the module names no weights file ({WEIGHTS_ATTR})")
     return path
 
 
-def save_weights(path: str, arrays: Mapping[str, np.ndarray]) -> None:
+def _stem(path: str) -> str:
+    return path[: -len(".npz")] if path.endswith(".npz") else path
+
+
+def save_derived_weights(module: ModuleOp, arrays: Mapping[str, np.ndarray], tag: str,
+                         output: str = "", attr: str = WEIGHTS_ATTR) -> str:
+    """Write a pass's new weights and point the module's ``attr`` at them.
+
+    The file is ``output`` if given, else the current weights file's name with
+    ``.{tag}`` before ``.npz``, beside it. The input file is never touched, and an
+    existing file of that name is replaced only if bsir wrote it as the same thing.
+    Inside :func:`staged_weights` the file stays in memory. Returns the path.
+    """
+    current = weights_file(module)
+    path = os.path.join(ir_folder(), output) if output else f"{_stem(current)}.{tag}.npz"
+    if os.path.abspath(path) == os.path.abspath(current):
+        raise BsirError(f"refusing to overwrite the input weights {current}")
+    store = _STAGED.get()
+    if store is not None:
+        store[path] = dict(arrays)
+    else:
+        stamp = f"{tag} weights of {os.path.basename(current)}"
+        if not output:
+            check_derived(path, stamp)
+        write_npz(path, arrays, stamp)
+    module.attributes[attr] = StringAttr(os.path.relpath(path, ir_folder()))
+    return path
+
+
+def save_weights(path: str, arrays: Mapping[str, np.ndarray], stamp: str = "") -> None:
     """Write ``arrays`` to a new ``.npz`` (uncompressed: fast to write and to read)."""
-    store = _IN_MEMORY.get()
+    store = _STAGED.get()
     if store is not None:
         store[path] = dict(arrays)
         return
-    tmp = f"{path}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    write_npz(path, arrays, stamp)
+
+
+def content_digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """A short digest of names, dtypes, shapes and bytes: equal digests, equal files."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        value = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}\0{value.dtype.str}\0{value.shape}\0".encode())
+        digest.update(value.data)
+    return digest.hexdigest()[:12]
+
+
+FILE_ATTRS = {WEIGHTS_ATTR: "", PACKED_WEIGHTS_ATTR: ".packed"}
+"""Module attributes that name a file, and the suffix of that file beside an IR output."""
+
+
+def place_weight_files(module: ModuleOp, store: Mapping[str, Mapping[str, np.ndarray]],
+                       output: str | None, index: int = 0) -> list[str]:
+    """Write the staged files ``module`` names and point it at them from ``output``.
+
+    With an output IR file ``X.mlir`` the files become ``X.npz`` (and ``X.packed.npz``;
+    ``X.N.npz`` for the N-th module of a split input), stamped as belonging to it. With
+    the IR on standard output they go beside their staged name with a content digest
+    (``t.sparse.1a2b3c4d5e6f.npz``), so that concurrent runs never collide. Names of
+    files already on disk are rewritten relative to ``output``'s folder. Returns the
+    paths written.
+    """
+    written = []
+    folder = ir_folder(output) if output else ir_folder()
+    for attr, suffix in FILE_ATTRS.items():
+        path = file_attribute(module, attr)
+        if path is None:
+            continue
+        if path in store:
+            arrays = store[path]
+            if output:
+                stem = os.path.splitext(output)[0]
+                target = f"{stem}{f'.{index}' if index else ''}{suffix}.npz"
+                stamp = f"{suffix.lstrip('.') or 'weights'} of {os.path.basename(output)}"
+                if os.path.abspath(target) == os.path.abspath(output):
+                    raise FileSafetyError(
+                        f"the IR output {output} would be its own weights file; "
+                        "give it another extension (.mlir)")
+            else:
+                digest = content_digest(arrays)
+                target, stamp = f"{_stem(path)}.{digest}.npz", f"content {digest}"
+            check_derived(target, stamp)
+            if not (os.path.exists(target) and stamp_of(target) == stamp and not output):
+                write_npz(target, arrays, stamp)
+            written.append(target)
+            path = target
+        module.attributes[attr] = StringAttr(os.path.relpath(path, folder))
+    return written
+
+
+_DTYPES = {tg.FLOAT: np.float32, tg.INT8: np.int8, tg.INT32: np.int32}
+"""The numpy dtype a weight of each IR element type must have in its file."""
 
 
 def load_weights(module: ModuleOp, ir_path: str | None = None) -> dict[str, np.ndarray]:
-    """Load every weight the module references, checking keys, shapes and dtypes."""
+    """Load every weight the module references, checking keys, shapes, dtypes and values."""
     path = weights_file(module, ir_path)
-    store = _IN_MEMORY.get()
+    store = _STAGED.get()
     if store is not None and path in store:
         return _checked(module, store[path], path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise BsirError(f"cannot read weights file {path}: {error}") from None
+    note_input(path)
+    archive = open_npz(path, "weights file")
     with archive:
-        arrays: dict[str, np.ndarray] = {}
-        for op in module.walk():
-            if not isinstance(op, WeightOp) or op.key.data in arrays:
-                continue
-            key = op.key.data
-            if key not in archive.files:
-                raise BsirError(f"weight '{key}' is not in {path}", op_location(op))
-            value = archive[key]
-            expected = tensor_shape(op.result)
-            if value.shape != expected:
-                raise BsirError(
-                    f"weight '{key}' has shape {list(value.shape)} in {path}, "
-                    f"the IR says {list(expected)}",
-                    op_location(op),
-                )
-            arrays[key] = value
-    return arrays
+        return _checked(module, NpzReader(archive, path), path)
 
 
 def _checked(module: ModuleOp, arrays: Mapping[str, np.ndarray], path: str
              ) -> dict[str, np.ndarray]:
-    """The arrays the module references, checked like a file's."""
+    """The arrays the module references, checked against the IR: present, of the IR's
+    shape and dtype, and finite."""
     out: dict[str, np.ndarray] = {}
     for op in module.walk():
-        if isinstance(op, WeightOp) and op.key.data not in out:
-            key = op.key.data
-            if key not in arrays:
-                raise BsirError(f"weight '{key}' is not in {path}", op_location(op))
-            if arrays[key].shape != tensor_shape(op.result):
-                raise BsirError(f"weight '{key}' has shape {list(arrays[key].shape)} in {path}, "
-                                f"the IR says {list(tensor_shape(op.result))}", op_location(op))
-            out[key] = arrays[key]
+        if not isinstance(op, WeightOp) or op.key.data in out:
+            continue
+        key = op.key.data
+        if key not in arrays:
+            raise BsirError(f"weight '{key}' is not in {path}", op_location(op))
+        value = arrays[key]
+        expected = tensor_shape(op.result)
+        if value.shape != expected:
+            raise BsirError(f"weight '{key}' has shape {list(value.shape)} in {path}, "
+                            f"the IR says {list(expected)}", op_location(op))
+        element = op.result.type.element_type  # type: ignore[attr-defined]
+        dtype = _DTYPES.get(element)
+        if dtype is not None and value.dtype != dtype:
+            raise BsirError(f"weight '{key}' is {value.dtype} in {path}, the IR says "
+                            f"{element} ({np.dtype(dtype).name})", op_location(op))
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise BsirError(f"weight '{key}' in {path} holds NaN or Inf", op_location(op))
+        out[key] = value
     return out

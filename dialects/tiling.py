@@ -52,6 +52,9 @@ from bsir.dialects.record_attr import RecordAttr
 ARRAY_ATTR = "tiling.array"
 """Module attribute: the #tiling.array the module is mapped onto."""
 
+PACKED_WEIGHTS_ATTR = "tiling.packed_weights"
+"""Module attribute: the ``.npz`` of the compacted (packed) block-sparse weights."""
+
 TRANSFER_KINDS = ("load", "loadw", "to_cores", "weights_to_cores", "from_cores", "store",
                   "spill")
 

@@ -28,7 +28,7 @@ from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
-from bsir.diagnostics import BsirError
+from bsir.diagnostics import BsirError, MappingFailed
 from bsir.dialects import tiling
 from bsir.stats import layer_name, only_graph
 from bsir.targets.aie2.hardware import AIE2Array, resolve_array
@@ -123,7 +123,7 @@ def map_op(op: Operation, shape: LayerShape, array: AIE2Array, name: str) -> Lay
     try:
         return map_layer(shape, array)
     except BsirError as error:
-        raise PassFailedException(
+        raise MappingFailed(
             f"cannot map layer '{name}' ({op.name}) on {array.name}: {error.message}"
         ) from None
 

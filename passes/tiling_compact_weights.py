@@ -12,13 +12,12 @@ by the module attribute ``tiling.packed_weights``. Dense layers keep their dense
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from math import ceil
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
@@ -29,9 +28,7 @@ from bsir.sparsity import mask_of_zero_blocks
 from bsir.stats import only_graph
 from bsir.targets.aie2.layer_shape import layer_shape
 from bsir.targets.aie2.mapping import BIAS_BYTES, band_channels
-from bsir.weights import ir_folder, load_weights, save_weights, weights_file
-
-PACKED_ATTR = "tiling.packed_weights"
+from bsir.weights import load_weights, save_derived_weights
 
 
 def core_channel_ranges(layer: tiling.LayerOp, cout: int, band: int) -> list[tuple[int, int]]:
@@ -113,8 +110,4 @@ class TilingCompactWeightsPass(ModulePass):
             packed_arrays[f"{key}.blocks"] = packed.blocks
             packed_arrays[f"{key}.row_ptr"] = packed.row_ptr
             packed_arrays[f"{key}.col_idx"] = packed.col_idx
-        current = weights_file(op)
-        stem = current[: -len(".npz")] if current.endswith(".npz") else current
-        path = f"{stem}.packed.npz"
-        save_weights(path, packed_arrays)
-        op.attributes[PACKED_ATTR] = StringAttr(os.path.relpath(path, ir_folder()))
+        save_derived_weights(op, packed_arrays, "packed", attr=tiling.PACKED_WEIGHTS_ATTR)

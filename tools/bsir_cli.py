@@ -1,23 +1,24 @@
-"""bsir: the user-facing command (DESIGN.md section 7).
+"""bsir: the user-facing command (docs/cli.md).
 
-Every sub-command exits 0 on success and non-zero with a one-line reason on bad input.
+Every sub-command exits 0 on success and 1 or 2 with a one-line reason on bad input;
+every file it writes follows :mod:`bsir.files` (atomic, never over an input).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
-from bsir.diagnostics import BsirError, guarded_main
+from bsir.diagnostics import BsirError, UsageError, guarded_main
 from bsir.dialects import tg
 from bsir.dialects.tg import WEIGHTS_ATTR
+from bsir.files import check_output, file_run, write_json, write_text
 from bsir.ir import load_module, print_module
-from bsir.models import MODELS, build_model
+from bsir.models import MODELS, PAPER_MODELS, build_model
 from bsir.stats import LayerStats, layer_stats, summarize
 
 TOOL = "bsir"
@@ -83,8 +84,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     summary = summarize(module)
     stats = layer_stats(module)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as stream:
-            json.dump(_stats_json(summary.name, stats), stream, indent=1)
+        write_json(args.json, _stats_json(summary.name, stats))
     rows = [
         (s.name, s.op.removeprefix("tg."), " ".join(_shape(i) for i in s.input_shapes),
          _shape(s.output_shape), _shape(s.weight_shape), f"{s.params:,}", f"{s.macs:,}",
@@ -99,25 +99,34 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _weights_path_for(output: str) -> str:
-    stem, _ = os.path.splitext(output)
-    return f"{stem}.npz"
+def write_ir_with_weights(module: ModuleOp, output: str, arrays: dict | None) -> list[str]:
+    """Write ``module`` to ``output`` and, if given, its weights beside it (``X.npz``);
+    returns the paths written."""
+    from bsir.weights import place_weight_files, staged_weights, weights_file
 
-
-def write_ir_with_weights(module: ModuleOp, output: str, arrays: dict | None) -> None:
-    """Write ``module`` to ``output`` and, if given, its weights beside it."""
-    from bsir.weights import save_weights
-
+    check_output(output)
+    written = []
     if arrays is not None:
-        npz = _weights_path_for(output)
-        module.attributes[WEIGHTS_ATTR] = StringAttr(os.path.basename(npz))
-        save_weights(npz, arrays)
+        module.attributes[WEIGHTS_ATTR] = StringAttr("weights.npz")
+        with staged_weights({weights_file(module): arrays}) as store:
+            written = place_weight_files(module, store, output)
     text = print_module(module)
     if output == "-":
         sys.stdout.write(text)
-    else:
-        with open(output, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        return written
+    write_text(output, text)
+    return [output, *written]
+
+
+def _size(count: int) -> str:
+    return f"{count / 1024:.1f} KiB" if count < 1024 ** 2 else f"{count / 1024 ** 2:.1f} MiB"
+
+
+def _say_written(paths: Sequence[str]) -> None:
+    """One line naming every file written, with its size."""
+    parts = [f"{path} ({_size(os.path.getsize(path))})" for path in paths]
+    if parts:
+        print(f"wrote {', '.join(parts)}", file=sys.stderr)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -128,11 +137,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         from bsir.onnx_export import export_onnx
 
         export_onnx(model.module, materialize(model.specs, args.seed), args.output)
+        _say_written([args.output])
         return 0
     if args.output == "-" and not args.no_weights:
         raise BsirError("exporting to stdout needs --no-weights (the .npz needs a file name)")
     arrays = None if args.no_weights else materialize(model.specs, args.seed)
-    write_ir_with_weights(model.module, args.output, arrays)
+    _say_written(write_ir_with_weights(model.module, args.output, arrays))
     return 0
 
 
@@ -146,37 +156,37 @@ def cmd_import(args: argparse.Namespace) -> int:
         source = SparsitySource(read_masks(masks))
     else:
         source = SparsitySource(block=_block(args.block))
-    module, arrays = import_onnx(args.model, source)
-    write_ir_with_weights(module, args.output, arrays)
+    notes: list[str] = []
+    module, arrays = import_onnx(args.model, source, notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    _say_written(write_ir_with_weights(module, args.output, arrays))
     return 0
 
 
 def _read_inputs(paths: list[str], module: ModuleOp, seed: int) -> list:
-    import numpy as np
-
+    """The graph's inputs: the given ``.npy`` files (checked against the graph), or
+    seeded random ones."""
+    from bsir.arrays import read_input_array
     from bsir.executor import random_inputs
 
     if not paths:
         return random_inputs(module, seed)[0]
-    arrays = []
-    for path in paths:
-        try:
-            arrays.append(np.load(path, allow_pickle=False))
-        except (OSError, ValueError) as error:
-            raise BsirError(f"cannot read input {path}: {error}") from None
+    arrays = [read_input_array(path) for path in paths]
+    _check_inputs(module, arrays)
     return arrays
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import time
 
-    import numpy as np
-
     from bsir.executor import run_module
     from bsir.stats import only_graph
     from bsir.weights import ir_location, load_weights, materialize
 
     module, ir_path = load_ir_or_model(args.source)
+    if args.output:
+        check_output(args.output)
     with ir_location(ir_path):
         if ir_path is None:
             arrays = materialize(build_model(args.source).specs, args.weights_seed)
@@ -197,10 +207,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         outputs = run_module(module, arrays, inputs)
         elapsed = time.perf_counter() - start
     if args.output:
+        from bsir.files import write_npy, write_npz
+
         if len(outputs) == 1:
-            np.save(args.output, outputs[0])
+            write_npy(args.output, outputs[0])
         else:
-            np.savez(args.output, **{f"output{i}": y for i, y in enumerate(outputs)})
+            write_npz(args.output, {f"output{i}": y for i, y in enumerate(outputs)})
     mode = "int8" if args.int8 else "float32"
     for index, y in enumerate(outputs):
         print(f"output {index}: shape {'x'.join(map(str, y.shape))}, "
@@ -266,14 +278,16 @@ def _sparsity_label(result) -> str:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from bsir.compile import CompileOptions, compile_module, write_json
+    from bsir.compile import CompileOptions, compile_module
     from bsir.targets.aie2.trace import write_trace
 
     if not 0.0 <= args.sparsity < 1.0:
         raise BsirError(f"--sparsity is a fraction in [0, 1), got {args.sparsity}")
     module, arrays = _load_for_compile(args.source, args.seed)
     inputs = _read_inputs(args.input, module, args.input_seed)
-    _check_inputs(module, inputs)
+    for output in (args.json, args.trace, args.report):
+        if output:
+            check_output(output)
     options = CompileOptions(args.sparsity, _block(args.block), args.criterion,
                              calibration=tuple(inputs))
     result = compile_module(module, arrays, args.grid, args.memtiles, options)
@@ -331,9 +345,13 @@ def _check_inputs(module: ModuleOp, inputs: list) -> None:
 
 
 def cmd_table2(args: argparse.Namespace) -> int:
-    from bsir.compile import write_json
     from bsir.table2 import format_table2, run_table2
 
+    if args.jobs < 1:
+        raise BsirError(f"--jobs must be at least 1, got {args.jobs}")
+    for output in (args.json, args.report):
+        if output:
+            check_output(output)
     cells = run_table2(args.jobs, models=args.models or None)
     print(format_table2(cells))
     if args.json:
@@ -349,12 +367,42 @@ def cmd_table2(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Help that shows each option's default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        shown = not (default is None or default is False or default == []
+                     or default is argparse.SUPPRESS)
+        if shown and "%(default)" not in text and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+VALUE_OPTIONS = ("--grid", "--block", "--memtiles", "--criterion")
+"""Options whose value may start with '-' (``--grid -1x2`` is a bad grid, not a flag)."""
+
+
+def _glue_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--grid -1x2`` -> ``--grid=-1x2``, so that the value gets its own clear error."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in VALUE_OPTIONS and token.startswith("-") and len(token) > 1 \
+                and not token.startswith("--"):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=TOOL, description="bsir: a block-sparse compiler for AIE2 accelerators"
     )
     parser.error = lambda message: _usage_error(message)  # type: ignore[method-assign]
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                parser_class=_subparser_class())
     sub.required = True
 
     p = sub.add_parser("models", help="built-in models with parameter and MAC counts")
@@ -370,8 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help=f"one of: {', '.join(MODELS)}")
     p.add_argument("-o", "--output", required=True,
                    help="IR file (weights go to FILE.npz), or FILE.onnx for ONNX")
-    p.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="weight seed")
     p.add_argument("--no-weights", action="store_true", help="write the IR only")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing FILE.npz that bsir did not write for FILE")
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("import", help="convert an ONNX model to tg IR plus its .npz")
@@ -381,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "when it exists); 'none' imports every layer dense")
     p.add_argument("--block", default="8x8",
                    help="without masks, layers with all-zero blocks of this shape are sparse")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing FILE.npz that bsir did not write for FILE")
     p.set_defaults(run=cmd_import)
 
     p = sub.add_parser("train", help="fine-tune a PyTorch model with block masks "
@@ -407,12 +459,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="a text IR file or a built-in model name")
     p.add_argument("--grid", default="4x4",
                    help="ROWSxCOLS, a preset (ryzen-ai-strix, ...) or a hardware .toml")
-    p.add_argument("--memtiles", choices=("shared", "separate"), default="shared")
+    p.add_argument("--memtiles", choices=("shared", "separate"), default="shared",
+                   help="activations and weights share each memtile, or get their own")
     p.add_argument("--sparsity", type=float, default=0.0,
                    help="fraction of weight blocks to zero on every conv but the first")
     p.add_argument("--block", default="8x8", help="sparsity block over (COUT, CIN)")
     p.add_argument("--criterion", default="l2", help="l1, l2, variance, variance-global")
-    p.add_argument("--json", help="write the estimate (DESIGN.md section 7 schema)")
+    p.add_argument("--json", help="write the estimate as JSON (schema: docs/cli.md)")
     p.add_argument("--trace", help="write a Chrome/Perfetto trace of the timeline")
     p.add_argument("--report", help="write a self-contained HTML report: layer table, "
                                     "timeline, memtile occupancy (with --sparsity, beside "
@@ -433,7 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("table2", help="the paper's Table 2, beside its figures")
     p.add_argument("--json", help="write the cells as JSON")
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
-    p.add_argument("--models", nargs="*", help="a subset of resnet50 inception_v3 vgg16")
+    p.add_argument("--models", nargs="*", choices=PAPER_MODELS, metavar="MODEL",
+                   help=f"a subset of {' '.join(PAPER_MODELS)}")
     p.add_argument("--report", help="write the cells as a self-contained HTML chart, ours "
                                     "beside the paper's")
     p.set_defaults(run=cmd_table2)
@@ -445,17 +499,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparser_class() -> type[argparse.ArgumentParser]:
+    class SubParser(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("formatter_class", _HelpWithDefaults)
+            super().__init__(*args, **kwargs)
+
+    return SubParser
+
+
 def _usage_error(message: str, command: str | None = None) -> None:
     where = f"{TOOL} {command}" if command else TOOL
-    raise BsirError(f"{message} (see {where} --help)")
+    raise UsageError(f"{message} (see {where} --help)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bsir`` console script."""
 
     def body() -> int:
-        args = build_parser().parse_args(argv)
-        return args.run(args)
+        args = build_parser().parse_args(
+            _glue_dash_values(sys.argv[1:] if argv is None else argv))
+        with file_run(force=getattr(args, "force", False)):
+            return args.run(args)
 
     return guarded_main(TOOL, body)
 

@@ -21,6 +21,9 @@ MODELS: dict[str, Callable[[], BuiltModel]] = {
 }
 """Every built-in model by name; the first three are the paper's."""
 
+PAPER_MODELS = ("resnet50", "inception_v3", "vgg16")
+"""The networks of the paper's Table 2."""
+
 ALIASES = {"inceptionv3": "inception_v3", "incv3": "inception_v3", "resnet": "resnet50",
            "vgg": "vgg16"}
 

@@ -9,6 +9,7 @@ finds the zero blocks itself.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bsir.files import write_npz
 from bsir.train.masking import masks_of, plain_copy
 
 
@@ -51,5 +53,5 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> Pa
         arrays[f"{key}:gamma"] = mask.gamma
         arrays[f"{key}:block"] = np.asarray(mask.block)
     target = masks_path(path)
-    np.savez(target, **arrays)
+    write_npz(target, arrays, f"block masks of {os.path.basename(str(path))}")
     return target

@@ -26,11 +26,13 @@ Missing keys take the defaults below.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, fields, replace
 
 from bsir.diagnostics import BsirError
+from bsir.files import note_input
 
 KIB = 1024
 
@@ -69,13 +71,15 @@ class AIE2Array:
             problems.append(
                 f"core buffers take {buffers} bytes, more than the {self.core_memory} of a core"
             )
-        for name in ("memtile_bytes", "input_buffer", "output_buffer", "weight_buffer",
-                     "macs_per_cycle"):
-            if getattr(self, name) <= 0:
-                problems.append(f"{name} must be positive")
+        for name in ("memtile_bytes", "core_memory", "input_buffer", "output_buffer",
+                     "weight_buffer", "macs_per_cycle", "ddr_channels_per_memtile",
+                     "locks_per_core", "locks_per_memtile"):
+            if not getattr(self, name) >= 1:
+                problems.append(f"{name} must be a positive integer, got {getattr(self, name)}")
         for name in ("ddr_channel_gbps", "link_gbps", "clock_ghz"):
-            if getattr(self, name) <= 0:
-                problems.append(f"{name} must be positive")
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                problems.append(f"{name} must be a positive finite number, got {value}")
         if problems:
             raise BsirError(f"invalid AIE2 array '{self.name}': " + "; ".join(problems))
 
@@ -148,6 +152,7 @@ def parse_grid(text: str) -> tuple[int, int]:
 
 def array_from_toml(path: str) -> AIE2Array:
     """Read a user's array description (see the module docstring)."""
+    note_input(path)
     try:
         with open(path, "rb") as stream:
             data = tomllib.load(stream)

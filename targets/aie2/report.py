@@ -15,6 +15,7 @@ import json
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from bsir.files import write_text
 from bsir.targets.aie2.time_model import LayerTime
 
 if TYPE_CHECKING:
@@ -110,8 +111,7 @@ def report_html(results: list[tuple[str, CompileResult]]) -> str:
 
 def write_report(path: str, results: list[tuple[str, CompileResult]]) -> None:
     """Write :func:`report_html` to ``path``."""
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write(report_html(results))
+    write_text(path, report_html(results))
 
 
 def table2_html(cells: list[dict]) -> str:
@@ -125,5 +125,4 @@ def table2_html(cells: list[dict]) -> str:
 
 def write_table2_report(path: str, cells: list[dict]) -> None:
     """Write :func:`table2_html` to ``path``."""
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write(table2_html(cells))
+    write_text(path, table2_html(cells))

@@ -59,6 +59,10 @@ class SimulationError(BsirError):
     """The program does something the hardware would not allow, or computes wrongly."""
 
 
+class LayerSimulationError(SimulationError):
+    """A :class:`SimulationError` already attributed to the layer it happened in."""
+
+
 LayerObserver = Callable[[aie2.LayerOp, np.ndarray], None]
 
 
@@ -339,13 +343,13 @@ class Simulator:
         try:
             self._run_layer(index, layer)
         except core_kernels.AccumulatorOverflow as error:
-            raise SimulationError(f"layer '{name}': COMP: {error}",
-                                  op_location(layer)) from None
+            raise LayerSimulationError(f"layer '{name}': COMP: {error}",
+                                       op_location(layer)) from None
+        except LayerSimulationError:
+            raise
         except SimulationError as error:
-            if error.message.startswith("layer '"):
-                raise
-            raise SimulationError(f"layer '{name}': {error.message}",
-                                  error.where or op_location(layer)) from None
+            raise LayerSimulationError(f"layer '{name}': {error.message}",
+                                       error.where or op_location(layer)) from None
 
     def _run_layer(self, index: int, layer: aie2.LayerOp) -> None:
         inner = layer.inner

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from bsir.files import write_text
 from bsir.targets.aie2.time_model import NetworkTime
 
 MICRO = 1e6
@@ -43,5 +44,6 @@ def trace_events(timing: NetworkTime) -> list[dict]:
 
 
 def write_trace(path: str, timing: NetworkTime) -> None:
-    with open(path, "w", encoding="utf-8") as stream:
-        json.dump({"traceEvents": trace_events(timing), "displayTimeUnit": "ns"}, stream)
+    """Write the Chrome/Perfetto trace of ``timing`` to ``path``."""
+    write_text(path, json.dumps({"traceEvents": trace_events(timing),
+                                 "displayTimeUnit": "ns"}))

@@ -3,7 +3,7 @@
 // RUN: bsir-opt %t.mlir --pass-pipeline='builtin.module(tg-fold-batchnorm, tg-quantize{method=mse samples=2})' | filecheck %s
 // RUN: not bsir-opt %t.mlir -p tg-quantize 2>&1 | filecheck %s --check-prefix=UNFOLDED
 
-// CHECK: builtin.module attributes {tg.weights = "{{.*}}.folded.int8.npz"}
+// CHECK: builtin.module attributes {tg.weights = "{{.*}}.folded.int8.{{[0-9a-f]+}}.npz"}
 // CHECK: tg.graph @tiny_resnet(%{{.*}}: tensor<1x16x16x3xf32>) -> (tensor<1x10xf32>)
 // CHECK-NEXT: %[[X:.*]] = tg.quantize %{{.*}} {fix = [[FIX:-?[0-9]+]] : i64} : (tensor<1x16x16x3xf32>) -> tensor<1x16x16x3xi8>
 // CHECK: tg.weight "conv1.weight" : tensor<16x3x3x3xi8>
