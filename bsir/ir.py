@@ -95,6 +95,8 @@ class LocatedParser(Parser):
 def parse_module(text: str, name: str = "<stdin>", ctx: Context | None = None,
                  implicit_module: bool = True) -> ModuleOp:
     """Parse text IR; raises :class:`BsirError` with the location of the problem."""
+    if not text.strip():
+        raise BsirError("the input is empty: there is no IR to read", f"{name}:1:1")
     try:  # the parser reads its first token when it is made
         parser = LocatedParser(ctx or make_context(), text, name)
         return parser.parse_module(implicit_module)

@@ -99,6 +99,13 @@ class Aie2FormLockChainsPass(ModulePass):
                 "aie2-form-lock-chains: the layers are not lowered: run "
                 "convert-tiling-to-aie2 first")
         layers = [layer for layer in ops if isinstance(layer, aie2.LayerOp)]
+        array = op.attributes.get(tiling.ARRAY_ATTR)
+        needed = len({lock for pair in CHAIN.values() for lock in pair})
+        if layers and isinstance(array, tiling.HardwareAttr) \
+                and array.as_dict()["core_locks"] < needed:
+            raise PassFailedException(
+                f"aie2-form-lock-chains: a core needs {needed} locks for its ping/pong "
+                f"chain, the array's cores have {array.as_dict()['core_locks']}")
         for layer in layers:
             if layer.locks is None:
                 form_chains(layer)

@@ -17,7 +17,6 @@ Batch norms must be folded first (``tg-fold-batchnorm``). The int8 weights go to
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,11 +27,12 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir import quant
+from bsir.arrays import read_input_array
 from bsir.diagnostics import BsirError
 from bsir.dialects import tg
 from bsir.executor import Executor, random_inputs
 from bsir.stats import only_graph
-from bsir.weights import ir_folder, load_weights, save_derived_weights
+from bsir.weights import load_weights, save_derived_weights
 
 EXACT_OPS = (tg.ReluOp, tg.ClipOp, tg.MaxPool2dOp)
 """Ops whose int8 output keeps the input's fix position."""
@@ -49,11 +49,10 @@ def calibration_inputs(module: ModuleOp, path: str, samples: int, seed: int
         return random_inputs(module, seed, max(samples, 1))
     if len(graph.block.args) != 1:
         raise PassFailedException("tg-quantize: a calibration file needs a single-input graph")
-    full = os.path.join(ir_folder(), path)
-    try:
-        data = np.load(full, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise PassFailedException(f"tg-quantize: cannot read {full}: {error}") from None
+    try:  # a path on the command line: relative to the working folder
+        data = read_input_array(path, "calibration file")
+    except BsirError as error:
+        raise PassFailedException(f"tg-quantize: {error.message}") from None
     shape = tg.tensor_shape(graph.block.args[0])
     if data.shape == shape:
         return [[data.astype(np.float32)]]

@@ -37,6 +37,17 @@ from bsir.files import note_input
 KIB = 1024
 
 
+class InvalidArrayError(BsirError):
+    """An array description that no hardware has; ``problems`` are (field, text)."""
+
+    def __init__(self, name: str, problems: list[tuple[str, str]],
+                 names: dict[str, str] | None = None):
+        self.problems = problems
+        text = "; ".join(f"{(names or {}).get(item, item)} {problem}"
+                         for item, problem in problems)
+        super().__init__(f"invalid AIE2 array '{name}': {text}")
+
+
 @dataclass(frozen=True)
 class AIE2Array:
     """An R x C array of AIE2 cores with one memtile per column."""
@@ -59,29 +70,29 @@ class AIE2Array:
     locks_per_memtile: int = 64
 
     def __post_init__(self) -> None:
-        problems = []
+        problems: list[tuple[str, str]] = []
         if not (1 <= self.rows <= 8 and 1 <= self.cols <= 8):
-            problems.append(f"a grid is 1..8 x 1..8 cores, got {self.rows}x{self.cols}")
+            problems.append(("grid", f"is 1..8 x 1..8 cores, got {self.rows}x{self.cols}"))
         if self.memtile_mode not in ("shared", "separate"):
-            problems.append(f"memtile mode is shared or separate, got '{self.memtile_mode}'")
+            problems.append(("memtile_mode",
+                             f"is shared or separate, got '{self.memtile_mode}'"))
         if self.memtile_mode == "separate" and self.cols < 2:
-            problems.append("separate memtiles need at least 2 columns")
-        buffers = 2 * self.input_buffer + 2 * self.output_buffer + self.weight_buffer
-        if buffers > self.core_memory:
-            problems.append(
-                f"core buffers take {buffers} bytes, more than the {self.core_memory} of a core"
-            )
+            problems.append(("memtile_mode", "separate needs at least 2 columns"))
         for name in ("memtile_bytes", "core_memory", "input_buffer", "output_buffer",
                      "weight_buffer", "macs_per_cycle", "ddr_channels_per_memtile",
                      "locks_per_core", "locks_per_memtile"):
             if not getattr(self, name) >= 1:
-                problems.append(f"{name} must be a positive integer, got {getattr(self, name)}")
+                problems.append((name, f"must be a positive integer, got {getattr(self, name)}"))
         for name in ("ddr_channel_gbps", "link_gbps", "clock_ghz"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                problems.append(f"{name} must be a positive finite number, got {value}")
+                problems.append((name, f"must be a positive finite number, got {value}"))
+        buffers = 2 * self.input_buffer + 2 * self.output_buffer + self.weight_buffer
+        if buffers > self.core_memory:
+            problems.append(("core_memory", f"({self.core_memory} bytes) is less than the "
+                                            f"{buffers} bytes the core buffers take"))
         if problems:
-            raise BsirError(f"invalid AIE2 array '{self.name}': " + "; ".join(problems))
+            raise InvalidArrayError(self.name, problems)
 
     @property
     def cores(self) -> int:
@@ -190,7 +201,14 @@ def array_from_toml(path: str) -> AIE2Array:
               else isinstance(value, int | float) and not isinstance(value, bool))
         if not ok or (expected == "int" and not isinstance(value, int)):
             raise BsirError(f"{path}: '{key}' must be {expected}, got {value!r}")
-    return AIE2Array(**values)  # type: ignore[arg-type]
+    try:
+        return AIE2Array(**values)  # type: ignore[arg-type]
+    except InvalidArrayError as error:
+        names = {field: f"{section}.{key}" if section else key
+                 for section, keys in [*sections.items(), ("", {})]
+                 for key, field in keys.items()}
+        raise InvalidArrayError(f"{values.get('name', path)}", error.problems,
+                                names) from None
 
 
 def resolve_array(spec: str = "4x4", memtiles: str | None = None) -> AIE2Array:

@@ -144,7 +144,8 @@ def test_quantize_is_deterministic(exported):
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def test_calibration_file(exported, tmp_path):
+def test_calibration_file(exported, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # option paths are relative to the working folder
     path = exported("tiny_cnn")
     data = np.random.default_rng(0).standard_normal((3, 1, 16, 16, 3)).astype(np.float32)
     np.save(tmp_path / "calib.npy", data)
