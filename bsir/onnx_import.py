@@ -547,7 +547,10 @@ def import_onnx(path: str, source: SparsitySource | None = None,
     except UnicodeDecodeError:  # the checker's messages quote the model's own strings
         raise BsirError(f"{path} is not a valid ONNX model: a name is not UTF-8") from None
     _check_opsets(model, path)
-    name = model.graph.name or os.path.splitext(os.path.basename(path))[0]
+    name = model.graph.name
+    if isinstance(name, bytes):  # protobuf hands back a name that is not UTF-8 as bytes
+        name = name.decode("utf-8", "replace")
+    name = name or os.path.splitext(os.path.basename(path))[0]
     importer = OnnxImporter(model, name, source)
     module, arrays = importer.run()
     if notes is not None:

@@ -221,6 +221,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(minimum: int):
+    """An argparse type: an integer of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
 def _block(text: str) -> tuple[int, int]:
     from bsir.sparsity import parse_block
 
@@ -347,8 +363,6 @@ def _check_inputs(module: ModuleOp, inputs: list) -> None:
 def cmd_table2(args: argparse.Namespace) -> int:
     from bsir.table2 import format_table2, run_table2
 
-    if args.jobs < 1:
-        raise BsirError(f"--jobs must be at least 1, got {args.jobs}")
     for output in (args.json, args.report):
         if output:
             check_output(output)
@@ -418,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help=f"one of: {', '.join(MODELS)}")
     p.add_argument("-o", "--output", required=True,
                    help="IR file (weights go to FILE.npz), or FILE.onnx for ONNX")
-    p.add_argument("--seed", type=int, default=0, help="weight seed")
+    p.add_argument("--seed", type=_count(0), default=0, help="weight seed")
     p.add_argument("--no-weights", action="store_true", help="write the IR only")
     p.add_argument("--force", action="store_true",
                    help="replace an existing FILE.npz that bsir did not write for FILE")
@@ -450,8 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8", action="store_true",
                    help="exact int8 (a float graph is first folded and quantized, calibrated "
                         "on the input)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random input")
-    p.add_argument("--weights-seed", type=int, default=0,
+    p.add_argument("--seed", type=_count(0), default=0, help="seed of the random input")
+    p.add_argument("--weights-seed", type=_count(0), default=0,
                    help="weight seed when SOURCE is a built-in model")
     p.set_defaults(run=cmd_run)
 
@@ -473,19 +487,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dense-baseline", action="store_true",
                    help="with --report and --sparsity: do not compile the dense model to "
                         "compare with")
-    p.add_argument("--seed", type=int, default=0, help="weight seed for a built-in model")
+    p.add_argument("--seed", type=_count(0), default=0, help="weight seed for a built-in model")
     p.add_argument("--verify", action="store_true",
                    help="simulate the program and compare every layer bit for bit with the "
                         "reference executor")
     p.add_argument("--input", action="append", default=[],
                    help="an .npy input (NHWC) to calibrate and verify on, once per graph "
                         "input; default: seeded random")
-    p.add_argument("--input-seed", type=int, default=0, help="seed of the random input")
+    p.add_argument("--input-seed", type=_count(0), default=0, help="seed of the random input")
     p.set_defaults(run=cmd_compile)
 
     p = sub.add_parser("table2", help="the paper's Table 2, beside its figures")
     p.add_argument("--json", help="write the cells as JSON")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--jobs", type=_count(1), default=1, help="worker processes")
     p.add_argument("--models", nargs="*", choices=PAPER_MODELS, metavar="MODEL",
                    help=f"a subset of {' '.join(PAPER_MODELS)}")
     p.add_argument("--report", help="write the cells as a self-contained HTML chart, ours "

@@ -1,4 +1,4 @@
-"""The AIE2 hardware abstraction (paper section 4.1, DESIGN.md section 4).
+"""The AIE2 hardware abstraction (paper section 4.1, docs/design.md).
 
 Every constant a pass or the time model uses comes from an :class:`AIE2Array`. Arrays
 come from a grid (``4x4``, ``4x5``: rows x columns), a preset name, or a TOML file::
@@ -27,6 +27,7 @@ Missing keys take the defaults below.
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, fields, replace
@@ -38,12 +39,13 @@ KIB = 1024
 
 
 class InvalidArrayError(BsirError):
-    """An array description that no hardware has; ``problems`` are (field, text)."""
+    """An array description that no hardware has; ``problems`` are (field, text), the
+    text naming the field as ``{field}`` (a TOML file names it by its own key)."""
 
     def __init__(self, name: str, problems: list[tuple[str, str]],
                  names: dict[str, str] | None = None):
         self.problems = problems
-        text = "; ".join(f"{(names or {}).get(item, item)} {problem}"
+        text = "; ".join(problem.format(field=(names or {}).get(item, item))
                          for item, problem in problems)
         super().__init__(f"invalid AIE2 array '{name}': {text}")
 
@@ -72,25 +74,26 @@ class AIE2Array:
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
         if not (1 <= self.rows <= 8 and 1 <= self.cols <= 8):
-            problems.append(("grid", f"is 1..8 x 1..8 cores, got {self.rows}x{self.cols}"))
+            problems.append(("grid", f"a grid is 1..8 x 1..8 cores, got {self.rows}x{self.cols}"))
         if self.memtile_mode not in ("shared", "separate"):
             problems.append(("memtile_mode",
-                             f"is shared or separate, got '{self.memtile_mode}'"))
+                             f"memtile mode is shared or separate, got '{self.memtile_mode}'"))
         if self.memtile_mode == "separate" and self.cols < 2:
-            problems.append(("memtile_mode", "separate needs at least 2 columns"))
+            problems.append(("memtile_mode", "separate memtiles need at least 2 columns"))
         for name in ("memtile_bytes", "core_memory", "input_buffer", "output_buffer",
                      "weight_buffer", "macs_per_cycle", "ddr_channels_per_memtile",
                      "locks_per_core", "locks_per_memtile"):
             if not getattr(self, name) >= 1:
-                problems.append((name, f"must be a positive integer, got {getattr(self, name)}"))
+                problems.append((name, "{field} must be a positive integer, got "
+                                       f"{getattr(self, name)}"))
         for name in ("ddr_channel_gbps", "link_gbps", "clock_ghz"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                problems.append((name, f"must be a positive finite number, got {value}"))
+                problems.append((name, f"{{field}} must be a positive finite number, got {value}"))
         buffers = 2 * self.input_buffer + 2 * self.output_buffer + self.weight_buffer
         if buffers > self.core_memory:
-            problems.append(("core_memory", f"({self.core_memory} bytes) is less than the "
-                                            f"{buffers} bytes the core buffers take"))
+            problems.append(("core_memory", f"core buffers take {buffers} bytes, more than the "
+                                            f"{self.core_memory} of a core"))
         if problems:
             raise InvalidArrayError(self.name, problems)
 
@@ -201,13 +204,14 @@ def array_from_toml(path: str) -> AIE2Array:
               else isinstance(value, int | float) and not isinstance(value, bool))
         if not ok or (expected == "int" and not isinstance(value, int)):
             raise BsirError(f"{path}: '{key}' must be {expected}, got {value!r}")
+    values.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     try:
         return AIE2Array(**values)  # type: ignore[arg-type]
     except InvalidArrayError as error:
         names = {field: f"{section}.{key}" if section else key
                  for section, keys in [*sections.items(), ("", {})]
                  for key, field in keys.items()}
-        raise InvalidArrayError(f"{values.get('name', path)}", error.problems,
+        raise InvalidArrayError(f"{values['name']}", error.problems,
                                 names) from None
 
 

@@ -14,7 +14,7 @@ For one layer this module decides
 
 Data sizes are those of the INT8 deployment: 1 byte per activation and weight, 4 per
 bias and per partial sum. Among all subvolumes that fit the core buffers, the one with
-the least estimated time (the rules of DESIGN.md section 5) is chosen, so uneven sizes
+the least estimated time (the rules of docs/design.md) is chosen, so uneven sizes
 (prime widths, channel counts that do not divide) only cost idle cores, never failure.
 """
 

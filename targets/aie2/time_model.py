@@ -1,4 +1,4 @@
-"""The AIE2 time model (paper section 4.5, DESIGN.md section 5), per instruction,
+"""The AIE2 time model (paper section 4.5, docs/design.md), per instruction,
 layer and network, with every estimate split into DDR, memtile<->core and compute time.
 
 Rules:

@@ -1,5 +1,5 @@
 """Random networks x grids x block shapes x densities x memtile modes: the compiled
-program, simulated, equals the reference executor bit for bit (DESIGN.md section 6)."""
+program, simulated, equals the reference executor bit for bit (docs/design.md)."""
 
 import numpy as np
 from hypothesis import given, settings

@@ -1,4 +1,4 @@
-"""Sparsity invariants (DESIGN.md 6): exact zero fractions, compaction is the identity."""
+"""Sparsity invariants (docs/design.md): exact zero fractions, compaction is the identity."""
 
 import os
 import tempfile

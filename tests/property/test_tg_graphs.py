@@ -1,4 +1,4 @@
-"""Random valid tg graphs verify and round-trip through the text form (DESIGN.md 6)."""
+"""Random valid tg graphs verify and round-trip through the text form (docs/design.md)."""
 
 import numpy as np
 from hypothesis import given

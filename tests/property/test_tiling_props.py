@@ -1,4 +1,4 @@
-"""Tiling invariants (DESIGN.md 6): every output byte is produced by exactly one
+"""Tiling invariants (docs/design.md): every output byte is produced by exactly one
 subvolume, buffers fit, no two live memtile buffers overlap, addresses are in bounds."""
 
 import os
