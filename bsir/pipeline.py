@@ -164,6 +164,8 @@ def normalise_spec(text: str, passes: dict[str, Callable[[], type[ModulePass]]])
     for part in _split_top(text, ","):
         name, brace, body = part.partition("{")
         name = name.strip()
+        if name not in passes:
+            raise BsirError(f"unknown pass '{name}' (bsir-opt --list-passes shows the passes)")
         if not brace:
             out.append(name)
             continue
@@ -198,13 +200,7 @@ def parse_pipeline(spec: str, passes: dict[str, Callable[[], type[ModulePass]]] 
     except ArgSpecParseError as error:
         raise BsirError(f"malformed pipeline '{spec}': {error.args[-1]}") from None
     except (ValueError, TypeError) as error:
-        message = str(error)
-        if message.startswith("Unrecognized passes"):
-            names = message.split(":", 1)[1].strip()
-            raise BsirError(
-                f"unknown pass {names} (bsir-opt --list-passes shows the passes)"
-            ) from None
-        raise BsirError(f"bad pass options in '{spec}': {message}") from None
+        raise BsirError(f"bad pass options in '{spec}': {error}") from None
 
 
 def apply_pipeline(pipeline: PassPipeline, ctx: Context, module: ModuleOp) -> None:

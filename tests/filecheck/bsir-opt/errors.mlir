@@ -1,6 +1,6 @@
 // Bad command lines and bad input: one line on stderr, a non-zero exit, no traceback.
 // RUN: not bsir-opt %s -p no-such-pass 2>&1 | filecheck %s --check-prefix=PASS
-// PASS: bsir-opt: error: unknown pass ['no-such-pass']
+// PASS: bsir-opt: error: unknown pass 'no-such-pass'
 // RUN: not bsir-opt %s --pass-pipeline='builtin.module(dce{bogus=1})' 2>&1 | filecheck %s --check-prefix=OPTION
 // OPTION: bsir-opt: error: bad pass options in 'builtin.module(dce{bogus=1})': Provided arguments ["bogus"] not found
 // RUN: not bsir-opt %s --pass-pipeline='builtin.module(func.func(cse))' 2>&1 | filecheck %s --check-prefix=ANCHOR
