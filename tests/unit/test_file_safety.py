@@ -248,3 +248,23 @@ def test_concurrent_runs_over_one_input_do_not_collide(tiny):
     assert kept[0] < kept[1]  # 50 % keeps fewer blocks than 25 %
     assert (digest(tiny), digest(folder / "t.npz")) == before
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_python_api_passes_do_not_replace_a_users_file(tiny):
+    """Outside bsir-opt a pass writes its derived weights beside the input, stamped; a
+    file of that name that bsir did not write stays."""
+    from bsir.pipeline import run_pipeline
+    from bsir.weights import ir_location
+
+    folder = tiny.parent
+    (folder / "t.sparse.npz").write_bytes(b"mine")
+    module = load_module(str(tiny))
+    with ir_location(str(tiny)), pytest.raises(FileSafetyError, match="refusing to replace"):
+        run_pipeline(module, "tg-sparsify{ratio=0.5 report=false}")
+    assert (folder / "t.sparse.npz").read_bytes() == b"mine"
+    (folder / "t.sparse.npz").unlink()
+    module = load_module(str(tiny))
+    with ir_location(str(tiny)):
+        run_pipeline(module, "tg-sparsify{ratio=0.5 report=false}")
+        assert stamp_of(str(folder / "t.sparse.npz")) == "sparse weights of t.npz"
+        run_pipeline(load_module(str(tiny)), "tg-sparsify{ratio=0.25 report=false}")
