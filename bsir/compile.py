@@ -111,5 +111,5 @@ def compile_module(module: ModuleOp, arrays: dict[str, np.ndarray], hardware: st
             final = current_weights(module)
     except MappingError as error:
         return CompileResult(name, array, options.sparsity, None, None, error.message)
-    return CompileResult(name, array, options.sparsity, module, time_network(module, array),
+    return CompileResult(name, array, options.sparsity, module, time_network(module),
                          weights=final)

@@ -149,7 +149,7 @@ class InstructionOp(IRDLOperation):
         if array is None:
             return
         values = array.as_dict()
-        locks = values["core_locks"]
+        locks = values["locks_per_core"]
         for key in ("acquire", "release"):
             lock = self.field(key, NO_LOCK)
             if not NO_LOCK <= lock < locks:

@@ -1,38 +1,52 @@
 """RecordAttr: an attribute whose parameters print as ``<key = value, ...>``.
 
-Parameters may be ``IntAttr`` (``n = 4``), ``StringAttr`` (``mode = "shared"``) or
-``ArrayAttr[IntAttr]`` (``bounds = [0, 14, 28]``); parsing takes them in declaration
-order. The tiling and aie2 dialects describe mapping decisions with it.
+Parameters may be ``IntAttr`` (``n = 4``), ``FloatData`` (``gbps = 4.0``, printed
+with Python's shortest round-tripping ``repr``, so a value survives print and parse
+exactly), ``StringAttr`` (``mode = "shared"``) or ``ArrayAttr[IntAttr]``
+(``bounds = [0, 14, 28]``); parsing takes them in declaration order. The tiling and
+aie2 dialects describe mapping decisions with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import ArrayAttr, IntAttr, StringAttr
+from xdsl.dialects.builtin import ArrayAttr, FloatData, IntAttr, StringAttr
 from xdsl.ir import Attribute, ParametrizedAttribute
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 
 
-def to_attr(value: int | str | Sequence[int] | Attribute) -> Attribute:
+def to_attr(value: int | float | str | Sequence[int] | Attribute) -> Attribute:
     """A Python value as the attribute a RecordAttr parameter holds."""
     if isinstance(value, Attribute):
         return value
     if isinstance(value, bool | int):
         return IntAttr(int(value))
+    if isinstance(value, float):
+        return FloatData(value)
     if isinstance(value, str):
         return StringAttr(value)
     return ArrayAttr(IntAttr(int(v)) for v in value)
 
 
-def from_attr(attr: Attribute) -> int | str | tuple[int, ...]:
-    if isinstance(attr, IntAttr):
+def from_attr(attr: Attribute) -> int | float | str | tuple[int, ...]:
+    if isinstance(attr, IntAttr | FloatData):
         return attr.data
     if isinstance(attr, StringAttr):
         return attr.data
     assert isinstance(attr, ArrayAttr)
     return tuple(v.data for v in attr.data)  # type: ignore[attr-defined]
+
+
+def float_text(value: float) -> str:
+    """The shortest text that parses back to ``value``, always with a point (``1.0e-05``):
+    MLIR reads ``1e-05`` as an integer followed by junk."""
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + e + exponent
 
 
 class RecordAttr(ParametrizedAttribute):
@@ -74,7 +88,9 @@ class RecordAttr(ParametrizedAttribute):
                         parser.parse_punctuation("]")
                     values.append(ArrayAttr(IntAttr(v) for v in items))
                 else:
-                    values.append(IntAttr(parser.parse_integer()))
+                    number = parser.parse_number()
+                    values.append(FloatData(number) if isinstance(number, float)
+                                  else IntAttr(number))
         return values
 
     def print_parameters(self, printer: Printer) -> None:
@@ -85,6 +101,8 @@ class RecordAttr(ParametrizedAttribute):
                 text = f'"{value}"'
             elif isinstance(value, tuple):
                 text = "[" + ", ".join(map(str, value)) + "]"
+            elif isinstance(value, float):
+                text = float_text(value)
             else:
                 text = str(value)
             parts.append(f"{name} = {text}")

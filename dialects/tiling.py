@@ -28,7 +28,15 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from xdsl.dialects.builtin import ArrayAttr, IntAttr, IntegerAttr, StringAttr, TensorType, i64
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    FloatData,
+    IntAttr,
+    IntegerAttr,
+    StringAttr,
+    TensorType,
+    i64,
+)
 from xdsl.ir import Attribute, Block, Dialect, Operation, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -61,9 +69,10 @@ TRANSFER_KINDS = ("load", "loadw", "to_cores", "weights_to_cores", "from_cores",
 
 @irdl_attr_definition
 class HardwareAttr(RecordAttr):
-    """The hardware: ``#tiling.array<name = "aie2-4x4", rows = 4, cols = 4, ...>``.
+    """The hardware: ``#tiling.array<array_name = "aie2-4x4", rows = 4, cols = 4, ...>``.
 
-    Bandwidths are in MB/s and the clock in MHz, so that every field is an integer.
+    One parameter per field of ``bsir.targets.aie2.hardware.AIE2Array``, under the same
+    name (``array_name`` for ``name``), so the array converts to and from it exactly.
     """
 
     name = "tiling.array"
@@ -72,17 +81,18 @@ class HardwareAttr(RecordAttr):
     rows: IntAttr
     cols: IntAttr
     memtile_bytes: IntAttr
-    mode: StringAttr
+    memtile_mode: StringAttr
     core_memory: IntAttr
     input_buffer: IntAttr
     output_buffer: IntAttr
     weight_buffer: IntAttr
-    ddr_channel_mbps: IntAttr
-    ddr_channels: IntAttr
-    link_mbps: IntAttr
+    ddr_channel_gbps: FloatData
+    ddr_channels_per_memtile: IntAttr
+    link_gbps: FloatData
     macs_per_cycle: IntAttr
-    clock_mhz: IntAttr
-    core_locks: IntAttr
+    clock_ghz: FloatData
+    locks_per_core: IntAttr
+    locks_per_memtile: IntAttr
 
 
 @irdl_attr_definition

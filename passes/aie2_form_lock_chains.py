@@ -102,10 +102,10 @@ class Aie2FormLockChainsPass(ModulePass):
         array = op.attributes.get(tiling.ARRAY_ATTR)
         needed = len({lock for pair in CHAIN.values() for lock in pair})
         if layers and isinstance(array, tiling.HardwareAttr) \
-                and array.as_dict()["core_locks"] < needed:
+                and array.get("locks_per_core") < needed:
             raise PassFailedException(
                 f"aie2-form-lock-chains: a core needs {needed} locks for its ping/pong "
-                f"chain, the array's cores have {array.as_dict()['core_locks']}")
+                f"chain, the array's cores have {array.get('locks_per_core')}")
         for layer in layers:
             if layer.locks is None:
                 form_chains(layer)

@@ -31,7 +31,7 @@ from xdsl.utils.exceptions import PassFailedException
 from bsir.diagnostics import BsirError, MappingFailed
 from bsir.dialects import tiling
 from bsir.stats import layer_name, only_graph
-from bsir.targets.aie2.hardware import AIE2Array, resolve_array
+from bsir.targets.aie2.hardware import AIE2Array, array_to_attr, resolve_array
 from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, is_fused_activation, layer_shape
 from bsir.targets.aie2.mapping import (
     LayerMapping,
@@ -41,35 +41,6 @@ from bsir.targets.aie2.mapping import (
     band_shape,
     map_layer,
 )
-
-
-def array_attr(array: AIE2Array) -> tiling.HardwareAttr:
-    return tiling.HardwareAttr.make(
-        array_name=array.name, rows=array.rows, cols=array.cols,
-        memtile_bytes=array.memtile_bytes, mode=array.memtile_mode,
-        core_memory=array.core_memory, input_buffer=array.input_buffer,
-        output_buffer=array.output_buffer, weight_buffer=array.weight_buffer,
-        ddr_channel_mbps=round(array.ddr_channel_gbps * 1000),
-        ddr_channels=array.ddr_channels_per_memtile, link_mbps=round(array.link_gbps * 1000),
-        macs_per_cycle=array.macs_per_cycle, clock_mhz=round(array.clock_ghz * 1000),
-        core_locks=array.locks_per_core,
-    )
-
-
-def module_array(module: ModuleOp) -> AIE2Array:
-    """The hardware a mapped module was mapped onto."""
-    attr = module.attributes.get(tiling.ARRAY_ATTR)
-    if not isinstance(attr, tiling.HardwareAttr):
-        raise PassFailedException("the module is not mapped: run convert-tg-to-tiling first")
-    v = attr.as_dict()
-    return AIE2Array(
-        name=v["array_name"], rows=v["rows"], cols=v["cols"], memtile_bytes=v["memtile_bytes"],
-        memtile_mode=v["mode"], core_memory=v["core_memory"], input_buffer=v["input_buffer"],
-        output_buffer=v["output_buffer"], weight_buffer=v["weight_buffer"],
-        ddr_channel_gbps=v["ddr_channel_mbps"] / 1000, ddr_channels_per_memtile=v["ddr_channels"],
-        link_gbps=v["link_mbps"] / 1000, macs_per_cycle=v["macs_per_cycle"],
-        clock_ghz=v["clock_mhz"] / 1000, locks_per_core=v["core_locks"],
-    )
 
 
 def split_of(layer: tiling.LayerOp) -> Split:
@@ -174,4 +145,4 @@ class ConvertTgToTilingPass(ModulePass):
             last.results[0].replace_uses_with_if(
                 wrapper.output, lambda use, y=yielded: use.operation is not y
             )
-        op.attributes[tiling.ARRAY_ATTR] = array_attr(array)
+        op.attributes[tiling.ARRAY_ATTR] = array_to_attr(array)

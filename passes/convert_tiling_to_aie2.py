@@ -34,28 +34,13 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import aie2, tg, tiling
-from bsir.passes.convert_tg_to_tiling import module_array
 from bsir.stats import only_graph
-from bsir.targets.aie2.hardware import AIE2Array
+from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, module_array
 from bsir.targets.aie2.layer_shape import layer_shape
 from bsir.targets.aie2.layout import Distribution, distribution_of, value_views
 from bsir.targets.aie2.mapping import DDRTiling, band_distributions, even_bounds, window
 from bsir.targets.aie2.memtile_allocator import align
 from bsir.targets.aie2.schedule import geometry_of
-
-
-@dataclass(frozen=True)
-class CoreLayout:
-    """Fixed addresses of a core's buffers."""
-
-    input: int
-    output: int
-    weights: int
-
-    @staticmethod
-    def of(array: AIE2Array) -> CoreLayout:
-        return CoreLayout(0, 2 * array.input_buffer,
-                          2 * array.input_buffer + 2 * array.output_buffer)
 
 
 def _geometry(op: Operation) -> tuple[int, int, int, int, int]:

@@ -31,9 +31,8 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import tg, tiling
-from bsir.passes.convert_tg_to_tiling import module_array
 from bsir.stats import only_graph
-from bsir.targets.aie2.hardware import AIE2Array
+from bsir.targets.aie2.hardware import AIE2Array, module_array
 from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, VIEW_OPS
 from bsir.targets.aie2.layout import distribution_of, value_views
 from bsir.targets.aie2.memtile_allocator import IntervalAllocator, align

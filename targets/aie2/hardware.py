@@ -30,9 +30,13 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.utils.exceptions import PassFailedException
 
 from bsir.diagnostics import BsirError
+from bsir.dialects import tiling
 from bsir.files import note_input
 
 KIB = 1024
@@ -213,6 +217,42 @@ def array_from_toml(path: str) -> AIE2Array:
                  for key, field in keys.items()}
         raise InvalidArrayError(f"{values['name']}", error.problems,
                                 names) from None
+
+
+@dataclass(frozen=True)
+class CoreLayout:
+    """Fixed addresses of a core's buffers: input ping/pong, output ping/pong, weights."""
+
+    input: int
+    output: int
+    weights: int
+
+    @staticmethod
+    def of(array: AIE2Array) -> CoreLayout:
+        return CoreLayout(0, 2 * array.input_buffer,
+                          2 * array.input_buffer + 2 * array.output_buffer)
+
+
+def array_to_attr(array: AIE2Array) -> tiling.HardwareAttr:
+    """The ``#tiling.array`` a module records: every field of ``array``, exactly."""
+    values = asdict(array)
+    values["array_name"] = values.pop("name")
+    return tiling.HardwareAttr.make(**values)
+
+
+def array_from_attr(attr: tiling.HardwareAttr) -> AIE2Array:
+    """The inverse of :func:`array_to_attr`."""
+    values = attr.as_dict()
+    values["name"] = values.pop("array_name")
+    return AIE2Array(**values)  # type: ignore[arg-type]
+
+
+def module_array(module: ModuleOp) -> AIE2Array:
+    """The array a mapped module was mapped onto (its ``#tiling.array``)."""
+    attr = module.attributes.get(tiling.ARRAY_ATTR)
+    if not isinstance(attr, tiling.HardwareAttr):
+        raise PassFailedException("the module is not mapped: run convert-tg-to-tiling first")
+    return array_from_attr(attr)
 
 
 def resolve_array(spec: str = "4x4", memtiles: str | None = None) -> AIE2Array:

@@ -41,10 +41,9 @@ from bsir import quant
 from bsir.diagnostics import BsirError, op_location
 from bsir.dialects import aie2, tg
 from bsir.executor import Executor, operands_of
-from bsir.passes.convert_tg_to_tiling import module_array
-from bsir.passes.convert_tiling_to_aie2 import CoreLayout
 from bsir.stats import only_graph
 from bsir.targets.aie2 import core_kernels
+from bsir.targets.aie2.hardware import CoreLayout, module_array
 from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS
 from bsir.targets.aie2.layout import Distribution, View, hwc, value_views
 from bsir.targets.aie2.memtile_allocator import align

@@ -26,7 +26,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from bsir.dialects import aie2, tiling
 from bsir.stats import only_graph, op_macs
-from bsir.targets.aie2.hardware import AIE2Array
+from bsir.targets.aie2.hardware import AIE2Array, module_array
 
 
 @dataclass(frozen=True)
@@ -181,8 +181,10 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
     return result
 
 
-def time_network(module: ModuleOp, array: AIE2Array) -> NetworkTime:
-    """Time every ``aie2.layer`` of the module in schedule order."""
+def time_network(module: ModuleOp) -> NetworkTime:
+    """Time every ``aie2.layer`` of the module in schedule order, on the array the
+    module was mapped onto (its ``#tiling.array``)."""
+    array = module_array(module)
     graph = only_graph(module)
     layers, t = [], 0.0
     for op in graph.block.ops:

@@ -65,3 +65,24 @@ def test_presets_cover_the_paper_grids():
     for n in range(1, 9):
         assert PRESETS[f"aie2-{n}x{n}"].cores == n * n
     assert parse_grid(" 3X7 ") == (3, 7)
+
+
+def test_the_array_survives_the_ir_exactly():
+    """#tiling.array holds every field of the array, floats included, through text."""
+    from dataclasses import fields, replace
+
+    from xdsl.dialects.builtin import ModuleOp
+
+    from bsir.dialects import tiling
+    from bsir.ir import parse_module, print_module
+    from bsir.targets.aie2.hardware import array_from_attr, array_to_attr, module_array
+
+    array = replace(resolve_array("3x5"), name="odd", ddr_channel_gbps=3.7254,
+                    link_gbps=1e-3 * 4096.5, clock_ghz=1.25e-1 * 9, locks_per_memtile=48,
+                    ddr_channels_per_memtile=3)
+    assert array_from_attr(array_to_attr(array)) == array
+    names = set(tiling.HardwareAttr.names())
+    assert names == {f.name for f in fields(array)} - {"name"} | {"array_name"}
+    module = ModuleOp([])
+    module.attributes[tiling.ARRAY_ATTR] = array_to_attr(array)
+    assert module_array(parse_module(print_module(module))) == array

@@ -56,4 +56,4 @@ def test_plugin_pass_is_listed_and_runs(plugin_site):
 def test_without_the_plugin_the_pass_is_unknown():
     result = bsir_opt("", "-p", "example-fold-relu-into-clip")
     assert result.returncode == 1
-    assert "unknown pass ['example-fold-relu-into-clip']" in result.stderr
+    assert "unknown pass 'example-fold-relu-into-clip'" in result.stderr

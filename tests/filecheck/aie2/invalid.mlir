@@ -1,7 +1,7 @@
 // Invalid instructions: located errors, one per case.
 // RUN: bsir-opt %s --split-input-file --verify-diagnostics | filecheck %s
 
-builtin.module attributes {tiling.array = #tiling.array<array_name = "a", rows = 1, cols = 1, memtile_bytes = 4096, mode = "shared", core_memory = 65536, input_buffer = 8192, output_buffer = 8192, weight_buffer = 16384, ddr_channel_mbps = 4000, ddr_channels = 2, link_mbps = 4000, macs_per_cycle = 256, clock_mhz = 1000, core_locks = 16>} {
+builtin.module attributes {tiling.array = #tiling.array<array_name = "a", rows = 1, cols = 1, memtile_bytes = 4096, memtile_mode = "shared", core_memory = 65536, input_buffer = 8192, output_buffer = 8192, weight_buffer = 16384, ddr_channel_gbps = 4.0, ddr_channels_per_memtile = 2, link_gbps = 4.0, macs_per_cycle = 256, clock_ghz = 1.0, locks_per_core = 16, locks_per_memtile = 64>} {
   tg.graph @g(%x: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>) {
     %y = aie2.layer "r" {split = #tiling.split<mode = "w", cols = [0, 4], rows = [0, 8]>, subvolume = #tiling.subvolume<h = 4, w = 4, cout = 8, cin = 8, in_h = 4, in_w = 4, input_bytes = 128, output_bytes = 128, weight_bytes = 0, iterations = 1, weight_loads = 0, macs = 128, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x4x4x8xf32> {
       %r = tg.relu %x : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
@@ -15,7 +15,7 @@ builtin.module attributes {tiling.array = #tiling.array<array_name = "a", rows =
 
 // -----
 
-builtin.module attributes {tiling.array = #tiling.array<array_name = "a", rows = 1, cols = 1, memtile_bytes = 4096, mode = "shared", core_memory = 65536, input_buffer = 8192, output_buffer = 8192, weight_buffer = 16384, ddr_channel_mbps = 4000, ddr_channels = 2, link_mbps = 4000, macs_per_cycle = 256, clock_mhz = 1000, core_locks = 16>} {
+builtin.module attributes {tiling.array = #tiling.array<array_name = "a", rows = 1, cols = 1, memtile_bytes = 4096, memtile_mode = "shared", core_memory = 65536, input_buffer = 8192, output_buffer = 8192, weight_buffer = 16384, ddr_channel_gbps = 4.0, ddr_channels_per_memtile = 2, link_gbps = 4.0, macs_per_cycle = 256, clock_ghz = 1.0, locks_per_core = 16, locks_per_memtile = 64>} {
   tg.graph @g(%x: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>) {
     %y = aie2.layer "r" {split = #tiling.split<mode = "w", cols = [0, 4], rows = [0, 8]>, subvolume = #tiling.subvolume<h = 4, w = 4, cout = 8, cin = 8, in_h = 4, in_w = 4, input_bytes = 128, output_bytes = 128, weight_bytes = 0, iterations = 1, weight_loads = 0, macs = 128, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x4x4x8xf32> {
       %r = tg.relu %x : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
