@@ -41,8 +41,8 @@ from timing import median_time
 from bsir import kernels
 from bsir.compaction import pack
 from bsir.dialects import tg
+from bsir.dialects.tg import only_graph
 from bsir.models import build_model
-from bsir.stats import only_graph
 
 DENSITIES = (0.1, 0.25, 0.5, 0.75, 0.9)
 METHODS = ("dense BLAS", "bsir 8x8", "bsir 4x4", "bsir 1x1", "torch BSR 8x8", "torch CSR",

@@ -27,11 +27,12 @@ from machine import describe
 from timing import timed
 
 from bsir.dialects import tg
+from bsir.dialects.tg import only_graph
 from bsir.executor import Executor, random_inputs
 from bsir.models import build_model
 from bsir.passes.tg_fold_batchnorm import fold_batchnorms
 from bsir.passes.tg_quantize import TgQuantizePass
-from bsir.stats import layer_stats, only_graph
+from bsir.stats import layer_stats
 from bsir.weights import materialize
 
 

@@ -18,12 +18,12 @@ from machine import describe
 from timing import median_time
 
 from bsir.dialects import tiling
+from bsir.dialects.tg import only_graph
 from bsir.ir import verify_module
 from bsir.models import build_model
 from bsir.passes.convert_tg_to_tiling import ConvertTgToTilingPass
 from bsir.passes.tg_fold_batchnorm import fold_batchnorms
 from bsir.passes.tiling_color_memtiles import TilingColorMemtilesPass
-from bsir.stats import only_graph
 from bsir.weights import materialize
 
 

@@ -93,9 +93,9 @@ def compile_module(module: ModuleOp, arrays: dict[str, np.ndarray], hardware: st
     """Lower ``module`` (with its weights) onto the array ``hardware`` names (a grid, a
     preset or a TOML file) and estimate its time."""
     from bsir.dialects import tg
+    from bsir.dialects.tg import only_graph
     from bsir.executor import random_inputs
     from bsir.passes.tg_quantize import TgQuantizePass
-    from bsir.stats import only_graph
 
     array = resolve_array(hardware, memtiles)
     name = name or only_graph(module).sym_name.data

@@ -16,8 +16,8 @@ from xdsl.ir import Operation, SSAValue
 from bsir import layers, quant
 from bsir.diagnostics import BsirError, op_location
 from bsir.dialects import tg
+from bsir.dialects.tg import only_graph
 from bsir.dialects.tiling import MappedLayer, YieldOp
-from bsir.stats import only_graph
 
 Observer = Callable[[SSAValue, np.ndarray], None]
 

@@ -15,8 +15,8 @@ from xdsl.ir import SSAValue
 
 from bsir.diagnostics import BsirError, op_location
 from bsir.dialects import tg
+from bsir.dialects.tg import only_graph
 from bsir.files import write_atomically
-from bsir.stats import only_graph
 
 OPSET = 17
 

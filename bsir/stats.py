@@ -13,9 +13,9 @@ from math import prod
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 
-from bsir.diagnostics import BsirError
 from bsir.dialects import tg
 from bsir.dialects import tg_shapes as shapes
+from bsir.dialects.tg import layer_names, only_graph
 
 
 @dataclass(frozen=True)
@@ -35,31 +35,6 @@ class LayerStats:
     def macs_computed(self) -> int:
         """MACs left once zero blocks are skipped (whole blocks of the mask)."""
         return round(self.macs * self.density)
-
-
-def only_graph(module: ModuleOp) -> tg.GraphOp:
-    """The module's single tg.graph."""
-    graphs = [op for op in module.body.block.ops if isinstance(op, tg.GraphOp)]
-    if len(graphs) != 1:
-        raise BsirError(f"expected one tg.graph in the module, found {len(graphs)}")
-    return graphs[0]
-
-
-def _weight_key(value: SSAValue | None) -> str | None:
-    if value is not None and isinstance(value.owner, tg.WeightOp):
-        return value.owner.key.data
-    return None
-
-
-def layer_name(op: Operation, index: int) -> str:
-    """A stable layer name: the weight key's prefix, else the op kind and its index."""
-    weight = getattr(op, "weight", None) if isinstance(op, tg.WEIGHTED_OPS) else None
-    if isinstance(op, tg.BatchNormOp):
-        weight = op.scale
-    key = _weight_key(weight)
-    if key is not None:
-        return key.rsplit(".", 1)[0] if key.endswith((".weight", ".w")) else key
-    return f"{op.name.split('.', 1)[1]}_{index}"
 
 
 def _learnable(op: Operation) -> list[SSAValue]:
@@ -86,9 +61,10 @@ def op_macs(op: Operation) -> tuple[int, float]:
 def layer_stats(module: ModuleOp) -> list[LayerStats]:
     """Statistics of every layer op of the module's graph, in program order."""
     graph = only_graph(module)
+    names = layer_names(graph)
     counted: set[SSAValue] = set()
     out: list[LayerStats] = []
-    for index, op in enumerate(graph.block.ops):
+    for op in graph.block.ops:
         if not isinstance(op, tg.LAYER_OPS):
             continue
         params = 0
@@ -100,7 +76,7 @@ def layer_stats(module: ModuleOp) -> list[LayerStats]:
         weight_shape = tg.tensor_shape(op.weight) if isinstance(op, tg.WEIGHTED_OPS) else None
         activations = [v for v in op.operands if not isinstance(v.owner, tg.WeightOp)]
         out.append(LayerStats(
-            name=layer_name(op, index),
+            name=names[op],
             op=op.name,
             input_shapes=tuple(tg.tensor_shape(v) for v in activations),
             output_shape=tg.tensor_shape(op.results[0]),

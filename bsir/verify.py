@@ -20,8 +20,8 @@ from xdsl.ir import SSAValue
 
 from bsir.diagnostics import BsirError, op_location
 from bsir.dialects import aie2
+from bsir.dialects.tg import only_graph
 from bsir.executor import Executor
-from bsir.stats import only_graph
 from bsir.targets.aie2.layout import value_views
 from bsir.targets.aie2.simulator import Simulator
 

@@ -960,6 +960,40 @@ class DequantizeOp(_FixConversionOp):
 WEIGHTED_OPS = (Conv2dOp, MatmulOp)
 """Ops whose weight can be block-sparse and is counted in MACs."""
 
+
+def only_graph(module: Operation) -> GraphOp:
+    """The module's single tg.graph."""
+    graphs = [op for op in module.regions[0].block.ops if isinstance(op, GraphOp)]
+    if len(graphs) != 1:
+        raise VerifyException(f"expected one tg.graph in the module, found {len(graphs)}")
+    return graphs[0]
+
+
+def layer_names(graph: GraphOp) -> dict[Operation, str]:
+    """A stable name for every op of the graph: its weight key's prefix (``layer1.0.conv1``)
+    or its kind and index (``maxpool2d_4``).
+
+    The index counts the ops of the graph other than ``tg.quantize`` and
+    ``tg.dequantize``, so a layer keeps its name whether the graph is quantized or not.
+    """
+    names: dict[Operation, str] = {}
+    index = 0
+    for op in graph.body.block.ops:
+        if isinstance(op, QuantizeOp | DequantizeOp):
+            names[op] = f"{op.name.split('.', 1)[1]}_{index}"
+            continue
+        weight = op.weight if isinstance(op, WEIGHTED_OPS) else None
+        if isinstance(op, BatchNormOp):
+            weight = op.scale
+        owner = weight.owner if weight is not None else None
+        if isinstance(owner, WeightOp):
+            key = owner.key.data
+            names[op] = key.rsplit(".", 1)[0] if key.endswith((".weight", ".w")) else key
+        else:
+            names[op] = f"{op.name.split('.', 1)[1]}_{index}"
+        index += 1
+    return names
+
 LAYER_OPS = (
     Conv2dOp, MatmulOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, AddOp, ConcatOp,
     ReluOp, ClipOp, FlattenOp, ReshapeOp, BatchNormOp, QuantizeOp, DequantizeOp,
@@ -1000,6 +1034,8 @@ __all__ = [
     "WeightOp",
     "activation_fix",
     "dense_i64",
+    "layer_names",
+    "only_graph",
     "tensor_shape",
     "tensor_type",
 ]

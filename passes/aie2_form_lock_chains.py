@@ -30,7 +30,7 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import aie2, tiling
-from bsir.stats import only_graph
+from bsir.dialects.tg import only_graph
 
 FREE, INPUT_READY, OUTPUT_READY = 0, 1, 2
 PING_PONG = 2

@@ -30,23 +30,16 @@ from xdsl.utils.exceptions import PassFailedException
 
 from bsir.diagnostics import BsirError, MappingFailed
 from bsir.dialects import tiling
-from bsir.stats import layer_name, only_graph
+from bsir.dialects.tg import layer_names, only_graph
 from bsir.targets.aie2.hardware import AIE2Array, array_to_attr, resolve_array
 from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, is_fused_activation, layer_shape
 from bsir.targets.aie2.mapping import (
     LayerMapping,
     LayerShape,
-    Split,
     band_channels,
     band_shape,
     map_layer,
 )
-
-
-def split_of(layer: tiling.LayerOp) -> Split:
-    """The :class:`Split` a layer's ``#tiling.split`` records."""
-    attr = layer.split
-    return Split(attr.get("mode"), attr.get("cols"), attr.get("rows"))
 
 
 def mapping_properties(mapping: LayerMapping) -> dict:
@@ -119,13 +112,14 @@ class ConvertTgToTilingPass(ModulePass):
         array = self.array()
         graph = only_graph(op)
         block = graph.block
-        for index, layer in enumerate(list(block.ops)):
+        names = layer_names(graph)
+        for layer in list(block.ops):
             if layer.parent is None:
                 continue  # already moved into a tiling.layer
             shape = layer_shape(layer)
             if shape is None:
                 continue
-            name = layer_name(layer, index)
+            name = names[layer]
             mapping = map_op(layer, shape, array, name)
             fused = [use.operation for use in layer.results[0].uses
                      if isinstance(use.operation, ACTIVATION_OPS)

@@ -34,7 +34,7 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import aie2, tg, tiling
-from bsir.stats import only_graph
+from bsir.dialects.tg import only_graph
 from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, module_array
 from bsir.targets.aie2.layer_shape import layer_shape
 from bsir.targets.aie2.layout import Distribution, distribution_of, value_views

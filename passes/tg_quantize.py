@@ -30,8 +30,8 @@ from bsir import quant
 from bsir.arrays import read_input_array
 from bsir.diagnostics import BsirError
 from bsir.dialects import tg
+from bsir.dialects.tg import only_graph
 from bsir.executor import Executor, random_inputs
-from bsir.stats import only_graph
 from bsir.weights import load_weights, save_derived_weights
 
 EXACT_OPS = (tg.ReluOp, tg.ClipOp, tg.MaxPool2dOp)

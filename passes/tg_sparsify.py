@@ -31,7 +31,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from bsir import sparsity
 from bsir.dialects import tg
-from bsir.stats import layer_name, only_graph
+from bsir.dialects.tg import layer_names, only_graph
 from bsir.weights import load_weights, save_derived_weights
 
 
@@ -73,10 +73,11 @@ class TgSparsifyPass(ModulePass):
                 users[key] = users.get(key, 0) + 1
         lines = []
         first_conv = True
-        for index, layer in enumerate(graph.block.ops):
+        names = layer_names(graph)
+        for layer in graph.block.ops:
             if not isinstance(layer, kinds):
                 continue
-            name = layer_name(layer, index)
+            name = names[layer]
             is_first = first_conv and isinstance(layer, tg.Conv2dOp)
             first_conv = first_conv and not isinstance(layer, tg.Conv2dOp)
             ratio = plan.ratio_for(name, is_first)

@@ -31,7 +31,7 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import tg, tiling
-from bsir.stats import only_graph
+from bsir.dialects.tg import only_graph
 from bsir.targets.aie2.hardware import AIE2Array, module_array
 from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, VIEW_OPS
 from bsir.targets.aie2.layout import distribution_of, value_views

@@ -23,17 +23,16 @@ from xdsl.utils.exceptions import PassFailedException
 
 from bsir.compaction import BlockSparseWeight, pack
 from bsir.dialects import tg, tiling
-from bsir.passes.convert_tg_to_tiling import split_of
+from bsir.dialects.tg import only_graph
 from bsir.sparsity import mask_of_zero_blocks
-from bsir.stats import only_graph
 from bsir.targets.aie2.layer_shape import layer_shape
-from bsir.targets.aie2.mapping import BIAS_BYTES, band_channels
+from bsir.targets.aie2.mapping import BIAS_BYTES, Split, band_channels
 from bsir.weights import load_weights, save_derived_weights
 
 
 def core_channel_ranges(layer: tiling.LayerOp, cout: int, band: int) -> list[tuple[int, int]]:
     """Every active core's output channel range in every COUT band of ``band`` channels."""
-    split = split_of(layer)
+    split = Split.of(layer)
     rows, cols = len(split.row_bounds) - 1, len(split.col_bounds) - 1
     ranges = {split.core_ranges(0, r, c)[1] for r in range(rows) for c in range(cols)}
     out = set()

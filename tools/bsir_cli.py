@@ -180,8 +180,8 @@ def _read_inputs(paths: list[str], module: ModuleOp, seed: int) -> list:
 def cmd_run(args: argparse.Namespace) -> int:
     import time
 
+    from bsir.dialects.tg import only_graph
     from bsir.executor import run_module
-    from bsir.stats import only_graph
     from bsir.weights import ir_location, load_weights, materialize
 
     module, ir_path = load_ir_or_model(args.source)
@@ -349,7 +349,7 @@ def _write_compile_report(args: argparse.Namespace, result, inputs: list) -> Non
 
 def _check_inputs(module: ModuleOp, inputs: list) -> None:
     from bsir.dialects import tg
-    from bsir.stats import only_graph
+    from bsir.dialects.tg import only_graph
 
     args = only_graph(module).block.args
     if len(inputs) != len(args):

@@ -29,6 +29,7 @@ from math import ceil
 import numpy as np
 
 from bsir.diagnostics import BsirError
+from bsir.dialects import tiling
 from bsir.targets.aie2.hardware import AIE2Array
 from bsir.targets.aie2.layout import Distribution
 from bsir.targets.aie2.memtile_allocator import align
@@ -184,6 +185,12 @@ class Split:
     column_mode: str                 # "w": columns split width; "cout": columns split channels
     col_bounds: tuple[int, ...]      # per column: output columns (w) or channel ranges (cout)
     row_bounds: tuple[int, ...]      # per row: output channels (within the column's range)
+
+    @staticmethod
+    def of(layer: tiling.LayerOp) -> Split:
+        """The split a mapped layer's ``#tiling.split`` records."""
+        attr = layer.split
+        return Split(attr.get("mode"), attr.get("cols"), attr.get("rows"))
 
     def core_ranges(self, out_width: int, row: int, col: int
                     ) -> tuple[tuple[int, int], tuple[int, int]]:

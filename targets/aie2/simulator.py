@@ -40,8 +40,8 @@ from xdsl.ir import Operation, SSAValue
 from bsir import quant
 from bsir.diagnostics import BsirError, op_location
 from bsir.dialects import aie2, tg
+from bsir.dialects.tg import only_graph
 from bsir.executor import Executor, operands_of
-from bsir.stats import only_graph
 from bsir.targets.aie2 import core_kernels
 from bsir.targets.aie2.hardware import CoreLayout, module_array
 from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from xdsl.dialects.builtin import ModuleOp
 
 from bsir.dialects import aie2, tiling
-from bsir.stats import only_graph, op_macs
+from bsir.dialects.tg import only_graph
+from bsir.stats import op_macs
 from bsir.targets.aie2.hardware import AIE2Array, module_array
 
 

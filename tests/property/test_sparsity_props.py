@@ -11,9 +11,9 @@ from hypothesis.extra.numpy import arrays
 from bsir import sparsity
 from bsir.compaction import pack, unpack
 from bsir.dialects import tg
+from bsir.dialects.tg import only_graph
 from bsir.models.builder import GraphBuilder
 from bsir.pipeline import run_pipeline
-from bsir.stats import only_graph
 from bsir.weights import ir_location, load_weights, materialize, save_weights
 
 blocks = st.tuples(st.integers(1, 16), st.integers(1, 16))

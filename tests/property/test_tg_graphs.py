@@ -107,7 +107,7 @@ def random_graphs(draw):
 def concats_in_place(module) -> bool:
     """Every concatenation input can be written in place (tiling-color-memtiles refuses
     a graph input or a value concatenated twice, with a message)."""
-    from bsir.stats import only_graph
+    from bsir.dialects.tg import only_graph
     from bsir.targets.aie2.layout import value_views
 
     block = only_graph(module).block

@@ -11,10 +11,10 @@ from bsir import verify
 from bsir.compile import CompileOptions, compile_module
 from bsir.diagnostics import BsirError
 from bsir.dialects import aie2
+from bsir.dialects.tg import only_graph
 from bsir.executor import Executor, random_inputs
 from bsir.models import build_model
 from bsir.models.builder import GraphBuilder
-from bsir.stats import only_graph
 from bsir.targets.aie2 import core_kernels
 from bsir.targets.aie2.simulator import SimulationError, Simulator
 from bsir.tools import bsir_cli

@@ -5,10 +5,10 @@ import pytest
 
 from bsir.compile import compile_module
 from bsir.dialects import aie2
+from bsir.dialects.tg import only_graph
 from bsir.models import build_model
 from bsir.models.builder import GraphBuilder
 from bsir.pipeline import run_pipeline
-from bsir.stats import only_graph
 from bsir.weights import current_weights, in_memory_weights, materialize
 
 GB = 1e9

@@ -20,11 +20,11 @@ from bsir import sparsity  # noqa: E402
 from bsir.compile import CompileOptions, compile_module  # noqa: E402
 from bsir.diagnostics import BsirError  # noqa: E402
 from bsir.dialects import tg  # noqa: E402
+from bsir.dialects.tg import only_graph  # noqa: E402
 from bsir.executor import random_inputs  # noqa: E402
 from bsir.onnx_import import SparsitySource, import_onnx, read_masks  # noqa: E402
 from bsir.passes.tg_sparsify import TgSparsifyPass  # noqa: E402
 from bsir.sparsity import SparsityPlan  # noqa: E402
-from bsir.stats import only_graph  # noqa: E402
 from bsir.tools import bsir_cli  # noqa: E402
 from bsir.train import (  # noqa: E402
     TrainConfig,
