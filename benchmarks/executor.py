@@ -97,9 +97,9 @@ def main() -> None:
 
 def sparse_comparison(args) -> None:
     """Executor time on the block-sparse model, the kernels on and off."""
-    from bsir.compile import CompileOptions, front_pipeline
+    from bsir.driver.compile import CompileOptions, front_pipeline
+    from bsir.driver.pipeline import run_pipeline
     from bsir.kernels import backend
-    from bsir.pipeline import run_pipeline
     from bsir.weights import current_weights, in_memory_weights
 
     rows = []

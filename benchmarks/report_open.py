@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from chromium import CHROMIUM_FLAGS, chromium_path
 from machine import describe
 
-from bsir.compile import CompileOptions, compile_module
+from bsir.driver.compile import CompileOptions, compile_module
 from bsir.models import build_model
 from bsir.targets.aie2.report import write_report
 from bsir.weights import materialize

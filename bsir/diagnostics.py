@@ -82,6 +82,10 @@ def guarded_main(tool: str, body: Callable[[], int | None]) -> int:
         text = str(error)
         print(text if error.where else f"{tool}: {text}", file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1
+    except BrokenPipeError:  # the reader went away (`bsir-opt x.mlir | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except OSError as error:
         where = f" '{error.filename}'" if error.filename else ""
         print(f"{tool}: error: cannot access{where}: {error.strerror or error}", file=sys.stderr)

@@ -76,17 +76,10 @@ class Executor:
             ) -> list[np.ndarray]:
         """Execute the graph; ``observe`` sees every value as it is computed."""
         args = self.graph.block.args
-        if len(inputs) != len(args):
-            raise BsirError(f"the graph takes {len(args)} input(s), {len(inputs)} given")
+        check_inputs(self.graph, inputs)
         values: dict[SSAValue, np.ndarray] = {}
-        for index, (arg, array) in enumerate(zip(args, inputs, strict=True)):
-            expected = tg.tensor_shape(arg)
+        for arg, array in zip(args, inputs, strict=True):
             array = np.asarray(array)
-            if array.shape != expected:
-                raise BsirError(
-                    f"input {index} has shape {list(array.shape)}, the graph expects "
-                    f"{list(expected)} (NHWC)"
-                )
             values[arg] = array.astype(np.float32 if array.dtype.kind == "f" else array.dtype)
             if observe:
                 observe(arg, values[arg])
@@ -244,6 +237,18 @@ def run_module(module: ModuleOp, weights: dict[str, np.ndarray],
     return Executor(module, weights).run(inputs)
 
 
+def check_inputs(graph: tg.GraphOp, inputs: Sequence[np.ndarray]) -> None:
+    """One array per graph input, each of the input's NHWC shape."""
+    args = graph.block.args
+    if len(inputs) != len(args):
+        raise BsirError(f"the graph takes {len(args)} input(s), {len(inputs)} given")
+    for index, (arg, array) in enumerate(zip(args, inputs, strict=True)):
+        expected = tg.tensor_shape(arg)
+        if np.shape(array) != expected:
+            raise BsirError(f"input {index} has shape {list(np.shape(array))}, the graph "
+                            f"expects {list(expected)} (NHWC)")
+
+
 def random_inputs(module: ModuleOp, seed: int = 0, count: int = 1) -> list[list[np.ndarray]]:
     """``count`` sets of standard-normal float32 inputs shaped like the graph's inputs."""
     graph = only_graph(module)
@@ -254,4 +259,4 @@ def random_inputs(module: ModuleOp, seed: int = 0, count: int = 1) -> list[list[
     ]
 
 
-__all__ = ["Executor", "random_inputs", "run_module"]
+__all__ = ["Executor", "check_inputs", "random_inputs", "run_module"]

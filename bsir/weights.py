@@ -11,6 +11,7 @@ import hashlib
 import os
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ class WeightSpec:
         shape = self.shape
         if self.init == "he":
             fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            std = np.float32(np.sqrt(2.0 / fan_in))
-            return rng.standard_normal(shape, dtype=np.float32) * std
+            values = rng.standard_normal(shape, dtype=np.float32)
+            values *= np.float32(np.sqrt(2.0 / fan_in))
+            return values
         if self.init == "bias":
             return rng.standard_normal(shape, dtype=np.float32) * np.float32(0.01)
         if self.init == "bn_scale":
@@ -63,8 +65,18 @@ class WeightSpec:
 
 
 def materialize(specs: Iterable[WeightSpec], seed: int) -> dict[str, np.ndarray]:
-    """Make every weight of ``specs`` deterministically from ``seed``."""
-    return {spec.key: spec.make(seed) for spec in specs}
+    """Make every weight of ``specs`` deterministically from ``seed``.
+
+    Each weight has its own generator, so they are drawn on threads (numpy releases the
+    GIL while it fills an array): the same values, in about half the time on two cores.
+    """
+    specs = list(specs)
+    workers = min(4, os.cpu_count() or 1)
+    if workers == 1 or len(specs) < 2:
+        return {spec.key: spec.make(seed) for spec in specs}
+    with ThreadPoolExecutor(workers) as pool:
+        values = list(pool.map(lambda spec: spec.make(seed), specs))
+    return {spec.key: value for spec, value in zip(specs, values, strict=True)}
 
 
 _IR_FOLDER: ContextVar[str | None] = ContextVar("bsir_ir_folder", default=None)

@@ -21,9 +21,9 @@ phase and the cycle. ``aie2.layer`` ops that already have locks are checked as t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import networkx as nx
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.passes import ModulePass
@@ -58,7 +58,7 @@ def check_chains(layer: aie2.LayerOp) -> None:
                 or op.field("release", aie2.NO_LOCK) != aie2.NO_LOCK:
             phases.setdefault(op.phase.data, []).append(op)
     for phase, ops in phases.items():
-        graph = nx.MultiDiGraph()
+        edges: set[tuple[int, int]] = set()
         acquired: dict[int, list[str]] = {}
         released: dict[int, list[str]] = {}
         for op in ops:
@@ -70,7 +70,7 @@ def check_chains(layer: aie2.LayerOp) -> None:
                     "a lock but does not pass it on")
             acquired.setdefault(a, []).append(kind)
             released.setdefault(r, []).append(kind)
-            graph.add_edge(a, r, kind=kind)
+            edges.add((a, r))
         for lock in sorted(set(acquired) | set(released)):
             if lock >= len(init):
                 raise PassFailedException(
@@ -79,11 +79,37 @@ def check_chains(layer: aie2.LayerOp) -> None:
                 raise PassFailedException(
                     f"layer '{name}' {phase}: lock k{lock} is acquired by "
                     f"{acquired.get(lock, [])} but released by {released.get(lock, [])}")
-        for cycle in nx.simple_cycles(nx.DiGraph(graph)):
-            if not any(init[lock] > 0 for lock in cycle):
-                steps = " -> ".join(f"k{lock}" for lock in [*cycle, cycle[0]])
-                raise PassFailedException(
-                    f"layer '{name}' {phase}: deadlock: the lock cycle {steps} holds no token")
+        cycle = token_free_cycle(edges, init)
+        if cycle:
+            steps = " -> ".join(f"k{lock}" for lock in [*cycle, cycle[0]])
+            raise PassFailedException(
+                f"layer '{name}' {phase}: deadlock: the lock cycle {steps} holds no token")
+
+
+def token_free_cycle(edges: set[tuple[int, int]], init: Sequence[int]) -> list[int] | None:
+    """A cycle of locks none of which starts with a token (depth-first search over the
+    locks whose initial count is 0), from its smallest lock; None when there is none."""
+    free = {lock for edge in edges for lock in edge if init[lock] == 0}
+    successors = {lock: sorted(b for a, b in edges if a == lock and b in free) for lock in free}
+    state: dict[int, str] = {}
+
+    def visit(lock: int, path: list[int]) -> list[int] | None:
+        state[lock] = "open"
+        path.append(lock)
+        for following in successors[lock]:
+            if state.get(following) == "open":
+                return path[path.index(following):]
+            if following not in state and (found := visit(following, path)):
+                return found
+        state[lock] = "done"
+        path.pop()
+        return None
+
+    for start in sorted(free):
+        if start not in state and (cycle := visit(start, [])):
+            first = cycle.index(min(cycle))
+            return cycle[first:] + cycle[:first]
+    return None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ how many bytes. Data movement into memtiles of activations (``load``) and back t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import ceil
 
 from xdsl.context import Context
@@ -101,8 +101,20 @@ class ConvertTgToTilingPass(ModulePass):
     grid: str = "4x4"
     memtiles: str = "shared"
     hardware: str = ""
+    resolved: AIE2Array | None = field(default=None, init=False, repr=False, compare=False)
+    """The array already read from ``hardware`` (Python only, see :meth:`onto`)."""
+
+    @staticmethod
+    def onto(array: AIE2Array, hardware: str, memtiles: str) -> ConvertTgToTilingPass:
+        """The pass for an array a driver has resolved from ``hardware`` and ``memtiles``
+        (the options it prints as), without reading a hardware file again."""
+        mapping = ConvertTgToTilingPass(hardware=hardware, memtiles=memtiles)
+        object.__setattr__(mapping, "resolved", array)
+        return mapping
 
     def array(self) -> AIE2Array:
+        if self.resolved is not None:
+            return self.resolved
         try:
             return resolve_array(self.hardware or self.grid, self.memtiles)
         except BsirError as error:

@@ -56,11 +56,15 @@ class FoldBatchNorm(RewritePattern):
                 "epsilon that is not positive")
         factor = scale / np.sqrt(var + bn.eps)
         w_key = _key(layer.weight)
-        weight = self.arrays[w_key].astype(np.float64)
-        folded_w = weight * factor.reshape((-1,) + (1,) * (weight.ndim - 1))
+        weight = self.arrays[w_key]
+        # w * factor in float64, rounded once to float32; numpy works through buffers, so
+        # no float64 copy of the weight is made.
+        folded_w = np.empty(weight.shape, np.float32)
+        np.multiply(weight, factor.reshape((-1,) + (1,) * (weight.ndim - 1)), out=folded_w,
+                    dtype=np.float64, casting="same_kind")
         bias = self.arrays[_key(layer.bias)] if layer.bias is not None else 0.0
         folded_b = (bias - mean) * factor + shift
-        self.arrays[w_key] = folded_w.astype(np.float32)
+        self.arrays[w_key] = folded_w
         b_key = _key(layer.bias) if layer.bias is not None else self._new_bias_key(w_key)
         self.arrays[b_key] = folded_b.astype(np.float32)
 

@@ -17,7 +17,8 @@ Batch norms must be folded first (``tg-fold-batchnorm``). The int8 weights go to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from xdsl.context import Context
@@ -76,13 +77,24 @@ class TgQuantizePass(ModulePass):
     samples: int = 2
     seed: int = 0
     weights_out: str = ""
+    inputs: tuple[tuple[np.ndarray, ...], ...] = field(
+        default=(), init=False, repr=False, compare=False)
+    """In-memory calibration input sets (Python only, see :meth:`calibrated_on`)."""
+
+    def calibrated_on(self, inputs: Sequence[Sequence[np.ndarray]]) -> TgQuantizePass:
+        """This pass, calibrating on ``inputs`` (a list of input sets, one array per graph
+        input) held in memory instead of a file or random inputs."""
+        copy = replace(self)
+        object.__setattr__(copy, "inputs", tuple(tuple(sample) for sample in inputs))
+        return copy
 
     def choose(self, values: np.ndarray) -> int:
         return quant.choose_fix_position(values, self.method, self.candidates)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         self.check(op)
-        inputs = calibration_inputs(op, self.calibration, self.samples, self.seed)
+        inputs = ([list(sample) for sample in self.inputs] if self.inputs
+                  else calibration_inputs(op, self.calibration, self.samples, self.seed))
         arrays = self.quantize(op, load_weights(op), inputs)
         save_derived_weights(op, arrays, "int8", self.weights_out)
 

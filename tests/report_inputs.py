@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bsir.compile import CompileOptions, CompileResult, compile_module
+from bsir.driver.compile import CompileOptions, CompileResult, compile_module
 from bsir.models import build_model
 from bsir.weights import materialize
 

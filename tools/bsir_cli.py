@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
-from bsir.diagnostics import BsirError, UsageError, guarded_main
+from bsir.diagnostics import BsirError, MappingError, UsageError, guarded_main
 from bsir.dialects import tg
-from bsir.dialects.tg import WEIGHTS_ATTR
+from bsir.dialects.tg import WEIGHTS_ATTR, only_graph
 from bsir.files import check_output, file_run, write_json, write_text
 from bsir.ir import load_module, print_module
 from bsir.models import MODELS, PAPER_MODELS, build_model
@@ -168,39 +168,32 @@ def _read_inputs(paths: list[str], module: ModuleOp, seed: int) -> list:
     """The graph's inputs: the given ``.npy`` files (checked against the graph), or
     seeded random ones."""
     from bsir.arrays import read_input_array
-    from bsir.executor import random_inputs
+    from bsir.executor import check_inputs, random_inputs
 
     if not paths:
         return random_inputs(module, seed)[0]
     arrays = [read_input_array(path) for path in paths]
-    _check_inputs(module, arrays)
+    check_inputs(only_graph(module), arrays)
     return arrays
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import time
 
-    from bsir.dialects.tg import only_graph
+    from bsir.driver.compile import load_source
     from bsir.executor import run_module
-    from bsir.weights import ir_location, load_weights, materialize
+    from bsir.weights import ir_location
 
-    module, ir_path = load_ir_or_model(args.source)
     if args.output:
         check_output(args.output)
+    module, arrays, ir_path = load_source(args.source, args.weights_seed)
     with ir_location(ir_path):
-        if ir_path is None:
-            arrays = materialize(build_model(args.source).specs, args.weights_seed)
-        else:
-            arrays = load_weights(module, ir_path)
         inputs = _read_inputs(args.input, module, args.seed)
-        graph = only_graph(module)
-        quantized = any(isinstance(op, tg.QuantizeOp) for op in graph.block.ops)
+        quantized = any(isinstance(op, tg.QuantizeOp) for op in only_graph(module).block.ops)
         if args.int8 and not quantized:
-            from bsir.passes.tg_fold_batchnorm import fold_batchnorms
-            from bsir.passes.tg_quantize import TgQuantizePass
+            from bsir.driver.compile import CompileOptions, quantize_module
 
-            arrays = fold_batchnorms(module, arrays)
-            arrays = TgQuantizePass().quantize(module, arrays, [inputs])
+            arrays = quantize_module(module, arrays, CompileOptions(calibration=tuple(inputs)))
         elif not args.int8 and quantized:
             raise BsirError("the graph is quantized: run it with --int8")
         start = time.perf_counter()
@@ -246,15 +239,6 @@ def _block(text: str) -> tuple[int, int]:
         raise BsirError(str(error)) from None
 
 
-def _load_for_compile(source: str, seed: int) -> tuple[ModuleOp, dict]:
-    from bsir.weights import load_weights, materialize
-
-    module, ir_path = load_ir_or_model(source)
-    if ir_path is None:
-        return module, materialize(build_model(source).specs, seed)
-    return module, load_weights(module, ir_path)
-
-
 def print_compile_table(result) -> None:
     timing = result.timing
     rows = []
@@ -271,97 +255,63 @@ def print_compile_table(result) -> None:
     ddr = sum(layer.ddr_s for layer in timing.layers)
     link = sum(layer.memtile_core_s for layer in timing.layers)
     comp = sum(layer.compute_s for layer in timing.layers)
+    label = f"sparsity {result.sparsity}" if result.sparsity > 0 else result.sparsity_label()
     print(f"\n{result.model} on {result.array.name} ({result.array.rows}x{result.array.cols}, "
-          f"{result.array.memtile_mode} memtiles), {_sparsity_label(result)}: "
+          f"{result.array.memtile_mode} memtiles), {label}: "
           f"total {timing.total_s * 1e3:.3f} ms = DDR {ddr * 1e3:.3f} + memtile-core "
           f"{link * 1e3:.3f} + compute {comp * 1e3:.3f} ms")
 
 
-def _sparsity_label(result) -> str:
-    """The asked ratio, or the block density a model brought (trained masks)."""
-    from bsir.dialects import aie2
-
-    if result.sparsity > 0 or result.module is None:
-        return f"sparsity {result.sparsity}"
-    kept = total = 0
-    for op in result.module.walk():
-        if isinstance(op, aie2.LayerOp) and op.compaction is not None:
-            kept += op.compaction.get("kept_blocks")
-            total += op.compaction.get("total_blocks")
-    if total == 0:
-        return "dense"
-    return f"block sparsity of the model ({kept}/{total} blocks kept)"
-
-
 def cmd_compile(args: argparse.Namespace) -> int:
-    from bsir.compile import CompileOptions, compile_module
-    from bsir.targets.aie2.trace import write_trace
+    from bsir.driver.compile import CompileOptions, compile_source
 
     if not 0.0 <= args.sparsity < 1.0:
         raise BsirError(f"--sparsity is a fraction in [0, 1), got {args.sparsity}")
-    module, arrays = _load_for_compile(args.source, args.seed)
-    inputs = _read_inputs(args.input, module, args.input_seed)
-    for output in (args.json, args.trace, args.report):
+    for output in (args.json, args.trace, args.report, args.output):
         if output:
             check_output(output)
+    wants_program = bool(args.verify or args.output)
+    from bsir.arrays import read_input_array
+
+    calibration = [read_input_array(path) for path in args.input]
     options = CompileOptions(args.sparsity, _block(args.block), args.criterion,
-                             calibration=tuple(inputs))
-    result = compile_module(module, arrays, args.grid, args.memtiles, options)
+                             quantize=wants_program, seed=args.input_seed,
+                             calibration_file=args.input[0] if len(args.input) == 1 else "")
+    result = compile_source(args.source, args.grid, args.memtiles, options,
+                            weights_seed=args.seed, inputs=calibration or None)
+    if args.print_pipeline:
+        print(result.pipeline)
     if args.json:
         write_json(args.json, result.to_json())
     if result.failed:
-        raise BsirError(f"{result.model} does not fit {result.array.name}: {result.failed}")
+        raise MappingError(f"{result.model} does not fit {result.array.name}: {result.failed}")
     if args.trace:
-        write_trace(args.trace, result.timing)
+        result.trace(args.trace)
     print_compile_table(result)
+    if args.output:
+        _say_written(result.write_ir(args.output))
     if args.report:
-        _write_compile_report(args, result, inputs)
+        baseline = None
+        if args.sparsity > 0 and not args.no_dense_baseline:
+            dense = compile_source(args.source, args.grid, args.memtiles,
+                                   CompileOptions(quantize=False), weights_seed=args.seed)
+            if dense.failed:
+                print(f"note: the dense model does not fit ({dense.failed}); the report shows "
+                      "the sparse compilation alone")
+            else:
+                baseline = dense
+        result.report(args.report, baseline=baseline)
+        print(f"\nreport: {args.report}")
     if args.verify:
-        from bsir.verify import verify_compiled
-
-        report = verify_compiled(result.module, result.weights, inputs)
+        report = result.verify(result.inputs)
         print(f"\nverified: the simulated program matches the reference executor bit for bit "
               f"on {report.layers} layers ({report.elements:,} values); simulation "
               f"{report.simulation_s:.1f} s, reference {report.reference_s:.2f} s")
     return 0
 
 
-def _write_compile_report(args: argparse.Namespace, result, inputs: list) -> None:
-    """The HTML report of ``result``, beside the dense compilation when sparsity was asked."""
-    from bsir.compile import CompileOptions, compile_module
-    from bsir.targets.aie2.report import write_report
-
-    label = (f"sparse {args.sparsity:.0%} ({args.block} blocks)" if args.sparsity > 0
-             else _sparsity_label(result))
-    runs = [(label, result)]
-    if args.sparsity > 0 and not args.no_dense_baseline:
-        module, arrays = _load_for_compile(args.source, args.seed)
-        dense = compile_module(module, arrays, args.grid, args.memtiles,
-                               CompileOptions(calibration=tuple(inputs)))
-        if dense.failed:
-            print(f"note: the dense model does not fit ({dense.failed}); the report shows the "
-                  "sparse compilation alone")
-        else:
-            runs.insert(0, ("dense", dense))
-    write_report(args.report, runs)
-    print(f"\nreport: {args.report}")
-
-
-def _check_inputs(module: ModuleOp, inputs: list) -> None:
-    from bsir.dialects import tg
-    from bsir.dialects.tg import only_graph
-
-    args = only_graph(module).block.args
-    if len(inputs) != len(args):
-        raise BsirError(f"the graph takes {len(args)} input(s), {len(inputs)} given")
-    for index, (arg, array) in enumerate(zip(args, inputs, strict=True)):
-        if tuple(array.shape) != tg.tensor_shape(arg):
-            raise BsirError(f"input {index} has shape {list(array.shape)}, the graph expects "
-                            f"{list(tg.tensor_shape(arg))} (NHWC)")
-
-
 def cmd_table2(args: argparse.Namespace) -> int:
-    from bsir.table2 import format_table2, run_table2
+    from bsir.driver.table2 import format_table2, run_table2
 
     for output in (args.json, args.report):
         if output:
@@ -495,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an .npy input (NHWC) to calibrate and verify on, once per graph "
                         "input; default: seeded random")
     p.add_argument("--input-seed", type=_count(0), default=0, help="seed of the random input")
+    p.add_argument("-o", "--output",
+                   help="write the lowered INT8 program (aie2 IR) here, its weights beside it")
+    p.add_argument("--print-pipeline", action="store_true",
+                   help="print the bsir-opt pipeline that lowers the model as this compile "
+                        "does")
     p.set_defaults(run=cmd_compile)
 
     p = sub.add_parser("table2", help="the paper's Table 2, beside its figures")

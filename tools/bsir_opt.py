@@ -16,9 +16,9 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from bsir.diagnostics import BsirError, UsageError, guarded_main
+from bsir.driver.pipeline import apply_pipeline, parse_pipeline, pass_options
 from bsir.files import FileSafetyError, check_output, file_run, note_input, write_text
 from bsir.ir import parse_module, verify_module
-from bsir.pipeline import apply_pipeline, parse_pipeline, pass_options
 from bsir.weights import ir_location, place_weight_files, staged_weights
 
 TOOL = "bsir-opt"

@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bsir.files import write_text
-from bsir.targets.aie2.time_model import LayerTime
+from bsir.targets.aie2.hardware import AIE2Array
+from bsir.targets.aie2.time_model import LayerTime, NetworkTime
 
-if TYPE_CHECKING:
-    from bsir.compile import CompileResult
+
+class CompileResult(Protocol):
+    """What the report reads of one compilation (``bsir.driver.compile.CompileResult``)."""
+
+    model: str
+    array: AIE2Array
+    sparsity: float
+    timing: NetworkTime | None
+    failed: str | None
 
 MICRO = 1e6
 ASSETS = "report_assets"
@@ -116,7 +124,7 @@ def write_report(path: str, results: list[tuple[str, CompileResult]]) -> None:
 
 def table2_html(cells: list[dict]) -> str:
     """Table 2 as a chart: for each model and grid, ours beside the paper's, dense and
-    sparse (``cells`` as :func:`bsir.table2.run_table2` returns them)."""
+    sparse (``cells`` as :func:`bsir.driver.table2.run_table2` returns them)."""
     keep = ("model", "grid", "sparsity", "total_s", "failed", "paper_s", "hardware")
     return _page("bsir: Table 2, ours beside the paper's", "table2",
                  {"cells": [{key: cell.get(key) for key in keep} for cell in cells]},

@@ -53,6 +53,8 @@ class LayerTime:
     split: dict = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     memtile_bytes_used: int = 0
+    blocks: tuple[int, int] | None = None
+    """(kept, total) weight blocks of a block-sparse layer; None when dense."""
 
     @property
     def total_s(self) -> float:
@@ -105,6 +107,8 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
                "subvolume": [sub["h"], sub["w"], sub["cout"], sub["cin"]],
                "cin_split": bool(sub["cin_split"]),
                "ddr_passes": [layer.ddr.get("h_passes"), layer.ddr.get("cout_passes")]},
+        blocks=(None if layer.compaction is None else
+                (layer.compaction.get("kept_blocks"), layer.compaction.get("total_blocks"))),
     )
     load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
     link, rate = array.link_bandwidth(), array.macs_per_second

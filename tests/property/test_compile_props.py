@@ -6,9 +6,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_tg_graphs import concats_in_place, random_graphs, weight_specs
 
-from bsir.compile import CompileOptions, compile_module
 from bsir.dialects import aie2, tg
 from bsir.dialects.tg import only_graph
+from bsir.driver.compile import CompileOptions, compile_module
 from bsir.ir import verify_module
 from bsir.passes.aie2_form_lock_chains import check_chains
 from bsir.weights import materialize

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_tg_graphs import draw_conv, draw_pool, weight_specs
 
-from bsir.compile import CompileOptions, compile_module
 from bsir.dialects import tg
+from bsir.driver.compile import CompileOptions, compile_module
+from bsir.driver.verify import verify_compiled
 from bsir.executor import random_inputs
 from bsir.models.builder import GraphBuilder
-from bsir.verify import verify_compiled
 from bsir.weights import materialize
 
 

@@ -12,8 +12,8 @@ from bsir import sparsity
 from bsir.compaction import pack, unpack
 from bsir.dialects import tg
 from bsir.dialects.tg import only_graph
+from bsir.driver.pipeline import run_pipeline
 from bsir.models.builder import GraphBuilder
-from bsir.pipeline import run_pipeline
 from bsir.weights import ir_location, load_weights, materialize, save_weights
 
 blocks = st.tuples(st.integers(1, 16), st.integers(1, 16))

@@ -15,7 +15,7 @@ from bsir.diagnostics import BsirError
 from bsir.dialects import tg, tiling
 from bsir.dialects import tg_shapes as shapes
 from bsir.dialects.tg import only_graph
-from bsir.pipeline import run_pipeline
+from bsir.driver.pipeline import run_pipeline
 from bsir.targets.aie2.hardware import AIE2Array
 from bsir.targets.aie2.mapping import LayerShape, coverage, map_layer, memtile_demand
 from bsir.targets.aie2.memtile_allocator import overlaps

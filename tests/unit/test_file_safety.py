@@ -253,7 +253,7 @@ def test_concurrent_runs_over_one_input_do_not_collide(tiny):
 def test_python_api_passes_do_not_replace_a_users_file(tiny):
     """Outside bsir-opt a pass writes its derived weights beside the input, stamped; a
     file of that name that bsir did not write stays."""
-    from bsir.pipeline import run_pipeline
+    from bsir.driver.pipeline import run_pipeline
     from bsir.weights import ir_location
 
     folder = tiny.parent

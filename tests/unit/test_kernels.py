@@ -93,7 +93,7 @@ def test_block_columns_in_any_order_within_a_row():
 
 @pytest.mark.parametrize("quantize", [True, False])
 def test_the_executor_computes_sparse_layers_with_the_kernel(quantize):
-    from bsir.compile import CompileOptions, compile_module
+    from bsir.driver.compile import CompileOptions, compile_module
     from bsir.executor import Executor, random_inputs
     from bsir.models import build_model
     from bsir.weights import materialize

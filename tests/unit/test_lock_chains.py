@@ -4,9 +4,9 @@ import pytest
 from xdsl.dialects.builtin import IntegerAttr, i64
 from xdsl.utils.exceptions import PassFailedException
 
-from bsir.compile import compile_module
 from bsir.dialects import aie2
 from bsir.dialects.tg import only_graph
+from bsir.driver.compile import compile_module
 from bsir.models import build_model
 from bsir.passes.aie2_form_lock_chains import check_chains
 from bsir.weights import materialize

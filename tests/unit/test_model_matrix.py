@@ -7,8 +7,8 @@ import pytest
 from bsir import sparsity
 from bsir.dialects import tg, tiling
 from bsir.dialects.tg import only_graph
+from bsir.driver.pipeline import run_pipeline
 from bsir.models import build_model
-from bsir.pipeline import run_pipeline
 
 GRIDS = [f"{n}x{n}" for n in range(1, 9)] + ["4x5", "8x4", "3x7"]
 MODELS = ["resnet50", "inception_v3", "vgg16"]

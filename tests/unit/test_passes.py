@@ -9,9 +9,9 @@ from xdsl.dialects.builtin import StringAttr
 from bsir.diagnostics import BsirError
 from bsir.dialects import tg
 from bsir.dialects.tg import only_graph
+from bsir.driver.pipeline import run_pipeline
 from bsir.executor import random_inputs, run_module
 from bsir.ir import load_module, print_module
-from bsir.pipeline import run_pipeline
 from bsir.sparsity import mask_of_zero_blocks
 from bsir.stats import layer_stats
 from bsir.tools import bsir_cli

@@ -3,8 +3,8 @@
 import pytest
 
 from bsir.diagnostics import BsirError
+from bsir.driver.pipeline import parse_pipeline, run_pipeline, strip_module_anchor
 from bsir.models import build_model
-from bsir.pipeline import parse_pipeline, run_pipeline, strip_module_anchor
 
 
 @pytest.mark.parametrize("spec, expected", [

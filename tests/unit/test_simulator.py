@@ -7,18 +7,18 @@ import numpy as np
 import pytest
 from xdsl.dialects.builtin import IntegerAttr, i64
 
-from bsir import verify
-from bsir.compile import CompileOptions, compile_module
+from bsir.driver import verify
 from bsir.diagnostics import BsirError
 from bsir.dialects import aie2
 from bsir.dialects.tg import only_graph
+from bsir.driver.compile import CompileOptions, compile_module
+from bsir.driver.verify import VerificationError, verify_compiled
 from bsir.executor import Executor, random_inputs
 from bsir.models import build_model
 from bsir.models.builder import GraphBuilder
 from bsir.targets.aie2 import core_kernels
 from bsir.targets.aie2.simulator import SimulationError, Simulator
 from bsir.tools import bsir_cli
-from bsir.verify import VerificationError, verify_compiled
 from bsir.weights import materialize
 
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from bsir.compile import compile_module
 from bsir.dialects import aie2
 from bsir.dialects.tg import only_graph
+from bsir.driver.compile import compile_module
+from bsir.driver.pipeline import run_pipeline
 from bsir.models import build_model
 from bsir.models.builder import GraphBuilder
-from bsir.pipeline import run_pipeline
 from bsir.weights import current_weights, in_memory_weights, materialize
 
 GB = 1e9

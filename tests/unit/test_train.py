@@ -17,10 +17,11 @@ from torch.utils.data import TensorDataset  # noqa: E402
 from train_models import small_cnn  # noqa: E402
 
 from bsir import sparsity  # noqa: E402
-from bsir.compile import CompileOptions, compile_module  # noqa: E402
 from bsir.diagnostics import BsirError  # noqa: E402
 from bsir.dialects import tg  # noqa: E402
 from bsir.dialects.tg import only_graph  # noqa: E402
+from bsir.driver.compile import CompileOptions, compile_module  # noqa: E402
+from bsir.driver.verify import verify_compiled  # noqa: E402
 from bsir.executor import random_inputs  # noqa: E402
 from bsir.onnx_import import SparsitySource, import_onnx, read_masks  # noqa: E402
 from bsir.passes.tg_sparsify import TgSparsifyPass  # noqa: E402
@@ -36,7 +37,6 @@ from bsir.train import (  # noqa: E402
     masks_path,
 )
 from bsir.train.masking import bsir_layout  # noqa: E402
-from bsir.verify import verify_compiled  # noqa: E402
 
 HERE = Path(__file__).parent
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 
-from bsir.compile import compile_module
-from bsir.executor import random_inputs
+from xdsl.passes import PassPipeline
+
+from bsir.driver.compile import CompileOptions, compile_module, front_passes
+from bsir.driver.pipeline import apply_pipeline
+from bsir.ir import make_context
 from bsir.models import PAPER_MODELS, build_model
-from bsir.passes.tg_quantize import TgQuantizePass
-from bsir.pipeline import run_pipeline
 from bsir.weights import current_weights, in_memory_weights, materialize
 
 GRIDS = tuple(range(2, 9))
@@ -40,20 +41,20 @@ PAPER: dict[tuple[str, int], tuple[float | None, float | None]] = {
 
 
 def _cells_for(model: str, sparse: bool) -> list[dict]:
-    """The seven grids of one model, dense or sparse."""
+    """The seven grids of one model, dense or sparse: the graph-level passes run once,
+    the lowering once per grid (no quantization: the estimate does not depend on it)."""
     built = build_model(model)
-    arrays = materialize(built.specs, 0)
     ratio = SPARSITY if sparse else 0.0
-    with in_memory_weights(built.module, arrays):
-        prefix = f"tg-sparsify{{ratio={ratio} skip-first=true report=false}}, " if sparse else ""
-        run_pipeline(built.module, f"builtin.module({prefix}tg-fold-batchnorm)")
-        # quantized once for all grids (compile_module keeps a quantized graph as it is)
-        arrays = TgQuantizePass().quantize(built.module, current_weights(built.module),
-                                           random_inputs(built.module, 0, 1))
+    options = CompileOptions(sparsity=ratio, quantize=False)
+    with in_memory_weights(built.module, materialize(built.specs, 0)):
+        apply_pipeline(PassPipeline(tuple(front_passes(options))), make_context(),
+                       built.module)
+        arrays = current_weights(built.module)
     cells = []
     for n in GRIDS:
         module = built.module.clone()
-        result = compile_module(module, arrays, f"{n}x{n}", name=model)
+        result = compile_module(module, arrays, f"{n}x{n}", options=CompileOptions(quantize=False),
+                                name=model)
         result.sparsity = ratio
         cell = result.summary()
         paper = PAPER[(model, n)][1 if sparse else 0]

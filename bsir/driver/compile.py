@@ -1,0 +1,307 @@
+"""``bsir compile``: the whole lowering of one model onto one array, and its estimate.
+
+The pipeline is built from typed pass instances (:func:`compile_passes`), never from
+text: ``tg-sparsify`` (when a sparsity is asked; the first convolution stays dense, as
+in the paper) -> ``tg-fold-batchnorm`` -> ``tg-quantize`` (only when the INT8 program
+is wanted: to verify it or to write it; the time estimate does not depend on it) ->
+``convert-tg-to-tiling`` -> ``tiling-compact-weights`` -> ``tiling-color-memtiles`` ->
+``convert-tiling-to-aie2`` -> ``aie2-form-lock-chains``, run in memory (no file is
+written beside the model), then the time model. :func:`pipeline_text` prints the same
+pipeline for ``bsir-opt``. A mapping that does not fit is reported, not raised:
+``failed`` names the memory that overflowed and by how many bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass, PassPipeline
+
+from bsir.diagnostics import BsirError, MappingError
+from bsir.dialects import tg
+from bsir.dialects.tg import only_graph
+from bsir.driver.pipeline import apply_pipeline
+from bsir.executor import check_inputs, random_inputs
+from bsir.ir import load_module, make_context, verify_module
+from bsir.models import build_model
+from bsir.passes.aie2_form_lock_chains import Aie2FormLockChainsPass
+from bsir.passes.convert_tg_to_tiling import ConvertTgToTilingPass
+from bsir.passes.convert_tiling_to_aie2 import ConvertTilingToAie2Pass
+from bsir.passes.tg_fold_batchnorm import TgFoldBatchnormPass
+from bsir.passes.tg_quantize import TgQuantizePass
+from bsir.passes.tg_sparsify import TgSparsifyPass
+from bsir.passes.tiling_color_memtiles import TilingColorMemtilesPass
+from bsir.passes.tiling_compact_weights import TilingCompactWeightsPass
+from bsir.targets.aie2.hardware import AIE2Array, module_array, parse_grid, resolve_array
+from bsir.targets.aie2.time_model import LayerTime, NetworkTime, time_network
+from bsir.weights import (
+    current_weights,
+    in_memory_weights,
+    ir_location,
+    load_weights,
+    materialize,
+)
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """What ``bsir compile`` does besides mapping: sparsity, quantization, checking."""
+
+    sparsity: float = 0.0
+    block: tuple[int, int] = (8, 8)
+    criterion: str = "l2"
+    quantize: bool = True
+    """Lower the INT8 program (power-of-two scales). Off, calibration is skipped and the
+    program stays float: the time estimate is the same, the program cannot be verified
+    or deployed."""
+    calibration: tuple[np.ndarray, ...] | None = None
+    """One input set (an array per graph input) to calibrate on, in memory; default:
+    ``calibration_file``, else one standard-normal input drawn from ``seed``."""
+    calibration_file: str = ""
+    """An ``.npy`` of inputs to calibrate on (tg-quantize's ``calibration`` option)."""
+    seed: int = 0
+    verify_each_pass: bool = False
+    """Verify the IR after every pass (as bsir-opt does), not only the final program."""
+
+
+def front_passes(options: CompileOptions) -> list[ModulePass]:
+    """The graph-level passes of a compilation before quantization: sparsify, fold."""
+    passes: list[ModulePass] = []
+    if options.sparsity > 0:
+        passes.append(TgSparsifyPass(block=tuple(options.block), ratio=float(options.sparsity),
+                                     criterion=options.criterion, skip_first=True,
+                                     report=False))
+    passes.append(TgFoldBatchnormPass())
+    return passes
+
+
+def compile_passes(options: CompileOptions, array: AIE2Array, hardware: str = "",
+                   memtiles: str = "shared", quantized: bool = False) -> list[ModulePass]:
+    """The pass instances of one compilation. ``hardware`` is how the array was named
+    (a grid, preset or TOML path; it is what the printed pipeline says); ``quantized``
+    says the graph is INT8 already."""
+    passes = front_passes(options)
+    if options.quantize and not quantized:
+        passes.append(_quantize_pass(options))
+    passes += [_mapping_pass(array, hardware or array.name, memtiles),
+               TilingCompactWeightsPass(), TilingColorMemtilesPass(),
+               ConvertTilingToAie2Pass(), Aie2FormLockChainsPass()]
+    return passes
+
+
+def _quantize_pass(options: CompileOptions) -> TgQuantizePass:
+    quantize = TgQuantizePass(calibration=options.calibration_file, samples=1,
+                              seed=options.seed)
+    if options.calibration is not None:
+        return quantize.calibrated_on([options.calibration])
+    return quantize
+
+
+def _mapping_pass(array: AIE2Array, hardware: str, memtiles: str) -> ConvertTgToTilingPass:
+    try:
+        parse_grid(hardware)
+    except BsirError:
+        return ConvertTgToTilingPass.onto(array, hardware, memtiles)
+    mapping = ConvertTgToTilingPass(grid=hardware.strip(), memtiles=memtiles)
+    object.__setattr__(mapping, "resolved", array)
+    return mapping
+
+
+def pipeline_text(passes: list[ModulePass]) -> str:
+    """The ``bsir-opt --pass-pipeline`` that runs ``passes`` (in-memory calibration
+    inputs print as nothing: save them to a file and name it with ``calibration=``)."""
+    return "builtin.module(" + ", ".join(str(p.spec()) for p in passes) + ")"
+
+
+@dataclass
+class CompileResult:
+    """One compilation: the program, its estimate, or why it does not fit."""
+
+    model: str
+    array: AIE2Array
+    sparsity: float
+    module: ModuleOp | None
+    timing: NetworkTime | None
+    failed: str | None = None
+    weights: dict[str, np.ndarray] | None = None
+    files: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    """The weight files the lowered module names, in memory (path -> arrays)."""
+    quantized: bool = False
+    pipeline: str = ""
+    options: CompileOptions = field(default_factory=CompileOptions)
+    inputs: list[np.ndarray] = field(default_factory=list, repr=False)
+    """The input set the program was calibrated on (and is verified on by default)."""
+
+    @property
+    def total_s(self) -> float | None:
+        """The network's estimated time in seconds (None when it does not fit)."""
+        return self.timing.total_s if self.timing else None
+
+    @property
+    def layers(self) -> list[LayerTime]:
+        """Every layer's estimate, in schedule order."""
+        return self.timing.layers if self.timing else []
+
+    def summary(self) -> dict:
+        """The ``--json`` object of docs/cli.md, without ``layers``."""
+        return {
+            "model": self.model,
+            "grid": [self.array.rows, self.array.cols],
+            "hardware": self.array.name,
+            "memtiles": self.array.memtile_mode,
+            "sparsity": self.sparsity,
+            "total_s": self.total_s,
+            "failed": self.failed,
+        }
+
+    def to_json(self) -> dict:
+        """The ``--json`` object of docs/cli.md."""
+        data = self.summary()
+        data["layers"] = [
+            {"name": layer.name, "op": layer.op, "macs": layer.macs,
+             "macs_computed": layer.macs_computed, "ddr_s": layer.ddr_s,
+             "memtile_core_s": layer.memtile_core_s, "compute_s": layer.compute_s,
+             "total_s": layer.total_s, "split": layer.split}
+            for layer in self.layers
+        ]
+        return data
+
+    def _fitted(self) -> NetworkTime:
+        if self.timing is None:
+            raise MappingError(f"{self.model} does not fit {self.array.name}: {self.failed}")
+        return self.timing
+
+    def trace(self, path: str) -> None:
+        """Write the Chrome/Perfetto trace of the timeline to ``path``."""
+        from bsir.targets.aie2.trace import write_trace
+
+        write_trace(path, self._fitted())
+
+    def report(self, path: str, label: str = "", baseline: CompileResult | None = None
+               ) -> None:
+        """Write the HTML report to ``path``, beside ``baseline`` (e.g. the dense
+        compilation of the same model) when given."""
+        from bsir.targets.aie2.report import write_report
+
+        self._fitted()
+        runs = [(label or self.sparsity_label(), self)]
+        if baseline is not None:
+            runs.insert(0, (baseline.sparsity_label(), baseline))
+        write_report(path, runs)
+
+    def sparsity_label(self) -> str:
+        """``dense``, ``sparse 50% (8x8 blocks)``, or the block density a model brought."""
+        if self.sparsity > 0:
+            rows, cols = self.options.block
+            return f"sparse {self.sparsity:.0%} ({rows}x{cols} blocks)"
+        blocks = [layer.blocks for layer in self.layers if layer.blocks is not None]
+        kept, total = sum(b[0] for b in blocks), sum(b[1] for b in blocks)
+        return "dense" if total == 0 else \
+            f"block sparsity of the model ({kept}/{total} blocks kept)"
+
+    def verify(self, inputs: list[np.ndarray] | None = None):
+        """Simulate the program on ``inputs`` (default: the calibration inputs) and compare
+        it bit for bit with the reference executor (needs ``quantize=True``)."""
+        from bsir.driver.verify import verify_compiled
+
+        self._fitted()
+        if not self.quantized:
+            raise BsirError("only the INT8 program can be verified: compile with "
+                            "quantize=True")
+        assert self.module is not None and self.weights is not None
+        return verify_compiled(self.module, self.weights,
+                               self.inputs if inputs is None else inputs)
+
+    def write_ir(self, path: str) -> list[str]:
+        """Write the lowered program to ``path`` and its weights beside it
+        (``X.npz``, ``X.packed.npz``); returns the paths written."""
+        from bsir.files import check_output, write_text
+        from bsir.ir import print_module
+        from bsir.weights import place_weight_files, staged_weights
+
+        self._fitted()
+        assert self.module is not None
+        check_output(path)
+        module = self.module.clone()
+        with staged_weights(self.files) as store:
+            written = place_weight_files(module, store, path)
+        write_text(path, print_module(module))
+        return [path, *written]
+
+
+def compile_module(module: ModuleOp, arrays: Mapping[str, np.ndarray],
+                   hardware: str = "4x4", memtiles: str = "shared",
+                   options: CompileOptions = CompileOptions(), name: str = "") -> CompileResult:
+    """Lower ``module`` (with its weights) onto the array ``hardware`` names (a grid, a
+    preset or a TOML file) and estimate its time. ``module`` is rewritten in place."""
+    array = resolve_array(hardware, memtiles)
+    graph = only_graph(module)
+    name = name or graph.sym_name.data
+    quantized = any(isinstance(op, tg.QuantizeOp) for op in graph.walk())
+    passes = compile_passes(options, array, hardware, memtiles, quantized)
+
+    def check(_previous, lowered: ModuleOp, _next) -> None:
+        if options.verify_each_pass:
+            verify_module(lowered)
+
+    text = pipeline_text(passes)
+    try:
+        with in_memory_weights(module, arrays) as store:
+            apply_pipeline(PassPipeline(tuple(passes), check), Context(), module)
+            final = current_weights(module)
+            files = dict(store)
+    except MappingError as error:
+        return CompileResult(name, array, options.sparsity, None, None, error.message,
+                             pipeline=text, options=options)
+    if not options.verify_each_pass:
+        verify_module(module)
+    return CompileResult(name, module_array(module), options.sparsity, module,
+                         time_network(module), weights=final, files=files,
+                         quantized=quantized or options.quantize, pipeline=text,
+                         options=options)
+
+
+def load_source(source: str, weights_seed: int = 0
+                ) -> tuple[ModuleOp, dict[str, np.ndarray], str | None]:
+    """A text IR file with its weights, or a built-in model with weights made from
+    ``weights_seed``; returns the module, its weights and the IR path (None for a model)."""
+    if os.path.exists(source):
+        module = load_module(source)
+        return module, load_weights(module, source), source
+    if source.endswith((".mlir", ".onnx", ".npz")):
+        raise BsirError(f"no such file: {source}")
+    built = build_model(source)
+    return built.module, materialize(built.specs, weights_seed), None
+
+
+def quantize_module(module: ModuleOp, arrays: Mapping[str, np.ndarray],
+                    options: CompileOptions = CompileOptions()) -> dict[str, np.ndarray]:
+    """Fold batch norms and quantize ``module`` in place (calibrated as ``options``
+    says); returns its INT8 weights."""
+    passes = [TgFoldBatchnormPass(), _quantize_pass(options)]
+    with in_memory_weights(module, arrays):
+        apply_pipeline(PassPipeline(tuple(passes)), make_context(), module)
+        return current_weights(module)
+
+
+def compile_source(source: str, hardware: str = "4x4", memtiles: str = "shared",
+                   options: CompileOptions = CompileOptions(), weights_seed: int = 0,
+                   inputs: list[np.ndarray] | None = None) -> CompileResult:
+    """:func:`compile_module` of a built-in model or an IR file. ``inputs`` (one array per
+    graph input) are calibrated on unless ``options`` names a calibration file; without
+    them a standard-normal input is drawn from ``options.seed``."""
+    module, arrays, ir_path = load_source(source, weights_seed)
+    if inputs is not None:
+        check_inputs(only_graph(module), inputs)
+        if not options.calibration_file:
+            options = replace(options, calibration=tuple(inputs))
+    used = list(inputs) if inputs is not None else random_inputs(module, options.seed)[0]
+    with ir_location(ir_path):
+        result = compile_module(module, arrays, hardware, memtiles, options)
+    result.inputs = used
+    return result
