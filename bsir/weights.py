@@ -125,7 +125,14 @@ def ir_location(ir_path: str | None) -> Iterator[None]:
     bsir-opt and the bsir command set it to the IR file they read, so passes that load
     or write weights find them however they are invoked. Outside it: the working folder.
     """
-    folder = os.path.dirname(os.path.abspath(ir_path)) if ir_path else None
+    with names_relative_to(os.path.dirname(os.path.abspath(ir_path)) if ir_path else None):
+        yield
+
+
+@contextmanager
+def names_relative_to(folder: str | None) -> Iterator[None]:
+    """While active, relative weight paths resolve against ``folder`` (None: the
+    working folder)."""
     token = _IR_FOLDER.set(folder)
     try:
         yield

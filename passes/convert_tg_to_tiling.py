@@ -124,6 +124,10 @@ class ConvertTgToTilingPass(ModulePass):
         array = self.array()
         graph = only_graph(op)
         block = graph.block
+        if tiling.ARRAY_ATTR in op.attributes:
+            raise PassFailedException(
+                "convert-tg-to-tiling: the module is mapped already (it has a "
+                f"{tiling.ARRAY_ATTR}); it takes a tg graph")
         names = layer_names(graph)
         for layer in list(block.ops):
             if layer.parent is None:

@@ -42,6 +42,7 @@ from bsir.targets.aie2.time_model import LayerTime, NetworkTime, time_network
 from bsir.weights import (
     current_weights,
     in_memory_weights,
+    ir_folder,
     ir_location,
     load_weights,
     materialize,
@@ -136,6 +137,8 @@ class CompileResult:
     options: CompileOptions = field(default_factory=CompileOptions)
     inputs: list[np.ndarray] = field(default_factory=list, repr=False)
     """The input set the program was calibrated on (and is verified on by default)."""
+    folder: str = ""
+    """The folder the module's relative file names (``tg.weights``) resolve against."""
 
     @property
     def total_s(self) -> float | None:
@@ -222,14 +225,14 @@ class CompileResult:
         (``X.npz``, ``X.packed.npz``); returns the paths written."""
         from bsir.files import check_output, write_text
         from bsir.ir import print_module
-        from bsir.weights import place_weight_files, staged_weights
+        from bsir.weights import names_relative_to, place_weight_files, staged_weights
 
         self._fitted()
         assert self.module is not None
         check_output(path)
         module = self.module.clone()
-        with staged_weights(self.files) as store:
-            written = place_weight_files(module, store, path)
+        with names_relative_to(self.folder or None), staged_weights(self.files) as store:
+            written = place_weight_files(module, store, os.path.abspath(path))
         write_text(path, print_module(module))
         return [path, *written]
 
@@ -263,7 +266,7 @@ def compile_module(module: ModuleOp, arrays: Mapping[str, np.ndarray],
     return CompileResult(name, module_array(module), options.sparsity, module,
                          time_network(module), weights=final, files=files,
                          quantized=quantized or options.quantize, pipeline=text,
-                         options=options)
+                         options=options, folder=ir_folder())
 
 
 def load_source(source: str, weights_seed: int = 0

@@ -188,3 +188,23 @@ def test_table2_for_one_model(tmp_path, capsys):
     sparse = {c["grid"][0]: c["total_s"] for c in cells if c["sparsity"] > 0}
     assert all(sparse[n] < dense[n] for n in dense)
     assert "14 cells, 0 failed" in out
+
+
+@pytest.mark.parametrize("extra", [[], ["--sparsity", "0.5", "--grid", "2x3"]])
+def test_print_pipeline_reproduces_the_compile_with_bsir_opt(tmp_path, capsys, extra):
+    ir = tmp_path / "t.mlir"
+    run_cli(capsys, "export", "tiny_resnet", "-o", str(ir))
+    code, out, err = run_cli(capsys, "compile", str(ir), "--print-pipeline", "-o",
+                             str(tmp_path / "a.mlir"), *extra)
+    assert code == 0, err
+    pipeline = out.splitlines()[0]
+    assert pipeline.startswith("builtin.module(") and "tg-quantize" in pipeline
+    assert bsir_opt.main([str(ir), "--pass-pipeline", pipeline, "-o",
+                          str(tmp_path / "b.mlir")]) == 0
+    a = (tmp_path / "a.mlir").read_text().replace('"a.', '"X.')
+    b = (tmp_path / "b.mlir").read_text().replace('"b.', '"X.')
+    assert a == b
+    for suffix in (".npz", ".packed.npz"):
+        with np.load(tmp_path / f"a{suffix}") as x, np.load(tmp_path / f"b{suffix}") as y:
+            assert sorted(x.files) == sorted(y.files)
+            assert all(np.array_equal(x[k], y[k]) for k in x.files)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from xdsl.dialects.builtin import IntegerAttr, i64
 
-from bsir.driver import verify
 from bsir.diagnostics import BsirError
 from bsir.dialects import aie2
 from bsir.dialects.tg import only_graph
+from bsir.driver import verify
 from bsir.driver.compile import CompileOptions, compile_module
 from bsir.driver.verify import VerificationError, verify_compiled
 from bsir.executor import Executor, random_inputs
