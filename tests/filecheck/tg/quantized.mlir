@@ -1,5 +1,6 @@
 // An int8 layer: i8 activations and weights, an i32 bias and fix positions.
 // RUN: bsir-opt %s | bsir-opt | filecheck %s
+// RUN: bsir-opt %s --print-op-generic | bsir-opt | filecheck %s
 
 builtin.module attributes {tg.weights = "q.npz"} {
   // CHECK: tg.graph @f(%f: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>)
