@@ -26,10 +26,16 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    InsertPoint,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+)
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir.diagnostics import BsirError, MappingFailed
-from bsir.dialects import tiling
+from bsir.dialects import tg, tiling
 from bsir.dialects.tg import layer_names, only_graph
 from bsir.targets.aie2.hardware import AIE2Array, array_to_attr, resolve_array
 from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, is_fused_activation, layer_shape
@@ -92,6 +98,34 @@ def map_op(op: Operation, shape: LayerShape, array: AIE2Array, name: str) -> Lay
         ) from None
 
 
+class WrapLayer(RewritePattern):
+    """A mapped tg op (and the ReLU/clip it feeds) -> a ``tiling.layer`` holding it, its
+    mapping, and the transfers and compute of its body."""
+
+    def __init__(self, mappings: dict[Operation, tuple[str, LayerMapping]],
+                 array: AIE2Array):
+        self.mappings, self.array = mappings, array
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if op not in self.mappings or not isinstance(op.parent_op(), tg.GraphOp):
+            return
+        name, mapping = self.mappings.pop(op)
+        fused = [use.operation for use in op.results[0].uses
+                 if isinstance(use.operation, ACTIVATION_OPS)
+                 and is_fused_activation(use.operation)]
+        last = fused[0] if fused else op
+        wrapper = tiling.LayerOp(name, last.results[0].type, [], mapping_properties(mapping))
+        rewriter.insert(wrapper, InsertPoint.before(op))
+        body = InsertPoint.at_end(wrapper.body.block)
+        for inner in (op, *fused):
+            inner.detach()
+            rewriter.insert(inner, body)
+        yielded = tiling.YieldOp(last.results[0])
+        rewriter.insert([*layer_body_ops(mapping, self.array), yielded], body)
+        rewriter.replace_uses_with_if(last.results[0], wrapper.output,
+                                      lambda use: use.operation is not yielded)
+
+
 @dataclass(frozen=True)
 class ConvertTgToTilingPass(ModulePass):
     """Choose split, subvolume and DDR tiling for every layer."""
@@ -129,30 +163,14 @@ class ConvertTgToTilingPass(ModulePass):
                 "convert-tg-to-tiling: the module is mapped already (it has a "
                 f"{tiling.ARRAY_ATTR}); it takes a tg graph")
         names = layer_names(graph)
-        for layer in list(block.ops):
-            if layer.parent is None:
-                continue  # already moved into a tiling.layer
+        mappings: dict[Operation, tuple[str, LayerMapping]] = {}
+        for layer in block.ops:  # map every layer first: a misfit fails before any rewrite
+            if not isinstance(layer, (*tg.LAYER_OPS, tg.WeightOp, tg.OutputOp)):
+                raise PassFailedException(
+                    f"convert-tg-to-tiling: cannot map '{layer.name}': not a tg layer op")
             shape = layer_shape(layer)
-            if shape is None:
-                continue
-            name = names[layer]
-            mapping = map_op(layer, shape, array, name)
-            fused = [use.operation for use in layer.results[0].uses
-                     if isinstance(use.operation, ACTIVATION_OPS)
-                     and is_fused_activation(use.operation)]
-            last = fused[0] if fused else layer
-            wrapper = tiling.LayerOp(name, last.results[0].type, [],
-                                     mapping_properties(mapping))
-            block.insert_op_before(wrapper, layer)
-            body = wrapper.body.block
-            for inner in (layer, *fused):
-                inner.detach()
-                body.add_op(inner)
-            for extra in layer_body_ops(mapping, array):
-                body.add_op(extra)
-            yielded = tiling.YieldOp(last.results[0])
-            body.add_op(yielded)
-            last.results[0].replace_uses_with_if(
-                wrapper.output, lambda use, y=yielded: use.operation is not y
-            )
+            if shape is not None:
+                mappings[layer] = names[layer], map_op(layer, shape, array, names[layer])
+        PatternRewriteWalker(WrapLayer(mappings, array),
+                             apply_recursively=False).rewrite_module(op)
         op.attributes[tiling.ARRAY_ATTR] = array_to_attr(array)

@@ -31,6 +31,13 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    InsertPoint,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import aie2, tg, tiling
@@ -211,6 +218,29 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     return out + epilogue
 
 
+class LowerLayer(RewritePattern):
+    """A ``tiling.layer`` -> an ``aie2.layer`` with the same mapping and ops, its
+    transfers and compute replaced by the instructions of its program."""
+
+    def __init__(self, programs: dict[tiling.LayerOp, list[aie2.InstructionOp]]):
+        self.programs = programs
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, layer: tiling.LayerOp, rewriter: PatternRewriter) -> None:
+        instructions = self.programs.pop(layer)
+        lowered = aie2.LayerOp(layer.layer_name.data, layer.output.type, [],
+                               {k: v for k, v in layer.properties.items() if k != "name"})
+        body = InsertPoint.at_end(lowered.body.block)
+        for inner in list(layer.body.block.ops):
+            if isinstance(inner, tiling.TransferOp | tiling.ComputeOp):
+                continue
+            inner.detach()
+            if isinstance(inner, tiling.YieldOp):
+                rewriter.insert(instructions, body)
+            rewriter.insert(inner, body)
+        rewriter.replace(layer, lowered)
+
+
 @dataclass(frozen=True)
 class ConvertTilingToAie2Pass(ModulePass):
     """Generate the loads, computes and stores of every mapped layer."""
@@ -221,20 +251,7 @@ class ConvertTilingToAie2Pass(ModulePass):
         array = module_array(op)
         block = only_graph(op).block
         views = value_views(block)
-        layers = [layer for layer in block.ops if isinstance(layer, tiling.LayerOp)]
-        programs = [lower_layer(layer, array, views) for layer in layers]
-        for layer, instructions in zip(layers, programs, strict=True):
-            lowered = aie2.LayerOp(layer.layer_name.data, layer.output.type, [],
-                                   {k: v for k, v in layer.properties.items() if k != "name"})
-            block.insert_op_before(lowered, layer)
-            body = lowered.body.block
-            for inner in list(layer.body.block.ops):
-                if isinstance(inner, tiling.TransferOp | tiling.ComputeOp):
-                    continue
-                inner.detach()
-                if isinstance(inner, tiling.YieldOp):
-                    for instruction in instructions:
-                        body.add_op(instruction)
-                body.add_op(inner)
-            layer.output.replace_all_uses_with(lowered.output)
-            block.erase_op(layer)
+        # every program first: a layer that cannot be lowered fails before any rewrite
+        programs = {layer: lower_layer(layer, array, views)
+                    for layer in block.ops if isinstance(layer, tiling.LayerOp)}
+        PatternRewriteWalker(LowerLayer(programs), apply_recursively=False).rewrite_module(op)

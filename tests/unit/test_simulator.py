@@ -188,7 +188,7 @@ def test_a_concatenation_that_cannot_be_written_in_place_is_refused():
 
 def test_layers_streamed_band_by_band_through_ddr_are_bit_exact():
     """2 KiB memtiles: layers run in row bands; an add writes each band over its input."""
-    hardware = str(Path(__file__).parents[1] / "filecheck/tiling/Inputs/2k-memtile.toml")
+    hardware = str(Path(__file__).parents[1] / "filecheck/passes/Inputs/2k-memtile.toml")
     result, x = compiled("tiny_resnet", hardware, 0.5)
     assert any(layer.ddr.get("h_passes") > 1 and layer.inner.name == "tg.add"
                for layer in layers_of(result))
