@@ -21,11 +21,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from machine import describe
 
-COMMANDS = [
-    ("bsir models (baseline)", ["models"]),
-    ("bsir compile resnet50", ["compile", "resnet50"]),
-    ("bsir compile resnet50 --sparsity 0.5", ["compile", "resnet50", "--sparsity", "0.5"]),
-    ("bsir table2 --jobs 2", ["table2", "--jobs", "2"]),
+COMMANDS = [  # (label, arguments, target wall seconds or None)
+    ("bsir models (baseline)", ["models"], None),
+    ("bsir compile resnet50", ["compile", "resnet50"], 1.0),
+    ("bsir compile resnet50 --sparsity 0.5", ["compile", "resnet50", "--sparsity", "0.5"],
+     None),
+    ("bsir compile vgg16 --grid 2x2", ["compile", "vgg16", "--grid", "2x2"], 2.0),
+    ("bsir compile inception_v3 --grid 8x8", ["compile", "inception_v3", "--grid", "8x8"],
+     None),
+    ("bsir compile resnet50 --verify", ["compile", "resnet50", "--verify"], None),
+    ("bsir table2 --jobs 2", ["table2", "--jobs", "2"], 20.0),
 ]
 
 
@@ -36,12 +41,13 @@ def main() -> None:
     bsir = shutil.which("bsir") or os.path.join(os.path.dirname(sys.executable), "bsir")
     print(f"machine: {describe()}")
     print(f"median of {args.repeat} runs\n")
-    header = f"{'command':<40}{'wall s':>9}{'minus baseline s':>18}"
+    header = (f"{'command':<40}{'wall s':>9}{'x start-up':>12}{'target s':>10}"
+              f"{'met':>6}")
     print(header)
     print("-" * len(header))
     baseline = None
     with tempfile.TemporaryDirectory() as folder:
-        for label, argv in COMMANDS:
+        for label, argv, target in COMMANDS:
             times = []
             for _ in range(args.repeat):
                 start = time.perf_counter()
@@ -49,7 +55,9 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
             median = statistics.median(times)
             baseline = median if baseline is None else baseline
-            print(f"{label:<40}{median:>9.2f}{median - baseline:>18.2f}")
+            goal = "-" if target is None else f"{target:.1f}"
+            met = "-" if target is None else ("yes" if median <= target else "no")
+            print(f"{label:<40}{median:>9.2f}{median / baseline:>12.2f}{goal:>10}{met:>6}")
 
 
 if __name__ == "__main__":

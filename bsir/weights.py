@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
@@ -64,6 +65,91 @@ class WeightSpec:
         raise ValueError(f"unknown initialiser {self.init!r}")
 
 
+class LazyWeights(MutableMapping[str, np.ndarray]):
+    """Weights made from their specs when first read, so that work that never looks at
+    a weight's values (mapping a dense network) never draws them.
+
+    A copy shares what is made and what is still pending; the values are those
+    :func:`materialize` gives.
+    """
+
+    def __init__(self, specs: Iterable[WeightSpec], seed: int):
+        self._pending: dict[str, tuple[tuple[int, ...], Callable[[], np.ndarray]]] = {
+            spec.key: (spec.shape, partial(spec.make, seed)) for spec in specs}
+        self._made: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._made:
+            self._made[key] = self._pending.pop(key)[1]()
+        return self._made[key]
+
+    def defer(self, key: str, shape: tuple[int, ...],
+              make: Callable[[], np.ndarray]) -> None:
+        """Set ``key`` to what ``make()`` returns, computed when first read."""
+        self._made.pop(key, None)
+        self._pending[key] = (tuple(shape), make)
+
+    def maker(self, key: str) -> Callable[[], np.ndarray]:
+        """A function that returns the value of ``key`` (made or not)."""
+        if key in self._pending:
+            return self._pending[key][1]
+        value = self._made[key]
+        return lambda: value
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        self._pending.pop(key, None)
+        self._made[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if self._pending.pop(key, None) is None:
+            del self._made[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._made or key in self._pending
+
+    def __iter__(self) -> Iterator[str]:
+        yield from list(self._made)
+        yield from list(self._pending)
+
+    def __len__(self) -> int:
+        return len(self._made) + len(self._pending)
+
+    def shape_of(self, key: str) -> tuple[int, ...]:
+        """The shape of a weight, without making it."""
+        pending = self._pending.get(key)
+        return pending[0] if pending is not None else self._made[key].shape
+
+    def is_made(self, key: str) -> bool:
+        return key in self._made
+
+    def copy(self) -> LazyWeights:
+        twin = LazyWeights((), 0)
+        twin._pending, twin._made = dict(self._pending), dict(self._made)
+        return twin
+
+    def restricted(self, keys: Iterable[str]) -> LazyWeights:
+        """A copy holding only ``keys``."""
+        keep = set(keys)
+        twin = LazyWeights((), 0)
+        twin._pending = {k: v for k, v in self._pending.items() if k in keep}
+        twin._made = {k: v for k, v in self._made.items() if k in keep}
+        return twin
+
+
+def copy_weights(arrays: Mapping[str, np.ndarray]) -> MutableMapping[str, np.ndarray]:
+    """A shallow copy that keeps unmade :class:`LazyWeights` unmade."""
+    return arrays.copy() if isinstance(arrays, LazyWeights) else dict(arrays)
+
+
+def restrict_weights(arrays: Mapping[str, np.ndarray], keys: Iterable[str]
+                     ) -> MutableMapping[str, np.ndarray]:
+    """The weights of ``keys`` only, keeping unmade :class:`LazyWeights` unmade."""
+    if isinstance(arrays, LazyWeights):
+        return arrays.restricted(keys)
+    keep = set(keys)
+    return {k: v for k, v in arrays.items() if k in keep}
+
+
 def materialize(specs: Iterable[WeightSpec], seed: int) -> dict[str, np.ndarray]:
     """Make every weight of ``specs`` deterministically from ``seed``.
 
@@ -93,7 +179,7 @@ def staged_weights(initial: Mapping[str, Mapping[str, np.ndarray]] | None = None
     and nothing touches the disk. :func:`place_weight_files` later writes the files the
     final module still names. Files not in the store are read from disk.
     """
-    store = {path: dict(arrays) for path, arrays in (initial or {}).items()}
+    store = {path: copy_weights(arrays) for path, arrays in (initial or {}).items()}
     token = _STAGED.set(store)
     try:
         yield store
@@ -182,7 +268,7 @@ def save_derived_weights(module: ModuleOp, arrays: Mapping[str, np.ndarray], tag
         raise BsirError(f"refusing to overwrite the input weights {current}")
     store = _STAGED.get()
     if store is not None:
-        store[path] = dict(arrays)
+        store[path] = copy_weights(arrays)
     else:
         stamp = f"{tag} weights of {os.path.basename(current)}"
         if not output:
@@ -196,7 +282,7 @@ def save_weights(path: str, arrays: Mapping[str, np.ndarray], stamp: str = "") -
     """Write ``arrays`` to a new ``.npz`` (uncompressed: fast to write and to read)."""
     store = _STAGED.get()
     if store is not None:
-        store[path] = dict(arrays)
+        store[path] = copy_weights(arrays)
         return
     write_npz(path, arrays, stamp)
 
@@ -270,13 +356,32 @@ def load_weights(module: ModuleOp, ir_path: str | None = None) -> dict[str, np.n
         return _checked(module, NpzReader(archive, path), path)
 
 
-def _checked(module: ModuleOp, arrays: Mapping[str, np.ndarray], path: str
-             ) -> dict[str, np.ndarray]:
+def _checked(module: ModuleOp, arrays: Mapping[str, np.ndarray], path: str,
+             skip: set[str] = frozenset()) -> Mapping[str, np.ndarray]:
     """The arrays the module references, checked against the IR: present, of the IR's
-    shape and dtype, and finite."""
+    shape and dtype, and finite. Unmade :class:`LazyWeights` stay unmade (their specs
+    give their shapes; drawn values are float32 and finite)."""
+    if isinstance(arrays, LazyWeights):
+        keys = []
+        for op in module.walk():
+            if isinstance(op, WeightOp) and not arrays.is_made(op.key.data):
+                key = op.key.data
+                if key not in arrays:
+                    raise BsirError(f"weight '{key}' is not in {path}", op_location(op))
+                if arrays.shape_of(key) != tensor_shape(op.result):
+                    raise BsirError(f"weight '{key}' has shape {list(arrays.shape_of(key))} "
+                                    f"in {path}, the IR says {list(tensor_shape(op.result))}",
+                                    op_location(op))
+                keys.append(key)
+        made = {k: arrays[k] for k in arrays if arrays.is_made(k)}
+        checked = _checked(module, made, path, skip=set(keys)) if made else {}
+        lazy = arrays.restricted(keys)
+        for key, value in checked.items():
+            lazy[key] = value
+        return lazy
     out: dict[str, np.ndarray] = {}
     for op in module.walk():
-        if not isinstance(op, WeightOp) or op.key.data in out:
+        if not isinstance(op, WeightOp) or op.key.data in out or op.key.data in skip:
             continue
         key = op.key.data
         if key not in arrays:

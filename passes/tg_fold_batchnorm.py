@@ -24,13 +24,28 @@ from xdsl.pattern_rewriter import (
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import tg
-from bsir.weights import load_weights, save_derived_weights
+from bsir.weights import (
+    LazyWeights,
+    copy_weights,
+    load_weights,
+    restrict_weights,
+    save_derived_weights,
+)
 
 
 def _key(value) -> str:
     owner = value.owner
     assert isinstance(owner, tg.WeightOp)
     return owner.key.data
+
+
+def fold_weight(weight: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """``weight`` scaled per output channel: the product in float64, rounded once to
+    float32 (numpy works through buffers, so no float64 copy of the weight is made)."""
+    folded = np.empty(weight.shape, np.float32)
+    np.multiply(weight, factor.reshape((-1,) + (1,) * (weight.ndim - 1)), out=folded,
+                dtype=np.float64, casting="same_kind")
+    return folded
 
 
 class FoldBatchNorm(RewritePattern):
@@ -56,15 +71,15 @@ class FoldBatchNorm(RewritePattern):
                 "epsilon that is not positive")
         factor = scale / np.sqrt(var + bn.eps)
         w_key = _key(layer.weight)
-        weight = self.arrays[w_key]
-        # w * factor in float64, rounded once to float32; numpy works through buffers, so
-        # no float64 copy of the weight is made.
-        folded_w = np.empty(weight.shape, np.float32)
-        np.multiply(weight, factor.reshape((-1,) + (1,) * (weight.ndim - 1)), out=folded_w,
-                    dtype=np.float64, casting="same_kind")
+        if isinstance(self.arrays, LazyWeights) and not self.arrays.is_made(w_key):
+            # not drawn yet: fold it when (if ever) it is read
+            original = self.arrays.maker(w_key)
+            self.arrays.defer(w_key, self.arrays.shape_of(w_key),
+                              lambda: fold_weight(original(), factor))
+        else:
+            self.arrays[w_key] = fold_weight(self.arrays[w_key], factor)
         bias = self.arrays[_key(layer.bias)] if layer.bias is not None else 0.0
         folded_b = (bias - mean) * factor + shift
-        self.arrays[w_key] = folded_w
         b_key = _key(layer.bias) if layer.bias is not None else self._new_bias_key(w_key)
         self.arrays[b_key] = folded_b.astype(np.float32)
 
@@ -110,11 +125,11 @@ class TgFoldBatchnormPass(ModulePass):
 
 def fold_batchnorms(module: ModuleOp, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Fold in memory: rewrites ``module`` and returns the weights it now references."""
-    arrays = dict(arrays)
+    arrays = copy_weights(arrays)
     PatternRewriteWalker(FoldBatchNorm(arrays), apply_recursively=False).rewrite_module(module)
     remove_unused_weights(module)
-    live = {w.key.data for w in module.walk() if isinstance(w, tg.WeightOp)}
-    return {k: v for k, v in arrays.items() if k in live}
+    return restrict_weights(arrays, {w.key.data for w in module.walk()
+                                     if isinstance(w, tg.WeightOp)})
 
 
 def remove_unused_weights(module: ModuleOp) -> None:

@@ -40,12 +40,12 @@ from bsir.passes.tiling_compact_weights import TilingCompactWeightsPass
 from bsir.targets.aie2.hardware import AIE2Array, module_array, parse_grid, resolve_array
 from bsir.targets.aie2.time_model import LayerTime, NetworkTime, time_network
 from bsir.weights import (
+    LazyWeights,
     current_weights,
     in_memory_weights,
     ir_folder,
     ir_location,
     load_weights,
-    materialize,
 )
 
 
@@ -278,8 +278,8 @@ def load_source(source: str, weights_seed: int = 0
         return module, load_weights(module, source), source
     if source.endswith((".mlir", ".onnx", ".npz")):
         raise BsirError(f"no such file: {source}")
-    built = build_model(source)
-    return built.module, materialize(built.specs, weights_seed), None
+    built = build_model(source)  # weights drawn when first read (LazyWeights)
+    return built.module, LazyWeights(built.specs, weights_seed), None
 
 
 def quantize_module(module: ModuleOp, arrays: Mapping[str, np.ndarray],

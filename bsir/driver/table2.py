@@ -16,7 +16,7 @@ from bsir.driver.compile import CompileOptions, compile_module, front_passes
 from bsir.driver.pipeline import apply_pipeline
 from bsir.ir import make_context
 from bsir.models import PAPER_MODELS, build_model
-from bsir.weights import current_weights, in_memory_weights, materialize
+from bsir.weights import LazyWeights, current_weights, in_memory_weights
 
 GRIDS = tuple(range(2, 9))
 MODELS = PAPER_MODELS
@@ -46,7 +46,7 @@ def _cells_for(model: str, sparse: bool) -> list[dict]:
     built = build_model(model)
     ratio = SPARSITY if sparse else 0.0
     options = CompileOptions(sparsity=ratio, quantize=False)
-    with in_memory_weights(built.module, materialize(built.specs, 0)):
+    with in_memory_weights(built.module, LazyWeights(built.specs, 0)):
         apply_pipeline(PassPipeline(tuple(front_passes(options))), make_context(),
                        built.module)
         arrays = current_weights(built.module)
