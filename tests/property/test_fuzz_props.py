@@ -5,6 +5,7 @@ Python traceback or an internal error."""
 import os
 
 import pytest
+from fuzzing import mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,22 +19,6 @@ SEED_IR = print_module(build_model("tiny_cnn").module)  # valid IR to mutate
 
 PIPELINES = ["", "tg-fold-batchnorm", "convert-tg-to-tiling{grid=2x2}",
              "tg-sparsify{ratio=0.5}", "convert-tg-to-tiling,tiling-color-memtiles"]
-
-
-def mutate(data: bytes, edits: list[tuple[int, int, int]]) -> bytes:
-    """Apply (kind, position, value) edits: replace, insert or delete one byte."""
-    out = bytearray(data)
-    for kind, position, value in edits:
-        if not out:
-            break
-        at = position % len(out)
-        if kind == 0:
-            out[at] = value
-        elif kind == 1:
-            out.insert(at, value)
-        else:
-            del out[at]
-    return bytes(out)
 
 
 edits = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.integers(0, 255)),

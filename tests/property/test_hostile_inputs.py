@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzzing import CUT, INSERT, REPLACE, mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -63,29 +64,6 @@ def run_clean(tool, argv: list[str], capfd, inputs: Path) -> int:
     return code
 
 
-def mutate_text(text: str, edits: list[tuple[int, int, int]]) -> str:
-    """Edits of kind 0..4: replace a byte, insert one, delete one, drop the n-th quote,
-    cut the text."""
-    out = list(text)
-    for kind, position, value in edits:
-        if not out:
-            break
-        at = position % len(out)
-        if kind == 0:
-            out[at] = chr(value)
-        elif kind == 1:
-            out.insert(at, chr(value))
-        elif kind == 2:
-            del out[at]
-        elif kind == 3:
-            quotes = [i for i, ch in enumerate(out) if ch == '"']
-            if quotes:
-                del out[quotes[position % len(quotes)]]
-        else:
-            del out[at:]
-    return "".join(out)
-
-
 ir_edits = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 10**6),
                               st.integers(1, 127)), min_size=1, max_size=6)
 
@@ -98,7 +76,7 @@ def test_mutated_resnet50_ir(tmp_path, capfd, edits, pipeline):
     folder = tmp_path / "in"
     folder.mkdir(exist_ok=True)
     path = folder / "r.mlir"
-    path.write_text(mutate_text(RESNET50_IR, edits), encoding="utf-8")
+    path.write_bytes(mutate(RESNET50_IR.encode(), edits))
     argv = [path, "-o", tmp_path / "out.mlir"] + (["-p", pipeline] if pipeline else [])
     run_clean(bsir_opt, argv, capfd, folder)
 
@@ -110,23 +88,9 @@ def tiny_files(tmp_path_factory):
     return (folder / "t.mlir").read_text(), (folder / "t.npz").read_bytes()
 
 
-def mutate_bytes(data: bytes, edits: list[tuple[int, int, int]]) -> bytes:
-    out = bytearray(data)
-    for kind, position, value in edits:
-        if not out:
-            break
-        at = position % len(out)
-        if kind == 0:
-            out[at] = value
-        elif kind == 1:
-            out.insert(at, value)
-        else:
-            del out[at:]
-    return bytes(out)
-
-
-byte_edits = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**6),
-                                st.integers(0, 255)), min_size=1, max_size=6)
+byte_edits = st.lists(st.tuples(st.sampled_from([REPLACE, INSERT, CUT]),
+                                st.integers(0, 10**6), st.integers(0, 255)),
+                      min_size=1, max_size=6)
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -137,7 +101,7 @@ def test_damaged_weights_file(tmp_path, capfd, tiny_files, edits, command):
     folder = tmp_path / "in"
     folder.mkdir(exist_ok=True)
     (folder / "t.mlir").write_text(text)
-    (folder / "t.npz").write_bytes(mutate_bytes(weights, edits))
+    (folder / "t.npz").write_bytes(mutate(weights, edits))
     run_clean(bsir_cli, [*command, folder / "t.mlir"], capfd, folder)
 
 
