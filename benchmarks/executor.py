@@ -28,10 +28,9 @@ from timing import timed
 
 from bsir.dialects import tg
 from bsir.dialects.tg import only_graph
+from bsir.driver.compile import CompileOptions, quantize_module
 from bsir.executor import Executor, random_inputs
 from bsir.models import build_model
-from bsir.passes.tg_fold_batchnorm import fold_batchnorms
-from bsir.passes.tg_quantize import TgQuantizePass
 from bsir.stats import layer_stats
 from bsir.weights import materialize
 
@@ -75,8 +74,7 @@ def main() -> None:
     float_times = timed(lambda: float_exec.run(inputs), args.repeat)
 
     quantized = build_model(args.model).module
-    int8_weights = fold_batchnorms(quantized, weights)
-    int8_weights = TgQuantizePass().quantize(quantized, int8_weights, [inputs])
+    int8_weights = quantize_module(quantized, weights, CompileOptions(calibration=tuple(inputs)))
     int8_exec = Executor(quantized, int8_weights)
     int8_times = timed(lambda: int8_exec.run(inputs), args.repeat)
 
@@ -97,8 +95,11 @@ def main() -> None:
 
 def sparse_comparison(args) -> None:
     """Executor time on the block-sparse model, the kernels on and off."""
-    from bsir.driver.compile import CompileOptions, front_pipeline
-    from bsir.driver.pipeline import run_pipeline
+    from xdsl.context import Context
+    from xdsl.passes import PassPipeline
+
+    from bsir.driver.compile import front_passes
+    from bsir.driver.pipeline import apply_pipeline
     from bsir.kernels import backend
     from bsir.weights import current_weights, in_memory_weights
 
@@ -106,11 +107,12 @@ def sparse_comparison(args) -> None:
     for quantize in (False, True):
         model = build_model(args.model)
         inputs = random_inputs(model.module, seed=1)[0]
+        options = CompileOptions(args.sparsity, calibration=tuple(inputs))
         with in_memory_weights(model.module, materialize(model.specs, 0)):
-            run_pipeline(model.module, front_pipeline(CompileOptions(args.sparsity)))
+            apply_pipeline(PassPipeline(tuple(front_passes(options))), Context(), model.module)
             weights = current_weights(model.module)
         if quantize:
-            weights = TgQuantizePass().quantize(model.module, weights, [inputs])
+            weights = quantize_module(model.module, weights, options)
         on = Executor(model.module, weights)
         off = Executor(model.module, weights, block_sparse_kernels=False)
         t_on = statistics.median(timed(lambda e=on, x=inputs: e.run(x), args.repeat))
