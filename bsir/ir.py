@@ -81,6 +81,11 @@ class LocatedParser(Parser):
         except VerifyException as error:
             # Attribute and property checks run while the op is being built.
             raise BsirError(str(error), self._where(start)) from None
+        except NotImplementedError as error:
+            # xDSL cannot build some well-formed but unsupported attributes
+            # (``array<i74: 2, 2>``): a limit of the input, not a bug.
+            raise BsirError(f"unsupported in an operation: {error}", self._where(start)) \
+                from None
         except ParseError as error:
             if "is not registered" not in error.msg:
                 raise

@@ -290,3 +290,14 @@ def test_onnx_dynamic_batch_and_unknown_opset(tmp_path, capsys):
                        tmp_path / "new.mlir")
     assert_one_line(code, err)
     assert "opset 99" in err
+
+
+def test_attributes_xdsl_cannot_build_are_a_located_error(tmp_path, capsys):
+    """Found by the long fuzz profile: ``array<i74: ...>`` parses but xDSL cannot pack it."""
+    code, _, _ = run(bsir_cli, capsys, "export", "tiny_cnn", "-o", tmp_path / "t.mlir",
+                     "--no-weights")
+    text = (tmp_path / "t.mlir").read_text().replace("kernel = array<i64", "kernel = array<i74")
+    (tmp_path / "odd.mlir").write_text(text)
+    code, _, err = run(bsir_opt, capsys, tmp_path / "odd.mlir")
+    assert_one_line(code, err)
+    assert err.startswith(f"{tmp_path / 'odd.mlir'}:") and "i74" in err
