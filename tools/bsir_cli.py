@@ -248,10 +248,12 @@ def print_compile_table(result) -> None:
         rows.append((layer.name, layer.op.removeprefix("tg."), cores, sub, passes,
                      f"{layer.macs_computed:,}", f"{layer.ddr_s * 1e6:.1f}",
                      f"{layer.memtile_core_s * 1e6:.1f}", f"{layer.compute_s * 1e6:.1f}",
-                     f"{layer.total_s * 1e6:.1f}"))
+                     f"{layer.total_s * 1e6:.1f}", f"{layer.bound_s * 1e6:.1f}",
+                     f"{layer.bound_s / layer.total_s:.2f}" if layer.total_s else "-",
+                     layer.bound_by))
     print(_table(("layer", "op", "split", "subvolume hxwxcoutxcin", "ddr passes",
-                  "MACs computed", "DDR us", "memtile-core us", "compute us", "total us"),
-                 rows))
+                  "MACs computed", "DDR us", "memtile-core us", "compute us", "total us",
+                  "bound us", "bound/total", "bound by"), rows))
     ddr = sum(layer.ddr_s for layer in timing.layers)
     link = sum(layer.memtile_core_s for layer in timing.layers)
     comp = sum(layer.compute_s for layer in timing.layers)
@@ -259,7 +261,9 @@ def print_compile_table(result) -> None:
     print(f"\n{result.model} on {result.array.name} ({result.array.rows}x{result.array.cols}, "
           f"{result.array.memtile_mode} memtiles), {label}: "
           f"total {timing.total_s * 1e3:.3f} ms = DDR {ddr * 1e3:.3f} + memtile-core "
-          f"{link * 1e3:.3f} + compute {comp * 1e3:.3f} ms")
+          f"{link * 1e3:.3f} + compute {comp * 1e3:.3f} ms; lower bound "
+          f"{timing.bound_s * 1e3:.3f} ms ({timing.bound_s / timing.total_s:.0%} of the "
+          "estimate)")
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

@@ -159,6 +159,7 @@ class CompileResult:
             "memtiles": self.array.memtile_mode,
             "sparsity": self.sparsity,
             "total_s": self.total_s,
+            "bound_s": self.timing.bound_s if self.timing else None,
             "failed": self.failed,
         }
 
@@ -169,7 +170,8 @@ class CompileResult:
             {"name": layer.name, "op": layer.op, "macs": layer.macs,
              "macs_computed": layer.macs_computed, "ddr_s": layer.ddr_s,
              "memtile_core_s": layer.memtile_core_s, "compute_s": layer.compute_s,
-             "total_s": layer.total_s, "split": layer.split}
+             "total_s": layer.total_s, "bound_s": layer.bound_s, "bound_by": layer.bound_by,
+             "split": layer.split}
             for layer in self.layers
         ]
         return data

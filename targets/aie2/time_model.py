@@ -27,7 +27,9 @@ from xdsl.dialects.builtin import ModuleOp
 from bsir.dialects import aie2, tiling
 from bsir.dialects.tg import only_graph
 from bsir.stats import op_macs
+from bsir.targets.aie2.bound import layer_bound
 from bsir.targets.aie2.hardware import AIE2Array, module_array
+from bsir.targets.aie2.layer_shape import layer_shape
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class LayerTime:
     memtile_bytes_used: int = 0
     blocks: tuple[int, int] | None = None
     """(kept, total) weight blocks of a block-sparse layer; None when dense."""
+    bound_s: float = 0.0
+    """No mapping of this layer under these rules is faster (targets/aie2/bound.py)."""
+    bound_by: str = ""
+    """The term of the bound that binds: DDR, weights to cores, compute, activations to
+    cores or results from cores."""
 
     @property
     def total_s(self) -> float:
@@ -78,6 +85,11 @@ class NetworkTime:
     @property
     def total_s(self) -> float:
         return sum(layer.total_s for layer in self.layers)
+
+    @property
+    def bound_s(self) -> float:
+        """The sum of the layers' lower bounds."""
+        return sum(layer.bound_s for layer in self.layers)
 
 
 def _groups(layer: aie2.LayerOp) -> list[tuple[str, aie2.InstructionOp, aie2.InstructionOp,
@@ -110,6 +122,10 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
         blocks=(None if layer.compaction is None else
                 (layer.compaction.get("kept_blocks"), layer.compaction.get("total_blocks"))),
     )
+    shape = layer_shape(layer.inner)
+    if shape is not None:
+        bound = layer_bound(shape, array)
+        result.bound_s, result.bound_by = bound.seconds, bound.bound_by
     load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
     link, rate = array.link_bandwidth(), array.macs_per_second
     load = loadw = write = 0.0
