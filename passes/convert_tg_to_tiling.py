@@ -37,7 +37,7 @@ from xdsl.utils.exceptions import PassFailedException
 from bsir.diagnostics import BsirError, MappingFailed
 from bsir.dialects import tg, tiling
 from bsir.dialects.tg import layer_names, only_graph
-from bsir.targets.aie2.hardware import AIE2Array, array_to_attr, resolve_array
+from bsir.targets.aie2.hardware import AIE2Array, array_to_attr, parse_grid, resolve_array
 from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, is_fused_activation, layer_shape
 from bsir.targets.aie2.mapping import (
     LayerMapping,
@@ -140,9 +140,14 @@ class ConvertTgToTilingPass(ModulePass):
 
     @staticmethod
     def onto(array: AIE2Array, hardware: str, memtiles: str) -> ConvertTgToTilingPass:
-        """The pass for an array a driver has resolved from ``hardware`` and ``memtiles``
-        (the options it prints as), without reading a hardware file again."""
-        mapping = ConvertTgToTilingPass(hardware=hardware, memtiles=memtiles)
+        """The pass for an array a driver has resolved from ``hardware`` (a grid, preset
+        or TOML file) and ``memtiles``, which are the options it prints as; the file is
+        not read again."""
+        try:
+            parse_grid(hardware)
+            mapping = ConvertTgToTilingPass(grid=hardware.strip(), memtiles=memtiles)
+        except BsirError:
+            mapping = ConvertTgToTilingPass(hardware=hardware, memtiles=memtiles)
         object.__setattr__(mapping, "resolved", array)
         return mapping
 

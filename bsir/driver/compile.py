@@ -37,7 +37,7 @@ from bsir.passes.tg_quantize import TgQuantizePass
 from bsir.passes.tg_sparsify import TgSparsifyPass
 from bsir.passes.tiling_color_memtiles import TilingColorMemtilesPass
 from bsir.passes.tiling_compact_weights import TilingCompactWeightsPass
-from bsir.targets.aie2.hardware import AIE2Array, module_array, parse_grid, resolve_array
+from bsir.targets.aie2.hardware import AIE2Array, module_array, resolve_array
 from bsir.targets.aie2.time_model import LayerTime, NetworkTime, time_network
 from bsir.weights import (
     LazyWeights,
@@ -89,7 +89,7 @@ def compile_passes(options: CompileOptions, array: AIE2Array, hardware: str = ""
     passes = front_passes(options)
     if options.quantize and not quantized:
         passes.append(_quantize_pass(options))
-    passes += [_mapping_pass(array, hardware or array.name, memtiles),
+    passes += [ConvertTgToTilingPass.onto(array, hardware or array.name, memtiles),
                TilingCompactWeightsPass(), TilingColorMemtilesPass(),
                ConvertTilingToAie2Pass(), Aie2FormLockChainsPass()]
     return passes
@@ -101,16 +101,6 @@ def _quantize_pass(options: CompileOptions) -> TgQuantizePass:
     if options.calibration is not None:
         return quantize.calibrated_on([options.calibration])
     return quantize
-
-
-def _mapping_pass(array: AIE2Array, hardware: str, memtiles: str) -> ConvertTgToTilingPass:
-    try:
-        parse_grid(hardware)
-    except BsirError:
-        return ConvertTgToTilingPass.onto(array, hardware, memtiles)
-    mapping = ConvertTgToTilingPass(grid=hardware.strip(), memtiles=memtiles)
-    object.__setattr__(mapping, "resolved", array)
-    return mapping
 
 
 def pipeline_text(passes: list[ModulePass]) -> str:
