@@ -25,7 +25,15 @@ from bsir.diagnostics import BsirError, op_location
 from bsir.dialects import tg
 from bsir.dialects.tg import WEIGHTS_ATTR, WeightOp, tensor_shape
 from bsir.dialects.tiling import PACKED_WEIGHTS_ATTR
-from bsir.files import FileSafetyError, check_derived, note_input, stamp_of, write_npz
+from bsir.files import (
+    FileSafetyError,
+    check_derived,
+    check_output,
+    stamp_of,
+    write_npz,
+    write_text,
+)
+from bsir.ir import print_module
 
 
 @dataclass(frozen=True)
@@ -69,8 +77,8 @@ class LazyWeights(MutableMapping[str, np.ndarray]):
     """Weights made from their specs when first read, so that work that never looks at
     a weight's values (mapping a dense network) never draws them.
 
-    A copy shares what is made and what is still pending; the values are those
-    :func:`materialize` gives.
+    A copy has its own record of what is made (arrays already made are shared, not
+    copied); the values are those :func:`materialize` gives.
     """
 
     def __init__(self, specs: Iterable[WeightSpec], seed: int):
@@ -340,6 +348,18 @@ def place_weight_files(module: ModuleOp, store: Mapping[str, Mapping[str, np.nda
     return written
 
 
+def write_module(module: ModuleOp, path: str,
+                 files: Mapping[str, Mapping[str, np.ndarray]]) -> list[str]:
+    """Write ``module`` as text IR to ``path`` with the in-memory weight ``files`` it names
+    beside it (:func:`place_weight_files`); returns the paths written. ``module``'s file
+    attributes are rewritten to name the files from ``path``'s folder."""
+    check_output(path)
+    with staged_weights(files) as store:
+        written = place_weight_files(module, store, os.path.abspath(path))
+    write_text(path, print_module(module))
+    return [path, *written]
+
+
 _DTYPES = {tg.FLOAT: np.float32, tg.INT8: np.int8, tg.INT32: np.int32}
 """The numpy dtype a weight of each IR element type must have in its file."""
 
@@ -350,8 +370,7 @@ def load_weights(module: ModuleOp, ir_path: str | None = None) -> dict[str, np.n
     store = _STAGED.get()
     if store is not None and path in store:
         return _checked(module, store[path], path)
-    note_input(path)
-    archive = open_npz(path, "weights file")
+    archive = open_npz(path, "weights file")  # notes it as an input of the run
     with archive:
         return _checked(module, NpzReader(archive, path), path)
 

@@ -969,6 +969,11 @@ def only_graph(module: Operation) -> GraphOp:
     return graphs[0]
 
 
+def is_quantized(graph: GraphOp) -> bool:
+    """Has ``tg-quantize`` rewritten the graph to INT8 (it starts with a tg.quantize)?"""
+    return any(isinstance(op, QuantizeOp) for op in graph.body.block.ops)
+
+
 def layer_names(graph: GraphOp) -> dict[Operation, str]:
     """A stable name for every op of the graph: its weight key's prefix (``layer1.0.conv1``)
     or its kind and index (``maxpool2d_4``).
@@ -1034,6 +1039,7 @@ __all__ = [
     "WeightOp",
     "activation_fix",
     "dense_i64",
+    "is_quantized",
     "layer_names",
     "only_graph",
     "tensor_shape",

@@ -16,8 +16,8 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from bsir.diagnostics import BsirError, MappingError, UsageError, guarded_main
 from bsir.dialects import tg
 from bsir.dialects.tg import WEIGHTS_ATTR, only_graph
-from bsir.files import check_output, file_run, write_json, write_text
-from bsir.ir import load_module, print_module
+from bsir.files import check_output, file_run, write_json
+from bsir.ir import print_module
 from bsir.models import MODELS, PAPER_MODELS, build_model
 from bsir.stats import LayerStats, layer_stats, summarize
 
@@ -40,15 +40,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
-
-
-def load_ir_or_model(source: str) -> tuple[ModuleOp, str | None]:
-    """A text IR file (verified), or a built-in model by name; returns the IR path too."""
-    if os.path.exists(source):
-        return load_module(source), source
-    if source.endswith((".mlir", ".onnx")):
-        raise BsirError(f"no such file: {source}")
-    return build_model(source).module, None
 
 
 # --------------------------------------------------------------------------- commands
@@ -80,7 +71,9 @@ def _stats_json(name: str, stats: list[LayerStats]) -> dict[str, object]:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    module, _ = load_ir_or_model(args.source)
+    from bsir.driver.compile import load_ir_or_model
+
+    module, _, _ = load_ir_or_model(args.source)
     summary = summarize(module)
     stats = layer_stats(module)
     if args.json:
@@ -102,20 +95,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def write_ir_with_weights(module: ModuleOp, output: str, arrays: dict | None) -> list[str]:
     """Write ``module`` to ``output`` and, if given, its weights beside it (``X.npz``);
     returns the paths written."""
-    from bsir.weights import place_weight_files, staged_weights, weights_file
+    from bsir.weights import weights_file, write_module
 
-    check_output(output)
-    written = []
+    if output == "-":
+        if arrays is not None:
+            raise BsirError("IR on standard output cannot carry its weights (the .npz "
+                            "needs a file name): give -o FILE, or --no-weights")
+        sys.stdout.write(print_module(module))
+        return []
+    files = {}
     if arrays is not None:
         module.attributes[WEIGHTS_ATTR] = StringAttr("weights.npz")
-        with staged_weights({weights_file(module): arrays}) as store:
-            written = place_weight_files(module, store, output)
-    text = print_module(module)
-    if output == "-":
-        sys.stdout.write(text)
-        return written
-    write_text(output, text)
-    return [output, *written]
+        files = {weights_file(module): arrays}
+    return write_module(module, output, files)
 
 
 def _size(count: int) -> str:
@@ -139,8 +131,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         export_onnx(model.module, materialize(model.specs, args.seed), args.output)
         _say_written([args.output])
         return 0
-    if args.output == "-" and not args.no_weights:
-        raise BsirError("exporting to stdout needs --no-weights (the .npz needs a file name)")
     arrays = None if args.no_weights else materialize(model.specs, args.seed)
     _say_written(write_ir_with_weights(model.module, args.output, arrays))
     return 0
@@ -189,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     module, arrays, ir_path = load_source(args.source, args.weights_seed)
     with ir_location(ir_path):
         inputs = _read_inputs(args.input, module, args.seed)
-        quantized = any(isinstance(op, tg.QuantizeOp) for op in only_graph(module).block.ops)
+        quantized = tg.is_quantized(only_graph(module))
         if args.int8 and not quantized:
             from bsir.driver.compile import CompileOptions, quantize_module
 

@@ -28,7 +28,7 @@ from bsir.dialects.tg import only_graph
 from bsir.driver.pipeline import apply_pipeline
 from bsir.executor import check_inputs, random_inputs
 from bsir.ir import load_module, make_context, verify_module
-from bsir.models import build_model
+from bsir.models import BuiltModel, build_model
 from bsir.passes.aie2_form_lock_chains import Aie2FormLockChainsPass
 from bsir.passes.convert_tg_to_tiling import ConvertTgToTilingPass
 from bsir.passes.convert_tiling_to_aie2 import ConvertTilingToAie2Pass
@@ -215,18 +215,12 @@ class CompileResult:
     def write_ir(self, path: str) -> list[str]:
         """Write the lowered program to ``path`` and its weights beside it
         (``X.npz``, ``X.packed.npz``); returns the paths written."""
-        from bsir.files import check_output, write_text
-        from bsir.ir import print_module
-        from bsir.weights import names_relative_to, place_weight_files, staged_weights
+        from bsir.weights import names_relative_to, write_module
 
         self._fitted()
         assert self.module is not None
-        check_output(path)
-        module = self.module.clone()
-        with names_relative_to(self.folder or None), staged_weights(self.files) as store:
-            written = place_weight_files(module, store, os.path.abspath(path))
-        write_text(path, print_module(module))
-        return [path, *written]
+        with names_relative_to(self.folder or None):
+            return write_module(self.module.clone(), path, self.files)
 
 
 def compile_module(module: ModuleOp, arrays: Mapping[str, np.ndarray],
@@ -237,7 +231,7 @@ def compile_module(module: ModuleOp, arrays: Mapping[str, np.ndarray],
     array = resolve_array(hardware, memtiles)
     graph = only_graph(module)
     name = name or graph.sym_name.data
-    quantized = any(isinstance(op, tg.QuantizeOp) for op in graph.walk())
+    quantized = tg.is_quantized(graph)
     passes = compile_passes(options, array, hardware, memtiles, quantized)
 
     def check(_previous, lowered: ModuleOp, _next) -> None:
@@ -261,17 +255,25 @@ def compile_module(module: ModuleOp, arrays: Mapping[str, np.ndarray],
                          options=options, folder=ir_folder())
 
 
-def load_source(source: str, weights_seed: int = 0
-                ) -> tuple[ModuleOp, dict[str, np.ndarray], str | None]:
-    """A text IR file with its weights, or a built-in model with weights made from
-    ``weights_seed``; returns the module, its weights and the IR path (None for a model)."""
+def load_ir_or_model(source: str) -> tuple[ModuleOp, str | None, BuiltModel | None]:
+    """A text IR file (verified), or a built-in model by name; returns the module, the IR
+    path (None for a model) and the built model (None for a file)."""
     if os.path.exists(source):
-        module = load_module(source)
-        return module, load_weights(module, source), source
+        return load_module(source), source, None
     if source.endswith((".mlir", ".onnx", ".npz")):
         raise BsirError(f"no such file: {source}")
-    built = build_model(source)  # weights drawn when first read (LazyWeights)
-    return built.module, LazyWeights(built.specs, weights_seed), None
+    built = build_model(source)
+    return built.module, None, built
+
+
+def load_source(source: str, weights_seed: int = 0
+                ) -> tuple[ModuleOp, Mapping[str, np.ndarray], str | None]:
+    """:func:`load_ir_or_model` with the weights: the IR file's, or the model's made from
+    ``weights_seed`` when first read (:class:`LazyWeights`)."""
+    module, ir_path, built = load_ir_or_model(source)
+    if built is None:
+        return module, load_weights(module, ir_path), ir_path
+    return module, LazyWeights(built.specs, weights_seed), None
 
 
 def quantize_module(module: ModuleOp, arrays: Mapping[str, np.ndarray],

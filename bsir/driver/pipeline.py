@@ -46,18 +46,11 @@ def strip_module_anchor(spec: str) -> str:
                 f"pipeline '{spec}' nests an anchor other than {MODULE_ANCHOR}; "
                 "bsir passes run on whole modules"
             )
+    if not text:
+        return ""
     # MLIR separates passes with ", " or ","; xDSL's lexer wants no space after commas
     # between passes but allows spaces inside option braces.
-    parts, depth, current = [], 0, []
-    for ch in text:
-        depth += {"{": 1, "}": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-        else:
-            current.append(ch)
-    if current or parts:
-        parts.append("".join(current).strip())
+    parts = [part.strip() for part in _split_top(text, ",")]
     if any(not part for part in parts):
         raise BsirError(f"malformed pipeline '{spec}': empty pass name")
     return ",".join(parts)
@@ -194,7 +187,8 @@ def parse_pipeline(spec: str, passes: dict[str, Callable[[], type[ModulePass]]] 
                    callback: PassPipelineCallbackType | None = None) -> PassPipeline:
     """Build a :class:`PassPipeline` from an xDSL- or MLIR-style spec."""
     passes = available_passes() if passes is None else passes
-    text = normalise_spec(strip_module_anchor(spec), passes) if spec.strip() else ""
+    text = strip_module_anchor(spec)
+    text = normalise_spec(text, passes) if text else ""
     try:
         return PassPipeline.parse_spec(passes, text, callback)
     except ArgSpecParseError as error:

@@ -212,11 +212,9 @@ def array_from_toml(path: str) -> AIE2Array:
     try:
         return AIE2Array(**values)  # type: ignore[arg-type]
     except InvalidArrayError as error:
-        names = {field: f"{section}.{key}" if section else key
-                 for section, keys in [*sections.items(), ("", {})]
+        names = {field: f"{section}.{key}" for section, keys in sections.items()
                  for key, field in keys.items()}
-        raise InvalidArrayError(f"{values['name']}", error.problems,
-                                names) from None
+        raise InvalidArrayError(str(values["name"]), error.problems, names) from None
 
 
 @dataclass(frozen=True)

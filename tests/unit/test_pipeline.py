@@ -38,3 +38,8 @@ def test_run_pipeline_applies_and_verifies():
     before = len(list(module.walk()))
     run_pipeline(module, "builtin.module(cse, dce)")
     assert len(list(module.walk())) == before  # nothing is dead or duplicated
+
+
+def test_an_empty_anchored_pipeline_runs_no_pass():
+    assert parse_pipeline("builtin.module()").passes == ()
+    assert parse_pipeline("").passes == ()
