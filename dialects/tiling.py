@@ -35,6 +35,7 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     StringAttr,
     TensorType,
+    UnitAttr,
     i64,
 )
 from xdsl.ir import Attribute, Block, Dialect, Operation, Region, SSAValue
@@ -192,6 +193,9 @@ class MappedLayer(IRDLOperation):
     ddr = prop_def(DDRAttr)
     placement = opt_prop_def(PlacementAttr)
     compaction = opt_prop_def(CompactionAttr)
+    keeps_zeros = opt_prop_def(UnitAttr)
+    """Set when the mapper runs a block-sparse layer with its zero blocks, uncompacted,
+    because that is faster than computing only the kept blocks."""
 
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$name attr-dict `:` type($output) $body"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from math import ceil
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, UnitAttr
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -62,6 +62,7 @@ def mapping_properties(mapping: LayerMapping) -> dict:
             cin_split=int(sub.cin_split)),
         "ddr": tiling.DDRAttr.make(h_passes=mapping.ddr.h_passes,
                                    cout_passes=mapping.ddr.cout_passes),
+        **({"keeps_zeros": UnitAttr()} if mapping.keeps_zeros else {}),
     }
 
 

@@ -10,7 +10,8 @@ implements, the layer's instructions:
 3. the streamed rows as groups of ``LOADFM``, ``COMP``, ``WRITEFM``: a *head* and a
    *tail* where padding makes the first or last row block read a different number of
    input rows (paper Eq. 8), and a *body* of identical iterations between them. Each
-   group repeats once per width, channel and band chunk of the core's work.
+   group repeats once per width, channel and band chunk of the core's work. The groups
+   are the mapping's program (targets/aie2/program.py), the one the mapper costed.
 
 Memtile addresses come from the placement; a layer streamed through DDR lays out its
 band buffers itself (weights at 0, each input band, the output band). ``memtile`` of
@@ -24,12 +25,9 @@ output ping/pong after them, then weights. Locks are left to ``aie2-form-lock-ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
-from math import ceil
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     InsertPoint,
@@ -43,82 +41,19 @@ from xdsl.utils.exceptions import PassFailedException
 from bsir.dialects import aie2, tg, tiling
 from bsir.dialects.tg import only_graph
 from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, module_array
-from bsir.targets.aie2.layer_shape import layer_shape
+from bsir.targets.aie2.layer_shape import mapped_shape
 from bsir.targets.aie2.layout import Distribution, distribution_of, value_views
-from bsir.targets.aie2.mapping import DDRTiling, band_distributions, even_bounds, window
+from bsir.targets.aie2.mapping import band_distributions
 from bsir.targets.aie2.memtile_allocator import align
-from bsir.targets.aie2.schedule import geometry_of
-
-
-def _geometry(op: Operation) -> tuple[int, int, int, int, int]:
-    """(input rows, kernel rows, stride, dilation, top pad) along H."""
-    g = geometry_of(op)
-    return g.in_hwc[0], g.kernel[0], g.stride[0], g.dilation[0], g.pads[0]
-
-
-def input_rows(op: Operation, r0: int, r1: int) -> int:
-    """Input rows that output rows [r0, r1) read, padding excluded."""
-    first, end, _ = geometry_of(op).input_span(0, r0, r1)
-    return end - first
-
-
-@dataclass(frozen=True)
-class RowGroup:
-    phase: str
-    out_rows: int      # output rows per iteration
-    in_rows: int       # input rows read per iteration (the largest of the group)
-    first_row: int     # first input row read (for the memtile address)
-    iterations: int
-
-
-def row_groups(op: Operation, out_h: int, block: int, bands: int) -> list[RowGroup]:
-    """Head, body and tail of the streamed output rows of one core."""
-    blocks = []
-    for b0, b1 in pairwise(even_bounds(out_h, bands)):
-        for r in range(b0, b1, block):
-            blocks.append((r, min(r + block, b1)))
-    if not blocks:
-        return []
-    h, k, stride, dilation, top = _geometry(op)
-
-    def clipped(r0: int, r1: int) -> tuple[bool, bool]:
-        """Does the block's input window run into the top or bottom padding?"""
-        first = r0 * stride - top
-        last = (r1 - 1) * stride - top + dilation * (k - 1)
-        return first < 0, last > h - 1
-
-    signature = [(r1 - r0, input_rows(op, r0, r1), *clipped(r0, r1)) for r0, r1 in blocks]
-    start, stop = 0, len(blocks)
-    groups: list[RowGroup] = []
-    middle = signature[len(signature) // 2]
-    if len(blocks) > 1 and signature[0] != middle:
-        r0, _ = blocks[0]
-        groups.append(RowGroup("head", *signature[0][:2], max(0, r0 * stride - top), 1))
-        start = 1
-    tail = None
-    if stop - start > 1 and signature[-1] != middle:
-        r0, _ = blocks[-1]
-        tail = RowGroup("tail", *signature[-1][:2], max(0, r0 * stride - top), 1)
-        stop -= 1
-    if stop > start:
-        r0, _ = blocks[start]
-        out_rows = max(s[0] for s in signature[start:stop])
-        in_rows = max(s[1] for s in signature[start:stop])
-        groups.append(RowGroup("body", out_rows, in_rows, max(0, r0 * stride - top),
-                               stop - start))
-    if tail:
-        groups.append(tail)
-    return groups
+from bsir.targets.aie2.program import DDRTiling, Subvolume, stream_groups
 
 
 def _stream_layout(layer: tiling.LayerOp, array: AIE2Array, activations: list,
                    w_band: int) -> tuple[list[int], int, list[Distribution], Distribution]:
     """Band buffers of a layer streamed through DDR: weights at 0, then each input band,
     then the output band (element-wise layers write over their first input band)."""
-    ddr = layer.ddr.as_dict()
-    shape = layer_shape(layer.inner)
-    in_dist, out_dist = band_distributions(shape, array,
-                                           DDRTiling(ddr["h_passes"], ddr["cout_passes"]))
+    shape = mapped_shape(layer)
+    in_dist, out_dist = band_distributions(shape, array, DDRTiling.of(layer))
     addresses, cursor = [], align(w_band) if w_band else 0
     for _ in activations:
         addresses.append(cursor)
@@ -186,35 +121,18 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
         out.append(aie2.LoadWDMOp("once", memtile=w_addr, core=core.weights,
                                   bytes=sub["weight_bytes"], iter=1,
                                   repeat=sub["weight_loads"] * passes))
-    out_shape = tg.tensor_shape(inner.results[0])
-    out_h = out_shape[1] if len(out_shape) == 4 else 1
-    bands = ddr["h_passes"]
-    band_h = ceil(out_h / bands)
-    # A row-banded layer runs the same program once per band, on band buffers.
-    groups = row_groups(inner, band_h if bands > 1 else out_h, sub["h"], 1)
-    rows_per_pass = sum(g.iterations for g in groups)
-    repeat = max(1, round(sub["iterations"] / max(rows_per_pass, 1))) * passes
-    row_bytes = sub["input_bytes"] // max(sub["in_h"], 1)
+    shape = mapped_shape(layer)
     in_dist = in_dists[0] if in_dists else Distribution(1, 1, 1, tiles)
     in_addr = in_addrs[0] if in_addrs else 0
-    h_in, kernel, stride_h, dilation, _ = _geometry(inner)
-    for group in groups:
-        in_rows = group.in_rows
-        if bands > 1:  # padding clips only the first and last band's row blocks
-            in_rows = max(in_rows, min(h_in, window(group.out_rows, kernel, stride_h,
-                                                    dilation)))
-        group = RowGroup(group.phase, group.out_rows, in_rows, group.first_row,
-                         group.iterations)
-        macs = ceil(sub["macs"] * group.out_rows / max(sub["h"], 1))
-        fields = {"iter": group.iterations, "repeat": repeat}
+    for group in stream_groups(shape, Subvolume.of(layer), DDRTiling.of(layer)):
+        fields = {"iter": group.iterations, "repeat": group.repeat}
         out.append(aie2.LoadFMOp(
-            group.phase, memtile=in_addr, core=core.input, bytes=group.in_rows * row_bytes,
+            group.phase, memtile=in_addr, core=core.input, bytes=group.in_bytes,
             extent=in_dist.tile_bytes, stride=in_dist.pitch, **fields))
-        out.append(aie2.CompOp(group.phase, macs=macs, **fields))
+        out.append(aie2.CompOp(group.phase, macs=group.macs, **fields))
         out.append(aie2.WriteFMOp(
-            group.phase, memtile=out_base, core=core.output,
-            bytes=group.out_rows * sub["w"] * sub["cout"], extent=out_dist.tile_bytes,
-            stride=out_dist.pitch, **fields))
+            group.phase, memtile=out_base, core=core.output, bytes=group.out_bytes,
+            extent=out_dist.tile_bytes, stride=out_dist.pitch, **fields))
     return out + epilogue
 
 

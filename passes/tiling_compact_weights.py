@@ -25,8 +25,9 @@ from bsir.compaction import BlockSparseWeight, pack
 from bsir.dialects import tg, tiling
 from bsir.dialects.tg import only_graph
 from bsir.sparsity import mask_of_zero_blocks
-from bsir.targets.aie2.layer_shape import layer_shape
-from bsir.targets.aie2.mapping import BIAS_BYTES, Split, band_channels
+from bsir.targets.aie2.geometry import BIAS_BYTES
+from bsir.targets.aie2.layer_shape import mapped_shape
+from bsir.targets.aie2.mapping import Split, band_channels
 from bsir.weights import load_weights, save_derived_weights
 
 
@@ -73,7 +74,8 @@ class TilingCompactWeightsPass(ModulePass):
             if not isinstance(layer, tiling.LayerOp):
                 continue
             inner = layer.inner
-            if not isinstance(inner, tg.WEIGHTED_OPS) or inner.sparsity is None:
+            if not isinstance(inner, tg.WEIGHTED_OPS) or inner.sparsity is None \
+                    or layer.keeps_zeros is not None:
                 continue
             key = inner.weight.owner.key.data  # type: ignore[union-attr]
             weight = arrays[key]
@@ -92,7 +94,7 @@ class TilingCompactWeightsPass(ModulePass):
                                           packed.row_ptr, packed.col_idx)
             sub = layer.subvolume
             cout = weight.shape[0]
-            band = band_channels(layer_shape(inner), layer.ddr.get("cout_passes"))
+            band = band_channels(mapped_shape(layer), layer.ddr.get("cout_passes"))
             chunk = largest_chunk(int8_view, core_channel_ranges(layer, cout, band),
                                   sub.get("cout"), inner.bias is not None)
             if not sub.get("cin_split") and chunk > sub.get("weight_bytes"):

@@ -235,15 +235,16 @@ def print_compile_table(result) -> None:
     for layer in timing.layers:
         cores, sub = layer.split_labels()
         passes = "x".join(map(str, layer.split["ddr_passes"]))
-        rows.append((layer.name, layer.op.removeprefix("tg."), cores, sub, passes,
+        op = layer.op.removeprefix("tg.") + (" (zeros kept)" if layer.keeps_zeros else "")
+        rows.append((layer.name, op, cores, sub, passes,
                      f"{layer.macs_computed:,}", f"{layer.ddr_s * 1e6:.1f}",
                      f"{layer.memtile_core_s * 1e6:.1f}", f"{layer.compute_s * 1e6:.1f}",
                      f"{layer.total_s * 1e6:.1f}", f"{layer.bound_s * 1e6:.1f}",
                      f"{layer.bound_s / layer.total_s:.2f}" if layer.total_s else "-",
-                     layer.bound_by))
+                     layer.bound_by, layer.binds))
     print(_table(("layer", "op", "split", "subvolume hxwxcoutxcin", "ddr passes",
                   "MACs computed", "DDR us", "memtile-core us", "compute us", "total us",
-                  "bound us", "bound/total", "bound by"), rows))
+                  "bound us", "bound/total", "bound by", "paced by"), rows))
     ddr = sum(layer.ddr_s for layer in timing.layers)
     link = sum(layer.memtile_core_s for layer in timing.layers)
     comp = sum(layer.compute_s for layer in timing.layers)

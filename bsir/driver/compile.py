@@ -150,6 +150,7 @@ class CompileResult:
             "sparsity": self.sparsity,
             "total_s": self.total_s,
             "bound_s": self.timing.bound_s if self.timing else None,
+            "conv_s": self.timing.conv_s if self.timing else None,
             "failed": self.failed,
         }
 
@@ -161,6 +162,7 @@ class CompileResult:
              "macs_computed": layer.macs_computed, "ddr_s": layer.ddr_s,
              "memtile_core_s": layer.memtile_core_s, "compute_s": layer.compute_s,
              "total_s": layer.total_s, "bound_s": layer.bound_s, "bound_by": layer.bound_by,
+             "binds": layer.binds, "busy_s": layer.busy, "keeps_zeros": layer.keeps_zeros,
              "split": layer.split}
             for layer in self.layers
         ]

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bsir.targets.aie2.geometry import LayerShape
 from bsir.targets.aie2.hardware import AIE2Array
-from bsir.targets.aie2.mapping import LayerShape
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def covered(size: int, out: int, kernel: int, stride: int, dilation: int, pad: i
 
 def needed_input_bytes(shape: LayerShape) -> int:
     """Input bytes the layer reads at least once (int8)."""
-    if shape.kind in ("conv", "pool"):
+    if shape.kind == "conv" or shape.is_pool:
         rows = covered(shape.in_hw[0], shape.out_hw[0], shape.kernel[0], shape.stride[0],
                        shape.dilation[0], shape.pad[0])
         cols = covered(shape.in_hw[1], shape.out_hw[1], shape.kernel[1], shape.stride[1],

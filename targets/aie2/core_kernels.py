@@ -13,22 +13,22 @@ from __future__ import annotations
 import numpy as np
 
 from bsir import layers, quant
-from bsir.targets.aie2.mapping import window
-from bsir.targets.aie2.schedule import Chunk, Geometry
+from bsir.targets.aie2.geometry import LayerShape, window
+from bsir.targets.aie2.schedule import Chunk
 
 
 class AccumulatorOverflow(Exception):
     """An int32 accumulator overflowed."""
 
 
-def window_extent(geometry: Geometry, chunk: Chunk) -> tuple[int, int]:
+def window_extent(geometry: LayerShape, chunk: Chunk) -> tuple[int, int]:
     """Rows and columns of the padded input window of a chunk."""
     kh, kw = geometry.kernel
     return (window(chunk.h1 - chunk.h0, kh, geometry.stride[0], geometry.dilation[0]),
             window(chunk.w1 - chunk.w0, kw, geometry.stride[1], geometry.dilation[1]))
 
 
-def padded(valid: np.ndarray, geometry: Geometry, chunk: Chunk, fill: int) -> np.ndarray:
+def padded(valid: np.ndarray, geometry: LayerShape, chunk: Chunk, fill: int) -> np.ndarray:
     """The full window (H', W', C) with ``valid`` in place and ``fill`` around it."""
     rows, cols = window_extent(geometry, chunk)
     _, _, top = geometry.input_span(0, chunk.h0, chunk.h1)
@@ -38,11 +38,11 @@ def padded(valid: np.ndarray, geometry: Geometry, chunk: Chunk, fill: int) -> np
     return out
 
 
-def _counted(geometry: Geometry, chunk: Chunk, include_pad: bool) -> np.ndarray:
+def _counted(geometry: LayerShape, chunk: Chunk, include_pad: bool) -> np.ndarray:
     """1 where a window position counts towards an average's divisor."""
     rows, cols = window_extent(geometry, chunk)
     h, w, _ = geometry.in_hwc
-    top, left, bottom, right = geometry.pads
+    top, left, bottom, right = geometry.pad
     r = chunk.h0 * geometry.stride[0] - top + np.arange(rows)
     c = chunk.w0 * geometry.stride[1] - left + np.arange(cols)
     if include_pad:
@@ -59,7 +59,7 @@ def check_int32(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def accumulate(geometry: Geometry, chunk: Chunk, valid: np.ndarray, weights: np.ndarray
+def accumulate(geometry: LayerShape, chunk: Chunk, valid: np.ndarray, weights: np.ndarray
                ) -> np.ndarray:
     """int32 sums of products of one input-channel chunk: [h, w, c1 - c0]."""
     x = padded(valid, geometry, chunk, 0)[None]
@@ -93,7 +93,7 @@ def finish_weighted(acc: np.ndarray, bias: np.ndarray | None, op) -> np.ndarray:
     return quant.requantize(check_int32(total), acc_fix, q.output_position)
 
 
-def pool(geometry: Geometry, chunk: Chunk, valid: np.ndarray, op) -> np.ndarray:
+def pool(geometry: LayerShape, chunk: Chunk, valid: np.ndarray, op) -> np.ndarray:
     """Max, average or global average pooling of one chunk."""
     q = op.quant
     out_hw = (chunk.h1 - chunk.h0, chunk.w1 - chunk.w0)

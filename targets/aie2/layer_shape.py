@@ -7,10 +7,12 @@ into the op that produces their input when they are its only user.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from xdsl.ir import Operation
 
-from bsir.dialects import tg
-from bsir.targets.aie2.mapping import LayerShape
+from bsir.dialects import tg, tiling
+from bsir.targets.aie2.geometry import LayerShape
 
 VIEW_OPS = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
 ACTIVATION_OPS = (tg.ReluOp, tg.ClipOp)
@@ -62,11 +64,12 @@ def layer_shape(op: Operation) -> LayerShape | None:
                           block=block, block_row_nnz=nnz)
     if isinstance(op, tg.MaxPool2dOp | tg.AvgPool2dOp):
         in_hw, cin = _hwc(op.input)
-        return LayerShape("pool", in_hw, cin, out_hw, cout, kernel=op.kernel_hw,
+        kind = "maxpool" if isinstance(op, tg.MaxPool2dOp) else "avgpool"
+        return LayerShape(kind, in_hw, cin, out_hw, cout, kernel=op.kernel_hw,
                           stride=op.stride_hw, pad=op.pads)
     if isinstance(op, tg.GlobalAvgPoolOp):
         in_hw, cin = _hwc(op.input)
-        return LayerShape("pool", in_hw, cin, out_hw, cout, kernel=in_hw, stride=in_hw)
+        return LayerShape("gap", in_hw, cin, out_hw, cout, kernel=in_hw, stride=in_hw)
     if isinstance(op, tg.ConcatOp):
         # A concat is written in place: each producer writes its channel range. It
         # costs no transfer of its own; its buffer is what the allocator places.
@@ -74,3 +77,12 @@ def layer_shape(op: Operation) -> LayerShape | None:
     inputs = [v for v in op.operands if not isinstance(v.owner, tg.WeightOp)]
     in_hw, cin = _hwc(inputs[0])
     return LayerShape("eltwise", in_hw, cin, out_hw, cout, inputs=len(inputs))
+
+
+def mapped_shape(layer: tiling.MappedLayer) -> LayerShape:
+    """The geometry a mapped layer runs with: its op's, without the block sparsity when
+    the mapper chose to run it with its zeros (``keeps_zeros``)."""
+    shape = layer_shape(layer.inner)
+    if shape is None:
+        raise ValueError(f"'{layer.inner.name}' is not a layer the array computes")
+    return replace(shape, block_row_nnz=None) if layer.keeps_zeros is not None else shape

@@ -2,27 +2,28 @@
 
 For one layer this module decides
 
-- the **split**: output width across core columns (W-split), or output channels across
-  columns when the width is narrower than the array (e.g. a linear layer); output
-  channels across core rows (COUT-split), in whole block rows for block-sparse weights;
+- the **split**: output width across core columns (W-split) or output channels across
+  columns (every core its own weights, the whole input broadcast); output channels
+  across core rows (COUT-split), in whole block rows for block-sparse weights;
 - the **subvolume** each core computes per iteration: output rows (H streamed through
-  ping/pong), output columns, output channels and, only as a last resort, input
-  channels (CIN-split, accumulating int32 partial sums);
+  ping/pong), output columns, output channels and input channels (CIN-split,
+  accumulating int32 partial sums in the core);
 - the **DDR passes**: when the layer's input, weights and output do not fit the
   memtiles, the computation is tiled further into H bands and COUT bands, each loaded
   from and written back to DDR.
 
 Data sizes are those of the INT8 deployment: 1 byte per activation and weight, 4 per
-bias and per partial sum. Among all subvolumes that fit the core buffers, the one with
-the least estimated time (the rules of docs/design.md) is chosen, so uneven sizes
-(prime widths, channel counts that do not divide) only cost idle cores, never failure.
+bias and per partial sum. Among all splits and subvolumes that fit, the one of least
+cost is chosen, and the cost is the time model's own (targets/aie2/cost.py applied to
+the program of targets/aie2/program.py), so uneven sizes (prime widths, channel counts
+that do not divide) only cost idle cores, never failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from itertools import pairwise
 from math import ceil
 
@@ -30,152 +31,17 @@ import numpy as np
 
 from bsir.diagnostics import BsirError
 from bsir.dialects import tiling
+from bsir.targets.aie2.cost import on_array_s
+from bsir.targets.aie2.geometry import (
+    PARTIAL_SUM_BYTES,
+    LayerShape,
+    even_bounds,
+    window,
+)
 from bsir.targets.aie2.hardware import AIE2Array
 from bsir.targets.aie2.layout import Distribution
 from bsir.targets.aie2.memtile_allocator import align
-
-BIAS_BYTES = 4
-PARTIAL_SUM_BYTES = 4
-
-
-def even_bounds(total: int, parts: int, unit: int = 1) -> tuple[int, ...]:
-    """Split ``total`` into ``parts`` ranges as even as possible, in multiples of ``unit``
-    (the last range may be shorter); parts beyond the units available are empty."""
-    units = ceil(total / unit)
-    base, extra = divmod(units, parts)
-    bounds, edge = [0], 0
-    for index in range(parts):
-        edge += (base + (1 if index < extra else 0)) * unit
-        bounds.append(min(edge, total))
-    return tuple(bounds)
-
-
-def window(out_size: int, kernel: int, stride: int, dilation: int) -> int:
-    """Input extent that ``out_size`` outputs read (kernel overlap included)."""
-    return (out_size - 1) * stride + dilation * (kernel - 1) + 1 if out_size else 0
-
-
-@dataclass(frozen=True)
-class LayerShape:
-    """A layer in mapping terms (batch 1, NHWC, INT8 sizes)."""
-
-    kind: str                      # conv, matmul, pool, eltwise, view
-    in_hw: tuple[int, int]
-    cin: int                       # input channels of the main input
-    out_hw: tuple[int, int]
-    cout: int
-    kernel: tuple[int, int] = (1, 1)
-    stride: tuple[int, int] = (1, 1)
-    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
-    dilation: tuple[int, int] = (1, 1)
-    groups: int = 1
-    inputs: int = 1                # activation inputs (2 for add)
-    has_bias: bool = False
-    block: tuple[int, int] = (8, 8)
-    block_row_nnz: tuple[int, ...] | None = None  # kept blocks per COUT block row
-    other_input_bytes: int = 0     # bytes of extra inputs (concat: all but the largest)
-
-    @property
-    def weighted(self) -> bool:
-        return self.kind in ("conv", "matmul")
-
-    @property
-    def cin_per_group(self) -> int:
-        return self.cin // self.groups
-
-    @property
-    def block_cols(self) -> int:
-        return ceil(self.cin_per_group / self.block[1])
-
-    @property
-    def channel_unit(self) -> int:
-        """Output channels move between cores in these units."""
-        return self.block[0] if self.block_row_nnz is not None else 1
-
-    @property
-    def ops_per_output(self) -> int:
-        """MACs (or compares/adds for pools and element-wise ops) per output element."""
-        kh, kw = self.kernel
-        if self.weighted:
-            return kh * kw * self.cin_per_group
-        if self.kind == "pool":
-            return kh * kw
-        return self.inputs
-
-    @property
-    def dense_macs(self) -> int:
-        return self.out_hw[0] * self.out_hw[1] * self.cout * self.ops_per_output
-
-    def density(self) -> float:
-        if self.block_row_nnz is None:
-            return 1.0
-        total = len(self.block_row_nnz) * self.block_cols
-        return sum(self.block_row_nnz) / total if total else 1.0
-
-    def weight_bytes(self, c0: int, c1: int, cin_chunk: int | None = None) -> int:
-        """Bytes of the (compacted) weights of channels [c0, c1), one CIN chunk."""
-        kh, kw = self.kernel
-        cin = cin_chunk or self.cin_per_group
-        bias = (c1 - c0) * BIAS_BYTES if self.has_bias else 0
-        if self.block_row_nnz is None:
-            return (c1 - c0) * kh * kw * cin + bias
-        bo, bi = self.block
-        rows = np.asarray(self.block_row_nnz[c0 // bo: ceil(c1 / bo)])
-        blocks = int(np.minimum(rows, ceil(cin / bi)).sum())  # a chunk of k block columns
-        return blocks * bo * kh * kw * bi + bias             # holds <= k blocks per row
-
-    @cached_property
-    def _nnz_prefix(self) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(self.block_row_nnz or ())]).astype(np.int64)
-
-    def chunk_maxima(self, ranges: Sequence[tuple[int, int]], chunk: int, cin: int,
-                     out_per_channel: int) -> tuple[int, int]:
-        """The largest (weight bytes, computed MACs) of any ``chunk``-channel piece of
-        any core's channel range, for one CIN chunk of ``cin`` channels."""
-        n_cin = ceil(self.cin_per_group / cin)
-        if self.block_row_nnz is None or not self.weighted:
-            widest = max((c1 - c0 for c0, c1 in ranges), default=0)
-            c = min(chunk, widest)
-            return (self.weight_bytes(0, c, cin) if self.weighted else 0,
-                    c * out_per_channel * self.ops_per_output // n_cin)
-        bo, bi = self.block
-        kh, kw = self.kernel
-        if cin < self.cin_per_group:  # a CIN chunk of k block columns: <= k blocks per row
-            capped = np.minimum(self.block_row_nnz, ceil(cin / bi))
-            prefix = np.concatenate([[0], np.cumsum(capped)]).astype(np.int64)
-        else:
-            prefix = self._nnz_prefix
-        block_bytes = bo * kh * kw * bi
-        best_weight, best_macs = 0, 0
-        step = max(1, ceil(chunk / bo))
-        for c0, c1 in set(ranges):
-            if c1 <= c0:
-                continue
-            starts = np.arange(c0 // bo, ceil(c1 / bo), step)
-            ends = np.minimum(starts + step, ceil(c1 / bo))
-            kept = prefix[ends] - prefix[starts]
-            channels = np.minimum(ends * bo, c1) - np.maximum(starts * bo, c0)
-            weight = kept * block_bytes
-            if self.has_bias:
-                weight = weight + channels * BIAS_BYTES
-            full = (ends - starts) * self.block_cols
-            macs = np.round(channels * out_per_channel * self.ops_per_output * kept
-                            / np.maximum(full, 1)).astype(np.int64)
-            best_weight = max(best_weight, int(weight.max()))
-            best_macs = max(best_macs, int(macs.max()))
-        return best_weight, best_macs // n_cin
-
-    @property
-    def input_bytes(self) -> int:
-        return self.in_hw[0] * self.in_hw[1] * self.cin * self.inputs + self.other_input_bytes
-
-    @property
-    def output_bytes(self) -> int:
-        return self.out_hw[0] * self.out_hw[1] * self.cout
-
-    @property
-    def total_weight_bytes(self) -> int:
-        return self.weight_bytes(0, self.cout) if self.weighted else 0
+from bsir.targets.aie2.program import DDRTiling, Subvolume, stream_groups
 
 
 @dataclass(frozen=True)
@@ -207,54 +73,41 @@ class Split:
 
 
 @dataclass(frozen=True)
-class Subvolume:
-    """One core iteration: output rows h x columns w x channels cout, from cin channels."""
-
-    h: int
-    w: int
-    cout: int
-    cin: int
-    in_h: int
-    in_w: int
-    input_bytes: int
-    output_bytes: int
-    weight_bytes: int
-    iterations: int          # per core, all chunks
-    weight_loads: int        # per core
-    macs_per_iteration: int  # the busiest core's
-    cin_split: bool
-
-
-@dataclass(frozen=True)
-class DDRTiling:
-    """Outer tiling through DDR when the layer does not fit the memtiles."""
-
-    h_passes: int = 1
-    cout_passes: int = 1
-
-    @property
-    def passes(self) -> int:
-        return self.h_passes * self.cout_passes
-
-
-@dataclass(frozen=True)
 class LayerMapping:
+    """A layer's split, subvolume and DDR tiling, with what they cost."""
+
     shape: LayerShape
     split: Split
     sub: Subvolume
     ddr: DDRTiling
     rows: int
     cols: int
-    estimate_s: float
+    on_array_s: float
+    """memtile<->core plus compute seconds: exactly what the time model reports."""
+    ddr_s: float
+    """DDR seconds the mapping itself implies (its weights, and its bands when tiled
+    through DDR); spills are decided later, by memtile coloring."""
+
+    keeps_zeros: bool = False
+    """A block-sparse layer run with its zero blocks (``shape`` is then dense)."""
+
+    @property
+    def estimate_s(self) -> float:
+        return self.on_array_s + self.ddr_s
 
 
 # --------------------------------------------------------------------------- split
 
 
-def choose_split(shape: LayerShape, array: AIE2Array) -> Split:
-    """W across columns when the output is at least as wide as the array, else COUT."""
+SPLIT_MODES = ("w", "cout")
+
+
+def choose_split(shape: LayerShape, array: AIE2Array, mode: str) -> Split:
+    """Output channels over rows; over columns, the output width (``mode`` "w") or the
+    output channels (``"cout"``): every core then holds different weights and reads the
+    whole input."""
     unit = shape.channel_unit
-    if shape.out_hw[1] >= array.cols or shape.cout < array.cols * unit:
+    if mode == "w":
         cols = even_bounds(shape.out_hw[1], array.cols)
         rows = even_bounds(shape.cout, array.rows, unit)
         return Split("w", cols, rows)
@@ -279,17 +132,18 @@ def _core_extents(shape: LayerShape, split: Split, array: AIE2Array
 # --------------------------------------------------------------------------- subvolume
 
 
-def _chunk_candidates(total: int, unit: int) -> list[int]:
+@lru_cache(maxsize=1024)
+def _chunk_candidates(total: int, unit: int) -> tuple[int, ...]:
     """Chunk sizes worth trying: ceil(total / k) in whole units, for every k."""
     units = ceil(total / unit)
-    return sorted({min(total, ceil(units / k) * unit) for k in range(1, units + 1)},
-                  reverse=True)
+    return tuple(sorted({min(total, ceil(units / k) * unit) for k in range(1, units + 1)},
+                        reverse=True))
 
 
-def _cin_candidates(shape: LayerShape) -> list[int]:
+def _cin_candidates(shape: LayerShape) -> tuple[int, ...]:
     cin = shape.cin_per_group
     if not shape.weighted:
-        return [cin]
+        return (cin,)
     unit = shape.block[1] if shape.block_row_nnz is not None else min(8, cin)
     return _chunk_candidates(cin, unit)
 
@@ -301,84 +155,109 @@ def _max_rows(shape: LayerShape, array: AIE2Array, w: int, cout: int, cin_in: in
     sh, sw = shape.stride
     dh, dw = shape.dilation
     in_w = window(w, kw, sw, dw)
-    best = (0, 0, in_w)
-    lo, hi = 1, limit
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        in_h = window(mid, kh, sh, dh)
-        if (in_h * in_w * cin_in * shape.inputs <= array.input_buffer
-                and mid * w * cout * out_bytes <= array.output_buffer):
-            best = (mid, in_h, in_w)
-            lo = mid + 1
-        else:
-            hi = mid - 1
-    return best
+    in_rows = array.input_buffer // (in_w * cin_in * shape.inputs)   # input rows that fit
+    by_input = (in_rows - dh * (kh - 1) - 1) // sh + 1 if in_rows > dh * (kh - 1) else 0
+    h = min(limit, by_input, array.output_buffer // (w * cout * out_bytes))
+    return (h, window(h, kh, sh, dh), in_w) if h > 0 else (0, 0, in_w)
 
 
 def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
-                     out_h: int | None = None) -> tuple[Subvolume, float]:
-    """The fastest subvolume that fits the core buffers, and its estimated time.
+                     ddr: DDRTiling | None = None) -> tuple[Subvolume, float]:
+    """The subvolume of least cost that fits the core buffers, and that cost: the
+    memtile<->core and compute seconds of the whole layer (every DDR pass).
 
-    ``out_h`` restricts the rows (one DDR pass computes a band of the output).
+    Candidates are costed first by a relaxed rule (every iteration overlapped at its
+    full input window), then, in that order, by the program the code generator emits
+    (targets/aie2/program.py) under the time model's rules (targets/aie2/cost.py); the
+    search stops when the relaxed cost of the next candidate exceeds the best exact
+    cost. Input-channel chunks (CIN-split: int32 partial sums stay in the core across
+    the chunks, each chunk's weights loaded as it comes) are candidates like any other,
+    except for grouped convolutions, where they are the last resort.
     """
-    out_h = out_h or shape.out_hw[0]
+    ddr = ddr or DDRTiling()
+    out_h = ceil(shape.out_hw[0] / ddr.h_passes)
     widest, deepest, ranges = _core_extents(shape, split, array)
     widest, deepest = max(widest, 1), max(deepest, 1)
-    best: tuple[tuple[float, bool, int], Subvolume] | None = None
-    # CIN-split is the last resort: tried only when no full-CIN subvolume fits.
-    for allow_cin_split in (False, True):
-        if best is not None:
+    ranges = sorted(set(ranges))  # cores with the same channels weigh the same
+    candidates: list[tuple[float, Subvolume]] = []
+    for allow_cin_split in (shape.groups == 1, True):
+        candidates = _candidates(shape, array, out_h, widest, deepest, ranges,
+                                 allow_cin_split)
+        if candidates:
             break
-        best = _search(shape, array, out_h, widest, deepest, ranges, allow_cin_split)
-    if best is None:
+    if not candidates:
         raise _does_not_fit(shape, array)
-    return best[1], best[0][0]
+    candidates.sort(key=lambda item: (item[0], item[1].iterations))
+    best: tuple[float, int, Subvolume] | None = None
+    for relaxed, sub in candidates:
+        if best is not None and relaxed > best[0]:
+            break
+        cost = sum(subvolume_cost(shape, sub, ddr, array))
+        key = (cost, sub.iterations, sub)
+        if best is None or key[:2] < best[:2]:
+            best = key
+    assert best is not None
+    return best[2], best[0]
 
 
-def _search(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, deepest: int,
-            ranges: list[tuple[int, int]], allow_cin_split: bool
-            ) -> tuple[tuple[float, bool, int], Subvolume] | None:
+def subvolume_cost(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, array: AIE2Array
+                   ) -> tuple[float, float]:
+    """(memtile<->core, compute) seconds of the program of a subvolume, every pass."""
+    groups = [(g.in_bytes, g.macs, g.out_bytes, g.iterations, g.repeat)
+              for g in stream_groups(shape, sub, ddr)]
+    loads = [(sub.weight_bytes, sub.weight_loads * ddr.passes)] if sub.weight_loads else []
+    return on_array_s(loads, groups, array)
+
+
+def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, deepest: int,
+                ranges: list[tuple[int, int]], allow_cin_split: bool
+                ) -> list[tuple[float, Subvolume]]:
+    """Every subvolume worth costing that fits, with its relaxed cost (one pass): for
+    each output-channel and input-channel chunk, the widest column chunk, and narrower
+    ones only where they allow more rows."""
     link = array.link_bandwidth()
     rate = array.macs_per_second
-    best: tuple[tuple[float, bool, int], Subvolume] | None = None
+    found: list[tuple[float, Subvolume]] = []
+    n_cin_total = shape.cin_per_group
     for cout in _chunk_candidates(deepest, shape.channel_unit):
+        n_cout = ceil(deepest / cout)
+        pieces = shape.pieces(ranges, cout)
         for cin in _cin_candidates(shape):
-            cin_split = cin < shape.cin_per_group
+            cin_split = cin < n_cin_total
             if cin_split and not allow_cin_split:
                 break
             groups_spanned = 1 if shape.groups == 1 else min(
                 shape.groups, ceil(cout / (shape.cout // shape.groups)) + 1)
             cin_in = cin * groups_spanned if shape.weighted else min(cout, shape.cin)
-            if shape.kind == "eltwise" or shape.kind == "pool":
+            if shape.kind == "eltwise" or shape.is_pool:
                 cin_in = cout
-            weight_bytes, _ = shape.chunk_maxima(ranges, cout, cin, 1)
+            weight_bytes = pieces.weight_bytes(cin)
             if weight_bytes > array.weight_buffer:
                 continue
             out_bytes = PARTIAL_SUM_BYTES if cin_split else 1
+            n_cin = ceil(n_cin_total / cin) if shape.weighted else 1
+            rows_seen = 0
             for w in _chunk_candidates(widest, 1):
                 h, in_h, in_w = _max_rows(shape, array, w, cout, cin_in, out_bytes, out_h)
-                if h == 0:
-                    continue
+                if h <= rows_seen:
+                    continue  # narrower, no more rows: only more iterations
+                rows_seen = h
                 n_spatial = ceil(out_h / h) * ceil(widest / w)
-                n_cout = ceil(deepest / cout)
-                n_cin = ceil(shape.cin_per_group / cin) if shape.weighted else 1
                 iterations = n_spatial * n_cout * n_cin
-                weight_loads = (n_cout * n_spatial * n_cin) if cin_split else n_cout
-                if not shape.weighted:
-                    weight_loads = 0
-                _, macs = shape.chunk_maxima(ranges, cout, cin, h * w)
+                weight_loads = 0
+                if shape.weighted:
+                    weight_loads = iterations if cin_split else n_cout
+                macs = pieces.macs(h * w, cin)
                 input_bytes = in_h * in_w * cin_in * shape.inputs
                 output_bytes = h * w * cout
                 step = max(input_bytes / link, macs / rate, output_bytes / link)
-                time = iterations * step + weight_loads * weight_bytes / link
-                sub = Subvolume(h, w, cout, cin, in_h, in_w, input_bytes, output_bytes,
-                                weight_bytes, iterations, weight_loads, macs, cin_split)
-                # Ties go to fewer iterations, then to no CIN-split (the last resort).
-                key = (time, cin_split, iterations)
-                if best is None or key < best[0]:
-                    best = (key, sub)
-                break  # narrower chunks of this (cout, cin) only add iterations
-    return best
+                relaxed = iterations * step + weight_loads * weight_bytes / link
+                found.append((relaxed, Subvolume(
+                    h, w, cout, cin, in_h, in_w, input_bytes, output_bytes, weight_bytes,
+                    iterations, weight_loads, macs, cin_split)))
+                if h >= out_h:
+                    break  # every row in one block: narrower only adds iterations
+    return found
 
 
 def _does_not_fit(shape: LayerShape, array: AIE2Array) -> BsirError:
@@ -509,19 +388,60 @@ def band_shape(shape: LayerShape, cout_passes: int) -> LayerShape:
     return replace(shape, cout=channels, block_row_nnz=nnz)
 
 
+def mapping_ddr_s(shape: LayerShape, array: AIE2Array, ddr: DDRTiling) -> float:
+    """DDR seconds a mapping implies by itself: its weights (one COUT band per pass)
+    and, when tiled through DDR, a band of each input in and of the output out."""
+    load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
+    loadw = 0.0
+    if shape.weighted:
+        band = band_shape(shape, ddr.cout_passes).weight_bytes(
+            0, band_channels(shape, ddr.cout_passes))
+        loadw = ceil(band / len(array.weight_memtiles)) * ddr.passes / load_bw
+    if ddr.passes == 1:
+        return loadw
+    in_band, out_band = band_distributions(shape, array, ddr)
+    load = in_band.tile_bytes * shape.inputs * ddr.passes / load_bw
+    return max(load, loadw) + out_band.tile_bytes * ddr.passes / store_bw
+
+
 @lru_cache(maxsize=4096)
 def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) -> LayerMapping:
-    """Split, subvolume and DDR tiling of one layer; with COUT bands, the split and the
-    subvolume are those of one band (each pass computes one).
+    """The least-cost split, subvolume and DDR tiling of one layer; with COUT bands, the
+    split and the subvolume are those of one band (each pass computes one).
 
-    A pure function of frozen values, so it is memoised: networks repeat layer shapes
-    (ResNet50 has 72 layers of 23 shapes) and Table 2 maps each network seven times."""
-    ddr = choose_ddr_tiling(shape, choose_split(shape, array), array, budget)
-    band = band_shape(shape, ddr.cout_passes)
-    split = choose_split(band, array)
-    rows = ceil(shape.out_hw[0] / ddr.h_passes)
-    sub, estimate = choose_subvolume(band, split, array, rows)
-    return LayerMapping(shape, split, sub, ddr, array.rows, array.cols, estimate * ddr.passes)
+    Each split mode is tried with the fewest DDR passes that fit it, and the mapping of
+    least cost (on the array, and in DDR for its own transfers) is kept. A block-sparse
+    layer runs with its zeros, uncompacted (``keeps_zeros``), when that costs less than
+    computing only its kept blocks: sparsity never makes a layer slower. A pure function
+    of frozen values, so it is memoised: networks repeat layer shapes (ResNet50 has 72
+    layers of 23 shapes) and Table 2 maps each network seven times."""
+    best: LayerMapping | None = None
+    failure: BsirError | None = None
+    for mode in SPLIT_MODES:
+        try:
+            ddr = choose_ddr_tiling(shape, choose_split(shape, array, mode), array, budget)
+            band = band_shape(shape, ddr.cout_passes)
+            split = choose_split(band, array, mode)
+            sub, on_array = choose_subvolume(band, split, array, ddr)
+        except BsirError as error:
+            failure = failure or error
+            continue
+        mapping = LayerMapping(shape, split, sub, ddr, array.rows, array.cols, on_array,
+                               mapping_ddr_s(shape, array, ddr))
+        if best is None or mapping.estimate_s < best.estimate_s:
+            best = mapping
+    if best is None:
+        assert failure is not None
+        raise failure
+    if shape.block_row_nnz is not None:
+        # sparse never slower: with its zeros, uncompacted, when that is faster
+        try:
+            dense = map_layer(replace(shape, block_row_nnz=None), array, budget)
+        except BsirError:
+            return best
+        if dense.estimate_s < best.estimate_s:
+            return replace(dense, keeps_zeros=True)
+    return best
 
 
 # --------------------------------------------------------------------------- coverage

@@ -78,6 +78,8 @@ def run_data(result: CompileResult, label: str) -> dict:
             "macs": layer.macs, "macs_computed": layer.macs_computed,
             "start": _us(t), "ddr": _us(layer.ddr_s), "memtile_core": _us(layer.memtile_core_s),
             "compute": _us(layer.compute_s), "total": _us(layer.total_s),
+            "bound": _us(layer.bound_s), "bound_by": layer.bound_by, "binds": layer.binds,
+            "busy": {stage: _us(seconds) for stage, seconds in layer.busy.items() if seconds},
             "memtile_bytes": layer.memtile_bytes_used, "events": events,
         })
         t += layer.total_s
@@ -87,7 +89,8 @@ def run_data(result: CompileResult, label: str) -> dict:
         "grid": [array.rows, array.cols], "memtiles": array.memtiles,
         "memtile_mode": array.memtile_mode, "sparsity": result.sparsity,
         "memtile_capacity": array.memtile_bytes * array.memtiles,
-        "total": _us(result.timing.total_s), "tracks": tracks.items, "names": names.items,
+        "total": _us(result.timing.total_s), "bound": _us(result.timing.bound_s),
+        "tracks": tracks.items, "names": names.items,
         "layers": layers,
     }
 

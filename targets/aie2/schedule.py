@@ -25,73 +25,9 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from math import ceil
 
-from xdsl.ir import Operation
-
-from bsir.dialects import tg, tiling
-from bsir.targets.aie2.layer_shape import layer_shape
-from bsir.targets.aie2.layout import hwc
-from bsir.targets.aie2.mapping import Split, band_channels, even_bounds, window
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """A layer's sliding window over (H, W) of its main input."""
-
-    kind: str                         # conv, matmul, maxpool, avgpool, gap, eltwise
-    in_hwc: tuple[int, int, int]
-    out_hwc: tuple[int, int, int]
-    kernel: tuple[int, int] = (1, 1)
-    stride: tuple[int, int] = (1, 1)
-    dilation: tuple[int, int] = (1, 1)
-    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
-    groups: int = 1
-
-    @property
-    def weighted(self) -> bool:
-        return self.kind in ("conv", "matmul")
-
-    @property
-    def cin_per_group(self) -> int:
-        return self.in_hwc[2] // self.groups
-
-    def input_span(self, axis: int, o0: int, o1: int) -> tuple[int, int, int]:
-        """(first, end, offset) of the input rows (axis 0) or columns (1) that outputs
-        [o0, o1) read, clipped to the input, and where the clipped span starts inside
-        the padded window."""
-        size = self.in_hwc[axis]
-        start = o0 * self.stride[axis] - self.pads[axis]
-        extent = window(o1 - o0, self.kernel[axis], self.stride[axis], self.dilation[axis])
-        first, end = max(start, 0), min(start + extent, size)
-        return first, max(end, first), first - start
-
-    def input_channels(self, c0: int, c1: int, k0: int, k1: int) -> tuple[int, int]:
-        """Input channels a chunk of output channels [c0, c1) and input chunk [k0, k1)
-        reads."""
-        if not self.weighted:
-            return c0, c1
-        if self.groups == 1:
-            return k0, k1
-        per = self.out_hwc[2] // self.groups
-        return (c0 // per) * self.cin_per_group, ((c1 - 1) // per + 1) * self.cin_per_group
-
-
-def geometry_of(op: Operation) -> Geometry:
-    """The window geometry of a layer's tg op."""
-    if isinstance(op, tg.Conv2dOp):
-        kernel = tg.tensor_shape(op.weight)[1:3]
-        return Geometry("conv", hwc(op.input), hwc(op.output), tuple(kernel), op.stride_hw,
-                        op.dilation_hw, op.pads, op.group_count)
-    if isinstance(op, tg.MatmulOp):
-        return Geometry("matmul", (1, 1, hwc(op.input)[2] * hwc(op.input)[0]),
-                        (1, 1, hwc(op.output)[2]))
-    if isinstance(op, tg.MaxPool2dOp | tg.AvgPool2dOp):
-        kind = "maxpool" if isinstance(op, tg.MaxPool2dOp) else "avgpool"
-        return Geometry(kind, hwc(op.input), hwc(op.output), op.kernel_hw, op.stride_hw,
-                        (1, 1), op.pads)
-    if isinstance(op, tg.GlobalAvgPoolOp):
-        h, w, c = hwc(op.input)
-        return Geometry("gap", (h, w, c), hwc(op.output), (h, w), (h, w))
-    return Geometry("eltwise", hwc(op.results[0]), hwc(op.results[0]))
+from bsir.dialects import tiling
+from bsir.targets.aie2.geometry import LayerShape, even_bounds
+from bsir.targets.aie2.mapping import Split, band_channels
 
 
 @dataclass(frozen=True)
@@ -137,7 +73,7 @@ class Pass:
     segments: list[Segment] = field(default_factory=list)
 
 
-def layer_passes(layer: tiling.MappedLayer, geometry: Geometry, rows: int, cols: int
+def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, cols: int
                  ) -> Iterator[Pass]:
     """Every DDR pass of a layer with its steps."""
     sub = layer.subvolume.as_dict()
@@ -145,8 +81,7 @@ def layer_passes(layer: tiling.MappedLayer, geometry: Geometry, rows: int, cols:
     attr = layer.split
     split = Split(attr.get("mode"), attr.get("cols"), attr.get("rows"))
     out_h, out_w, cout = geometry.out_hwc
-    shape = layer_shape(layer.inner)
-    band = band_channels(shape, ddr["cout_passes"]) if shape is not None else cout
+    band = band_channels(geometry, ddr["cout_passes"])
     ranges = {(r, c): split.core_ranges(out_w, r, c) for r in range(rows) for c in range(cols)}
     widest = max(max(w1 - w0 for (w0, w1), _ in ranges.values()), 1)
     deepest = max(max(c1 - c0 for _, (c0, c1) in ranges.values()), 1)

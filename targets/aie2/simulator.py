@@ -43,11 +43,12 @@ from bsir.dialects import aie2, tg
 from bsir.dialects.tg import only_graph
 from bsir.executor import Executor, operands_of
 from bsir.targets.aie2 import core_kernels
+from bsir.targets.aie2.geometry import LayerShape
 from bsir.targets.aie2.hardware import CoreLayout, module_array
-from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS
+from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, mapped_shape
 from bsir.targets.aie2.layout import Distribution, View, hwc, value_views
 from bsir.targets.aie2.memtile_allocator import align
-from bsir.targets.aie2.schedule import Chunk, Geometry, Pass, Step, geometry_of, layer_passes
+from bsir.targets.aie2.schedule import Chunk, Pass, Step, layer_passes
 from bsir.targets.aie2.weight_image import WeightImage, band_image
 
 FREE = 0
@@ -104,7 +105,7 @@ class LayerState:
 
     layer: aie2.LayerOp
     index: int
-    geometry: Geometry
+    geometry: LayerShape
     inputs: list[SSAValue]
     output: SSAValue
     streamed: bool
@@ -355,7 +356,7 @@ class Simulator:
         if getattr(inner, "quant", None) is None:
             raise SimulationError("the layer is not quantized: the simulator runs int8 "
                                   "programs (compile with quantization)")
-        geometry = geometry_of(inner)
+        geometry = mapped_shape(layer)
         inputs = [v for v in inner.operands if not isinstance(v.owner, tg.WeightOp)]
         state = LayerState(layer, index, geometry, inputs, layer.output,
                            layer.placement.get("output")[0] < 0, [])
@@ -426,7 +427,7 @@ class Simulator:
         inner = layer.inner
         weight = self.weights[inner.weight.owner.key.data]
         bias = self.weights[inner.bias.owner.key.data] if inner.bias is not None else None
-        sparsity = inner.sparsity
+        sparsity = inner.sparsity if layer.keeps_zeros is None else None  # else dense
         mask = sparsity.mask_array() if sparsity is not None else None
         block = sparsity.block_shape if sparsity is not None else (1, 1)
         bands = sorted({p.channels for p in passes})
@@ -729,7 +730,7 @@ class Simulator:
                             self.array.input_buffer)
         inputs[slot] = k
 
-    def window_indices(self, geometry: Geometry, chunk: Chunk):
+    def window_indices(self, geometry: LayerShape, chunk: Chunk):
         i0, i1, _ = geometry.input_span(0, chunk.h0, chunk.h1)
         j0, j1, _ = geometry.input_span(1, chunk.w0, chunk.w1)
         if geometry.kind == "gap":

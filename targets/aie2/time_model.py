@@ -13,7 +13,8 @@ Rules:
 - A group with ``iter`` 1 runs load, compute and store one after another; with
   ``iter`` n > 1 they overlap: n x max(load, compute, store). A group runs ``repeat``
   times. Its time counts as compute when compute is the longest stage, else as
-  memtile<->core time.
+  memtile<->core time. These on-array rules live in targets/aie2/cost.py, which the
+  mapper's search calls too.
 - A layer's time is DDR + memtile<->core + compute; a network's the sum of its layers
   in schedule order. Fabric reprogramming and synchronisation are not counted.
 """
@@ -28,6 +29,7 @@ from bsir.dialects import aie2, tiling
 from bsir.dialects.tg import only_graph
 from bsir.stats import op_macs
 from bsir.targets.aie2.bound import layer_bound
+from bsir.targets.aie2.cost import group_s, on_array_s, weights_to_cores_s
 from bsir.targets.aie2.hardware import AIE2Array, module_array
 from bsir.targets.aie2.layer_shape import layer_shape
 
@@ -57,11 +59,20 @@ class LayerTime:
     memtile_bytes_used: int = 0
     blocks: tuple[int, int] | None = None
     """(kept, total) weight blocks of a block-sparse layer; None when dense."""
+    keeps_zeros: bool = False
+    """A block-sparse layer the mapper runs with its zeros (faster than compacted)."""
     bound_s: float = 0.0
     """No mapping of this layer under these rules is faster (targets/aie2/bound.py)."""
     bound_by: str = ""
     """The term of the bound that binds: DDR, weights to cores, compute, activations to
     cores or results from cores."""
+    busy: dict[str, float] = field(default_factory=dict)
+    """Seconds each stage is busy: LOAD, LOADW, WRITE (per memtile), LOADWDM, LOADFM,
+    COMP, WRITEFM (per core). Streamed stages overlap, so they may add up to more than
+    the layer's time."""
+    binds: str = ""
+    """The stage that accounts for most of the layer's time: DDR, LOADWDM, or the stage
+    that paces its streamed groups (LOADFM, COMP or WRITEFM)."""
 
     @property
     def total_s(self) -> float:
@@ -91,6 +102,12 @@ class NetworkTime:
         """The sum of the layers' lower bounds."""
         return sum(layer.bound_s for layer in self.layers)
 
+    @property
+    def conv_s(self) -> float:
+        """The convolutional part: every layer but the fully connected ones (the part
+        the paper's Table 2 cells time)."""
+        return sum(layer.total_s for layer in self.layers if layer.op != "tg.matmul")
+
 
 def _groups(layer: aie2.LayerOp) -> list[tuple[str, aie2.InstructionOp, aie2.InstructionOp,
                                                  aie2.InstructionOp]]:
@@ -119,6 +136,7 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
                "subvolume": [sub["h"], sub["w"], sub["cout"], sub["cin"]],
                "cin_split": bool(sub["cin_split"]),
                "ddr_passes": [layer.ddr.get("h_passes"), layer.ddr.get("cout_passes")]},
+        keeps_zeros=layer.keeps_zeros is not None,
         blocks=(None if layer.compaction is None else
                 (layer.compaction.get("kept_blocks"), layer.compaction.get("total_blocks"))),
     )
@@ -158,34 +176,44 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
                                        {"bytes": moved_by_kind["WRITE"]}))
         t += write
     result.ddr_s = max(load, loadw) + write
+    result.busy = {"LOAD": load, "LOADW": loadw, "WRITE": write, "LOADWDM": 0.0,
+                   "LOADFM": 0.0, "COMP": 0.0, "WRITEFM": 0.0}
+    paced = {"DDR": result.ddr_s, "LOADWDM": 0.0, "LOADFM": 0.0, "COMP": 0.0,
+             "WRITEFM": 0.0}
     cores = [(r, c) for r in range(array.rows) for c in range(array.cols)]
+    weight_loads = [(op.nbytes, op.iterations * op.repeats) for op in layer.instructions
+                    if isinstance(op, aie2.LoadWDMOp)]
+    groups = _groups(layer)
+    result.memtile_core_s, result.compute_s = on_array_s(
+        weight_loads,
+        [(loadfm.nbytes, comp.field("macs"), writefm.nbytes, loadfm.iterations,
+          loadfm.repeats) for _, loadfm, comp, writefm in groups], array)
     for op in layer.instructions:
         if isinstance(op, aie2.LoadWDMOp):
-            duration = op.nbytes * op.iterations * op.repeats / link
-            result.memtile_core_s += duration
+            duration = weights_to_cores_s(op.nbytes, op.iterations * op.repeats, array)
+            result.busy["LOADWDM"] += duration
+            paced["LOADWDM"] += duration
             for r, c in cores:
                 result.events.append(Event(f"core {r},{c}", "LOADWDM", t, duration,
                                            {"bytes": op.nbytes, "iter": op.iterations,
                                             "repeat": op.repeats}))
             t += duration
-    for phase, loadfm, comp, writefm in _groups(layer):
+    for phase, loadfm, comp, writefm in groups:
         t_in, t_c, t_out = loadfm.nbytes / link, comp.field("macs") / rate, writefm.nbytes / link
         n, reps = loadfm.iterations, loadfm.repeats
+        duration = sum(group_s(loadfm.nbytes, comp.field("macs"), writefm.nbytes, n, reps,
+                               array))
         if n == 1:
-            result.memtile_core_s += (t_in + t_out) * reps
-            result.compute_s += t_c * reps
             stages = [("LOADFM", 0.0, t_in * reps), ("COMP", t_in * reps, t_c * reps),
                       ("WRITEFM", (t_in + t_c) * reps, t_out * reps)]
-            duration = (t_in + t_c + t_out) * reps
+            for stage, _, length in stages:
+                paced[stage] += length
         else:
-            step = max(t_in, t_c, t_out)
-            duration = n * step * reps
-            if t_c >= max(t_in, t_out):
-                result.compute_s += duration
-            else:
-                result.memtile_core_s += duration
             stages = [("LOADFM", 0.0, n * t_in * reps), ("COMP", 0.0, n * t_c * reps),
                       ("WRITEFM", 0.0, n * t_out * reps)]
+            paced[max(stages, key=lambda stage: stage[2])[0]] += duration
+        for stage, _, length in stages:
+            result.busy[stage] += length
         amounts = {"LOADFM": {"bytes": loadfm.nbytes}, "COMP": {"macs": comp.field("macs")},
                    "WRITEFM": {"bytes": writefm.nbytes}}
         for r, c in cores:
@@ -195,6 +223,7 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
                         f"core {r},{c}", f"{stage} {phase}", t + offset, length,
                         {**amounts[stage], "iter": n, "repeat": reps}))
         t += duration
+    result.binds = max(paced, key=paced.__getitem__)
     place = layer.placement
     if place is not None:
         result.memtile_bytes_used = sum(
@@ -211,6 +240,8 @@ def time_network(module: ModuleOp) -> NetworkTime:
     for op in graph.block.ops:
         if isinstance(op, aie2.LayerOp):
             macs, density = op_macs(op.inner)
+            if op.keeps_zeros is not None:  # run with its zeros: every MAC computed
+                density = 1.0
             timed = time_layer(op, array, t, (macs, round(macs * density)))
             layers.append(timed)
             t += timed.total_s

@@ -79,6 +79,13 @@ def test_resnet50_report_draws_the_network_and_zooms_into_a_layer(resnet50_runs,
     assert page.locator("#layers-section tbody tr").count() == len(sparse.layers)
     assert page.locator("#occupancy rect.occ").count() == len(sparse.layers)
     assert page.locator("#comparison rect.cmp-bar").count() == 2 * len(sparse.layers)
+    # every layer bar carries a tick at its lower bound; the header gives the network's
+    assert page.locator("#timeline line.bound-mark").count() == len(sparse.layers)
+    assert "lower bound" in page.inner_text("#summary")
+    # a layer's tooltip names the stage that paces it and each stage's busy time
+    page.locator("#timeline g.layer").first.hover()
+    text = page.locator("#tooltip").inner_text()
+    assert "paced by" in text and "COMP busy" in text and "lower bound" in text
 
     # zoom into the most expensive layer: one bar per instruction event of that layer
     slowest = max(range(len(sparse.layers)), key=lambda i: sparse.layers[i].total_s)

@@ -49,6 +49,19 @@ def test_every_layer_and_instruction_is_in_the_report():
     assert computed < sum(layer["macs_computed"] for layer in data["runs"][0]["layers"])
 
 
+def test_every_layer_says_what_paces_it_and_how_busy_each_stage_is():
+    result = compiled("tiny_resnet")
+    run = run_data(result, "dense")
+    assert 0 < run["bound"] <= run["total"]
+    for drawn, layer in zip(run["layers"], result.timing.layers, strict=True):
+        assert drawn["binds"] in ("DDR", "LOADWDM", "LOADFM", "COMP", "WRITEFM")
+        assert 0 < drawn["bound"] <= drawn["total"] * (1 + 1e-9)
+        # a layer paced by its loads still shows the compute it does: the busiest core
+        # computes at least the average
+        average = layer.macs_computed / (result.array.macs_per_second * result.array.cores)
+        assert drawn["busy"]["COMP"] >= average * 1e6 * (1 - 1e-6)
+
+
 def test_every_instruction_bar_says_what_it_moves_or_computes():
     run = run_data(compiled("tiny_cnn"), "dense")
     for layer in run["layers"]:

@@ -1,6 +1,7 @@
 """The functional simulator: compiled programs compute the reference's numbers, and a
 broken program (one address, one lock) is caught, naming the instruction."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -93,8 +94,9 @@ def program():
     (aie2.WriteFMOp, "core", 8, ""),
     (aie2.LoadWDMOp, "memtile", 8, "LOADWDM"),
     (aie2.LoadWDMOp, "core", 8, ""),
-    (aie2.LoadWOp, "memtile", 64, "LOADWDM reads never-written"),
-    (aie2.LoadFMOp, "release", 1, "not filled"),
+    (aie2.LoadWOp, "memtile", 64, "LOADWDM reads"),
+    # WRITEFM runs before COMP: a filled output, or the partial sums of a CIN-split
+    (aie2.LoadFMOp, "release", 1, "not filled|were not computed"),
     (aie2.CompOp, "acquire", 1, "deadlock"),
     (aie2.WriteFMOp, "release", -1, "lock k0 ends a stream"),
     (aie2.LoadFMOp, "acquire", -1, ""),
@@ -102,7 +104,7 @@ def program():
 def test_a_broken_lowering_is_caught(program, kind, field, delta, message):
     result, x = program
     text = _perturbed(result, x, kind, field, delta)
-    assert message in text
+    assert re.search(message, text), text
     assert "\n" not in text and "layer '" in text
     verify_compiled(result.module, result.weights, x)  # restored: passes again
 

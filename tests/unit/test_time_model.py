@@ -5,10 +5,13 @@ import pytest
 
 from bsir.dialects import aie2
 from bsir.dialects.tg import only_graph
-from bsir.driver.compile import compile_module
+from bsir.driver.compile import CompileOptions, compile_module, load_source
 from bsir.driver.pipeline import run_pipeline
 from bsir.models import build_model
 from bsir.models.builder import GraphBuilder
+from bsir.targets.aie2.layer_shape import layer_shape
+from bsir.targets.aie2.mapping import map_layer
+from bsir.targets.aie2.program import Subvolume
 from bsir.weights import current_weights, in_memory_weights, materialize
 
 GB = 1e9
@@ -84,3 +87,18 @@ def test_estimates_are_consistent_and_above_their_floors(name, grid):
     weight_bytes = sum(int(np.prod(s.shape)) for s in model.specs
                        if s.init == "he")
     assert timing.total_s >= weight_bytes / (array.memtiles * array.ddr_load_bandwidth())
+
+
+@pytest.mark.parametrize("model", ["resnet50", "inception_v3", "vgg16"])
+@pytest.mark.parametrize("grid", ["2x2", "8x8", "3x7"])
+def test_the_mapper_cost_is_the_time_model_estimate(model, grid):
+    """One cost function: what the search minimised for each layer is, to the last bit,
+    the memtile<->core and compute time the time model reports for its program."""
+    module, arrays, _ = load_source(model)
+    result = compile_module(module, arrays, grid, "shared", CompileOptions(quantize=False))
+    layers = [op for op in only_graph(result.module).block.ops if isinstance(op, aie2.LayerOp)]
+    for layer, timed in zip(layers, result.layers, strict=True):
+        mapping = map_layer(layer_shape(layer.inner), result.array)
+        assert Subvolume.of(layer) == mapping.sub
+        assert timed.memtile_core_s + timed.compute_s == mapping.on_array_s, timed.name
+

@@ -29,6 +29,12 @@
       `compute ${c.compute.toFixed(3)} ms \u00b7 ${r.model} on ${r.hardware} (` +
       `${r.grid[0]}x${r.grid[1]} cores, ${r.memtiles} memtiles, ${r.memtile_mode}) \u00b7 ` +
       `${r.layers.length} layers \u00b7 ${sparsityLabel(r)}`);
+    if (r.bound) {
+      el("div", {class: "hint"}, summary,
+         `lower bound ${(r.bound / 1000).toFixed(3)} ms: the mapping reaches ` +
+         `${(100 * r.bound / r.total).toFixed(0)} % of what no mapping can beat ` +
+         `(the dark tick in each layer bar marks its bound)`);
+    }
   }
   function sparsityLabel(r) {
     const macs = r.layers.reduce((s, l) => s + l.macs, 0);
@@ -113,6 +119,11 @@
         const x0 = scale(layer.start), x1 = scale(layer.start + layer.total);
         svgEl("line", {x1: x1, x2: x1, y1: rowY, y2: rowY + rowH, stroke: "#fff",
                        "stroke-width": 0.7}, g);
+        if (layer.bound > 0) {
+          const xb = scale(layer.start + layer.bound);
+          svgEl("line", {class: "bound-mark", x1: xb, x2: xb, y1: rowY + rowH * 0.55,
+                         y2: rowY + rowH, stroke: "#222", "stroke-width": 1.2}, g);
+        }
         if (x1 - x0 > 8 * layer.name.length) {
           svgEl("text", {x: x0 + 3, y: rowY + 13, "pointer-events": "none"}, g, layer.name);
         }
@@ -167,6 +178,10 @@
       ["split", layer.split || "-"], ["total", fmtUs(layer.total)],
       ["DDR", share(layer.ddr)], ["memtile\u2194core", share(layer.memtile_core)],
       ["compute", share(layer.compute)],
+      ["paced by", layer.binds || "-"],
+      ...Object.entries(layer.busy || {}).map(([stage, us]) => [`${stage} busy`, fmtUs(us)]),
+      ["lower bound", layer.bound ? `${fmtUs(layer.bound)} (${layer.bound_by}; ` +
+        `${(100 * layer.bound / Math.max(layer.total, 1e-12)).toFixed(0)} % of the estimate)` : "-"],
       ["MACs", `${fmtCount(layer.macs_computed)} of ${fmtCount(layer.macs)}`],
       ["starts at", fmtUs(layer.start)]]];
   }

@@ -1,0 +1,83 @@
+"""How good the mapper is: Table 2's 42 cells against the lower bound and the paper's own
+schedules, and whether any layer runs slower sparse than dense.
+
+Baselines, computed in the same run: the sum of the layers' lower bounds (no mapping
+under the time rules is faster; targets/aie2/bound.py), and, for ResNet50, the paper's
+published schedules of the convolutional part re-timed under the same rules.
+
+    python benchmarks/mapping.py [--jobs 2] [--models resnet50 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from machine import describe
+
+from bsir.driver.table2 import GRIDS, MODELS, run_table2
+
+
+def slower_layers(dense: dict, sparse: dict) -> list[tuple[str, float, float]]:
+    """Layers whose sparse time exceeds their dense time: (name, dense s, sparse s)."""
+    times = dict(dense["layers"])
+    return [(name, times[name], t) for name, t in sparse["layers"]
+            if name in times and t > times[name] * (1 + 1e-9)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    args = parser.parse_args()
+    cells = run_table2(args.jobs, args.models, layers=True)
+    index = {(c["model"], c["grid"][0], c["sparsity"] > 0): c for c in cells}
+    print(f"machine: {describe()}\n")
+    header = (f"{'grid':<5}{'model':<13}{'':<7}{'total ms':>9}{'conv ms':>9}{'bound ms':>9}"
+              f"{'bound/total':>12}{'sched ms':>9}{'conv/sched':>11}{'slower layers':>15}")
+    print(header)
+    print("-" * len(header))
+    vs_schedule, efficiencies, within, slowest = [], [], [], []
+    for model in args.models:
+        for n in GRIDS:
+            for sparse in (False, True):
+                cell = index[(model, n, sparse)]
+                total, conv, bound = cell["total_s"], cell["conv_s"], cell["bound_s"]
+                efficiencies.append(bound / total)
+                if n in (4, 8):
+                    within.append((f"{n}x{n} {model} {'sparse' if sparse else 'dense'}",
+                                   total / bound))
+                schedule = cell["paper_schedule_s"]
+                ratio = ""
+                if schedule:
+                    vs_schedule.append(conv / schedule)
+                    ratio = f"{conv / schedule:.2f}"
+                slower = slower_layers(index[(model, n, False)], cell) if sparse else []
+                slowest.extend((model, n, *layer) for layer in slower)
+                print(f"{n}x{n:<3}{model:<13}{'sparse' if sparse else 'dense':<7}"
+                      f"{total * 1e3:>9.3f}{conv * 1e3:>9.3f}{bound * 1e3:>9.3f}"
+                      f"{bound / total:>12.2f}"
+                      f"{(f'{schedule * 1e3:.2f}' if schedule else '-'):>9}{ratio or '-':>11}"
+                      f"{(str(len(slower)) if sparse else '-'):>15}")
+    print()
+    print(f"bound/total over {len(efficiencies)} cells: {min(efficiencies):.2f} .. "
+          f"{max(efficiencies):.2f}")
+    if vs_schedule:
+        mean = math.exp(sum(map(math.log, vs_schedule)) / len(vs_schedule))
+        print(f"conv part / paper's schedule (ResNet50, {len(vs_schedule)} cells): geometric "
+              f"mean {mean:.2f}, {sum(r <= 1 for r in vs_schedule)} cells no slower, "
+              f"worst {max(vs_schedule):.2f}")
+    worst = max(within, key=lambda item: item[1])
+    print(f"total/bound on 4x4 and 8x8: worst {worst[1]:.2f} ({worst[0]}); "
+          f"{sum(r <= 1.3 for _, r in within)} of {len(within)} within 1.3")
+    print(f"layers slower sparse than dense: {len(slowest)}")
+    for model, n, name, dense_s, sparse_s in sorted(slowest, key=lambda s: s[3] - s[4])[:10]:
+        print(f"  {n}x{n} {model} {name}: {dense_s * 1e6:.1f} -> {sparse_s * 1e6:.1f} us")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The geometry of one layer, computed once from its tg op (targets/aie2/layer_shape.py)
+and read by every stage of the AIE2 back end: mapping, code generation, simulation,
+time model and lower bound."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from math import ceil
+
+import numpy as np
+
+BIAS_BYTES = 4
+PARTIAL_SUM_BYTES = 4
+LAYER_KINDS = ("conv", "matmul", "maxpool", "avgpool", "gap", "eltwise")
+
+
+def even_bounds(total: int, parts: int, unit: int = 1) -> tuple[int, ...]:
+    """Split ``total`` into ``parts`` ranges as even as possible, in multiples of ``unit``
+    (the last range may be shorter); parts beyond the units available are empty."""
+    units = ceil(total / unit)
+    base, extra = divmod(units, parts)
+    bounds, edge = [0], 0
+    for index in range(parts):
+        edge += (base + (1 if index < extra else 0)) * unit
+        bounds.append(min(edge, total))
+    return tuple(bounds)
+
+
+def window(out_size: int, kernel: int, stride: int, dilation: int) -> int:
+    """Input extent that ``out_size`` outputs read (kernel overlap included)."""
+    return (out_size - 1) * stride + dilation * (kernel - 1) + 1 if out_size else 0
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """A layer's geometry (batch 1, NHWC, INT8 sizes): the one description of a layer
+    that the mapper, the code generator, the simulator, the time model and the lower
+    bound all read."""
+
+    kind: str                      # conv, matmul, maxpool, avgpool, gap, eltwise
+    in_hw: tuple[int, int]
+    cin: int                       # input channels of the main input
+    out_hw: tuple[int, int]
+    cout: int
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    inputs: int = 1                # activation inputs (2 for add)
+    has_bias: bool = False
+    block: tuple[int, int] = (8, 8)
+    block_row_nnz: tuple[int, ...] | None = None  # kept blocks per COUT block row
+    other_input_bytes: int = 0     # bytes of extra inputs (concat: all but the largest)
+
+    def __post_init__(self) -> None:
+        if self.kind not in LAYER_KINDS:
+            raise ValueError(f"unknown layer kind '{self.kind}' (one of {LAYER_KINDS})")
+
+    @property
+    def weighted(self) -> bool:
+        return self.kind in ("conv", "matmul")
+
+    @property
+    def is_pool(self) -> bool:
+        return self.kind in ("maxpool", "avgpool", "gap")
+
+    @property
+    def in_hwc(self) -> tuple[int, int, int]:
+        return (*self.in_hw, self.cin)
+
+    @property
+    def out_hwc(self) -> tuple[int, int, int]:
+        return (*self.out_hw, self.cout)
+
+    def input_span(self, axis: int, o0: int, o1: int) -> tuple[int, int, int]:
+        """(first, end, offset) of the input rows (axis 0) or columns (1) that outputs
+        [o0, o1) read, clipped to the input, and where the clipped span starts inside
+        the padded window."""
+        size = self.in_hw[axis]
+        start = o0 * self.stride[axis] - self.pad[axis]
+        extent = window(o1 - o0, self.kernel[axis], self.stride[axis], self.dilation[axis])
+        first, end = max(start, 0), min(start + extent, size)
+        return first, max(end, first), first - start
+
+    def input_channels(self, c0: int, c1: int, k0: int, k1: int) -> tuple[int, int]:
+        """Input channels a chunk of output channels [c0, c1) and input chunk [k0, k1)
+        reads."""
+        if not self.weighted:
+            return c0, c1
+        if self.groups == 1:
+            return k0, k1
+        per = self.cout // self.groups
+        return (c0 // per) * self.cin_per_group, ((c1 - 1) // per + 1) * self.cin_per_group
+
+    @property
+    def cin_per_group(self) -> int:
+        return self.cin // self.groups
+
+    @property
+    def block_cols(self) -> int:
+        return ceil(self.cin_per_group / self.block[1])
+
+    @property
+    def channel_unit(self) -> int:
+        """Output channels move between cores in these units."""
+        return self.block[0] if self.block_row_nnz is not None else 1
+
+    @property
+    def ops_per_output(self) -> int:
+        """MACs (or compares/adds for pools and element-wise ops) per output element."""
+        kh, kw = self.kernel
+        if self.weighted:
+            return kh * kw * self.cin_per_group
+        if self.is_pool:
+            return kh * kw
+        return self.inputs
+
+    @property
+    def dense_macs(self) -> int:
+        return self.out_hw[0] * self.out_hw[1] * self.cout * self.ops_per_output
+
+    def density(self) -> float:
+        if self.block_row_nnz is None:
+            return 1.0
+        total = len(self.block_row_nnz) * self.block_cols
+        return sum(self.block_row_nnz) / total if total else 1.0
+
+    def weight_bytes(self, c0: int, c1: int, cin_chunk: int | None = None) -> int:
+        """Bytes of the (compacted) weights of channels [c0, c1), one CIN chunk."""
+        kh, kw = self.kernel
+        cin = cin_chunk or self.cin_per_group
+        bias = (c1 - c0) * BIAS_BYTES if self.has_bias else 0
+        if self.block_row_nnz is None:
+            return (c1 - c0) * kh * kw * cin + bias
+        bo, bi = self.block
+        rows = np.asarray(self.block_row_nnz[c0 // bo: ceil(c1 / bo)])
+        blocks = int(np.minimum(rows, ceil(cin / bi)).sum())  # a chunk of k block columns
+        return blocks * bo * kh * kw * bi + bias             # holds <= k blocks per row
+
+    def pieces(self, ranges: Sequence[tuple[int, int]], chunk: int) -> ChannelPieces:
+        """The ``chunk``-channel pieces of every core's channel range (whole block rows
+        when sparse): what one weight load of a core holds."""
+        return ChannelPieces(self, tuple(ranges), chunk)
+
+    @property
+    def input_bytes(self) -> int:
+        return self.in_hw[0] * self.in_hw[1] * self.cin * self.inputs + self.other_input_bytes
+
+    @property
+    def output_bytes(self) -> int:
+        return self.out_hw[0] * self.out_hw[1] * self.cout
+
+    @property
+    def total_weight_bytes(self) -> int:
+        return self.weight_bytes(0, self.cout) if self.weighted else 0
+
+
+@lru_cache(maxsize=256)
+def _kept_prefix(nnz: tuple[int, ...], cap: int) -> np.ndarray:
+    """Prefix sums of the kept blocks per block row, each row counted at most ``cap``."""
+    return np.concatenate([[0], np.cumsum(np.minimum(nnz, cap))]).astype(np.int64)
+
+
+class ChannelPieces:
+    """The output-channel pieces a layer's cores load their weights in: the largest
+    weight bytes of any piece for an input-channel chunk, and the largest MACs per
+    output position of any piece.
+
+    Weight bytes bound every CIN chunk (a chunk of k block columns holds at most k blocks
+    of a block row); MACs are a piece's kept MACs spread evenly over its CIN chunks."""
+
+    def __init__(self, shape: LayerShape, ranges: tuple[tuple[int, int], ...], chunk: int):
+        self.shape = shape
+        ranges = tuple(r for r in ranges if r[1] > r[0])
+        widest = max((c1 - c0 for c0, c1 in ranges), default=0)
+        self.dense_channels = min(chunk, widest)
+        if shape.block_row_nnz is None or not shape.weighted:
+            self.peak_rate = float(self.dense_channels * shape.ops_per_output)
+            return
+        bo = shape.block[0]
+        step = max(1, ceil(chunk / bo))
+        starts, ends, channels = [], [], []
+        for c0, c1 in ranges:
+            first = np.arange(c0 // bo, ceil(c1 / bo), step)
+            last = np.minimum(first + step, ceil(c1 / bo))
+            starts.append(first)
+            ends.append(last)
+            channels.append(np.minimum(last * bo, c1) - np.maximum(first * bo, c0))
+        self.starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+        self.ends = np.concatenate(ends) if ends else np.zeros(0, np.int64)
+        self.channels = np.concatenate(channels) if channels else np.zeros(0, np.int64)
+        kept = _kept_prefix(shape.block_row_nnz, shape.block_cols)
+        full = (self.ends - self.starts) * shape.block_cols
+        rate = self.channels * shape.ops_per_output * (kept[self.ends] - kept[self.starts]) \
+            / np.maximum(full, 1)
+        self.peak_rate = float(rate.max()) if rate.size else 0.0
+
+    def weight_bytes(self, cin: int) -> int:
+        """The largest weight bytes of any piece, for a CIN chunk of ``cin`` channels."""
+        shape = self.shape
+        if not shape.weighted:
+            return 0
+        if shape.block_row_nnz is None:
+            return shape.weight_bytes(0, self.dense_channels, cin)
+        if not self.starts.size:
+            return 0
+        bo, bi = shape.block
+        kh, kw = shape.kernel
+        stored = _kept_prefix(shape.block_row_nnz, ceil(min(cin, shape.cin_per_group) / bi))
+        weight = (stored[self.ends] - stored[self.starts]) * (bo * kh * kw * bi)
+        if shape.has_bias:
+            weight = weight + self.channels * BIAS_BYTES
+        return int(weight.max())
+
+    def macs(self, positions: int, cin: int) -> int:
+        """MACs of the busiest piece over ``positions`` output positions, one CIN chunk."""
+        return round(self.peak_rate * positions) // ceil(self.shape.cin_per_group / cin)
+

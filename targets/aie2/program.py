@@ -1,0 +1,159 @@
+"""What a mapped layer's program is, before any address: its subvolume, its DDR tiling and
+the groups of streamed instructions a core runs.
+
+The mapper (targets/aie2/mapping.py) builds the program of every mapping it considers
+and costs it with targets/aie2/cost.py; the code generator (convert-tiling-to-aie2)
+emits the same program as instructions; the time model costs those instructions with the
+same function. So the cost the search minimises is the time the time model reports.
+
+A core streams its output rows in row blocks of ``h`` rows: a *head* and a *tail* where
+padding makes the first or last block read a different number of input rows (paper
+Eq. 8), and a *body* of identical blocks between them. Each group repeats once per
+width, channel and input-channel chunk of the core's work, and once per DDR pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+from bsir.dialects import tiling
+from bsir.targets.aie2.geometry import LayerShape, window
+
+
+@dataclass(frozen=True)
+class Subvolume:
+    """One core iteration: output rows h x columns w x channels cout, from cin channels."""
+
+    h: int
+    w: int
+    cout: int
+    cin: int
+    in_h: int
+    in_w: int
+    input_bytes: int
+    output_bytes: int
+    weight_bytes: int
+    iterations: int          # per core, all chunks
+    weight_loads: int        # per core
+    macs_per_iteration: int  # the busiest core's
+    cin_split: bool
+
+    @staticmethod
+    def of(layer: tiling.MappedLayer) -> Subvolume:
+        """The subvolume a mapped layer's ``#tiling.subvolume`` records."""
+        fields = layer.subvolume.as_dict()
+        fields["macs_per_iteration"] = fields.pop("macs")
+        fields["cin_split"] = bool(fields["cin_split"])
+        return Subvolume(**fields)
+
+
+@dataclass(frozen=True)
+class DDRTiling:
+    """Outer tiling through DDR when the layer does not fit the memtiles."""
+
+    h_passes: int = 1
+    cout_passes: int = 1
+
+    @property
+    def passes(self) -> int:
+        return self.h_passes * self.cout_passes
+
+    @staticmethod
+    def of(layer: tiling.MappedLayer) -> DDRTiling:
+        """The DDR tiling a mapped layer's ``#tiling.ddr`` records."""
+        return DDRTiling(layer.ddr.get("h_passes"), layer.ddr.get("cout_passes"))
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    """Row blocks of one core that read alike: the head, the body or the tail."""
+
+    phase: str
+    out_rows: int      # output rows per iteration
+    in_rows: int       # input rows read per iteration (the largest of the group)
+    first_row: int     # first input row read
+    iterations: int
+
+
+@dataclass(frozen=True)
+class StreamGroup:
+    """LOADFM, COMP and WRITEFM of one row group: bytes and MACs per iteration."""
+
+    phase: str
+    in_bytes: int
+    macs: int
+    out_bytes: int
+    iterations: int
+    repeat: int
+
+
+def input_rows(shape: LayerShape, r0: int, r1: int) -> int:
+    """Input rows that output rows [r0, r1) read, padding excluded."""
+    first, end, _ = shape.input_span(0, r0, r1)
+    return end - first
+
+
+def row_groups(shape: LayerShape, out_h: int, block: int) -> list[RowGroup]:
+    """Head, body and tail of ``out_h`` output rows streamed ``block`` rows at a time."""
+    blocks = [(r, min(r + block, out_h)) for r in range(0, out_h, block)]
+    if not blocks:
+        return []
+    h, k, stride, dilation, top = (shape.in_hw[0], shape.kernel[0], shape.stride[0],
+                                   shape.dilation[0], shape.pad[0])
+
+    def clipped(r0: int, r1: int) -> tuple[bool, bool]:
+        """Does the block's input window run into the top or bottom padding?"""
+        first = r0 * stride - top
+        last = (r1 - 1) * stride - top + dilation * (k - 1)
+        return first < 0, last > h - 1
+
+    signature = [(r1 - r0, input_rows(shape, r0, r1), *clipped(r0, r1)) for r0, r1 in blocks]
+    start, stop = 0, len(blocks)
+    groups: list[RowGroup] = []
+    middle = signature[len(signature) // 2]
+    if len(blocks) > 1 and signature[0] != middle:
+        r0, _ = blocks[0]
+        groups.append(RowGroup("head", *signature[0][:2], max(0, r0 * stride - top), 1))
+        start = 1
+    tail = None
+    if stop - start > 1 and signature[-1] != middle:
+        r0, _ = blocks[-1]
+        tail = RowGroup("tail", *signature[-1][:2], max(0, r0 * stride - top), 1)
+        stop -= 1
+    if stop > start:
+        r0, _ = blocks[start]
+        out_rows = max(s[0] for s in signature[start:stop])
+        in_rows = max(s[1] for s in signature[start:stop])
+        groups.append(RowGroup("body", out_rows, in_rows, max(0, r0 * stride - top),
+                               stop - start))
+    if tail:
+        groups.append(tail)
+    return groups
+
+
+def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling) -> list[StreamGroup]:
+    """The streamed groups of a mapped layer, as the code generator emits them.
+
+    A layer tiled into H bands runs the program of one band once per band (padding
+    clips only the first and last band's blocks, so every band reads full windows)."""
+    out_h = shape.out_hw[0]
+    bands = ddr.h_passes
+    rows = ceil(out_h / bands) if bands > 1 else out_h
+    groups = row_groups(shape, rows, sub.h)
+    rows_per_pass = sum(g.iterations for g in groups)
+    repeat = max(1, round(sub.iterations / max(rows_per_pass, 1))) * ddr.passes
+    row_bytes = sub.input_bytes // max(sub.in_h, 1)
+    kernel, stride, dilation = shape.kernel[0], shape.stride[0], shape.dilation[0]
+    program = []
+    for group in groups:
+        in_rows = group.in_rows
+        if bands > 1:
+            in_rows = max(in_rows, min(shape.in_hw[0], window(group.out_rows, kernel, stride,
+                                                              dilation)))
+        program.append(StreamGroup(
+            group.phase, in_rows * row_bytes,
+            ceil(sub.macs_per_iteration * group.out_rows / max(sub.h, 1)),
+            group.out_rows * sub.w * sub.cout, group.iterations, repeat))
+    return program
+
