@@ -5,7 +5,10 @@ Baselines, computed in the same run: the sum of the layers' lower bounds (no map
 under the time rules is faster; targets/aie2/bound.py), and, for ResNet50, the paper's
 published schedules of the convolutional part re-timed under the same rules.
 
-    python benchmarks/mapping.py [--jobs 2] [--models resnet50 ...]
+    python benchmarks/mapping.py [--jobs 2] [--models resnet50 ...] [--kinds 4x4]
+
+``--kinds GRID`` adds ResNet50 on that grid summed per layer kind (7x7 stem, 1x1, 3x3,
+downsample, add and pools, fc), dense and sparse.
 """
 
 from __future__ import annotations
@@ -19,7 +22,48 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from machine import describe
 
-from bsir.driver.table2 import GRIDS, MODELS, run_table2
+from bsir.dialects import aie2
+from bsir.dialects.tg import only_graph
+from bsir.driver.compile import CompileOptions, compile_source
+from bsir.driver.table2 import GRIDS, MODELS, SPARSITY, run_table2
+from bsir.targets.aie2.layer_shape import layer_shape
+
+
+def layer_kind(layer: aie2.LayerOp) -> str:
+    """ResNet50's layer kinds: the 7x7 stem, 1x1 and 3x3 convolutions, the downsample
+    convolutions, adds and pools, the fully connected layer."""
+    shape = layer_shape(layer.inner)
+    if shape.kind == "matmul":
+        return "fc"
+    if shape.kind != "conv":
+        return "add/pool"
+    if "downsample" in layer.layer_name.data:
+        return "downsample"
+    return "7x7 stem" if shape.kernel == (7, 7) else f"{shape.kernel[0]}x{shape.kernel[1]}"
+
+
+def print_kinds(grid: str) -> None:
+    """ResNet50 on ``grid``, dense and sparse, summed per layer kind."""
+    print(f"\nresnet50 on {grid} per layer kind (us):")
+    header = (f"{'kind':<12}{'layers':>7}{'dense':>10}{'bound':>10}{'bound/total':>12}"
+              f"{'sparse':>10}{'bound':>10}{'bound/total':>12}")
+    print(header)
+    print("-" * len(header))
+    sums: dict[str, list[float]] = {}
+    for column, ratio in enumerate((0.0, SPARSITY)):
+        result = compile_source("resnet50", grid,
+                                options=CompileOptions(sparsity=ratio, quantize=False))
+        ops = [op for op in only_graph(result.module).block.ops
+               if isinstance(op, aie2.LayerOp)]
+        for op, timed in zip(ops, result.layers, strict=True):
+            row = sums.setdefault(layer_kind(op), [0, 0.0, 0.0, 0.0, 0.0])
+            row[0] += column == 0
+            row[1 + 2 * column] += timed.total_s
+            row[2 + 2 * column] += timed.bound_s
+    for kind, (count, dense, dense_bound, sparse, sparse_bound) in sums.items():
+        print(f"{kind:<12}{count:>7}{dense * 1e6:>10.1f}{dense_bound * 1e6:>10.1f}"
+              f"{dense_bound / dense:>12.2f}{sparse * 1e6:>10.1f}{sparse_bound * 1e6:>10.1f}"
+              f"{sparse_bound / sparse:>12.2f}")
 
 
 def slower_layers(dense: dict, sparse: dict) -> list[tuple[str, float, float]]:
@@ -33,6 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--kinds", metavar="GRID", help="ResNet50 per layer kind on GRID")
     args = parser.parse_args()
     cells = run_table2(args.jobs, args.models, layers=True)
     index = {(c["model"], c["grid"][0], c["sparsity"] > 0): c for c in cells}
@@ -77,6 +122,8 @@ def main() -> None:
     print(f"layers slower sparse than dense: {len(slowest)}")
     for model, n, name, dense_s, sparse_s in sorted(slowest, key=lambda s: s[3] - s[4])[:10]:
         print(f"  {n}x{n} {model} {name}: {dense_s * 1e6:.1f} -> {sparse_s * 1e6:.1f} us")
+    if args.kinds:
+        print_kinds(args.kinds)
 
 
 if __name__ == "__main__":

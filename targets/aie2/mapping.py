@@ -148,6 +148,17 @@ def _cin_candidates(shape: LayerShape) -> tuple[int, ...]:
     return _chunk_candidates(cin, unit)
 
 
+def _row_blocks(out_h: int, h_max: int) -> list[int]:
+    """Row-block heights worth trying: the most rows that fit and, when that leaves few
+    blocks, a few more blocks: a group of one block runs its load, compute and store one
+    after another, and padding gives the first and last block groups of their own."""
+    blocks = ceil(out_h / h_max)
+    if blocks > 3:
+        return [h_max]
+    return sorted({ceil(out_h / count) for count in range(blocks, min(out_h, blocks + 3) + 1)},
+                  reverse=True)
+
+
 def _max_rows(shape: LayerShape, array: AIE2Array, w: int, cout: int, cin_in: int,
               out_bytes: int, limit: int) -> tuple[int, int, int]:
     """The most output rows that fit the input and output buffers, with both extents."""
@@ -238,24 +249,26 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             n_cin = ceil(n_cin_total / cin) if shape.weighted else 1
             rows_seen = 0
             for w in _chunk_candidates(widest, 1):
-                h, in_h, in_w = _max_rows(shape, array, w, cout, cin_in, out_bytes, out_h)
-                if h <= rows_seen:
+                h_max, _, in_w = _max_rows(shape, array, w, cout, cin_in, out_bytes, out_h)
+                if h_max <= rows_seen:
                     continue  # narrower, no more rows: only more iterations
-                rows_seen = h
-                n_spatial = ceil(out_h / h) * ceil(widest / w)
-                iterations = n_spatial * n_cout * n_cin
-                weight_loads = 0
-                if shape.weighted:
-                    weight_loads = iterations if cin_split else n_cout
-                macs = pieces.macs(h * w, cin)
-                input_bytes = in_h * in_w * cin_in * shape.inputs
-                output_bytes = h * w * cout
-                step = max(input_bytes / link, macs / rate, output_bytes / link)
-                relaxed = iterations * step + weight_loads * weight_bytes / link
-                found.append((relaxed, Subvolume(
-                    h, w, cout, cin, in_h, in_w, input_bytes, output_bytes, weight_bytes,
-                    iterations, weight_loads, macs, cin_split)))
-                if h >= out_h:
+                rows_seen = h_max
+                for h in _row_blocks(out_h, h_max):
+                    in_h = window(h, shape.kernel[0], shape.stride[0], shape.dilation[0])
+                    n_spatial = ceil(out_h / h) * ceil(widest / w)
+                    iterations = n_spatial * n_cout * n_cin
+                    weight_loads = 0
+                    if shape.weighted:
+                        weight_loads = iterations if cin_split else n_cout
+                    macs = pieces.macs(h * w, cin)
+                    input_bytes = in_h * in_w * cin_in * shape.inputs
+                    output_bytes = h * w * cout
+                    step = max(input_bytes / link, macs / rate, output_bytes / link)
+                    relaxed = iterations * step + weight_loads * weight_bytes / link
+                    found.append((relaxed, Subvolume(
+                        h, w, cout, cin, in_h, in_w, input_bytes, output_bytes, weight_bytes,
+                        iterations, weight_loads, macs, cin_split)))
+                if h_max >= out_h:
                     break  # every row in one block: narrower only adds iterations
     return found
 

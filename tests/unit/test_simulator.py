@@ -209,3 +209,12 @@ def test_a_layer_whose_every_block_is_pruned_moves_no_weights():
     assert last.compaction.get("kept_blocks") == 0
     assert not any(isinstance(op, aie2.LoadWOp) for op in last.body.block.ops)
     verify_compiled(result.module, result.weights, x)
+
+
+def test_a_sparse_layer_run_with_its_zeros_is_bit_exact():
+    result, x = compiled("tiny_cnn", "8x8", 0.5, "separate")
+    kept = [layer for layer in layers_of(result) if layer.keeps_zeros is not None]
+    assert kept and all(layer.compaction is None for layer in kept)
+    assert all(timed.keeps_zeros == (op.keeps_zeros is not None)
+               for op, timed in zip(layers_of(result), result.layers, strict=True))
+    verify_compiled(result.module, result.weights, x)
