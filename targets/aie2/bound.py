@@ -16,8 +16,13 @@ largest of its loads, computes and stores. Whatever the split, subvolume and loo
 - **results from cores**: every output element leaves exactly one core:
   ``O / (R x C x B_link)``.
 
-The bound is ``DDR + weights to cores + max(compute, activations, results)``; what binds
-is the largest of these terms. Every estimate is at least its bound (tested).
+- **the busiest core**: a core that computes a block of at least 1/N of the output needs
+  the weights of its channels and the input its positions read; whatever the split,
+  one core pays for both (:func:`busiest_core_s`).
+
+The bound is ``DDR + max(weights to cores + max(compute, activations, results), the
+busiest core)``; what binds is the largest term. Every estimate is at least its bound
+(tested).
 """
 
 from __future__ import annotations
@@ -55,14 +60,71 @@ def needed_input_bytes(shape: LayerShape) -> int:
 
 
 def kept_weight_bytes(shape: LayerShape) -> int:
-    """Bytes of the kept weights, without indices or bias (int8)."""
+    """Bytes of the kept weights, without indices or bias (int8): whole kept blocks, or
+    the dense weights when fewer (blocks overhanging a small tensor; the mapper may run
+    such a layer with its zeros)."""
     if not shape.weighted:
         return 0
     kh, kw = shape.kernel
+    dense = shape.cout * kh * kw * shape.cin_per_group
     if shape.block_row_nnz is None:
-        return shape.cout * kh * kw * shape.cin_per_group
+        return dense
     bo, bi = shape.block
-    return sum(shape.block_row_nnz) * bo * bi * kh * kw
+    return min(dense, sum(shape.block_row_nnz) * bo * bi * kh * kw)
+
+
+def _interior(size: int, out: int, stride: int, pad: int, owned: int) -> int:
+    """Outputs whose ``owned`` first input positions all lie inside the input."""
+    return sum(1 for o in range(out) if o * stride - pad >= 0
+               and o * stride - pad + owned <= size)
+
+
+def busiest_core_s(shape: LayerShape, array: AIE2Array) -> float:
+    """The replication term: a lower bound on the busiest core's weights plus streams,
+    for layers whose cores each need every input channel (convolutions without groups,
+    fully connected layers); 0 for the others.
+
+    Every bsir core computes a block of the output, a set of positions times a set of
+    channels, and one core at least computes ``p x c >= P x C / N`` of the ``P``
+    positions and ``C`` channels. It needs the weights of its ``c`` channels (at least
+    ``c x w_min`` bytes, the sparsest channel's), and for its ``p`` positions at least
+    the input each position owns alone (``min(k, s)`` rows by columns from its window's
+    corner, every channel), except at most the ``E`` positions whose owned input runs
+    into the padding. Its time is at least its weights (LOADWDM halts) plus the largest
+    of its input, its outputs and its MACs. The bound is that time's minimum over ``p``
+    (a convex function: its minimum is at an end, a kink or a stationary point)."""
+    if not shape.weighted or shape.groups != 1:
+        return 0.0
+    link, rate = array.link_bandwidth(), array.macs_per_second
+    kh, kw = shape.kernel
+    positions, channels = shape.out_hw[0] * shape.out_hw[1], shape.cout
+    # the sparsest channel: its stored weight bytes and its MACs per output
+    w_min = taps = kh * kw * shape.cin_per_group
+    if shape.block_row_nnz is not None:
+        bi = shape.block[1]
+        kept_columns = min(shape.block_row_nnz) * bi
+        w_min = kh * kw * min(kept_columns, shape.cin_per_group)  # or run with zeros
+        taps = kh * kw * max(0, kept_columns - (shape.block_cols * bi - shape.cin_per_group))
+    owned = [min(k, s) if d == 1 else 1 for k, s, d in
+             zip(shape.kernel, shape.stride, shape.dilation, strict=True)]
+    interior = _interior(shape.in_hw[0], shape.out_hw[0], shape.stride[0], shape.pad[0],
+                         owned[0]) * _interior(shape.in_hw[1], shape.out_hw[1],
+                                               shape.stride[1], shape.pad[1], owned[1])
+    edge = positions - interior
+    per_position = owned[0] * owned[1] * shape.cin           # input bytes a position owns
+    share = positions * channels / array.cores                # p x c of the busiest core
+    floor = max(share / link, share * taps / rate)            # its outputs, its MACs
+
+    def time(p: float) -> float:
+        weights = share / p * w_min / link
+        return weights + max(max(p - edge, 0.0) * per_position / link, floor)
+
+    lo, hi = max(1.0, positions / array.cores), float(positions)
+    points = [lo, hi]
+    if per_position:
+        points.append(edge + floor * link / per_position)      # the kink
+        points.append((share * w_min / per_position) ** 0.5)  # the stationary point
+    return min(time(min(max(p, lo), hi)) for p in points)
 
 
 def layer_bound(shape: LayerShape, array: AIE2Array) -> LayerBound:
@@ -79,5 +141,10 @@ def layer_bound(shape: LayerShape, array: AIE2Array) -> LayerBound:
     }
     streamed = max(terms["compute"], terms["activations to cores"],
                    terms["results from cores"])
-    seconds = terms["DDR"] + terms["weights to cores"] + streamed
-    return LayerBound(seconds, max(terms, key=terms.__getitem__), terms)
+    on_array = terms["weights to cores"] + streamed
+    replication = busiest_core_s(shape, array)
+    seconds = terms["DDR"] + max(on_array, replication)
+    if replication > on_array:
+        terms["weights and input to the busiest core"] = replication
+    bound_by = max(terms, key=terms.__getitem__)
+    return LayerBound(seconds, bound_by, terms)

@@ -46,5 +46,7 @@ def test_random_networks_compile(module, rows, cols, memtiles, sparsity):
             layer.ddr_s + layer.memtile_core_s + layer.compute_s)
         assert layer.total_s >= layer.macs_computed / (
             result.array.cores * result.array.macs_per_second) * (1 - 1e-9)
-        assert layer.total_s >= layer.bound_s > 0, (layer.name, layer.bound_by)
-    assert timing.total_s >= timing.bound_s
+        # (a layer that meets its bound may differ from it in the last bit)
+        assert layer.total_s >= layer.bound_s * (1 - 1e-12), (layer.name, layer.bound_by)
+        assert layer.bound_s > 0
+    assert timing.total_s >= timing.bound_s * (1 - 1e-12)

@@ -17,6 +17,7 @@ from bsir.dialects import tg, tiling
 from bsir.dialects import tg_shapes as shapes
 from bsir.dialects.tg import only_graph
 from bsir.driver.pipeline import run_pipeline
+from bsir.targets.aie2.bound import layer_bound
 from bsir.targets.aie2.hardware import AIE2Array
 from bsir.targets.aie2.mapping import LayerShape, coverage, map_layer, memtile_demand
 from bsir.targets.aie2.memtile_allocator import overlaps
@@ -82,6 +83,8 @@ def test_every_output_element_is_written_once_and_buffers_fit(shape, grid, mode)
     assert overlaps(layout, array.core_memory) == []
     _, _, busiest = memtile_demand(shape, mapping.split, array, mapping.ddr)
     assert busiest <= array.memtile_bytes
+    # no mapping beats the lower bound, the search's own included
+    assert mapping.estimate_s >= layer_bound(shape, array).seconds * (1 - 1e-9)
     # sparsity never makes a layer slower: at worst it runs with its zeros
     if shape.block_row_nnz is not None:
         dense = map_layer(replace(shape, block_row_nnz=None), array)

@@ -3,7 +3,7 @@
 import pytest
 
 import bsir
-from bsir.targets.aie2.bound import covered, layer_bound, needed_input_bytes
+from bsir.targets.aie2.bound import busiest_core_s, covered, layer_bound, needed_input_bytes
 from bsir.targets.aie2.hardware import resolve_array
 from bsir.targets.aie2.mapping import LayerShape
 
@@ -38,3 +38,20 @@ def test_the_terms_of_a_large_convolution():
     half = LayerShape("conv", (14, 14), 256, (14, 14), 256, kernel=(3, 3), pad=(1, 1, 1, 1),
                       block_row_nnz=(16,) * 32)
     assert layer_bound(half, array).terms["DDR"] == pytest.approx(bound.terms["DDR"] / 2)
+
+
+def test_the_busiest_core_pays_for_weights_and_input_by_hand():
+    # ResNet50 layer3.x.conv1 on 4x4: 196 positions x 256 channels over 16 cores, so one
+    # core computes p positions x c channels with p x c >= 3136. It receives c x 1024
+    # weight bytes and p x 1024 input bytes: the sum is least, 2 x 56 x 1024 bytes, at
+    # p = c = 56 (its 12.5 us of MACs hide under the input stream there).
+    shape = LayerShape("conv", (14, 14), 1024, (14, 14), 256)
+    array = resolve_array("4x4")
+    assert busiest_core_s(shape, array) == pytest.approx(2 * 56 * 1024 / 4e9)
+    bound = layer_bound(shape, array)
+    assert bound.bound_by == "weights and input to the busiest core"
+    assert bound.seconds == pytest.approx(bound.terms["DDR"] + 2 * 56 * 1024 / 4e9)
+    # a depthwise convolution's cores need only their own channels: no such term
+    depthwise = LayerShape("conv", (14, 14), 256, (14, 14), 256, kernel=(3, 3),
+                           pad=(1,) * 4, groups=256)
+    assert busiest_core_s(depthwise, array) == 0.0
