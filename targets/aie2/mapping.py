@@ -220,15 +220,24 @@ def subvolume_cost(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, array: AIE
     return on_array_s(loads, groups, array)
 
 
+RELAXED_SLACK = 3.5
+"""A group costs at most the sum of its three stages, three times their maximum, so the
+exact cost of the candidate of least relaxed cost is at most about three times that
+relaxed cost; candidates whose relaxed cost is above this many times the least are never
+costed exactly, and are not kept."""
+
+
 def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, deepest: int,
                 ranges: list[tuple[int, int]], allow_cin_split: bool
                 ) -> list[tuple[float, Subvolume]]:
     """Every subvolume worth costing that fits, with its relaxed cost (one pass): for
     each output-channel and input-channel chunk, the widest column chunk, and narrower
-    ones only where they allow more rows."""
+    ones only where they allow more rows; chunk pairs whose weight loads and MACs alone
+    cost more than :data:`RELAXED_SLACK` times the least relaxed cost are skipped."""
     link = array.link_bandwidth()
     rate = array.macs_per_second
     found: list[tuple[float, Subvolume]] = []
+    best = 0.0  # the least relaxed cost found
     n_cin_total = shape.cin_per_group
     for cout in _chunk_candidates(deepest, shape.channel_unit):
         n_cout = ceil(deepest / cout)
@@ -247,6 +256,12 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                 continue
             out_bytes = PARTIAL_SUM_BYTES if cin_split else 1
             n_cin = ceil(n_cin_total / cin) if shape.weighted else 1
+            if found:  # its loads and MACs alone exceed what the search would cost
+                loads = n_cout * n_cin if cin_split else n_cout
+                least = loads * weight_bytes / link if shape.weighted else 0.0
+                least += n_cout * n_cin * pieces.macs(out_h * widest, cin) / rate
+                if least > RELAXED_SLACK * best:
+                    continue
             rows_seen = 0
             for w in _chunk_candidates(widest, 1):
                 h_max, _, in_w = _max_rows(shape, array, w, cout, cin_in, out_bytes, out_h)
@@ -265,6 +280,9 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     output_bytes = h * w * cout
                     step = max(input_bytes / link, macs / rate, output_bytes / link)
                     relaxed = iterations * step + weight_loads * weight_bytes / link
+                    if found and relaxed > RELAXED_SLACK * best:
+                        continue
+                    best = min(best, relaxed) if found else relaxed
                     found.append((relaxed, Subvolume(
                         h, w, cout, cin, in_h, in_w, input_bytes, output_bytes, weight_bytes,
                         iterations, weight_loads, macs, cin_split)))
