@@ -5,7 +5,7 @@ time model and lower bound."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from math import ceil
 
@@ -74,6 +74,39 @@ class LayerShape:
     @property
     def out_hwc(self) -> tuple[int, int, int]:
         return (*self.out_hw, self.cout)
+
+    def gathers(self, axis: int) -> bool:
+        """Does a core's input tile hold only the positions its windows read along
+        ``axis`` (rows 0, columns 1)? So for a convolution whose kernel is narrower than
+        its stride (a strided 1x1), without padding or dilation there: the memtile's DMA
+        skips the positions between windows, as its strided addressing allows."""
+        return (self.kind == "conv" and self.kernel[axis] < self.stride[axis]
+                and self.dilation[axis] == 1 and self.pad[axis] == 0
+                and self.pad[axis + 2] == 0)
+
+    def tile_extent(self, axis: int, outputs: int) -> int:
+        """Input positions a core's tile holds along ``axis`` for ``outputs`` outputs."""
+        if self.gathers(axis):
+            return outputs * self.kernel[axis]
+        return window(outputs, self.kernel[axis], self.stride[axis], self.dilation[axis])
+
+    def gathered_positions(self, axis: int, o0: int, o1: int) -> np.ndarray:
+        """The input positions the tile of outputs [o0, o1) holds along a gathered axis."""
+        taps = np.arange(self.kernel[axis])
+        return (np.arange(o0, o1)[:, None] * self.stride[axis] + taps[None, :]).ravel()
+
+    def tile_geometry(self) -> LayerShape:
+        """The geometry a core computes on: along a gathered axis its tile holds the
+        windows side by side, a convolution of stride = kernel over ``outputs x kernel``
+        positions."""
+        if not (self.gathers(0) or self.gathers(1)):
+            return self
+        stride, in_hw = list(self.stride), list(self.in_hw)
+        for axis in (0, 1):
+            if self.gathers(axis):
+                stride[axis] = self.kernel[axis]
+                in_hw[axis] = self.out_hw[axis] * self.kernel[axis]
+        return replace(self, stride=(stride[0], stride[1]), in_hw=(in_hw[0], in_hw[1]))
 
     def input_span(self, axis: int, o0: int, o1: int) -> tuple[int, int, int]:
         """(first, end, offset) of the input rows (axis 0) or columns (1) that outputs

@@ -162,14 +162,17 @@ def _row_blocks(out_h: int, h_max: int) -> list[int]:
 def _max_rows(shape: LayerShape, array: AIE2Array, w: int, cout: int, cin_in: int,
               out_bytes: int, limit: int) -> tuple[int, int, int]:
     """The most output rows that fit the input and output buffers, with both extents."""
-    kh, kw = shape.kernel
-    sh, sw = shape.stride
-    dh, dw = shape.dilation
-    in_w = window(w, kw, sw, dw)
+    kh = shape.kernel[0]
+    sh = shape.stride[0]
+    dh = shape.dilation[0]
+    in_w = shape.tile_extent(1, w)
     in_rows = array.input_buffer // (in_w * cin_in * shape.inputs)   # input rows that fit
-    by_input = (in_rows - dh * (kh - 1) - 1) // sh + 1 if in_rows > dh * (kh - 1) else 0
+    if shape.gathers(0):
+        by_input = in_rows // kh
+    else:
+        by_input = (in_rows - dh * (kh - 1) - 1) // sh + 1 if in_rows > dh * (kh - 1) else 0
     h = min(limit, by_input, array.output_buffer // (w * cout * out_bytes))
-    return (h, window(h, kh, sh, dh), in_w) if h > 0 else (0, 0, in_w)
+    return (h, shape.tile_extent(0, h), in_w) if h > 0 else (0, 0, in_w)
 
 
 def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
@@ -269,7 +272,7 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     continue  # narrower, no more rows: only more iterations
                 rows_seen = h_max
                 for h in _row_blocks(out_h, h_max):
-                    in_h = window(h, shape.kernel[0], shape.stride[0], shape.dilation[0])
+                    in_h = shape.tile_extent(0, h)
                     n_spatial = ceil(out_h / h) * ceil(widest / w)
                     iterations = n_spatial * n_cout * n_cin
                     weight_loads = 0
@@ -293,14 +296,12 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
 
 def _does_not_fit(shape: LayerShape, array: AIE2Array) -> BsirError:
     """Name the core buffer that even the smallest subvolume overflows, and by how much."""
-    kh, kw = shape.kernel
     unit = min(shape.channel_unit, shape.cout)
     cin = min(_cin_candidates(shape)) if shape.weighted else unit
     needs = [
         ("weight", shape.weight_bytes(0, unit, cin) if shape.weighted else 0,
          array.weight_buffer),
-        ("input", window(1, kh, shape.stride[0], shape.dilation[0])
-         * window(1, kw, shape.stride[1], shape.dilation[1]) * cin * shape.inputs,
+        ("input", shape.tile_extent(0, 1) * shape.tile_extent(1, 1) * cin * shape.inputs,
          array.input_buffer),
         ("output", unit * (PARTIAL_SUM_BYTES if cin < shape.cin_per_group else 1),
          array.output_buffer),

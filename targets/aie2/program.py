@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from math import ceil
 
 from bsir.dialects import tiling
-from bsir.targets.aie2.geometry import LayerShape, window
+from bsir.targets.aie2.geometry import LayerShape
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,9 @@ class StreamGroup:
 
 
 def input_rows(shape: LayerShape, r0: int, r1: int) -> int:
-    """Input rows that output rows [r0, r1) read, padding excluded."""
+    """Input rows a core's tile holds for output rows [r0, r1), padding excluded."""
+    if shape.gathers(0):
+        return shape.tile_extent(0, r1 - r0)
     first, end, _ = shape.input_span(0, r0, r1)
     return end - first
 
@@ -144,13 +146,11 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling) -> list[Str
     rows_per_pass = sum(g.iterations for g in groups)
     repeat = max(1, round(sub.iterations / max(rows_per_pass, 1))) * ddr.passes
     row_bytes = sub.input_bytes // max(sub.in_h, 1)
-    kernel, stride, dilation = shape.kernel[0], shape.stride[0], shape.dilation[0]
     program = []
     for group in groups:
         in_rows = group.in_rows
         if bands > 1:
-            in_rows = max(in_rows, min(shape.in_hw[0], window(group.out_rows, kernel, stride,
-                                                              dilation)))
+            in_rows = max(in_rows, min(shape.in_hw[0], shape.tile_extent(0, group.out_rows)))
         program.append(StreamGroup(
             group.phase, in_rows * row_bytes,
             ceil(sub.macs_per_iteration * group.out_rows / max(sub.h, 1)),

@@ -736,8 +736,11 @@ class Simulator:
         if geometry.kind == "gap":
             i0, i1, j0, j1 = 0, geometry.in_hwc[0], 0, geometry.in_hwc[1]
         c0, c1 = geometry.input_channels(chunk.c0, chunk.c1, chunk.k0, chunk.k1)
-        return np.meshgrid(np.arange(i0, i1), np.arange(j0, j1), np.arange(c0, c1),
-                           indexing="ij")
+        rows = geometry.gathered_positions(0, chunk.h0, chunk.h1) if geometry.gathers(0) \
+            else np.arange(i0, i1)
+        cols = geometry.gathered_positions(1, chunk.w0, chunk.w1) if geometry.gathers(1) \
+            else np.arange(j0, j1)
+        return np.meshgrid(rows, cols, np.arange(c0, c1), indexing="ij")
 
     def comp(self, state: LayerState, op, step: Step, k: int, inputs, outputs) -> None:
         slot, out_slot = k % 2, step.subvolume % 2
@@ -780,7 +783,7 @@ class Simulator:
             if geometry.groups > 1:
                 k0, k1 = 0, geometry.cin_per_group
             weights, bias = image.decode(raw, chunk.c0, chunk.c1, k0, k1, geometry.kernel)
-            acc = core_kernels.accumulate(geometry, chunk, valid[0], weights)
+            acc = core_kernels.accumulate(geometry.tile_geometry(), chunk, valid[0], weights)
             if not step.first_k:
                 n = acc.size * 4
                 previous = self.read_core(core, out_start, n, f"core {core[0]},{core[1]}")

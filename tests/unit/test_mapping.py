@@ -120,3 +120,19 @@ def test_sparse_layers_are_never_slower_than_dense():
     # where compacting pays, it is kept
     half = map_layer(conv(h=14, w=14, cin=256, cout=256, nnz=(16,) * 32), resolve_array("4x4"))
     assert not half.keeps_zeros and half.shape.block_row_nnz is not None
+
+
+def test_a_strided_one_by_one_convolution_moves_only_the_input_it_reads():
+    # ResNet50 layer4.0.downsample: 1x1, stride 2. A core's tile keeps one input row and
+    # column per output; the DMA skips the rows and columns between.
+    shape = LayerShape("conv", (14, 14), 1024, (7, 7), 2048, stride=(2, 2))
+    assert shape.gathers(0) and shape.gathers(1)
+    assert shape.tile_extent(0, 4) == 4 and shape.tile_extent(1, 3) == 3
+    assert list(shape.gathered_positions(0, 2, 5)) == [4, 6, 8]
+    tile = shape.tile_geometry()
+    assert tile.stride == (1, 1) and tile.in_hw == (7, 7)
+    sub = map_layer(shape, resolve_array("4x4")).sub
+    assert sub.in_h == sub.h and sub.in_w == sub.w
+    assert sub.input_bytes == sub.h * sub.w * sub.cin
+    # a 3x3 stride-2 convolution reads rows in between: nothing to skip
+    assert not conv(stride=2).gathers(0)

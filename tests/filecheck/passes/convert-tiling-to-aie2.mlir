@@ -1,6 +1,6 @@
 // convert-tiling-to-aie2 + aie2-form-lock-chains on one padded convolution on 4x4: DDR
-// loads in parallel, LOADWDM once, then head (top padding), body and tail (bottom
-// padding), each LOADFM -> COMP -> WRITEFM on the lock ring k0 -> k1 -> k2 -> k0.
+// loads in parallel, LOADWDM once, then head (top padding), a body of 4 iterations and
+// a tail (bottom padding), each LOADFM -> COMP -> WRITEFM on the lock ring k0 -> k1 -> k2 -> k0.
 // RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=4x4},tiling-color-memtiles,convert-tiling-to-aie2,aie2-form-lock-chains' | filecheck %s
 // RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=4x4},tiling-color-memtiles,convert-tiling-to-aie2,aie2-form-lock-chains' | bsir-opt | filecheck %s
 // RUN: not bsir-opt %s -p 'convert-tg-to-tiling,convert-tiling-to-aie2' 2>&1 | filecheck %s --check-prefix=UNPLACED
@@ -22,15 +22,15 @@ builtin.module attributes {tg.weights = "w.npz"} {
 // CHECK-NEXT: aie2.load ddr memtile 0 bytes 12544 iter 1
 // CHECK-NEXT: aie2.loadw ddr memtile 12544 bytes 9216 iter 1
 // CHECK-NEXT: aie2.loadwdm once memtile 12544 core 32768 bytes 9216 iter 1 repeat 1
-// CHECK-NEXT: aie2.loadfm head acquire 0 release 1 memtile 0 core 0 bytes 7488 extent 12544 stride 448 iter 1 repeat 1
-// CHECK-NEXT: aie2.comp head acquire 1 release 2 macs 774144 iter 1 repeat 1
-// CHECK-NEXT: aie2.writefm head acquire 2 release 0 memtile [[OUT]] core 16384 bytes 1344 extent 12544 stride 448 iter 1 repeat 1
-// CHECK-NEXT: aie2.loadfm body acquire 0 release 1 memtile 0 core 0 bytes 8064
-// CHECK-NEXT: aie2.comp body acquire 1 release 2 macs 774144 iter 1 repeat 1
+// CHECK-NEXT: aie2.loadfm head acquire 0 release 1 memtile 0 core 0 bytes 3456 extent 12544 stride 448 iter 1 repeat 1
+// CHECK-NEXT: aie2.comp head acquire 1 release 2 macs 322560 iter 1 repeat 1
+// CHECK-NEXT: aie2.writefm head acquire 2 release 0 memtile [[OUT]] core 16384 bytes 560 extent 12544 stride 448 iter 1 repeat 1
+// CHECK-NEXT: aie2.loadfm body acquire 0 release 1 memtile 0 core 0 bytes 4032
+// CHECK-NEXT: aie2.comp body acquire 1 release 2 macs 322560 iter 4 repeat 1
 // CHECK-NEXT: aie2.writefm body acquire 2 release 0 memtile [[OUT]]
-// CHECK-NEXT: aie2.loadfm tail acquire 0 release 1 memtile 0 core 0 bytes 2880
-// CHECK-NEXT: aie2.comp tail acquire 1 release 2 macs 258048 iter 1 repeat 1
-// CHECK-NEXT: aie2.writefm tail acquire 2 release 0 {{.*}} bytes 448
+// CHECK-NEXT: aie2.loadfm tail acquire 0 release 1 memtile 0 core 0 bytes 2304
+// CHECK-NEXT: aie2.comp tail acquire 1 release 2 macs 193536 iter 1 repeat 1
+// CHECK-NEXT: aie2.writefm tail acquire 2 release 0 {{.*}} bytes 336
 // CHECK-NEXT: aie2.write ddr memtile [[OUT]] bytes 12544 iter 1
 // CHECK-NEXT: tiling.yield
 
