@@ -362,11 +362,14 @@ def memtile_demand(shape: LayerShape, split: Split, array: AIE2Array,
     return act, weights, busiest
 
 
-def choose_ddr_tiling(shape: LayerShape, split: Split, array: AIE2Array,
-                      budget: int | None = None) -> DDRTiling:
-    """The fewest DDR passes whose working set fits ``budget`` bytes per memtile."""
+def ddr_tilings(shape: LayerShape, split: Split, array: AIE2Array,
+                budget: int | None = None, count: int = 3) -> list[DDRTiling]:
+    """The ``count`` DDR tilings of least DDR traffic whose working set fits ``budget``
+    bytes per memtile: for each number of channel bands, the fewest row bands that fit
+    (the input is read once per channel band, the weights once per row band). A layer
+    that fits in one pass gets that one."""
     budget = array.memtile_bytes if budget is None else budget
-    best: tuple[int, DDRTiling] | None = None
+    fitting: list[tuple[int, int, DDRTiling]] = []
     max_h = max(shape.out_hw[0], 1)
     max_c = max(ceil(shape.cout / shape.channel_unit), 1)
     for cout_passes in _pass_counts(max_c):
@@ -374,19 +377,26 @@ def choose_ddr_tiling(shape: LayerShape, split: Split, array: AIE2Array,
             ddr = DDRTiling(h_passes, cout_passes)
             _, _, busiest = memtile_demand(shape, split, array, ddr)
             if busiest <= budget:
-                # DDR traffic: the input is read once per COUT band, weights once per H band
                 traffic = shape.input_bytes * cout_passes \
                     + shape.total_weight_bytes * h_passes
-                if best is None or traffic < best[0]:
-                    best = (traffic, ddr)
+                fitting.append((traffic, ddr.passes, ddr))
                 break
-    if best is None:
+    if not fitting:
         _, _, need = memtile_demand(shape, split, array, DDRTiling(max_h, max_c))
         raise BsirError(
             f"memtile overflows by {need - budget} bytes even with the layer tiled into "
             f"{max_h} row bands and {max_c} channel bands ({need} needed, {budget} available)"
         )
-    return best[1]
+    fitting.sort(key=lambda item: item[:2])
+    if fitting[0][2].passes == 1:
+        return [fitting[0][2]]  # the layer fits: no DDR tiling can beat none
+    return [ddr for _, _, ddr in fitting[:count]]
+
+
+def choose_ddr_tiling(shape: LayerShape, split: Split, array: AIE2Array,
+                      budget: int | None = None) -> DDRTiling:
+    """The DDR tiling of least DDR traffic that fits ``budget`` bytes per memtile."""
+    return ddr_tilings(shape, split, array, budget, 1)[0]
 
 
 def _pass_counts(limit: int) -> Iterator[int]:
@@ -441,27 +451,32 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) ->
     """The least-cost split, subvolume and DDR tiling of one layer; with COUT bands, the
     split and the subvolume are those of one band (each pass computes one).
 
-    Each split mode is tried with the fewest DDR passes that fit it, and the mapping of
-    least cost (on the array, and in DDR for its own transfers) is kept. A block-sparse
-    layer runs with its zeros, uncompacted (``keeps_zeros``), when that costs less than
-    computing only its kept blocks: sparsity never makes a layer slower. A pure function
-    of frozen values, so it is memoised: networks repeat layer shapes (ResNet50 has 72
-    layers of 23 shapes) and Table 2 maps each network seven times."""
+    Each split mode is tried with the few DDR tilings of least traffic that fit it, and
+    the mapping of least cost (on the array, and in DDR for its own transfers) is kept.
+    A block-sparse layer runs with its zeros, uncompacted (``keeps_zeros``), when that
+    costs less than computing only its kept blocks: sparsity never makes a layer slower.
+    A pure function of frozen values, so it is memoised: networks repeat layer shapes
+    (ResNet50 has 72 layers of 23 shapes) and Table 2 maps each network seven times."""
     best: LayerMapping | None = None
     failure: BsirError | None = None
     for mode in SPLIT_MODES:
         try:
-            ddr = choose_ddr_tiling(shape, choose_split(shape, array, mode), array, budget)
-            band = band_shape(shape, ddr.cout_passes)
-            split = choose_split(band, array, mode)
-            sub, on_array = choose_subvolume(band, split, array, ddr)
+            tilings = ddr_tilings(shape, choose_split(shape, array, mode), array, budget)
         except BsirError as error:
             failure = failure or error
             continue
-        mapping = LayerMapping(shape, split, sub, ddr, array.rows, array.cols, on_array,
-                               mapping_ddr_s(shape, array, ddr))
-        if best is None or mapping.estimate_s < best.estimate_s:
-            best = mapping
+        for ddr in tilings:
+            band = band_shape(shape, ddr.cout_passes)
+            split = choose_split(band, array, mode)
+            try:
+                sub, on_array = choose_subvolume(band, split, array, ddr)
+            except BsirError as error:
+                failure = failure or error
+                continue
+            mapping = LayerMapping(shape, split, sub, ddr, array.rows, array.cols,
+                                   on_array, mapping_ddr_s(shape, array, ddr))
+            if best is None or mapping.estimate_s < best.estimate_s:
+                best = mapping
     if best is None:
         assert failure is not None
         raise failure
