@@ -157,5 +157,5 @@ def test_table2_report_draws_ours_beside_the_papers(open_page, tmp_path):
     assert page.locator("rect.t2-bar[data-series='paper-sparse']").count() == 2
     page.locator("rect.t2-bar[data-series='ours-sparse']").first.hover()
     text = page.inner_text("#tooltip")
-    assert "sparse speed-up" in text and "bsir / paper" in text
+    assert "sparse speed-up" in text and "bsir / paper" in text and "whole network" in text
     assert page.locator("#cells tbody tr").count() == 2

@@ -13,13 +13,16 @@
   const grids = [...new Set(cells.map(c => c.grid[0]))].sort((a, b) => a - b);
   const find = (model, n, sparse) => cells.find(c => c.model === model && c.grid[0] === n &&
                                                     (c.sparsity > 0) === sparse);
-  const valueOf = (cell, paper) => cell ? (paper ? cell.paper_s : (cell.failed ? null : cell.total_s)) : null;
+  // the paper's cells time the convolutional part only: compare ours on the same part
+  const ours = cell => cell.failed ? null : (cell.conv_s ?? cell.total_s);
+  const valueOf = (cell, paper) => cell ? (paper ? cell.paper_s : ours(cell)) : null;
 
   const failedOurs = cells.filter(c => c.failed).length;
   const failedPaper = cells.filter(c => c.paper_s === null).length;
   document.getElementById("summary").textContent =
     `${cells.length} cells: bsir failed on ${failedOurs}, the paper on ${failedPaper}. ` +
-    "Estimated time of one inference in ms (lower is better); hover a bar for its figures.";
+    "Estimated time of one inference, convolutional part (the part the paper's cells " +
+    "time), in ms (lower is better); hover a bar for its figures.";
   legend(main, SERIES.map(s => [s.label, s.color]));
 
   const W = Math.max(640, main.clientWidth), H = 260, LEFT = 64, RIGHT = 12, TOP = 12, AXIS = 34;
@@ -58,7 +61,11 @@
         withTooltip(bar, () => {
           const rows = [["time", `${ms.toFixed(3)} ms`]];
           const other = valueOf(cell, !s.paper);
-          if (other) rows.push(["bsir / paper", (cell.total_s / cell.paper_s).toFixed(2)]);
+          if (other) rows.push(["bsir / paper", (ours(cell) / cell.paper_s).toFixed(2)]);
+          if (!s.paper && cell.paper_schedule_s) {
+            rows.push(["paper's schedule, bsir's rules", `${(cell.paper_schedule_s * 1e3).toFixed(2)} ms`]);
+          }
+          if (!s.paper) rows.push(["whole network", `${(cell.total_s * 1e3).toFixed(3)} ms`]);
           if (!s.paper && s.sparse) {
             const dense = valueOf(find(model, n, false), false);
             if (dense) rows.push(["sparse speed-up", (dense / v).toFixed(2) + "\u00d7"]);
@@ -78,9 +85,9 @@
   sortableTable(sec, [
     {key: "model", label: "model", text: true, value: r => r.m},
     {key: "grid", label: "AIE2", value: r => r.n, show: r => `${r.n}x${r.n}`},
-    {key: "dense", label: "dense ms", value: r => num(valueOf(r.d, false)), show: r => ms(valueOf(r.d, false))},
+    {key: "dense", label: "dense conv ms", value: r => num(valueOf(r.d, false)), show: r => ms(valueOf(r.d, false))},
     {key: "pdense", label: "paper", value: r => num(r.d.paper_s), show: r => ms(r.d.paper_s)},
-    {key: "sparse", label: "sparse ms", value: r => num(valueOf(r.s, false)), show: r => ms(valueOf(r.s, false))},
+    {key: "sparse", label: "sparse conv ms", value: r => num(valueOf(r.s, false)), show: r => ms(valueOf(r.s, false))},
     {key: "psparse", label: "paper", value: r => num(r.s.paper_s), show: r => ms(r.s.paper_s)},
     {key: "speed", label: "speed-up", value: r => (r.d.total_s || 0) / (r.s.total_s || Infinity),
      show: r => r.d.total_s && r.s.total_s ? (r.d.total_s / r.s.total_s).toFixed(2) + "\u00d7" : "-"},
