@@ -31,6 +31,7 @@ import numpy as np
 
 from bsir.diagnostics import BsirError
 from bsir.dialects import tiling
+from bsir.targets.aie2.bound import layer_bound
 from bsir.targets.aie2.cost import on_array_s
 from bsir.targets.aie2.geometry import (
     PARTIAL_SUM_BYTES,
@@ -148,31 +149,25 @@ def _cin_candidates(shape: LayerShape) -> tuple[int, ...]:
     return _chunk_candidates(cin, unit)
 
 
-def _row_blocks(out_h: int, h_max: int) -> list[int]:
+@lru_cache(maxsize=4096)
+def _row_blocks(out_h: int, h_max: int) -> tuple[int, ...]:
     """Row-block heights worth trying: the most rows that fit and, when that leaves few
     blocks, a few more blocks: a group of one block runs its load, compute and store one
     after another, and padding gives the first and last block groups of their own."""
     blocks = ceil(out_h / h_max)
     if blocks > 3:
-        return [h_max]
-    return sorted({ceil(out_h / count) for count in range(blocks, min(out_h, blocks + 3) + 1)},
-                  reverse=True)
+        return (h_max,)
+    return tuple(sorted({ceil(out_h / count)
+                         for count in range(blocks, min(out_h, blocks + 3) + 1)},
+                        reverse=True))
 
 
-def _max_rows(shape: LayerShape, array: AIE2Array, w: int, cout: int, cin_in: int,
-              out_bytes: int, limit: int) -> tuple[int, int, int]:
-    """The most output rows that fit the input and output buffers, with both extents."""
-    kh = shape.kernel[0]
-    sh = shape.stride[0]
-    dh = shape.dilation[0]
-    in_w = shape.tile_extent(1, w)
-    in_rows = array.input_buffer // (in_w * cin_in * shape.inputs)   # input rows that fit
+def _rows_by_input(shape: LayerShape, in_rows: int) -> int:
+    """The most output rows whose tile is at most ``in_rows`` input rows."""
+    kh, sh, dh = shape.kernel[0], shape.stride[0], shape.dilation[0]
     if shape.gathers(0):
-        by_input = in_rows // kh
-    else:
-        by_input = (in_rows - dh * (kh - 1) - 1) // sh + 1 if in_rows > dh * (kh - 1) else 0
-    h = min(limit, by_input, array.output_buffer // (w * cout * out_bytes))
-    return (h, shape.tile_extent(0, h), in_w) if h > 0 else (0, 0, in_w)
+        return in_rows // kh
+    return (in_rows - dh * (kh - 1) - 1) // sh + 1 if in_rows > dh * (kh - 1) else 0
 
 
 def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
@@ -223,6 +218,11 @@ def subvolume_cost(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, array: AIE
     return on_array_s(loads, groups, array)
 
 
+COUT_CHUNKS_PER_CIN = 4
+"""For each input-channel chunk, the largest output-channel chunks whose weights fit
+that are costed: smaller ones only add weight loads and input re-streams, and buy rows
+only where the output buffer binds, which a few steps down already shows."""
+
 RELAXED_SLACK = 3.5
 """A group costs at most the sum of its three stages, three times their maximum, so the
 exact cost of the candidate of least relaxed cost is at most about three times that
@@ -242,9 +242,15 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
     found: list[tuple[float, Subvolume]] = []
     best = 0.0  # the least relaxed cost found
     n_cin_total = shape.cin_per_group
+    input_buffer, output_buffer = array.input_buffer, array.output_buffer
+    widths = _chunk_candidates(widest, 1)
+    in_w_of = {w: shape.tile_extent(1, w) for w in widths}
+    in_h_of = lru_cache(maxsize=None)(lambda h: shape.tile_extent(0, h))
+    taken: dict[int, int] = {}  # output-channel chunks costed per input-channel chunk
     for cout in _chunk_candidates(deepest, shape.channel_unit):
         n_cout = ceil(deepest / cout)
         pieces = shape.pieces(ranges, cout)
+        peak = pieces.peak_rate
         for cin in _cin_candidates(shape):
             cin_split = cin < n_cin_total
             if cin_split and not allow_cin_split:
@@ -257,8 +263,12 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             weight_bytes = pieces.weight_bytes(cin)
             if weight_bytes > array.weight_buffer:
                 continue
+            taken[cin] = taken.get(cin, 0) + 1
+            if taken[cin] > COUT_CHUNKS_PER_CIN:
+                continue
             out_bytes = PARTIAL_SUM_BYTES if cin_split else 1
-            n_cin = ceil(n_cin_total / cin) if shape.weighted else 1
+            n_chunks = ceil(n_cin_total / cin)  # pieces.macs spreads MACs over them
+            n_cin = n_chunks if shape.weighted else 1
             if found:  # its loads and MACs alone exceed what the search would cost
                 loads = n_cout * n_cin if cin_split else n_cout
                 least = loads * weight_bytes / link if shape.weighted else 0.0
@@ -266,20 +276,23 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                 if least > RELAXED_SLACK * best:
                     continue
             rows_seen = 0
-            for w in _chunk_candidates(widest, 1):
-                h_max, _, in_w = _max_rows(shape, array, w, cout, cin_in, out_bytes, out_h)
+            row_bytes_in = cin_in * shape.inputs
+            for w in widths:
+                in_w = in_w_of[w]
+                h_max = min(out_h, _rows_by_input(shape, input_buffer // (in_w * row_bytes_in)),
+                            output_buffer // (w * cout * out_bytes))
                 if h_max <= rows_seen:
                     continue  # narrower, no more rows: only more iterations
                 rows_seen = h_max
                 for h in _row_blocks(out_h, h_max):
-                    in_h = shape.tile_extent(0, h)
+                    in_h = in_h_of(h)
                     n_spatial = ceil(out_h / h) * ceil(widest / w)
                     iterations = n_spatial * n_cout * n_cin
                     weight_loads = 0
                     if shape.weighted:
                         weight_loads = iterations if cin_split else n_cout
-                    macs = pieces.macs(h * w, cin)
-                    input_bytes = in_h * in_w * cin_in * shape.inputs
+                    macs = round(peak * (h * w)) // n_chunks
+                    input_bytes = in_h * in_w * row_bytes_in
                     output_bytes = h * w * cout
                     step = max(input_bytes / link, macs / rate, output_bytes / link)
                     relaxed = iterations * step + weight_loads * weight_bytes / link
@@ -369,6 +382,8 @@ def ddr_tilings(shape: LayerShape, split: Split, array: AIE2Array,
     (the input is read once per channel band, the weights once per row band). A layer
     that fits in one pass gets that one."""
     budget = array.memtile_bytes if budget is None else budget
+    if memtile_demand(shape, split, array, DDRTiling())[2] <= budget:
+        return [DDRTiling()]  # the layer fits: no DDR tiling can beat none
     fitting: list[tuple[int, int, DDRTiling]] = []
     max_h = max(shape.out_hw[0], 1)
     max_c = max(ceil(shape.cout / shape.channel_unit), 1)
@@ -388,8 +403,6 @@ def ddr_tilings(shape: LayerShape, split: Split, array: AIE2Array,
             f"{max_h} row bands and {max_c} channel bands ({need} needed, {budget} available)"
         )
     fitting.sort(key=lambda item: item[:2])
-    if fitting[0][2].passes == 1:
-        return [fitting[0][2]]  # the layer fits: no DDR tiling can beat none
     return [ddr for _, _, ddr in fitting[:count]]
 
 
@@ -480,10 +493,13 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) ->
     if best is None:
         assert failure is not None
         raise failure
-    if shape.block_row_nnz is not None:
-        # sparse never slower: with its zeros, uncompacted, when that is faster
+    dense_shape = replace(shape, block_row_nnz=None)
+    if shape.block_row_nnz is not None \
+            and layer_bound(dense_shape, array).seconds < best.estimate_s:
+        # sparse never slower: with its zeros, uncompacted, when that is faster (only
+        # worth a search when the dense layer's lower bound leaves it a chance)
         try:
-            dense = map_layer(replace(shape, block_row_nnz=None), array, budget)
+            dense = map_layer(dense_shape, array, budget)
         except BsirError:
             return best
         if dense.estimate_s < best.estimate_s:

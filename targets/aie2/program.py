@@ -15,10 +15,11 @@ width, channel and input-channel chunk of the core's work, and once per DDR pass
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from math import ceil
 
 from bsir.dialects import tiling
-from bsir.targets.aie2.geometry import LayerShape
+from bsir.targets.aie2.geometry import LayerShape, window
 
 
 @dataclass(frozen=True)
@@ -88,21 +89,43 @@ class StreamGroup:
     repeat: int
 
 
-def input_rows(shape: LayerShape, r0: int, r1: int) -> int:
-    """Input rows a core's tile holds for output rows [r0, r1), padding excluded."""
-    if shape.gathers(0):
-        return shape.tile_extent(0, r1 - r0)
-    first, end, _ = shape.input_span(0, r0, r1)
-    return end - first
+@dataclass(frozen=True)
+class RowGeometry:
+    """What a layer's streamed rows depend on: its geometry along H."""
+
+    in_h: int
+    kernel: int
+    stride: int
+    dilation: int
+    top: int
+    gathers: bool
+
+    @staticmethod
+    def of(shape: LayerShape) -> RowGeometry:
+        return RowGeometry(shape.in_hw[0], shape.kernel[0], shape.stride[0],
+                           shape.dilation[0], shape.pad[0], shape.gathers(0))
+
+    def input_rows(self, r0: int, r1: int) -> int:
+        """Input rows a core's tile holds for output rows [r0, r1), padding excluded."""
+        if self.gathers:
+            return (r1 - r0) * self.kernel
+        start = r0 * self.stride - self.top
+        end = start + window(r1 - r0, self.kernel, self.stride, self.dilation)
+        return max(min(end, self.in_h) - max(start, 0), 0)
 
 
-def row_groups(shape: LayerShape, out_h: int, block: int) -> list[RowGroup]:
+def row_groups(shape: LayerShape, out_h: int, block: int) -> tuple[RowGroup, ...]:
     """Head, body and tail of ``out_h`` output rows streamed ``block`` rows at a time."""
+    return _row_groups(RowGeometry.of(shape), out_h, block)
+
+
+@lru_cache(maxsize=8192)
+def _row_groups(rows: RowGeometry, out_h: int, block: int) -> tuple[RowGroup, ...]:
+    """:func:`row_groups`, memoised: the mapper costs many subvolumes of one layer."""
     blocks = [(r, min(r + block, out_h)) for r in range(0, out_h, block)]
     if not blocks:
-        return []
-    h, k, stride, dilation, top = (shape.in_hw[0], shape.kernel[0], shape.stride[0],
-                                   shape.dilation[0], shape.pad[0])
+        return ()
+    h, k, stride, dilation, top = rows.in_h, rows.kernel, rows.stride, rows.dilation, rows.top
 
     def clipped(r0: int, r1: int) -> tuple[bool, bool]:
         """Does the block's input window run into the top or bottom padding?"""
@@ -110,7 +133,7 @@ def row_groups(shape: LayerShape, out_h: int, block: int) -> list[RowGroup]:
         last = (r1 - 1) * stride - top + dilation * (k - 1)
         return first < 0, last > h - 1
 
-    signature = [(r1 - r0, input_rows(shape, r0, r1), *clipped(r0, r1)) for r0, r1 in blocks]
+    signature = [(r1 - r0, rows.input_rows(r0, r1), *clipped(r0, r1)) for r0, r1 in blocks]
     start, stop = 0, len(blocks)
     groups: list[RowGroup] = []
     middle = signature[len(signature) // 2]
@@ -131,7 +154,7 @@ def row_groups(shape: LayerShape, out_h: int, block: int) -> list[RowGroup]:
                                stop - start))
     if tail:
         groups.append(tail)
-    return groups
+    return tuple(groups)
 
 
 def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling) -> list[StreamGroup]:
