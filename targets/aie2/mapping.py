@@ -219,8 +219,8 @@ def subvolume_cost(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, array: AIE
 
 
 COUT_CHUNKS_PER_CIN = 4
-"""For each input-channel chunk, the largest output-channel chunks whose weights fit
-that are costed: smaller ones only add weight loads and input re-streams, and buy rows
+"""For each input-channel chunk, the largest output-channel chunks that fit the core's
+buffers that are costed: smaller ones only add weight loads and input re-streams, and buy rows
 only where the output buffer binds, which a few steps down already shows."""
 
 RELAXED_SLACK = 3.5
@@ -263,8 +263,7 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             weight_bytes = pieces.weight_bytes(cin)
             if weight_bytes > array.weight_buffer:
                 continue
-            taken[cin] = taken.get(cin, 0) + 1
-            if taken[cin] > COUT_CHUNKS_PER_CIN:
+            if taken.get(cin, 0) >= COUT_CHUNKS_PER_CIN:
                 continue
             out_bytes = PARTIAL_SUM_BYTES if cin_split else 1
             n_chunks = ceil(n_cin_total / cin)  # pieces.macs spreads MACs over them
@@ -283,6 +282,8 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                             output_buffer // (w * cout * out_bytes))
                 if h_max <= rows_seen:
                     continue  # narrower, no more rows: only more iterations
+                if not rows_seen:  # this chunk pair fits the core's buffers
+                    taken[cin] = taken.get(cin, 0) + 1
                 rows_seen = h_max
                 for h in _row_blocks(out_h, h_max):
                     in_h = in_h_of(h)
