@@ -86,6 +86,9 @@ def test_resnet50_report_draws_the_network_and_zooms_into_a_layer(resnet50_runs,
     page.locator("#timeline g.layer").first.hover()
     text = page.locator("#tooltip").inner_text()
     assert "paced by" in text and "COMP busy" in text and "lower bound" in text
+    # the layer table gives each stage's busy time, the pacing stage and the bound
+    for key in ("binds", "busy-COMP", "busy-LOADFM", "bound", "efficiency"):
+        assert page.locator(f"#layers-section th[data-key='{key}']").count() == 1
 
     # zoom into the most expensive layer: one bar per instruction event of that layer
     slowest = max(range(len(sparse.layers)), key=lambda i: sparse.layers[i].total_s)

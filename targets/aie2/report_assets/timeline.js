@@ -348,10 +348,18 @@
       {key: "macs", label: "MACs", value: x => x.macs, show: x => fmtCount(x.macs)},
       {key: "density", label: "density", value: x => x.macs ? x.macs_computed / x.macs : 1,
        show: x => (x.macs ? x.macs_computed / x.macs : 1).toFixed(3)},
+      {key: "binds", label: "paced by", text: true, value: x => x.binds || ""},
       {key: "ddr", label: "DDR \u00b5s", ...us("ddr")},
-      {key: "memtile_core", label: "memtile\u2194core \u00b5s", ...us("memtile_core")},
-      {key: "compute", label: "compute \u00b5s", ...us("compute")},
+      // each stage's own busy time (streamed stages overlap, so they can add to more
+      // than the total), not the time attributed to the stage that paces a group
+      ...["LOADWDM", "LOADFM", "COMP", "WRITEFM"].map(stage => ({
+        key: `busy-${stage}`, label: `${stage} busy \u00b5s`,
+        value: x => (x.busy || {})[stage] || 0,
+        show: x => ((x.busy || {})[stage] || 0).toFixed(2)})),
       {key: "total", label: "total \u00b5s", ...us("total")},
+      {key: "bound", label: "bound \u00b5s", ...us("bound")},
+      {key: "efficiency", label: "bound/total", value: x => x.total ? x.bound / x.total : 0,
+       show: x => (x.total ? x.bound / x.total : 0).toFixed(2)},
       {key: "share", label: "share of the network", value: x => x.total, show: x => {
         const span = document.createElement("span");
         span.className = "share";
