@@ -42,8 +42,7 @@ from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, is_fused_activation, l
 from bsir.targets.aie2.mapping import (
     LayerMapping,
     LayerShape,
-    band_channels,
-    band_shape,
+    band_weight_bytes,
     map_layer,
 )
 
@@ -72,11 +71,8 @@ def layer_body_ops(mapping: LayerMapping, array: AIE2Array) -> list[Operation]:
     passes = ddr.passes
     ops: list[Operation] = []
     if shape.weighted:
-        # every COUT band's weights fit the bound of the fullest one
-        band = band_shape(shape, ddr.cout_passes).weight_bytes(
-            0, band_channels(shape, ddr.cout_passes))
-        per_tile = ceil(band / len(array.weight_memtiles))
-        ops.append(tiling.TransferOp("loadw", "weights", per_tile, passes))
+        ops.append(tiling.TransferOp("loadw", "weights", band_weight_bytes(shape, array, ddr),
+                                     passes))
     for index in range(shape.inputs):
         ops.append(tiling.TransferOp("to_cores", f"input{index}",
                                      sub.input_bytes // shape.inputs, sub.iterations * passes))

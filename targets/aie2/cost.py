@@ -15,8 +15,31 @@ memtile<->core and compute time the time model reports for the layer (tested).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from bsir.targets.aie2.hardware import AIE2Array
+
+STREAM_STAGES = ("LOADFM", "COMP", "WRITEFM")
+
+
+@dataclass(frozen=True)
+class GroupTime:
+    """The time of one streamed group on a core."""
+
+    duration: float
+    spans: tuple[tuple[str, float, float], ...]
+    """(stage, start within the group, seconds busy) of LOADFM, COMP and WRITEFM."""
+    paced: tuple[tuple[str, float], ...]
+    """The stages the group's duration is charged to, and how much to each: all three
+    in turn for one iteration, else the slowest stage for all of it."""
+
+    @property
+    def memtile_core_s(self) -> float:
+        return sum(seconds for stage, seconds in self.paced if stage != "COMP")
+
+    @property
+    def compute_s(self) -> float:
+        return sum(seconds for stage, seconds in self.paced if stage == "COMP")
 
 
 def weights_to_cores_s(nbytes: int, loads: int, array: AIE2Array) -> float:
@@ -24,28 +47,31 @@ def weights_to_cores_s(nbytes: int, loads: int, array: AIE2Array) -> float:
     return nbytes * loads / array.link_bandwidth()
 
 
-def group_s(in_bytes: int, macs: int, out_bytes: int, iterations: int, repeat: int,
-            array: AIE2Array) -> tuple[float, float]:
-    """(memtile<->core, compute) seconds of one streamed group."""
+def group_time(in_bytes: int, macs: int, out_bytes: int, iterations: int, repeat: int,
+               array: AIE2Array) -> GroupTime:
+    """The time of one streamed group, its stages and the stage that paces it."""
     link, rate = array.link_bandwidth(), array.macs_per_second
     t_in, t_c, t_out = in_bytes / link, macs / rate, out_bytes / link
     if iterations == 1:
-        return (t_in + t_out) * repeat, t_c * repeat
+        lengths = (t_in * repeat, t_c * repeat, t_out * repeat)
+        starts = (0.0, lengths[0], lengths[0] + lengths[1])
+        return GroupTime(sum(lengths), tuple(zip(STREAM_STAGES, starts, lengths, strict=True)),
+                         tuple(zip(STREAM_STAGES, lengths, strict=True)))
     duration = iterations * max(t_in, t_c, t_out) * repeat
-    return (0.0, duration) if t_c >= max(t_in, t_out) else (duration, 0.0)
+    spans = tuple((stage, 0.0, iterations * t * repeat)
+                  for stage, t in zip(STREAM_STAGES, (t_in, t_c, t_out), strict=True))
+    pacing = "COMP" if t_c >= max(t_in, t_out) else "LOADFM" if t_in >= t_out else "WRITEFM"
+    return GroupTime(duration, spans, ((pacing, duration),))
 
 
-def on_array_s(weight_loads: Iterable[tuple[int, int]],
-               groups: Iterable[tuple[int, int, int, int, int]],
+def on_array_s(weight_loads: Iterable[tuple[int, int]], groups: Iterable[GroupTime],
                array: AIE2Array) -> tuple[float, float]:
     """(memtile<->core, compute) seconds of a layer on the array: its LOADWDMs as
-    (bytes, count), then its streamed groups as (in bytes, MACs, out bytes, iterations,
-    repeat)."""
+    (bytes, count), then its streamed groups (:func:`group_time`)."""
     memtile_core = compute = 0.0
     for nbytes, loads in weight_loads:
         memtile_core += weights_to_cores_s(nbytes, loads, array)
     for group in groups:
-        moving, computing = group_s(*group, array)
-        memtile_core += moving
-        compute += computing
+        memtile_core += group.memtile_core_s
+        compute += group.compute_s
     return memtile_core, compute

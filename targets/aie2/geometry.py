@@ -33,6 +33,16 @@ def window(out_size: int, kernel: int, stride: int, dilation: int) -> int:
     return (out_size - 1) * stride + dilation * (kernel - 1) + 1 if out_size else 0
 
 
+def input_span(size: int, o0: int, o1: int, kernel: int, stride: int, dilation: int,
+               pad: int) -> tuple[int, int, int]:
+    """(first, end, offset) of the ``size`` input positions along one axis that outputs
+    [o0, o1) read, clipped to the input, and where the clipped span starts inside the
+    padded window (``pad`` positions before the input)."""
+    start = o0 * stride - pad
+    first, end = max(start, 0), min(start + window(o1 - o0, kernel, stride, dilation), size)
+    return first, max(end, first), first - start
+
+
 @dataclass(frozen=True)
 class LayerShape:
     """A layer's geometry (batch 1, NHWC, INT8 sizes): the one description of a layer
@@ -112,11 +122,8 @@ class LayerShape:
         """(first, end, offset) of the input rows (axis 0) or columns (1) that outputs
         [o0, o1) read, clipped to the input, and where the clipped span starts inside
         the padded window."""
-        size = self.in_hw[axis]
-        start = o0 * self.stride[axis] - self.pad[axis]
-        extent = window(o1 - o0, self.kernel[axis], self.stride[axis], self.dilation[axis])
-        first, end = max(start, 0), min(start + extent, size)
-        return first, max(end, first), first - start
+        return input_span(self.in_hw[axis], o0, o1, self.kernel[axis], self.stride[axis],
+                          self.dilation[axis], self.pad[axis])
 
     def input_channels(self, c0: int, c1: int, k0: int, k1: int) -> tuple[int, int]:
         """Input channels a chunk of output channels [c0, c1) and input chunk [k0, k1)

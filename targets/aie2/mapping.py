@@ -32,7 +32,7 @@ import numpy as np
 from bsir.diagnostics import BsirError
 from bsir.dialects import tiling
 from bsir.targets.aie2.bound import layer_bound
-from bsir.targets.aie2.cost import on_array_s
+from bsir.targets.aie2.cost import group_time, on_array_s
 from bsir.targets.aie2.geometry import (
     PARTIAL_SUM_BYTES,
     LayerShape,
@@ -54,7 +54,7 @@ class Split:
     row_bounds: tuple[int, ...]      # per row: output channels (within the column's range)
 
     @staticmethod
-    def of(layer: tiling.LayerOp) -> Split:
+    def of(layer: tiling.MappedLayer) -> Split:
         """The split a mapped layer's ``#tiling.split`` records."""
         attr = layer.split
         return Split(attr.get("mode"), attr.get("cols"), attr.get("rows"))
@@ -212,7 +212,7 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
 def subvolume_cost(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, array: AIE2Array
                    ) -> tuple[float, float]:
     """(memtile<->core, compute) seconds of the program of a subvolume, every pass."""
-    groups = [(g.in_bytes, g.macs, g.out_bytes, g.iterations, g.repeat)
+    groups = [group_time(g.in_bytes, g.macs, g.out_bytes, g.iterations, g.repeat, array)
               for g in stream_groups(shape, sub, ddr)]
     loads = [(sub.weight_bytes, sub.weight_loads * ddr.passes)] if sub.weight_loads else []
     return on_array_s(loads, groups, array)
@@ -357,12 +357,7 @@ def band_bytes(shape: LayerShape, split: Split, array: AIE2Array,
     per_tile_in = align(one_input.tile_bytes) * shape.inputs \
         + ceil(shape.other_input_bytes / tiles)
     per_tile_out = 0 if shape.kind == "eltwise" else output.tile_bytes
-    weights = 0
-    if shape.weighted:  # the largest band's weights
-        band = band_shape(shape, ddr.cout_passes)
-        weights = ceil(band.weight_bytes(0, band_channels(shape, ddr.cout_passes))
-                       / len(array.weight_memtiles))
-    return per_tile_in, per_tile_out, weights
+    return per_tile_in, per_tile_out, band_weight_bytes(shape, array, ddr)
 
 
 def memtile_demand(shape: LayerShape, split: Split, array: AIE2Array,
@@ -407,12 +402,6 @@ def ddr_tilings(shape: LayerShape, split: Split, array: AIE2Array,
     return [ddr for _, _, ddr in fitting[:count]]
 
 
-def choose_ddr_tiling(shape: LayerShape, split: Split, array: AIE2Array,
-                      budget: int | None = None) -> DDRTiling:
-    """The DDR tiling of least DDR traffic that fits ``budget`` bytes per memtile."""
-    return ddr_tilings(shape, split, array, budget, 1)[0]
-
-
 def _pass_counts(limit: int) -> Iterator[int]:
     """1, 2, 3, ... up to ``limit``, skipping counts that give the same band size."""
     seen = set()
@@ -444,15 +433,21 @@ def band_shape(shape: LayerShape, cout_passes: int) -> LayerShape:
     return replace(shape, cout=channels, block_row_nnz=nnz)
 
 
+def band_weight_bytes(shape: LayerShape, array: AIE2Array, ddr: DDRTiling) -> int:
+    """Weight bytes one DDR pass keeps on each weight memtile: those of the fullest COUT
+    band (every band fits that bound), spread over the weight memtiles; 0 unweighted."""
+    if not shape.weighted:
+        return 0
+    band = band_shape(shape, ddr.cout_passes).weight_bytes(
+        0, band_channels(shape, ddr.cout_passes))
+    return ceil(band / len(array.weight_memtiles))
+
+
 def mapping_ddr_s(shape: LayerShape, array: AIE2Array, ddr: DDRTiling) -> float:
     """DDR seconds a mapping implies by itself: its weights (one COUT band per pass)
     and, when tiled through DDR, a band of each input in and of the output out."""
     load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
-    loadw = 0.0
-    if shape.weighted:
-        band = band_shape(shape, ddr.cout_passes).weight_bytes(
-            0, band_channels(shape, ddr.cout_passes))
-        loadw = ceil(band / len(array.weight_memtiles)) * ddr.passes / load_bw
+    loadw = band_weight_bytes(shape, array, ddr) * ddr.passes / load_bw
     if ddr.passes == 1:
         return loadw
     in_band, out_band = band_distributions(shape, array, ddr)
@@ -494,18 +489,18 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) ->
     if best is None:
         assert failure is not None
         raise failure
+    if shape.block_row_nnz is None:
+        return best
+    # sparse never slower: with its zeros, uncompacted, when that is faster (only worth
+    # a search when the dense layer's lower bound leaves it a chance)
     dense_shape = replace(shape, block_row_nnz=None)
-    if shape.block_row_nnz is not None \
-            and layer_bound(dense_shape, array).seconds < best.estimate_s:
-        # sparse never slower: with its zeros, uncompacted, when that is faster (only
-        # worth a search when the dense layer's lower bound leaves it a chance)
-        try:
-            dense = map_layer(dense_shape, array, budget)
-        except BsirError:
-            return best
-        if dense.estimate_s < best.estimate_s:
-            return replace(dense, keeps_zeros=True)
-    return best
+    if layer_bound(dense_shape, array).seconds >= best.estimate_s:
+        return best
+    try:
+        dense = map_layer(dense_shape, array, budget)
+    except BsirError:
+        return best
+    return replace(dense, keeps_zeros=True) if dense.estimate_s < best.estimate_s else best
 
 
 # --------------------------------------------------------------------------- coverage

@@ -19,7 +19,7 @@ from functools import lru_cache
 from math import ceil
 
 from bsir.dialects import tiling
-from bsir.targets.aie2.geometry import LayerShape, window
+from bsir.targets.aie2.geometry import LayerShape, input_span
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,9 @@ class RowGeometry:
         """Input rows a core's tile holds for output rows [r0, r1), padding excluded."""
         if self.gathers:
             return (r1 - r0) * self.kernel
-        start = r0 * self.stride - self.top
-        end = start + window(r1 - r0, self.kernel, self.stride, self.dilation)
-        return max(min(end, self.in_h) - max(start, 0), 0)
+        first, end, _ = input_span(self.in_h, r0, r1, self.kernel, self.stride,
+                                   self.dilation, self.top)
+        return end - first
 
 
 def row_groups(shape: LayerShape, out_h: int, block: int) -> tuple[RowGroup, ...]:

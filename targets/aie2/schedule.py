@@ -78,8 +78,7 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
     """Every DDR pass of a layer with its steps."""
     sub = layer.subvolume.as_dict()
     ddr = layer.ddr.as_dict()
-    attr = layer.split
-    split = Split(attr.get("mode"), attr.get("cols"), attr.get("rows"))
+    split = Split.of(layer)
     out_h, out_w, cout = geometry.out_hwc
     band = band_channels(geometry, ddr["cout_passes"])
     ranges = {(r, c): split.core_ranges(out_w, r, c) for r in range(rows) for c in range(cols)}

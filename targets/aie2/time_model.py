@@ -29,7 +29,7 @@ from bsir.dialects import aie2, tiling
 from bsir.dialects.tg import only_graph
 from bsir.stats import op_macs
 from bsir.targets.aie2.bound import layer_bound
-from bsir.targets.aie2.cost import group_s, on_array_s, weights_to_cores_s
+from bsir.targets.aie2.cost import group_time, on_array_s, weights_to_cores_s
 from bsir.targets.aie2.hardware import AIE2Array, module_array
 from bsir.targets.aie2.layer_shape import layer_shape
 
@@ -145,7 +145,6 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
         bound = layer_bound(shape, array)
         result.bound_s, result.bound_by = bound.seconds, bound.bound_by
     load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
-    link, rate = array.link_bandwidth(), array.macs_per_second
     load = loadw = write = 0.0
     moved_by_kind = {"LOAD": 0, "LOADW": 0, "WRITE": 0}
     for op in layer.instructions:
@@ -181,48 +180,38 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
     paced = {"DDR": result.ddr_s, "LOADWDM": 0.0, "LOADFM": 0.0, "COMP": 0.0,
              "WRITEFM": 0.0}
     cores = [(r, c) for r in range(array.rows) for c in range(array.cols)]
-    weight_loads = [(op.nbytes, op.iterations * op.repeats) for op in layer.instructions
-                    if isinstance(op, aie2.LoadWDMOp)]
-    groups = _groups(layer)
+    weights = [op for op in layer.instructions if isinstance(op, aie2.LoadWDMOp)]
+    groups = [(phase, loadfm, comp, writefm,
+               group_time(loadfm.nbytes, comp.field("macs"), writefm.nbytes,
+                          loadfm.iterations, loadfm.repeats, array))
+              for phase, loadfm, comp, writefm in _groups(layer)]
     result.memtile_core_s, result.compute_s = on_array_s(
-        weight_loads,
-        [(loadfm.nbytes, comp.field("macs"), writefm.nbytes, loadfm.iterations,
-          loadfm.repeats) for _, loadfm, comp, writefm in groups], array)
-    for op in layer.instructions:
-        if isinstance(op, aie2.LoadWDMOp):
-            duration = weights_to_cores_s(op.nbytes, op.iterations * op.repeats, array)
-            result.busy["LOADWDM"] += duration
-            paced["LOADWDM"] += duration
-            for r, c in cores:
-                result.events.append(Event(f"core {r},{c}", "LOADWDM", t, duration,
-                                           {"bytes": op.nbytes, "iter": op.iterations,
-                                            "repeat": op.repeats}))
-            t += duration
-    for phase, loadfm, comp, writefm in groups:
-        t_in, t_c, t_out = loadfm.nbytes / link, comp.field("macs") / rate, writefm.nbytes / link
-        n, reps = loadfm.iterations, loadfm.repeats
-        duration = sum(group_s(loadfm.nbytes, comp.field("macs"), writefm.nbytes, n, reps,
-                               array))
-        if n == 1:
-            stages = [("LOADFM", 0.0, t_in * reps), ("COMP", t_in * reps, t_c * reps),
-                      ("WRITEFM", (t_in + t_c) * reps, t_out * reps)]
-            for stage, _, length in stages:
-                paced[stage] += length
-        else:
-            stages = [("LOADFM", 0.0, n * t_in * reps), ("COMP", 0.0, n * t_c * reps),
-                      ("WRITEFM", 0.0, n * t_out * reps)]
-            paced[max(stages, key=lambda stage: stage[2])[0]] += duration
-        for stage, _, length in stages:
+        [(op.nbytes, op.iterations * op.repeats) for op in weights],
+        [timed for *_, timed in groups], array)
+    for op in weights:
+        duration = weights_to_cores_s(op.nbytes, op.iterations * op.repeats, array)
+        result.busy["LOADWDM"] += duration
+        paced["LOADWDM"] += duration
+        for r, c in cores:
+            result.events.append(Event(f"core {r},{c}", "LOADWDM", t, duration,
+                                       {"bytes": op.nbytes, "iter": op.iterations,
+                                        "repeat": op.repeats}))
+        t += duration
+    for phase, loadfm, comp, writefm, timed in groups:
+        for stage, seconds in timed.paced:
+            paced[stage] += seconds
+        for stage, _, length in timed.spans:
             result.busy[stage] += length
         amounts = {"LOADFM": {"bytes": loadfm.nbytes}, "COMP": {"macs": comp.field("macs")},
                    "WRITEFM": {"bytes": writefm.nbytes}}
         for r, c in cores:
-            for stage, offset, length in stages:
+            for stage, offset, length in timed.spans:
                 if length > 0:
                     result.events.append(Event(
                         f"core {r},{c}", f"{stage} {phase}", t + offset, length,
-                        {**amounts[stage], "iter": n, "repeat": reps}))
-        t += duration
+                        {**amounts[stage], "iter": loadfm.iterations,
+                         "repeat": loadfm.repeats}))
+        t += timed.duration
     result.binds = max(paced, key=paced.__getitem__)
     place = layer.placement
     if place is not None:
