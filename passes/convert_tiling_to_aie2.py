@@ -40,6 +40,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import aie2, tg, tiling
 from bsir.dialects.tg import only_graph
+from bsir.targets.aie2.geometry import LayerShape
 from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, module_array
 from bsir.targets.aie2.layer_shape import mapped_shape
 from bsir.targets.aie2.layout import Distribution, distribution_of, value_views
@@ -48,12 +49,11 @@ from bsir.targets.aie2.memtile_allocator import align
 from bsir.targets.aie2.program import DDRTiling, Subvolume, stream_groups
 
 
-def _stream_layout(layer: tiling.LayerOp, array: AIE2Array, activations: list,
+def _stream_layout(shape: LayerShape, ddr: DDRTiling, array: AIE2Array, activations: list,
                    w_band: int) -> tuple[list[int], int, list[Distribution], Distribution]:
     """Band buffers of a layer streamed through DDR: weights at 0, then each input band,
     then the output band (element-wise layers write over their first input band)."""
-    shape = mapped_shape(layer)
-    in_dist, out_dist = band_distributions(shape, array, DDRTiling.of(layer))
+    in_dist, out_dist = band_distributions(shape, array, ddr)
     addresses, cursor = [], align(w_band) if w_band else 0
     for _ in activations:
         addresses.append(cursor)
@@ -66,8 +66,7 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
                 views: dict | None = None) -> list[aie2.InstructionOp]:
     """The instructions of one mapped layer, in program order: spills, loads, weights,
     the stream, stores."""
-    sub = layer.subvolume.as_dict()
-    ddr = layer.ddr.as_dict()
+    shape, sub, ddr = mapped_shape(layer), Subvolume.of(layer), DDRTiling.of(layer)
     place = layer.placement.as_dict() if layer.placement is not None else None
     if place is None:
         raise PassFailedException(
@@ -78,15 +77,15 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     streamed = out_addr < 0
     core = CoreLayout.of(array)
     tiles = len(array.activation_memtiles)
-    passes = ddr["h_passes"] * ddr["cout_passes"]
+    passes = ddr.passes
     activations = [v for v in inner.operands if not isinstance(v.owner, tg.WeightOp)]
     if views is None:
         views = value_views(layer.parent_block())  # type: ignore[arg-type]
     loadw = [t for t in layer.transfers("loadw")]
     w_band = loadw[0].nbytes if loadw else 0
     if streamed:
-        in_addrs, out_base, in_dists, out_dist = _stream_layout(layer, array, activations,
-                                                                w_band)
+        in_addrs, out_base, in_dists, out_dist = _stream_layout(shape, ddr, array,
+                                                                activations, w_band)
         w_addr = 0
     else:
         in_addrs = [address for address, _ in inputs]
@@ -117,14 +116,13 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     if w_band:
         loads.append(aie2.LoadWOp("ddr", memtile=w_addr, bytes=w_band, iter=passes))
     out = prologue + loads
-    if sub["weight_loads"]:
+    if sub.weight_loads:
         out.append(aie2.LoadWDMOp("once", memtile=w_addr, core=core.weights,
-                                  bytes=sub["weight_bytes"], iter=1,
-                                  repeat=sub["weight_loads"] * passes))
-    shape = mapped_shape(layer)
+                                  bytes=sub.weight_bytes, iter=1,
+                                  repeat=sub.weight_loads * passes))
     in_dist = in_dists[0] if in_dists else Distribution(1, 1, 1, tiles)
     in_addr = in_addrs[0] if in_addrs else 0
-    for group in stream_groups(shape, Subvolume.of(layer), DDRTiling.of(layer)):
+    for group in stream_groups(shape, sub, ddr):
         fields = {"iter": group.iterations, "repeat": group.repeat}
         out.append(aie2.LoadFMOp(
             group.phase, memtile=in_addr, core=core.input, bytes=group.in_bytes,
