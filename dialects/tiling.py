@@ -94,6 +94,14 @@ class HardwareAttr(RecordAttr):
     clock_ghz: FloatData
     locks_per_core: IntAttr
     locks_per_memtile: IntAttr
+    memtile_mm2s: IntAttr
+    memtile_s2mm: IntAttr
+    core_mm2s: IntAttr
+    core_s2mm: IntAttr
+    shim_mm2s: IntAttr
+    shim_s2mm: IntAttr
+    memtile_bds: IntAttr
+    core_bds: IntAttr
 
 
 @irdl_attr_definition

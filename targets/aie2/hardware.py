@@ -14,14 +14,27 @@ come from a grid (``4x4``, ``4x5``: rows x columns), a preset name, or a TOML fi
     input_buffer = 8192      # one of two (ping, pong)
     output_buffer = 8192     # one of two
     weight_buffer = 16384
-    [bandwidth]              # GB/s
+    [bandwidth]              # a number is GB/s; or a text: "4 GB/s", "4 GiB/s"
     ddr_channel = 4.0        # per channel; two channels per memtile
     link = 4.0               # memtile <-> core, each link
     [compute]
     macs_per_cycle = 256
     clock_ghz = 1.0
+    [dma]                    # DMA channels, buffer descriptors and locks per tile
+    memtile_mm2s = 6
+    memtile_s2mm = 6
+    core_mm2s = 2
+    core_s2mm = 2
+    shim_mm2s = 2
+    shim_s2mm = 2
+    memtile_bds = 48         # split evenly between even and odd channels
+    core_bds = 16
+    memtile_locks = 64
 
-Missing keys take the defaults below.
+Missing keys take the defaults below. The DMA budgets are those of AMD's AIE-ML tiles
+(AM020, the AIE-ML architecture manual; UG1603): a memtile has 6 MM2S and 6 S2MM
+channels, 48 buffer descriptors and 64 locks, a compute tile 2 + 2 channels, 16
+descriptors and 16 locks, a shim tile 2 + 2 channels.
 """
 
 from __future__ import annotations
@@ -40,6 +53,12 @@ from bsir.dialects import tiling
 from bsir.files import note_input
 
 KIB = 1024
+GIB_PER_GB = 2**30 / 1e9
+"""GB/s in one GiB/s."""
+
+DMA_BUDGETS = ("memtile_mm2s", "memtile_s2mm", "core_mm2s", "core_s2mm", "shim_mm2s",
+               "shim_s2mm", "memtile_bds", "core_bds")
+"""The DMA budgets of an array's tiles (fields of :class:`AIE2Array`)."""
 
 
 class InvalidArrayError(BsirError):
@@ -74,6 +93,14 @@ class AIE2Array:
     clock_ghz: float = 1.0
     locks_per_core: int = 16
     locks_per_memtile: int = 64
+    memtile_mm2s: int = 6
+    memtile_s2mm: int = 6
+    core_mm2s: int = 2
+    core_s2mm: int = 2
+    shim_mm2s: int = 2
+    shim_s2mm: int = 2
+    memtile_bds: int = 48
+    core_bds: int = 16
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
@@ -86,7 +113,7 @@ class AIE2Array:
             problems.append(("memtile_mode", "separate memtiles need at least 2 columns"))
         for name in ("memtile_bytes", "core_memory", "input_buffer", "output_buffer",
                      "weight_buffer", "macs_per_cycle", "ddr_channels_per_memtile",
-                     "locks_per_core", "locks_per_memtile"):
+                     "locks_per_core", "locks_per_memtile", *DMA_BUDGETS):
             if not getattr(self, name) >= 1:
                 problems.append((name, "{field} must be a positive integer, got "
                                        f"{getattr(self, name)}"))
@@ -146,18 +173,28 @@ class AIE2Array:
         return self.link_gbps * 1e9
 
     def with_grid(self, rows: int, cols: int) -> AIE2Array:
-        return replace(self, name=f"aie2-{rows}x{cols}", rows=rows, cols=cols)
+        """The same tiles on another grid (named ``aie2-RxC``, or ``NAME-RxC`` for a
+        named array other than a square default one)."""
+        name = f"aie2-{rows}x{cols}" if self.name.startswith("aie2-") \
+            else f"{self.name}-{rows}x{cols}"
+        return replace(self, name=name, rows=rows, cols=cols)
 
 
 PRESETS: dict[str, AIE2Array] = {
     **{f"aie2-{n}x{n}": AIE2Array(name=f"aie2-{n}x{n}", rows=n, cols=n) for n in range(1, 9)},
-    # Ryzen AI's first NPU (Phoenix): 4 columns of 4 compute tiles.
+    # Ryzen AI's first NPU (Phoenix): 4 columns of 4 compute tiles; mlir-aie's npu1.
     "ryzen-ai-phoenix": AIE2Array(name="ryzen-ai-phoenix", rows=4, cols=4),
-    # Ryzen AI's second NPU (Strix, XDNA2): 8 columns of 4 compute tiles.
+    "npu1": AIE2Array(name="npu1", rows=4, cols=4),
+    # Ryzen AI's second NPU (Strix, XDNA2): 8 columns of 4 compute tiles; mlir-aie's npu2.
     "ryzen-ai-strix": AIE2Array(name="ryzen-ai-strix", rows=4, cols=8),
+    "npu2": AIE2Array(name="npu2", rows=4, cols=8),
+    # The paper's estimator (bsir's --cost-model paper): its bandwidths are GiB/s.
+    "paper": AIE2Array(name="paper", rows=4, cols=4, ddr_channel_gbps=4 * GIB_PER_GB,
+                       link_gbps=4 * GIB_PER_GB),
 }
 
 _GRID = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+_NAMED_GRID = re.compile(r"^(.+)-(\d+)[xX](\d+)$")
 
 
 def parse_grid(text: str) -> tuple[int, int]:
@@ -179,7 +216,8 @@ def array_from_toml(path: str) -> AIE2Array:
     except tomllib.TOMLDecodeError as error:
         raise BsirError(f"{path}: {error}") from None
     sections = {
-        "memtile": {"bytes": "memtile_bytes", "mode": "memtile_mode"},
+        "memtile": {"bytes": "memtile_bytes", "mode": "memtile_mode",
+                    "locks": "locks_per_memtile"},
         "core": {"memory": "core_memory", "input_buffer": "input_buffer",
                  "output_buffer": "output_buffer", "weight_buffer": "weight_buffer",
                  "locks": "locks_per_core"},
@@ -187,6 +225,7 @@ def array_from_toml(path: str) -> AIE2Array:
                       "ddr_channels_per_memtile": "ddr_channels_per_memtile",
                       "link": "link_gbps"},
         "compute": {"macs_per_cycle": "macs_per_cycle", "clock_ghz": "clock_ghz"},
+        "dma": {**{name: name for name in DMA_BUDGETS}, "memtile_locks": "locks_per_memtile"},
     }
     known = {f.name: f.type for f in fields(AIE2Array)}
     values: dict[str, object] = {}
@@ -197,6 +236,8 @@ def array_from_toml(path: str) -> AIE2Array:
             for sub, sub_value in value.items():
                 if sub not in sections[key]:
                     raise BsirError(f"{path}: unknown key '{key}.{sub}'")
+                if key == "bandwidth" and isinstance(sub_value, str):
+                    sub_value = gb_per_second(sub_value, f"{path}: bandwidth.{sub}")
                 values[sections[key][sub]] = sub_value
         elif key in ("name", "rows", "cols"):
             values[key] = value
@@ -215,6 +256,19 @@ def array_from_toml(path: str) -> AIE2Array:
         names = {field: f"{section}.{key}" for section, keys in sections.items()
                  for key, field in keys.items()}
         raise InvalidArrayError(str(values["name"]), error.problems, names) from None
+
+
+_BANDWIDTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(GB/s|GiB/s)\s*$")
+
+
+def gb_per_second(text: str, where: str) -> float:
+    """``"4 GB/s"`` -> 4.0; ``"4 GiB/s"`` -> 4.294967296 (GB/s, 10^9 bytes a second)."""
+    match = _BANDWIDTH.match(text)
+    if not match:
+        raise BsirError(f"{where} must be a number of GB/s or a text like \"4 GB/s\" or "
+                        f"\"4 GiB/s\", got {text!r}")
+    value = float(match.group(1))
+    return value * GIB_PER_GB if match.group(2) == "GiB/s" else value
 
 
 @dataclass(frozen=True)
@@ -254,11 +308,16 @@ def module_array(module: ModuleOp) -> AIE2Array:
 
 
 def resolve_array(spec: str = "4x4", memtiles: str | None = None) -> AIE2Array:
-    """An array from a grid (``4x5``), a preset name, or a ``.toml`` file."""
+    """An array from a grid (``4x5``), a preset name, a preset on another grid
+    (``paper-8x8``, ``npu2-4x6``), or a ``.toml`` file."""
+    named = _NAMED_GRID.match(spec)
     if spec.endswith(".toml"):
         array = array_from_toml(spec)
     elif spec in PRESETS:
         array = PRESETS[spec]
+    elif named and (named.group(1) in PRESETS or named.group(1) == "aie2"):
+        base = PRESETS.get(named.group(1), AIE2Array())
+        array = base.with_grid(int(named.group(2)), int(named.group(3)))
     else:
         rows, cols = parse_grid(spec)
         array = AIE2Array().with_grid(rows, cols)

@@ -61,6 +61,37 @@ def test_toml(tmp_path):
         resolve_array(str(bad))
 
 
+def test_dma_budgets_and_bandwidth_units(tmp_path):
+    array = AIE2Array()
+    assert (array.memtile_mm2s, array.memtile_s2mm, array.core_mm2s, array.core_s2mm,
+            array.shim_mm2s, array.shim_s2mm) == (6, 6, 2, 2, 2, 2)
+    assert (array.memtile_bds, array.core_bds, array.locks_per_memtile,
+            array.locks_per_core) == (48, 16, 64, 16)
+    hw = tmp_path / "hw.toml"
+    hw.write_text('[bandwidth]\nlink = "4 GiB/s"\nddr_channel = "3.5 GB/s"\n'
+                  "[dma]\nmemtile_s2mm = 4\ncore_bds = 12\nmemtile_locks = 32\n")
+    array = resolve_array(str(hw))
+    assert array.link_gbps == 4 * 2**30 / 1e9 and array.ddr_channel_gbps == 3.5
+    assert (array.memtile_s2mm, array.core_bds, array.locks_per_memtile) == (4, 12, 32)
+    hw.write_text('[bandwidth]\nlink = "4 Gbit/s"\n')
+    with pytest.raises(BsirError, match=r"bandwidth\.link must be a number of GB/s"):
+        resolve_array(str(hw))
+    hw.write_text("[dma]\ncore_mm2s = 0\n")
+    with pytest.raises(BsirError, match=r"dma\.core_mm2s must be a positive integer, got 0"):
+        resolve_array(str(hw))
+
+
+def test_device_presets_and_presets_on_other_grids():
+    assert (PRESETS["npu1"].rows, PRESETS["npu1"].cols) == (4, 4)
+    assert (PRESETS["npu2"].rows, PRESETS["npu2"].cols) == (4, 8)
+    paper = resolve_array("paper-8x8")
+    assert (paper.name, paper.rows, paper.cols) == ("paper-8x8", 8, 8)
+    assert paper.link_bandwidth() == 4 * 2**30 and paper.ddr_load_bandwidth() == 4 * 2**30
+    assert resolve_array("npu2-4x6").cols == 6 and resolve_array("aie2-4x5").name == "aie2-4x5"
+    with pytest.raises(BsirError, match="a grid is ROWSxCOLS"):
+        resolve_array("nosuch-4x4")
+
+
 def test_presets_cover_the_paper_grids():
     for n in range(1, 9):
         assert PRESETS[f"aie2-{n}x{n}"].cores == n * n

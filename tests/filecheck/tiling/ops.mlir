@@ -3,7 +3,7 @@
 // RUN: bsir-opt %s | bsir-opt | filecheck %s
 // RUN: bsir-opt %s --print-op-generic | bsir-opt | filecheck %s
 
-builtin.module attributes {tg.weights = "w.npz", tiling.array = #tiling.array<array_name = "aie2-2x2", rows = 2, cols = 2, memtile_bytes = 524288, memtile_mode = "shared", core_memory = 65536, input_buffer = 8192, output_buffer = 8192, weight_buffer = 16384, ddr_channel_gbps = 4.0, ddr_channels_per_memtile = 2, link_gbps = 4.0, macs_per_cycle = 256, clock_ghz = 1.0, locks_per_core = 16, locks_per_memtile = 64>} {
+builtin.module attributes {tg.weights = "w.npz", tiling.array = #tiling.array<array_name = "aie2-2x2", rows = 2, cols = 2, memtile_bytes = 524288, memtile_mode = "shared", core_memory = 65536, input_buffer = 8192, output_buffer = 8192, weight_buffer = 16384, ddr_channel_gbps = 4.0, ddr_channels_per_memtile = 2, link_gbps = 4.0, macs_per_cycle = 256, clock_ghz = 1.0, locks_per_core = 16, locks_per_memtile = 64, memtile_mm2s = 6, memtile_s2mm = 6, core_mm2s = 2, core_s2mm = 2, shim_mm2s = 2, shim_s2mm = 2, memtile_bds = 48, core_bds = 16>} {
   tg.graph @g(%x: tensor<1x28x28x64xf32>) -> (tensor<1x28x28x64xf32>) {
     %w = tg.weight "conv.weight" : tensor<64x3x3x64xf32>
     %c = tiling.layer "conv" {split = #tiling.split<mode = "w", cols = [0, 14, 28], rows = [0, 32, 64]>, subvolume = #tiling.subvolume<h = 6, w = 14, cout = 16, cin = 64, in_h = 8, in_w = 16, input_bytes = 8192, output_bytes = 1344, weight_bytes = 9216, iterations = 10, weight_loads = 2, macs = 774144, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>, placement = #tiling.placement<inputs = [0, 25088], weights = [25088, 18432], output = [499200, 25088], live = [0, 25088, 25088, 18432, 499200, 25088], weight_live = []>} : tensor<1x28x28x64xf32> {
@@ -21,7 +21,7 @@ builtin.module attributes {tg.weights = "w.npz", tiling.array = #tiling.array<ar
   }
 }
 
-// CHECK: builtin.module attributes {tg.weights = "w.npz", tiling.array = #tiling.array<array_name = "aie2-2x2", rows = 2, cols = 2, memtile_bytes = 524288, memtile_mode = "shared", core_memory = 65536, input_buffer = 8192, output_buffer = 8192, weight_buffer = 16384, ddr_channel_gbps = 4.0, ddr_channels_per_memtile = 2, link_gbps = 4.0, macs_per_cycle = 256, clock_ghz = 1.0, locks_per_core = 16, locks_per_memtile = 64>} {
+// CHECK: builtin.module attributes {tg.weights = "w.npz", tiling.array = #tiling.array<array_name = "aie2-2x2", rows = 2, cols = 2, memtile_bytes = 524288, memtile_mode = "shared", core_memory = 65536, input_buffer = 8192, output_buffer = 8192, weight_buffer = 16384, ddr_channel_gbps = 4.0, ddr_channels_per_memtile = 2, link_gbps = 4.0, macs_per_cycle = 256, clock_ghz = 1.0, locks_per_core = 16, locks_per_memtile = 64, memtile_mm2s = 6, memtile_s2mm = 6, core_mm2s = 2, core_s2mm = 2, shim_mm2s = 2, shim_s2mm = 2, memtile_bds = 48, core_bds = 16>} {
 // CHECK: tiling.layer "conv" {split = #tiling.split<mode = "w", cols = [0, 14, 28], rows = [0, 32, 64]>, subvolume = #tiling.subvolume<h = 6, w = 14, cout = 16, cin = 64, in_h = 8, in_w = 16, input_bytes = 8192, output_bytes = 1344, weight_bytes = 9216, iterations = 10, weight_loads = 2, macs = 774144, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>, placement = #tiling.placement<inputs = [0, 25088], weights = [25088, 18432], output = [499200, 25088], live = [0, 25088, 25088, 18432, 499200, 25088], weight_live = []>} : tensor<1x28x28x64xf32> {
 // CHECK-NEXT: tg.conv2d
 // CHECK-NEXT: tiling.transfer {kind = "loadw", tensor = "weights", bytes = 18432 : i64, count = 1 : i64}
