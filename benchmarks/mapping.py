@@ -1,9 +1,11 @@
 """How good the mapper is: Table 2's 42 cells against the lower bound and the paper's own
-schedules, and whether any layer runs slower sparse than dense.
+schedules, and whether any layer runs slower sparse than dense; then bsir's mapping
+timed by the paper's estimator against the paper's figures.
 
 Baselines, computed in the same run: the sum of the layers' lower bounds (no mapping
 under the time rules is faster; targets/aie2/bound.py), and, for ResNet50, the paper's
-published schedules of the convolutional part re-timed under the same rules.
+published schedules of the convolutional part re-timed under the same rules; under the
+paper's estimator (``--cost-model paper``), the paper's Table 2 figures.
 
     python benchmarks/mapping.py [--jobs 2] [--models resnet50 ...] [--kinds 4x4]
 
@@ -80,7 +82,8 @@ def main() -> None:
     parser.add_argument("--kinds", metavar="GRID", help="ResNet50 per layer kind on GRID")
     args = parser.parse_args()
     cells = run_table2(args.jobs, args.models, layers=True)
-    index = {(c["model"], c["grid"][0], c["sparsity"] > 0): c for c in cells}
+    index = {(c["model"], c["grid"][0], c["sparsity"] > 0): c for c in cells
+             if c["cost_model"] == "honest"}
     print(f"machine: {describe()}\n")
     header = (f"{'grid':<5}{'model':<13}{'':<7}{'total ms':>9}{'conv ms':>9}{'bound ms':>9}"
               f"{'bound/total':>12}{'sched ms':>9}{'conv/sched':>11}{'slower layers':>15}")
@@ -122,8 +125,26 @@ def main() -> None:
     print(f"layers slower sparse than dense: {len(slowest)}")
     for model, n, name, dense_s, sparse_s in sorted(slowest, key=lambda s: s[3] - s[4])[:10]:
         print(f"  {n}x{n} {model} {name}: {dense_s * 1e6:.1f} -> {sparse_s * 1e6:.1f} us")
+    print_paper_rules([c for c in cells if c["cost_model"] == "paper"])
     if args.kinds:
         print_kinds(args.kinds)
+
+
+def print_paper_rules(cells: list[dict]) -> None:
+    """bsir's convolutional part under the paper's estimator against the paper's figure."""
+    ratios = [(c, c["conv_s"] / c["paper_s"]) for c in cells if c["paper_s"]]
+    if not ratios:
+        return
+    mean = math.exp(sum(math.log(r) for _, r in ratios) / len(ratios))
+    near = [sum(abs(r - 1) <= limit for _, r in ratios) for limit in (0.10, 0.25)]
+    print(f"\nunder the paper's estimator (R1-R6, GiB/s), conv part / paper's figure over "
+          f"{len(ratios)} cells: geometric mean {mean:.2f}; within 10 %: {near[0]}, "
+          f"within 25 %: {near[1]}, within 2x: {sum(0.5 <= r <= 2 for _, r in ratios)}; "
+          f"bsir faster: {sum(r < 1 for _, r in ratios)}")
+    for cell, ratio in ratios:
+        if not 0.5 <= ratio <= 2:
+            print(f"  outside 2x: {cell['grid'][0]}x{cell['grid'][1]} {cell['model']} "
+                  f"{'sparse' if cell['sparsity'] else 'dense'}: {ratio:.2f}")
 
 
 if __name__ == "__main__":

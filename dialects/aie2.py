@@ -23,7 +23,9 @@ Addresses: ``memtile`` is where the transfer's buffer starts on each memtile it 
 (for LOADFM/WRITEFM the tensor or band buffer; ``stride`` is its row pitch and
 ``extent`` its bytes per memtile); ``core`` is the ping buffer in core memory, the pong
 buffer follows it at one buffer size. ``bytes`` are per memtile for DDR instructions and
-per core (the most any core moves) otherwise; ``macs`` per core per iteration. The
+per core (the most any core moves) otherwise; ``macs`` per core per iteration;
+``share`` (when more than 1) how many cores take turns on the transfer's DMA channel
+(targets/aie2/channels.py), which makes it that many times longer. The
 rows, columns and channels each core moves at each iteration follow from the layer's
 split and subvolume (targets/aie2/schedule.py); the functional simulator
 (targets/aie2/simulator.py) runs the program on real bytes.
@@ -51,7 +53,7 @@ from bsir.dialects.record_attr import RecordAttr
 
 PHASES = ("ddr", "once", "head", "body", "tail")
 FIELDS = ("acquire", "release", "memtile", "core", "bytes", "extent", "stride", "macs", "iter",
-          "repeat")
+          "repeat", "share")
 NO_LOCK = -1
 
 
@@ -92,6 +94,7 @@ class InstructionOp(IRDLOperation):
     macs = opt_prop_def(IntegerAttr)
     iter = prop_def(IntegerAttr)
     repeat = opt_prop_def(IntegerAttr)
+    share = opt_prop_def(IntegerAttr)
 
     traits = traits_def(HasParent(LayerOp))
 
@@ -118,6 +121,11 @@ class InstructionOp(IRDLOperation):
     def nbytes(self) -> int:
         return self.field("bytes")
 
+    @property
+    def shares(self) -> int:
+        """How many cores share the DMA channel of this transfer (1: none)."""
+        return self.field("share", 1)
+
     @classmethod
     def parse(cls, parser: Parser) -> InstructionOp:
         start = parser.pos
@@ -141,8 +149,8 @@ class InstructionOp(IRDLOperation):
     def verify_(self) -> None:
         if self.phase.data not in PHASES:
             raise VerifyException(f"unknown phase '{self.phase.data}' ({', '.join(PHASES)})")
-        if self.iterations < 1 or self.repeats < 1:
-            raise VerifyException("iter and repeat must be at least 1")
+        if self.iterations < 1 or self.repeats < 1 or self.shares < 1:
+            raise VerifyException("iter, repeat and share must be at least 1")
         if self.nbytes < 0 or self.field("macs") < 0:
             raise VerifyException("bytes and macs must be non-negative")
         array = _array_of(self)

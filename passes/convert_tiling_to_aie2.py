@@ -20,6 +20,11 @@ bytes per memtile (targets/aie2/layout.py); which rows, columns and channels eac
 moves per iteration follows from the split and subvolume (targets/aie2/schedule.py).
 Core addresses are the fixed core layout: input ping/pong at 0 and ``input_buffer``,
 output ping/pong after them, then weights. Locks are left to ``aie2-form-lock-chains``.
+
+DMA channels follow the channel plan of the layer's split (targets/aie2/channels.py): a
+transfer whose channel is time-shared records ``share``; a layer whose streams, buffer
+descriptors or memtile locks overflow a tile's budget is refused, naming the tile, the
+resource, what it needs and what it has.
 """
 
 from __future__ import annotations
@@ -40,11 +45,12 @@ from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import aie2, tg, tiling
 from bsir.dialects.tg import only_graph
+from bsir.targets.aie2.channels import ChannelBudgetError, layer_plan
 from bsir.targets.aie2.geometry import LayerShape
 from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, module_array
 from bsir.targets.aie2.layer_shape import mapped_shape
 from bsir.targets.aie2.layout import Distribution, distribution_of, value_views
-from bsir.targets.aie2.mapping import band_distributions
+from bsir.targets.aie2.mapping import Split, band_distributions
 from bsir.targets.aie2.memtile_allocator import align
 from bsir.targets.aie2.program import DDRTiling, Subvolume, stream_groups
 
@@ -116,22 +122,39 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     if w_band:
         loads.append(aie2.LoadWOp("ddr", memtile=w_addr, bytes=w_band, iter=passes))
     out = prologue + loads
+    groups = stream_groups(shape, sub, ddr)
+    try:
+        plan = layer_plan(shape, array, layer.split.get("mode"), Split.of(layer).rows_in_use)
+        plan.check_descriptors(len({g.in_bytes for g in groups}),
+                               len({g.out_bytes for g in groups}))
+    except ChannelBudgetError as error:
+        raise PassFailedException(
+            f"layer '{layer.layer_name.data}': {error.message}") from None
+    shares = plan.shares
     if sub.weight_loads:
         out.append(aie2.LoadWDMOp("once", memtile=w_addr, core=core.weights,
                                   bytes=sub.weight_bytes, iter=1,
-                                  repeat=sub.weight_loads * passes))
+                                  repeat=sub.weight_loads * passes,
+                                  **_shared(shares.loadwdm)))
     in_dist = in_dists[0] if in_dists else Distribution(1, 1, 1, tiles)
     in_addr = in_addrs[0] if in_addrs else 0
-    for group in stream_groups(shape, sub, ddr):
+    for group in groups:
         fields = {"iter": group.iterations, "repeat": group.repeat}
         out.append(aie2.LoadFMOp(
             group.phase, memtile=in_addr, core=core.input, bytes=group.in_bytes,
-            extent=in_dist.tile_bytes, stride=in_dist.pitch, **fields))
+            extent=in_dist.tile_bytes, stride=in_dist.pitch, **fields,
+            **_shared(shares.loadfm)))
         out.append(aie2.CompOp(group.phase, macs=group.macs, **fields))
         out.append(aie2.WriteFMOp(
             group.phase, memtile=out_base, core=core.output, bytes=group.out_bytes,
-            extent=out_dist.tile_bytes, stride=out_dist.pitch, **fields))
+            extent=out_dist.tile_bytes, stride=out_dist.pitch, **fields,
+            **_shared(shares.writefm)))
     return out + epilogue
+
+
+def _shared(share: int) -> dict[str, int]:
+    """The ``share`` field of a transfer whose DMA channel other cores use too."""
+    return {"share": share} if share > 1 else {}
 
 
 class LowerLayer(RewritePattern):

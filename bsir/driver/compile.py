@@ -68,6 +68,9 @@ class CompileOptions:
     seed: int = 0
     verify_each_pass: bool = False
     """Verify the IR after every pass (as bsir-opt does), not only the final program."""
+    cost_model: str = "honest"
+    """How the program is timed: bsir's rules (``honest``) or the paper's estimator's
+    (``paper``, targets/aie2/paper_cost.py)."""
 
 
 def front_passes(options: CompileOptions) -> list[ModulePass]:
@@ -151,6 +154,7 @@ class CompileResult:
             "total_s": self.total_s,
             "bound_s": self.timing.bound_s if self.timing else None,
             "conv_s": self.timing.conv_s if self.timing else None,
+            "cost_model": self.options.cost_model,
             "failed": self.failed,
         }
 
@@ -252,7 +256,8 @@ def compile_module(module: ModuleOp, arrays: Mapping[str, np.ndarray],
     if not options.verify_each_pass:
         verify_module(module)
     return CompileResult(name, module_array(module), options.sparsity, module,
-                         time_network(module), weights=final, files=files,
+                         time_network(module, options.cost_model), weights=final,
+                         files=files,
                          quantized=quantized or options.quantize, pipeline=text,
                          options=options, folder=ir_folder())
 

@@ -9,12 +9,16 @@ largest of its loads, computes and stores. Whatever the split, subvolume and loo
   Activations may already sit in the memtiles and stay there: no compulsory DDR time.
 - **weights to cores**: every kept weight reaches at least one core, and the busiest core
   receives at least the average: ``W / (R x C x B_link)``; LOADWDM halts, so this adds.
+  Every weight also leaves a weight memtile on one of its MM2S channels at most:
+  ``W / (M_w x K_mm2s x B_link)`` when that is fewer streams than cores.
 - **compute**: the busiest core computes at least the average of the MACs (kept blocks
   only; compares and adds for pools and element-wise layers): ``MACs / (R x C x rate)``.
 - **activations to cores**: every input element a window reads reaches at least one core
-  (an element a stride skips need not): ``I / (R x C x B_link)``.
-- **results from cores**: every output element leaves exactly one core:
-  ``O / (R x C x B_link)``.
+  (an element a stride skips need not) and leaves an activation memtile on one of its
+  MM2S channels: ``I / (min(R x C, M_a x K_mm2s) x B_link)``.
+- **results from cores**: every output element leaves exactly one core and enters an
+  activation memtile on one of its S2MM channels: ``O / (min(R x C, M_a x K_s2mm) x
+  B_link)`` (on 8 core rows a memtile takes the results of its 8 cores on 6 channels).
 
 - **the busiest core**: a core that computes a block of at least 1/N of the output needs
   the weights of its channels and the input its positions read; whatever the split,
@@ -132,12 +136,15 @@ def layer_bound(shape: LayerShape, array: AIE2Array) -> LayerBound:
     cores, link = array.cores, array.link_bandwidth()
     weights = kept_weight_bytes(shape)
     ops = round(shape.dense_macs * shape.density())
+    act_tiles, weight_tiles = len(array.activation_memtiles), len(array.weight_memtiles)
     terms = {
         "DDR": weights / (array.memtiles * array.ddr_load_bandwidth()),
-        "weights to cores": weights / (cores * link),
+        "weights to cores": weights / (min(cores, weight_tiles * array.memtile_mm2s) * link),
         "compute": ops / (cores * array.macs_per_second),
-        "activations to cores": needed_input_bytes(shape) / (cores * link),
-        "results from cores": shape.output_bytes / (cores * link),
+        "activations to cores": needed_input_bytes(shape)
+        / (min(cores, act_tiles * array.memtile_mm2s) * link),
+        "results from cores": shape.output_bytes
+        / (min(cores, act_tiles * array.memtile_s2mm) * link),
     }
     streamed = max(terms["compute"], terms["activations to cores"],
                    terms["results from cores"])

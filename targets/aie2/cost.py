@@ -10,6 +10,8 @@ memtile<->core and compute time the time model reports for the layer (tested).
   storing ``out`` bytes: with ``n`` 1, one after another; with ``n`` > 1 they overlap,
   ``n x max(load, compute, store)``. A group runs ``repeat`` times. Its time counts as
   compute when compute is its longest stage, else as memtile<->core time.
+- A transfer whose DMA channel is time-shared by ``share`` cores (targets/aie2/channels.py)
+  takes ``share`` times as long.
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ from dataclasses import dataclass
 from bsir.targets.aie2.hardware import AIE2Array
 
 STREAM_STAGES = ("LOADFM", "COMP", "WRITEFM")
+
+
+@dataclass(frozen=True)
+class Shares:
+    """How many cores share one DMA channel, per memtile<->core transfer (1: none)."""
+
+    loadfm: int = 1
+    loadwdm: int = 1
+    writefm: int = 1
+
+
+UNSHARED = Shares()
+"""Every transfer on a DMA channel of its own."""
 
 
 @dataclass(frozen=True)
@@ -42,16 +57,19 @@ class GroupTime:
         return sum(seconds for stage, seconds in self.paced if stage == "COMP")
 
 
-def weights_to_cores_s(nbytes: int, loads: int, array: AIE2Array) -> float:
-    """Seconds of ``loads`` halting LOADWDMs of ``nbytes`` each."""
-    return nbytes * loads / array.link_bandwidth()
+def weights_to_cores_s(nbytes: int, loads: int, array: AIE2Array, share: int = 1) -> float:
+    """Seconds of ``loads`` halting LOADWDMs of ``nbytes`` each, ``share`` cores to a
+    channel."""
+    return nbytes * loads * share / array.link_bandwidth()
 
 
 def group_time(in_bytes: int, macs: int, out_bytes: int, iterations: int, repeat: int,
-               array: AIE2Array) -> GroupTime:
+               array: AIE2Array, shares: Shares = UNSHARED) -> GroupTime:
     """The time of one streamed group, its stages and the stage that paces it."""
     link, rate = array.link_bandwidth(), array.macs_per_second
-    t_in, t_c, t_out = in_bytes / link, macs / rate, out_bytes / link
+    t_in = in_bytes * shares.loadfm / link
+    t_c = macs / rate
+    t_out = out_bytes * shares.writefm / link
     if iterations == 1:
         lengths = (t_in * repeat, t_c * repeat, t_out * repeat)
         starts = (0.0, lengths[0], lengths[0] + lengths[1])
@@ -64,13 +82,13 @@ def group_time(in_bytes: int, macs: int, out_bytes: int, iterations: int, repeat
     return GroupTime(duration, spans, ((pacing, duration),))
 
 
-def on_array_s(weight_loads: Iterable[tuple[int, int]], groups: Iterable[GroupTime],
+def on_array_s(weight_loads: Iterable[tuple[int, int, int]], groups: Iterable[GroupTime],
                array: AIE2Array) -> tuple[float, float]:
     """(memtile<->core, compute) seconds of a layer on the array: its LOADWDMs as
-    (bytes, count), then its streamed groups (:func:`group_time`)."""
+    (bytes, count, share), then its streamed groups (:func:`group_time`)."""
     memtile_core = compute = 0.0
-    for nbytes, loads in weight_loads:
-        memtile_core += weights_to_cores_s(nbytes, loads, array)
+    for nbytes, loads, share in weight_loads:
+        memtile_core += weights_to_cores_s(nbytes, loads, array, share)
     for group in groups:
         memtile_core += group.memtile_core_s
         compute += group.compute_s

@@ -32,7 +32,8 @@ import numpy as np
 from bsir.diagnostics import BsirError
 from bsir.dialects import tiling
 from bsir.targets.aie2.bound import layer_bound
-from bsir.targets.aie2.cost import group_time, on_array_s
+from bsir.targets.aie2.channels import ChannelPlan, layer_plan
+from bsir.targets.aie2.cost import UNSHARED, Shares, group_time, on_array_s
 from bsir.targets.aie2.geometry import (
     PARTIAL_SUM_BYTES,
     LayerShape,
@@ -58,6 +59,11 @@ class Split:
         """The split a mapped layer's ``#tiling.split`` records."""
         attr = layer.split
         return Split(attr.get("mode"), attr.get("cols"), attr.get("rows"))
+
+    @property
+    def rows_in_use(self) -> int:
+        """Core rows that get output channels (the others idle)."""
+        return sum(1 for a, b in pairwise(self.row_bounds) if b > a)
 
     def core_ranges(self, out_width: int, row: int, col: int
                     ) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -103,19 +109,35 @@ class LayerMapping:
 SPLIT_MODES = ("w", "cout")
 
 
-def choose_split(shape: LayerShape, array: AIE2Array, mode: str) -> Split:
+def choose_split(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None = None
+                 ) -> Split:
     """Output channels over rows; over columns, the output width (``mode`` "w") or the
     output channels (``"cout"``): every core then holds different weights and reads the
-    whole input."""
+    whole input. With ``rows``, only the first ``rows`` core rows get channels."""
     unit = shape.channel_unit
+    used = array.rows if rows is None else rows
     if mode == "w":
         cols = even_bounds(shape.out_hw[1], array.cols)
-        rows = even_bounds(shape.cout, array.rows, unit)
-        return Split("w", cols, rows)
-    cols = even_bounds(shape.cout, array.cols, unit)
-    widest = max(b - a for a, b in pairwise(cols))
-    rows = even_bounds(widest, array.rows, unit)
-    return Split("cout", cols, rows)
+        channels = shape.cout
+    else:
+        cols = even_bounds(shape.cout, array.cols, unit)
+        channels = max(b - a for a, b in pairwise(cols))
+    bounds = even_bounds(channels, used, unit)
+    return Split(mode, cols, bounds + (bounds[-1],) * (array.rows - used))
+
+
+def row_counts(shape: LayerShape, array: AIE2Array, mode: str) -> tuple[int, ...]:
+    """Core rows a split may use: all of them and, when the memtiles' DMA channels are too
+    few for every stream of that many rows (targets/aie2/channels.py), the most rows
+    whose streams all get a channel of their own (the other rows idle)."""
+    for rows in range(array.rows, 0, -1):
+        try:
+            unshared = layer_plan(shape, array, mode, rows).shares == UNSHARED
+        except BsirError:
+            return (array.rows,)
+        if unshared:
+            return (array.rows,) if rows == array.rows else (array.rows, rows)
+    return (array.rows,)
 
 
 def _core_extents(shape: LayerShape, split: Split, array: AIE2Array
@@ -171,7 +193,8 @@ def _rows_by_input(shape: LayerShape, in_rows: int) -> int:
 
 
 def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
-                     ddr: DDRTiling | None = None) -> tuple[Subvolume, float]:
+                     ddr: DDRTiling | None = None, plan: ChannelPlan | None = None
+                     ) -> tuple[Subvolume, float]:
     """The subvolume of least cost that fits the core buffers, and that cost: the
     memtile<->core and compute seconds of the whole layer (every DDR pass).
 
@@ -184,6 +207,7 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
     except for grouped convolutions, where they are the last resort.
     """
     ddr = ddr or DDRTiling()
+    shares = plan.shares if plan is not None else UNSHARED
     out_h = ceil(shape.out_hw[0] / ddr.h_passes)
     widest, deepest, ranges = _core_extents(shape, split, array)
     widest, deepest = max(widest, 1), max(deepest, 1)
@@ -191,7 +215,7 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
     candidates: list[tuple[float, Subvolume]] = []
     for allow_cin_split in (shape.groups == 1, True):
         candidates = _candidates(shape, array, out_h, widest, deepest, ranges,
-                                 allow_cin_split)
+                                 allow_cin_split, shares)
         if candidates:
             break
     if not candidates:
@@ -201,20 +225,38 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
     for relaxed, sub in candidates:
         if best is not None and relaxed > best[0]:
             break
-        cost = sum(subvolume_cost(shape, sub, ddr, array))
+        if plan is not None and not _descriptors_fit(shape, sub, ddr, plan):
+            continue
+        cost = sum(subvolume_cost(shape, sub, ddr, array, shares))
         key = (cost, sub.iterations, sub)
         if best is None or key[:2] < best[:2]:
             best = key
+    if best is None:  # every candidate overflows the DMA buffer descriptors
+        assert plan is not None
+        sub = candidates[0][1]
+        groups = stream_groups(shape, sub, ddr)
+        plan.check_descriptors(len({g.in_bytes for g in groups}),
+                               len({g.out_bytes for g in groups}))
     assert best is not None
     return best[2], best[0]
 
 
-def subvolume_cost(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, array: AIE2Array
-                   ) -> tuple[float, float]:
-    """(memtile<->core, compute) seconds of the program of a subvolume, every pass."""
-    groups = [group_time(g.in_bytes, g.macs, g.out_bytes, g.iterations, g.repeat, array)
+def _descriptors_fit(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, plan: ChannelPlan
+                     ) -> bool:
+    """Whether the program of a subvolume keeps within the tiles' buffer descriptors."""
+    groups = stream_groups(shape, sub, ddr)
+    return plan.fits(len({g.in_bytes for g in groups}), len({g.out_bytes for g in groups}))
+
+
+def subvolume_cost(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, array: AIE2Array,
+                   shares: Shares = UNSHARED) -> tuple[float, float]:
+    """(memtile<->core, compute) seconds of the program of a subvolume, every pass, its
+    transfers ``shares`` cores to a DMA channel."""
+    groups = [group_time(g.in_bytes, g.macs, g.out_bytes, g.iterations, g.repeat, array,
+                         shares)
               for g in stream_groups(shape, sub, ddr)]
-    loads = [(sub.weight_bytes, sub.weight_loads * ddr.passes)] if sub.weight_loads else []
+    loads = [(sub.weight_bytes, sub.weight_loads * ddr.passes, shares.loadwdm)] \
+        if sub.weight_loads else []
     return on_array_s(loads, groups, array)
 
 
@@ -231,13 +273,15 @@ costed exactly, and are not kept."""
 
 
 def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, deepest: int,
-                ranges: list[tuple[int, int]], allow_cin_split: bool
+                ranges: list[tuple[int, int]], allow_cin_split: bool, shares: Shares
                 ) -> list[tuple[float, Subvolume]]:
     """Every subvolume worth costing that fits, with its relaxed cost (one pass): for
     each output-channel and input-channel chunk, the widest column chunk, and narrower
     ones only where they allow more rows; chunk pairs whose weight loads and MACs alone
     cost more than :data:`RELAXED_SLACK` times the least relaxed cost are skipped."""
     link = array.link_bandwidth()
+    in_link, w_link, out_link = (link / shares.loadfm, link / shares.loadwdm,
+                                 link / shares.writefm)
     rate = array.macs_per_second
     found: list[tuple[float, Subvolume]] = []
     best = 0.0  # the least relaxed cost found
@@ -270,7 +314,7 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             n_cin = n_chunks if shape.weighted else 1
             if found:  # its loads and MACs alone exceed what the search would cost
                 loads = n_cout * n_cin if cin_split else n_cout
-                least = loads * weight_bytes / link if shape.weighted else 0.0
+                least = loads * weight_bytes / w_link if shape.weighted else 0.0
                 least += n_cout * n_cin * pieces.macs(out_h * widest, cin) / rate
                 if least > RELAXED_SLACK * best:
                     continue
@@ -295,8 +339,8 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     macs = round(peak * (h * w)) // n_chunks
                     input_bytes = in_h * in_w * row_bytes_in
                     output_bytes = h * w * cout
-                    step = max(input_bytes / link, macs / rate, output_bytes / link)
-                    relaxed = iterations * step + weight_loads * weight_bytes / link
+                    step = max(input_bytes / in_link, macs / rate, output_bytes / out_link)
+                    relaxed = iterations * step + weight_loads * weight_bytes / w_link
                     if found and relaxed > RELAXED_SLACK * best:
                         continue
                     best = min(best, relaxed) if found else relaxed
@@ -460,15 +504,18 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) ->
     """The least-cost split, subvolume and DDR tiling of one layer; with COUT bands, the
     split and the subvolume are those of one band (each pass computes one).
 
-    Each split mode is tried with the few DDR tilings of least traffic that fit it, and
-    the mapping of least cost (on the array, and in DDR for its own transfers) is kept.
+    Each split mode, on every core row and (where the memtiles' DMA channels are too
+    few for every stream) on as many rows as they serve unshared, is tried with the few
+    DDR tilings of least traffic that fit it, and the mapping of least cost (on the
+    array, and in DDR for its own transfers) is kept.
     A block-sparse layer runs with its zeros, uncompacted (``keeps_zeros``), when that
     costs less than computing only its kept blocks: sparsity never makes a layer slower.
     A pure function of frozen values, so it is memoised: networks repeat layer shapes
     (ResNet50 has 72 layers of 23 shapes) and Table 2 maps each network seven times."""
     best: LayerMapping | None = None
     failure: BsirError | None = None
-    for mode in SPLIT_MODES:
+    for mode, rows in ((split_mode, rows) for split_mode in SPLIT_MODES
+                       for rows in row_counts(shape, array, split_mode)):
         try:
             tilings = ddr_tilings(shape, choose_split(shape, array, mode), array, budget)
         except BsirError as error:
@@ -476,9 +523,10 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) ->
             continue
         for ddr in tilings:
             band = band_shape(shape, ddr.cout_passes)
-            split = choose_split(band, array, mode)
+            split = choose_split(band, array, mode, rows)
             try:
-                sub, on_array = choose_subvolume(band, split, array, ddr)
+                plan = layer_plan(band, array, mode, split.rows_in_use)
+                sub, on_array = choose_subvolume(band, split, array, ddr, plan)
             except BsirError as error:
                 failure = failure or error
                 continue

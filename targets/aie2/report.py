@@ -62,17 +62,20 @@ class _Interner:
 def run_data(result: CompileResult, label: str) -> dict:
     """One compilation as the report's script reads it (times in microseconds).
 
-    Events are ``[track, name, start, duration, bytes, macs, iter, repeat]`` with track
-    and name indices into ``tracks`` and ``names``, start relative to the layer."""
+    Events are ``[track, name, start, duration, bytes, macs, iter, repeat, channels]``
+    with track, name and channels (the DMA channels a transfer uses, -1 for none) indices
+    into ``tracks``, ``names`` and ``channels``, start relative to the layer."""
     if result.timing is None:
         raise ValueError(f"{result.model} on {result.array.name} did not compile: "
                          f"{result.failed}")
-    tracks, names = _Interner(), _Interner()
+    tracks, names, channels = _Interner(), _Interner(), _Interner()
     layers, t = [], 0.0
     for layer in result.timing.layers:
         events = [[tracks(e.track), names(e.name), _us(e.start - t), _us(e.duration),
                    e.args.get("bytes", 0), e.args.get("macs", 0), e.args.get("iter", 1),
-                   e.args.get("repeat", 1)] for e in layer.events]
+                   e.args.get("repeat", 1),
+                   channels(e.args["channels"]) if "channels" in e.args else -1]
+                  for e in layer.events]
         layers.append({
             "name": layer.name, "op": layer.op.removeprefix("tg."), "split": _split_label(layer),
             "macs": layer.macs, "macs_computed": layer.macs_computed,
@@ -90,7 +93,7 @@ def run_data(result: CompileResult, label: str) -> dict:
         "memtile_mode": array.memtile_mode, "sparsity": result.sparsity,
         "memtile_capacity": array.memtile_bytes * array.memtiles,
         "total": _us(result.timing.total_s), "bound": _us(result.timing.bound_s),
-        "tracks": tracks.items, "names": names.items,
+        "tracks": tracks.items, "names": names.items, "channels": channels.items,
         "layers": layers,
     }
 
@@ -126,9 +129,11 @@ def write_report(path: str, results: list[tuple[str, CompileResult]]) -> None:
 
 
 def table2_html(cells: list[dict]) -> str:
-    """Table 2 as a chart: for each model and grid, ours beside the paper's, dense and
-    sparse (``cells`` as :func:`bsir.driver.table2.run_table2` returns them)."""
-    keep = ("model", "grid", "sparsity", "total_s", "failed", "paper_s", "hardware")
+    """Table 2 as a chart: for each model and grid, ours (under bsir's rules and under
+    the paper's estimator) beside the paper's, dense and sparse (``cells`` as
+    :func:`bsir.driver.table2.run_table2` returns them)."""
+    keep = ("model", "grid", "sparsity", "total_s", "conv_s", "failed", "paper_s",
+            "paper_schedule_s", "cost_model", "hardware")
     return _page("bsir: Table 2, ours beside the paper's", "table2",
                  {"cells": [{key: cell.get(key) for key in keep} for cell in cells]},
                  "table2.js")

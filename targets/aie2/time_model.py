@@ -7,8 +7,10 @@ Rules:
   mode) or at 8 GB/s (separate mode); WRITE uses both channels (8 GB/s). Memtiles work
   in parallel, so a transfer's time is its bytes per memtile over that bandwidth. DDR
   time adds to the rest of the layer (no overlap with core work).
-- memtile<->core: 4 GB/s per link, every link in parallel (LOADFM, WRITEFM per core).
-  LOADWDM (weights) is synchronous and halting: it adds up.
+- memtile<->core: 4 GB/s per link, every link in parallel (LOADFM, WRITEFM per core);
+  a transfer whose DMA channel ``share`` cores take turns on takes that many times as
+  long (targets/aie2/channels.py). LOADWDM (weights) is synchronous and halting: it
+  adds up.
 - COMP: the busiest core's MACs (zero blocks skipped) / (256 per cycle x 1 GHz).
 - A group with ``iter`` 1 runs load, compute and store one after another; with
   ``iter`` n > 1 they overlap: n x max(load, compute, store). A group runs ``repeat``
@@ -29,9 +31,20 @@ from bsir.dialects import aie2, tiling
 from bsir.dialects.tg import only_graph
 from bsir.stats import op_macs
 from bsir.targets.aie2.bound import layer_bound
-from bsir.targets.aie2.cost import group_time, on_array_s, weights_to_cores_s
+from bsir.targets.aie2.channels import ChannelPlan, layer_plan
+from bsir.targets.aie2.cost import Shares, group_time, on_array_s, weights_to_cores_s
+from bsir.targets.aie2.geometry import LayerShape
 from bsir.targets.aie2.hardware import AIE2Array, module_array
 from bsir.targets.aie2.layer_shape import layer_shape
+from bsir.targets.aie2.mapping import Split
+from bsir.targets.aie2.paper_cost import (
+    PAPER_WRITE_CHANNELS,
+    PaperIteration,
+    paper_iteration,
+    paper_repeat,
+    paper_weight_loads,
+)
+from bsir.targets.aie2.program import Subvolume
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,7 @@ class NetworkTime:
     model: str
     array: AIE2Array
     layers: list[LayerTime]
+    cost_model: str = "honest"
 
     @property
     def total_s(self) -> float:
@@ -126,8 +140,10 @@ def _groups(layer: aie2.LayerOp) -> list[tuple[str, aie2.InstructionOp, aie2.Ins
 
 
 def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
-               stats: tuple[int, int] = (0, 0)) -> LayerTime:
-    """The estimate of one layer, with its timeline events from ``start``."""
+               stats: tuple[int, int] = (0, 0), cost_model: str = "honest") -> LayerTime:
+    """The estimate of one layer, with its timeline events from ``start``, under bsir's
+    rules (``cost_model`` "honest") or the paper's estimator's (``"paper"``,
+    targets/aie2/paper_cost.py)."""
     split = layer.split.as_dict()
     sub = layer.subvolume.as_dict()
     result = LayerTime(
@@ -141,10 +157,24 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
                 (layer.compaction.get("kept_blocks"), layer.compaction.get("total_blocks"))),
     )
     shape = layer_shape(layer.inner)
+    plan: ChannelPlan | None = None
     if shape is not None:
         bound = layer_bound(shape, array)
         result.bound_s, result.bound_by = bound.seconds, bound.bound_by
+        plan = layer_plan(shape, array, split["mode"], Split.of(layer).rows_in_use)
+
+    def route(stage: str, *where: int) -> dict[str, str]:
+        """The DMA channels a transfer uses (timeline arguments)."""
+        if plan is None:
+            return {}
+        if len(where) == 1:
+            return {"channels": plan.ddr_route(stage, where[0])}
+        return {"channels": plan.route(stage, *where)}
+
+    paper = paper_rules(layer, shape) if cost_model == "paper" else None
     load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
+    if paper is not None:
+        store_bw = PAPER_WRITE_CHANNELS * array.ddr_channel_gbps * 1e9
     load = loadw = write = 0.0
     moved_by_kind = {"LOAD": 0, "LOADW": 0, "WRITE": 0}
     for op in layer.instructions:
@@ -164,15 +194,18 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
         for m in memtiles:
             if load:
                 result.events.append(Event(f"DDR memtile {m} ch0", "LOAD", t, load,
-                                           {"bytes": moved_by_kind["LOAD"]}))
+                                           {"bytes": moved_by_kind["LOAD"],
+                                            **route("LOAD", m)}))
             if loadw:
                 result.events.append(Event(f"DDR memtile {m} ch1", "LOADW", t, loadw,
-                                           {"bytes": moved_by_kind["LOADW"]}))
+                                           {"bytes": moved_by_kind["LOADW"],
+                                            **route("LOADW", m)}))
     t += max(load, loadw)
     if write:
         for m in memtiles:
             result.events.append(Event(f"DDR memtile {m} ch0+1", "WRITE", t, write,
-                                       {"bytes": moved_by_kind["WRITE"]}))
+                                       {"bytes": moved_by_kind["WRITE"],
+                                        **route("WRITE", m)}))
         t += write
     result.ddr_s = max(load, loadw) + write
     result.busy = {"LOAD": load, "LOADW": loadw, "WRITE": write, "LOADWDM": 0.0,
@@ -181,36 +214,51 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
              "WRITEFM": 0.0}
     cores = [(r, c) for r in range(array.rows) for c in range(array.cols)]
     weights = [op for op in layer.instructions if isinstance(op, aie2.LoadWDMOp)]
-    groups = [(phase, loadfm, comp, writefm,
-               group_time(loadfm.nbytes, comp.field("macs"), writefm.nbytes,
-                          loadfm.iterations, loadfm.repeats, array))
-              for phase, loadfm, comp, writefm in _groups(layer)]
+    groups = []
+    for phase, loadfm, comp, writefm in _groups(layer):
+        repeat = loadfm.repeats
+        if paper is None:
+            amounts = {"LOADFM": {"bytes": loadfm.nbytes, "share": loadfm.shares},
+                       "COMP": {"macs": comp.field("macs")},
+                       "WRITEFM": {"bytes": writefm.nbytes, "share": writefm.shares}}
+            timed = group_time(loadfm.nbytes, comp.field("macs"), writefm.nbytes,
+                               loadfm.iterations, loadfm.repeats, array,
+                               Shares(loadfm=loadfm.shares, writefm=writefm.shares))
+        else:
+            iteration, sub = paper
+            amounts = {"LOADFM": {"bytes": iteration.loadfm_bytes},
+                       "COMP": {"macs": iteration.comp_cycles(array) * array.macs_per_cycle},
+                       "WRITEFM": {"bytes": iteration.writefm_bytes}}
+            repeat = paper_repeat(shape, sub, loadfm.repeats)
+            timed = iteration.group(loadfm.iterations, repeat, array)
+        groups.append((phase, loadfm, amounts, timed, repeat))
+    passes = layer.ddr.get("h_passes") * layer.ddr.get("cout_passes")
+    weight_loads = [(op.nbytes, op.iterations * op.repeats, op.shares) if paper is None
+                    else (op.nbytes, paper_weight_loads(passes), 1) for op in weights]
     result.memtile_core_s, result.compute_s = on_array_s(
-        [(op.nbytes, op.iterations * op.repeats) for op in weights],
-        [timed for *_, timed in groups], array)
-    for op in weights:
-        duration = weights_to_cores_s(op.nbytes, op.iterations * op.repeats, array)
+        weight_loads, [group[3] for group in groups], array)
+    for op, (nbytes, loads, share) in zip(weights, weight_loads, strict=True):
+        duration = weights_to_cores_s(nbytes, loads, array, share)
         result.busy["LOADWDM"] += duration
         paced["LOADWDM"] += duration
         for r, c in cores:
             result.events.append(Event(f"core {r},{c}", "LOADWDM", t, duration,
                                        {"bytes": op.nbytes, "iter": op.iterations,
-                                        "repeat": op.repeats}))
+                                        "repeat": op.repeats, "share": op.shares,
+                                        **route("LOADWDM", r, c)}))
         t += duration
-    for phase, loadfm, comp, writefm, timed in groups:
+    for phase, loadfm, amounts, timed, repeat in groups:
         for stage, seconds in timed.paced:
             paced[stage] += seconds
         for stage, _, length in timed.spans:
             result.busy[stage] += length
-        amounts = {"LOADFM": {"bytes": loadfm.nbytes}, "COMP": {"macs": comp.field("macs")},
-                   "WRITEFM": {"bytes": writefm.nbytes}}
         for r, c in cores:
             for stage, offset, length in timed.spans:
                 if length > 0:
                     result.events.append(Event(
                         f"core {r},{c}", f"{stage} {phase}", t + offset, length,
-                        {**amounts[stage], "iter": loadfm.iterations,
-                         "repeat": loadfm.repeats}))
+                        {**amounts[stage], "iter": loadfm.iterations, "repeat": repeat,
+                         **(route(stage, r, c) if stage != "COMP" else {})}))
         t += timed.duration
     result.binds = max(paced, key=paced.__getitem__)
     place = layer.placement
@@ -220,9 +268,23 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
     return result
 
 
-def time_network(module: ModuleOp) -> NetworkTime:
+def paper_rules(layer: aie2.LayerOp, shape: LayerShape | None
+                ) -> tuple[PaperIteration, Subvolume] | None:
+    """The iteration the paper's estimator charges for a layer, and its subvolume
+    (None for a layer without a geometry: it keeps bsir's rules)."""
+    if shape is None:
+        return None
+    sub = Subvolume.of(layer)
+    density = 1.0
+    if layer.compaction is not None and layer.keeps_zeros is None:
+        density = layer.compaction.get("kept_blocks") / max(
+            layer.compaction.get("total_blocks"), 1)
+    return paper_iteration(shape, sub, Split.of(layer).rows_in_use, density), sub
+
+
+def time_network(module: ModuleOp, cost_model: str = "honest") -> NetworkTime:
     """Time every ``aie2.layer`` of the module in schedule order, on the array the
-    module was mapped onto (its ``#tiling.array``)."""
+    module was mapped onto (its ``#tiling.array``), under ``cost_model``."""
     array = module_array(module)
     graph = only_graph(module)
     layers, t = [], 0.0
@@ -231,7 +293,7 @@ def time_network(module: ModuleOp) -> NetworkTime:
             macs, density = op_macs(op.inner)
             if op.keeps_zeros is not None:  # run with its zeros: every MAC computed
                 density = 1.0
-            timed = time_layer(op, array, t, (macs, round(macs * density)))
+            timed = time_layer(op, array, t, (macs, round(macs * density)), cost_model)
             layers.append(timed)
             t += timed.total_s
-    return NetworkTime(graph.sym_name.data, array, layers)
+    return NetworkTime(graph.sym_name.data, array, layers, cost_model)

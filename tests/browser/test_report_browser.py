@@ -111,7 +111,8 @@ def test_resnet50_report_draws_the_network_and_zooms_into_a_layer(resnet50_runs,
     text = tooltip.inner_text()
     assert text.startswith("COMP") and "MACs" in text and "iterations" in text
     page.locator("#timeline rect.bar[data-kind='LOADFM']").first.hover()
-    assert "bytes" in tooltip.inner_text()
+    text = tooltip.inner_text()
+    assert "bytes" in text and "DMA channels" in text and "MM2S" in text
 
     # the screenshot shows the zoomed timeline in the instruction colours, not a blank page
     image = pixels(page.locator("#timeline").screenshot())
@@ -154,11 +155,15 @@ def test_table2_report_draws_ours_beside_the_papers(open_page, tmp_path):
     path = tmp_path / "table2.html"
     write_table2_report(str(path), small_table2_cells())
     page = open_page(path)
-    # 4 cells x (ours + paper), less the one failed paper figure, drawn as a cross
-    assert page.locator("rect.t2-bar").count() == 7
+    # 4 cells x (ours, ours by the paper's estimator, paper), less the one failed paper
+    # figure, drawn as a cross
+    assert page.locator("rect.t2-bar").count() == 11
     assert page.locator("text.failed-mark").count() == 1
     assert page.locator("rect.t2-bar[data-series='paper-sparse']").count() == 2
+    assert page.locator("rect.t2-bar[data-series='rules-sparse']").count() == 2
     page.locator("rect.t2-bar[data-series='ours-sparse']").first.hover()
     text = page.inner_text("#tooltip")
-    assert "sparse speed-up" in text and "bsir / paper" in text and "whole network" in text
+    assert "sparse speed-up" in text and "whole network" in text
+    page.locator("rect.t2-bar[data-series='rules-dense']").first.hover()
+    assert "bsir / paper, same estimator" in page.inner_text("#tooltip")
     assert page.locator("#cells tbody tr").count() == 2

@@ -183,11 +183,34 @@ def test_table2_for_one_model(tmp_path, capsys):
                              "--json", str(tmp_path / "t2.json"))
     assert code == 0, err
     cells = json.loads((tmp_path / "t2.json").read_text())
-    assert len(cells) == 14 and all(cell["failed"] is None for cell in cells)
-    dense = {c["grid"][0]: c["total_s"] for c in cells if c["sparsity"] == 0}
-    sparse = {c["grid"][0]: c["total_s"] for c in cells if c["sparsity"] > 0}
+    # every cell under both cost models, each with both scopes
+    assert len(cells) == 28 and all(cell["failed"] is None for cell in cells)
+    assert sorted({c["cost_model"] for c in cells}) == ["honest", "paper"]
+    for cell in cells:
+        assert 0 < cell["conv_s"] < cell["total_s"]
+        assert cell["ratio_to_paper"] is None or \
+            cell["ratio_to_paper"] == pytest.approx(cell["conv_s"] / cell["paper_s"])
+        paper_rules = cell["cost_model"] == "paper"
+        assert cell["hardware"] == (f"paper-{cell['grid'][0]}x{cell['grid'][1]}" if paper_rules
+                                    else f"aie2-{cell['grid'][0]}x{cell['grid'][1]}")
+        assert cell["paper_schedule_s"] is None or not paper_rules
+    honest = [c for c in cells if c["cost_model"] == "honest"]
+    dense = {c["grid"][0]: c["total_s"] for c in honest if c["sparsity"] == 0}
+    sparse = {c["grid"][0]: c["total_s"] for c in honest if c["sparsity"] > 0}
     assert all(sparse[n] < dense[n] for n in dense)
-    assert "14 cells, 0 failed" in out
+    assert "14 cells, 0 failed (of 28 compilations, both cost models)" in out
+    assert "rules" in out.splitlines()[1]
+
+
+def test_compile_under_the_papers_estimator(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "compile", "tiny_resnet", "--grid", "paper-2x2",
+                             "--cost-model", "paper", "--json", str(tmp_path / "p.json"))
+    assert code == 0, err
+    assert "the paper's estimator" in out
+    data = json.loads((tmp_path / "p.json").read_text())
+    assert data["cost_model"] == "paper" and data["hardware"] == "paper-2x2"
+    code, out, err = run_cli(capsys, "compile", "tiny_resnet", "--cost-model", "mine")
+    assert code == 2 and "invalid choice: 'mine'" in err
 
 
 @pytest.mark.parametrize("extra", [[], ["--sparsity", "0.5", "--grid", "2x3"]])

@@ -65,10 +65,15 @@ def test_every_layer_says_what_paces_it_and_how_busy_each_stage_is():
 def test_every_instruction_bar_says_what_it_moves_or_computes():
     run = run_data(compiled("tiny_cnn"), "dense")
     for layer in run["layers"]:
-        for _, name, _, _, nbytes, macs, iterations, repeats in layer["events"]:
+        for _, name, _, _, nbytes, macs, iterations, repeats, channel in layer["events"]:
             kind = run["names"][name].split()[0]
             assert (macs > 0) if kind == "COMP" else (nbytes > 0), (layer["name"], kind)
             assert iterations >= 1 and repeats >= 1
+            # every transfer names the DMA channels it uses; a computation none
+            if kind == "COMP":
+                assert channel == -1
+            else:
+                assert " -> " in run["channels"][channel], (layer["name"], kind)
 
 
 def test_a_compilation_that_failed_has_no_report():
@@ -100,6 +105,7 @@ def test_compile_report_from_the_command_line(tmp_path, capsys):
 def test_table2_report_holds_every_cell():
     cells = small_table2_cells()
     data = embedded_data(table2_html(cells))
-    assert len(data["cells"]) == 4
+    assert len(data["cells"]) == 8
     assert [c["paper_s"] for c in data["cells"]] == [c["paper_s"] for c in cells]
-    assert all(c["total_s"] > 0 for c in data["cells"])
+    assert all(c["total_s"] > c["conv_s"] > 0 for c in data["cells"])
+    assert [c["cost_model"] for c in data["cells"]] == ["honest", "paper"] * 4

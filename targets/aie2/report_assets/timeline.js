@@ -187,9 +187,10 @@
   }
 
   function eventTip(r, layer, e) {
-    const [track, nameIndex, start, dur, bytes, macs, iter, repeat] = e;
+    const [track, nameIndex, start, dur, bytes, macs, iter, repeat, channel] = e;
     const rows = [["track", r.tracks[track]], ["layer", layer.name]];
     if (bytes) rows.push(["bytes", `${fmtCount(bytes)} (${fmtBytes(bytes)})`]);
+    if (channel >= 0) rows.push(["DMA channels", r.channels[channel]]);
     if (macs) rows.push(["MACs", fmtCount(macs)]);
     rows.push(["iterations", `${iter} \u00d7 ${repeat} repeat${repeat === 1 ? "" : "s"}`]);
     rows.push(["time", fmtUs(dur)], ["starts at", `${fmtUs(start)} into the layer`]);
