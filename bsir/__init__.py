@@ -32,6 +32,7 @@ def compile(
     memtiles: str = "shared", sparsity: float = 0.0, block: str | tuple[int, int] = "8x8",
     criterion: str = "l2", quantize: bool = False,
     inputs: Sequence[np.ndarray] | None = None, seed: int = 0, weights_seed: int = 0,
+    cost_model: str = "honest",
 ) -> CompileResult:
     """Lower a model onto an AIE2 array and estimate its time.
 
@@ -41,14 +42,20 @@ def compile(
     on every convolution but the first, by ``criterion`` (l1, l2, variance). With
     ``quantize`` the INT8 program is built too, calibrated on ``inputs`` (one array per
     graph input; default: a standard-normal input from ``seed``), so that
-    ``result.verify()`` and ``result.write_ir(path)`` work. The result has ``total_s``,
+    ``result.verify()`` and ``result.write_ir(path)`` work. ``cost_model``: ``honest``
+    (bsir's time rules) or ``paper`` (the paper's estimator; with ``grid="paper-4x4"``,
+    its GiB/s too). The result has ``total_s``,
     ``layers``, ``failed``, ``to_json()``, ``trace(path)`` and ``report(path)``.
     """
+    from bsir.diagnostics import BsirError
     from bsir.driver.compile import CompileOptions, compile_module, compile_source
     from bsir.sparsity import parse_block
+    from bsir.targets.aie2.paper_cost import COST_MODELS
 
+    if cost_model not in COST_MODELS:
+        raise BsirError(f"cost_model is one of {', '.join(COST_MODELS)}, got {cost_model!r}")
     options = CompileOptions(sparsity=sparsity, criterion=criterion, quantize=quantize,
-                             seed=seed,
+                             seed=seed, cost_model=cost_model,
                              block=parse_block(block) if isinstance(block, str) else block)
     if isinstance(model, str):
         return compile_source(model, grid, memtiles, options, weights_seed=weights_seed,

@@ -21,8 +21,7 @@ from math import ceil
 import numpy as np
 
 from bsir.compaction import BlockSparseWeight, pack
-
-BIAS_BYTES = 4
+from bsir.targets.aie2.geometry import BIAS_BYTES
 
 
 @dataclass(frozen=True)

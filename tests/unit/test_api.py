@@ -57,3 +57,14 @@ def test_a_model_that_does_not_fit(tmp_path):
     assert result.total_s is None and "overflows" in result.failed
     with pytest.raises(MappingError):
         result.trace(str(tmp_path / "t.json"))
+
+
+def test_compile_under_the_papers_estimator():
+    honest = bsir.compile("tiny_resnet", grid="paper-2x2")
+    paper = bsir.compile("tiny_resnet", grid="paper-2x2", cost_model="paper")
+    assert paper.to_json()["cost_model"] == "paper" and honest.to_json()["cost_model"] == "honest"
+    # the same program, timed by other rules
+    assert [layer.split for layer in paper.layers] == [layer.split for layer in honest.layers]
+    assert paper.total_s != honest.total_s
+    with pytest.raises(BsirError, match="cost_model is one of honest, paper"):
+        bsir.compile("tiny_cnn", cost_model="fast")
