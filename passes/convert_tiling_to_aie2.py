@@ -50,7 +50,7 @@ from bsir.targets.aie2.geometry import LayerShape
 from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, module_array
 from bsir.targets.aie2.layer_shape import mapped_shape
 from bsir.targets.aie2.layout import Distribution, distribution_of, value_views
-from bsir.targets.aie2.mapping import Split, band_distributions
+from bsir.targets.aie2.mapping import Split, band_distributions, tile_sizes
 from bsir.targets.aie2.memtile_allocator import align
 from bsir.targets.aie2.program import DDRTiling, Subvolume, stream_groups
 
@@ -125,8 +125,7 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     groups = stream_groups(shape, sub, ddr)
     try:
         plan = layer_plan(shape, array, layer.split.get("mode"), Split.of(layer).rows_in_use)
-        plan.check_descriptors(len({g.in_bytes for g in groups}),
-                               len({g.out_bytes for g in groups}))
+        plan.check_descriptors(*tile_sizes(groups))
     except ChannelBudgetError as error:
         raise PassFailedException(
             f"layer '{layer.layer_name.data}': {error.message}") from None

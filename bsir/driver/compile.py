@@ -172,6 +172,19 @@ class CompileResult:
         ]
         return data
 
+    def timed_by(self, cost_model: str, bandwidths: AIE2Array | None = None
+                 ) -> CompileResult:
+        """The same program timed under ``cost_model`` (at the rates of ``bandwidths``,
+        an array of the same grid, when given): a new result sharing the module."""
+        timing = time_network(self._fitted_module(), cost_model, bandwidths)
+        return replace(self, timing=timing, array=timing.array,
+                       options=replace(self.options, cost_model=cost_model))
+
+    def _fitted_module(self) -> ModuleOp:
+        self._fitted()
+        assert self.module is not None
+        return self.module
+
     def _fitted(self) -> NetworkTime:
         if self.timing is None:
             raise MappingError(f"{self.model} does not fit {self.array.name}: {self.failed}")

@@ -28,6 +28,11 @@ within a phase each stream needs a channel of its own, or takes turns with other
   the other, as LOADFM's bytes count them; in the weight phase its weights) and sends
   its results on an MM2S channel.
 
+Every stream is served by the memtile whose memory holds its bytes: a tile that spans
+memtiles (a COUT-split core's results over every memtile's columns, a window's halo)
+travels as packets to or from each of them on its own channels, so no channel needs the
+memtile DMA's reach into its neighbours' memory.
+
 When a memtile has fewer channels than concurrent streams of one kind, ``share`` streams
 take turns on each channel, so the transfer takes ``share`` times as long (the cost
 function, targets/aie2/cost.py, charges it). A tile whose channels cannot carry a phase
@@ -45,6 +50,7 @@ core's lock chain is checked by ``aie2-form-lock-chains``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from math import ceil
 
 from bsir.diagnostics import BsirError
@@ -135,6 +141,9 @@ class ChannelPlan:
         """The channels a core's transfer of ``stage`` (LOADFM, LOADWDM, WRITEFM) uses,
         as text: ``memtile (1,1) MM2S 0 -> core (1,2) S2MM 0``; ``(shared by N)`` when
         N streams take turns on the memtile's channel."""
+        return _route(self, stage, row, col)
+
+    def _route(self, stage: str, row: int, col: int) -> str:
         core = core_name(row, col)
         if stage == "LOADFM":
             slot = 0 if self.mode == "cout" else self._served(col).index(col)
@@ -232,6 +241,13 @@ class ChannelPlan:
             if self.streams.weights:
                 deal("MM2S", self.streams.weights, self.weight_channels, 1)
         return used, streams
+
+
+@lru_cache(maxsize=65536)
+def _route(plan: ChannelPlan, stage: str, row: int, col: int) -> str:
+    """:meth:`ChannelPlan.route`, memoised: the timeline asks for every core's routes of
+    every layer, and layers of one shape share their plan."""
+    return plan._route(stage, row, col)
 
 
 def _turns(share: int) -> str:

@@ -43,7 +43,7 @@ from bsir.targets.aie2.geometry import (
 from bsir.targets.aie2.hardware import AIE2Array
 from bsir.targets.aie2.layout import Distribution
 from bsir.targets.aie2.memtile_allocator import align
-from bsir.targets.aie2.program import DDRTiling, Subvolume, stream_groups
+from bsir.targets.aie2.program import DDRTiling, StreamGroup, Subvolume, stream_groups
 
 
 @dataclass(frozen=True)
@@ -225,36 +225,45 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
     for relaxed, sub in candidates:
         if best is not None and relaxed > best[0]:
             break
-        if plan is not None and not _descriptors_fit(shape, sub, ddr, plan):
+        program = stream_groups(shape, sub, ddr)
+        if plan is not None and not _descriptors_fit(plan, *tile_sizes(program)):
             continue
-        cost = sum(subvolume_cost(shape, sub, ddr, array, shares))
+        cost = sum(program_cost(program, sub, ddr, array, shares))
         key = (cost, sub.iterations, sub)
         if best is None or key[:2] < best[:2]:
             best = key
     if best is None:  # every candidate overflows the DMA buffer descriptors
         assert plan is not None
-        sub = candidates[0][1]
-        groups = stream_groups(shape, sub, ddr)
-        plan.check_descriptors(len({g.in_bytes for g in groups}),
-                               len({g.out_bytes for g in groups}))
+        plan.check_descriptors(*tile_sizes(stream_groups(shape, candidates[0][1], ddr)))
     assert best is not None
     return best[2], best[0]
 
 
-def _descriptors_fit(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, plan: ChannelPlan
-                     ) -> bool:
-    """Whether the program of a subvolume keeps within the tiles' buffer descriptors."""
-    groups = stream_groups(shape, sub, ddr)
-    return plan.fits(len({g.in_bytes for g in groups}), len({g.out_bytes for g in groups}))
+def tile_sizes(program: list[StreamGroup]) -> tuple[int, int]:
+    """How many different input and output tile sizes a program's groups move (each
+    needs a buffer descriptor of its own)."""
+    return len({g.in_bytes for g in program}), len({g.out_bytes for g in program})
+
+
+@lru_cache(maxsize=4096)
+def _descriptors_fit(plan: ChannelPlan, in_sizes: int, out_sizes: int) -> bool:
+    """:meth:`ChannelPlan.fits`, memoised: many candidates share their tile counts."""
+    return plan.fits(in_sizes, out_sizes)
 
 
 def subvolume_cost(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, array: AIE2Array,
                    shares: Shares = UNSHARED) -> tuple[float, float]:
     """(memtile<->core, compute) seconds of the program of a subvolume, every pass, its
     transfers ``shares`` cores to a DMA channel."""
+    return program_cost(stream_groups(shape, sub, ddr), sub, ddr, array, shares)
+
+
+def program_cost(program: list[StreamGroup], sub: Subvolume, ddr: DDRTiling,
+                 array: AIE2Array, shares: Shares = UNSHARED) -> tuple[float, float]:
+    """:func:`subvolume_cost` of the streamed groups ``program`` of ``sub``."""
     groups = [group_time(g.in_bytes, g.macs, g.out_bytes, g.iterations, g.repeat, array,
                          shares)
-              for g in stream_groups(shape, sub, ddr)]
+              for g in program]
     loads = [(sub.weight_bytes, sub.weight_loads * ddr.passes, shares.loadwdm)] \
         if sub.weight_loads else []
     return on_array_s(loads, groups, array)

@@ -23,7 +23,7 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from xdsl.dialects.builtin import ModuleOp
 
@@ -282,10 +282,20 @@ def paper_rules(layer: aie2.LayerOp, shape: LayerShape | None
     return paper_iteration(shape, sub, Split.of(layer).rows_in_use, density), sub
 
 
-def time_network(module: ModuleOp, cost_model: str = "honest") -> NetworkTime:
+def time_network(module: ModuleOp, cost_model: str = "honest",
+                 bandwidths: AIE2Array | None = None) -> NetworkTime:
     """Time every ``aie2.layer`` of the module in schedule order, on the array the
-    module was mapped onto (its ``#tiling.array``), under ``cost_model``."""
+    module was mapped onto (its ``#tiling.array``), under ``cost_model``; with
+    ``bandwidths``, at that array's rates instead (the same grid and tiles, say the
+    paper's GiB/s: the same program timed by another estimator)."""
     array = module_array(module)
+    if bandwidths is not None:
+        if (bandwidths.rows, bandwidths.cols) != (array.rows, array.cols):
+            raise ValueError(f"{bandwidths.name} is not the {array.rows}x{array.cols} grid "
+                             f"the module was mapped onto")
+        array = replace(array, name=bandwidths.name,
+                        ddr_channel_gbps=bandwidths.ddr_channel_gbps,
+                        link_gbps=bandwidths.link_gbps, clock_ghz=bandwidths.clock_ghz)
     graph = only_graph(module)
     layers, t = [], 0.0
     for op in graph.block.ops:
