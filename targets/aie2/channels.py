@@ -50,7 +50,7 @@ core's lock chain is checked by ``aie2-form-lock-chains``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property
 from math import ceil
 
 from bsir.diagnostics import BsirError
@@ -128,39 +128,36 @@ class ChannelPlan:
 
     # ----------------------------------------------------------------- assignment
 
-    def _act_memtile(self, col: int) -> int:
+    @cached_property
+    def _columns(self) -> tuple[tuple[int, int], ...]:
+        """Per core column: the activation memtile serving it, and the column's place
+        among the columns that memtile serves."""
         tiles = self.array.activation_memtiles
-        return tiles[min(col * len(tiles) // self.array.cols, len(tiles) - 1)]
-
-    def _served(self, col: int) -> list[int]:
-        """The core columns the activation memtile of ``col`` serves."""
-        return [c for c in range(self.array.cols)
-                if self._act_memtile(c) == self._act_memtile(col)]
+        memtiles = [tiles[min(c * len(tiles) // self.array.cols, len(tiles) - 1)]
+                    for c in range(self.array.cols)]
+        return tuple((m, memtiles[:c].count(m)) for c, m in enumerate(memtiles))
 
     def route(self, stage: str, row: int, col: int) -> str:
         """The channels a core's transfer of ``stage`` (LOADFM, LOADWDM, WRITEFM) uses,
         as text: ``memtile (1,1) MM2S 0 -> core (1,2) S2MM 0``; ``(shared by N)`` when
         N streams take turns on the memtile's channel."""
-        return _route(self, stage, row, col)
-
-    def _route(self, stage: str, row: int, col: int) -> str:
         core = core_name(row, col)
+        memtile, place = self._columns[col]
         if stage == "LOADFM":
-            slot = 0 if self.mode == "cout" else self._served(col).index(col)
+            slot = 0 if self.mode == "cout" else place
             if not self.broadcast_input:  # a stream of its own for every core
                 slot = row * self.array.cols + col if self.mode == "cout" \
                     else slot * self.array.rows + row
-            return f"{memtile_name(self._act_memtile(col))} MM2S " \
+            return f"{memtile_name(memtile)} MM2S " \
                    f"{slot % self.loadfm_channels} -> {core} S2MM 0{_turns(self.input_share)}"
         if stage == "LOADWDM":
             stream = row if self.mode == "w" else row * self.array.cols + col
             tiles = self.array.weight_memtiles
-            memtile = tiles[stream % len(tiles)]
             k = (stream // len(tiles)) % self.weight_channels
-            return f"{memtile_name(memtile)} MM2S {k} -> {core} S2MM 0" \
+            return f"{memtile_name(tiles[stream % len(tiles)])} MM2S {k} -> {core} S2MM 0" \
                    f"{_turns(self.weight_share)}"
-        slot = self._served(col).index(col) * self.array.rows + row
-        return f"{core} MM2S 0 -> {memtile_name(self._act_memtile(col))} S2MM " \
+        slot = place * self.array.rows + row
+        return f"{core} MM2S 0 -> {memtile_name(memtile)} S2MM " \
                f"{slot % self.write_channels}{_turns(self.write_share)}"
 
     def ddr_route(self, stage: str, memtile: int) -> str:
@@ -241,13 +238,6 @@ class ChannelPlan:
             if self.streams.weights:
                 deal("MM2S", self.streams.weights, self.weight_channels, 1)
         return used, streams
-
-
-@lru_cache(maxsize=65536)
-def _route(plan: ChannelPlan, stage: str, row: int, col: int) -> str:
-    """:meth:`ChannelPlan.route`, memoised: the timeline asks for every core's routes of
-    every layer, and layers of one shape share their plan."""
-    return plan._route(stage, row, col)
 
 
 def _turns(share: int) -> str:

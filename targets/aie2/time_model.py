@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from xdsl.dialects.builtin import ModuleOp
 
+from bsir.diagnostics import BsirError
 from bsir.dialects import aie2, tiling
 from bsir.dialects.tg import only_graph
 from bsir.stats import op_macs
@@ -163,13 +164,16 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
         result.bound_s, result.bound_by = bound.seconds, bound.bound_by
         plan = layer_plan(shape, array, split["mode"], Split.of(layer).rows_in_use)
 
+    routes: dict[tuple, dict[str, str]] = {}
+
     def route(stage: str, *where: int) -> dict[str, str]:
-        """The DMA channels a transfer uses (timeline arguments)."""
-        if plan is None:
-            return {}
-        if len(where) == 1:
-            return {"channels": plan.ddr_route(stage, where[0])}
-        return {"channels": plan.route(stage, *where)}
+        """The DMA channels a transfer uses (timeline arguments), once per core."""
+        key = (stage, *where)
+        if key not in routes:
+            routes[key] = {} if plan is None else {"channels": (
+                plan.ddr_route(stage, where[0]) if len(where) == 1
+                else plan.route(stage, *where))}
+        return routes[key]
 
     paper = paper_rules(layer, shape) if cost_model == "paper" else None
     load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
@@ -291,8 +295,8 @@ def time_network(module: ModuleOp, cost_model: str = "honest",
     array = module_array(module)
     if bandwidths is not None:
         if (bandwidths.rows, bandwidths.cols) != (array.rows, array.cols):
-            raise ValueError(f"{bandwidths.name} is not the {array.rows}x{array.cols} grid "
-                             f"the module was mapped onto")
+            raise BsirError(f"{bandwidths.name} is not the {array.rows}x{array.cols} grid "
+                            f"the module was mapped onto")
         array = replace(array, name=bandwidths.name,
                         ddr_channel_gbps=bandwidths.ddr_channel_gbps,
                         link_gbps=bandwidths.link_gbps, clock_ghz=bandwidths.clock_ghz)
