@@ -4,6 +4,11 @@ Supported nodes: Conv, Gemm, MatMul, Relu, Clip, MaxPool, AveragePool,
 GlobalAveragePool, Add, Concat, Flatten, Reshape (as a flatten), BatchNormalization,
 plus the inference no-ops Identity and Dropout and Constant. 4-D activations are
 converted to NHWC, so a 4-D graph input or output of the imported graph is NHWC.
+
+Before conversion, the subgraphs that compute constants are folded by onnxscript's
+constant folder (:func:`fold_constants`): what exporters leave behind — an Identity on a
+deduplicated initializer, the Shape -> Gather -> Unsqueeze -> Concat chain that feeds a
+Reshape its target shape, a Cast of a constant — becomes plain initializers.
 Convolution weights become COUT x KH x KW x CIN and linear weights COUT x CIN.
 
 A Flatten of an N x C x H x W tensor orders features as (C, H, W) in ONNX but as
@@ -500,6 +505,50 @@ class OnnxImporter:
         self.define(self.build(tg.BatchNormOp(x, *params, epsilon=eps)))
 
 
+FOLD_SIZE_LIMIT = 1 << 28
+"""Elements of the largest tensor the constant folder may read or make (a weight passed
+through an Identity or a Cast is folded whatever its size)."""
+
+
+def fold_constants(model):
+    """``model`` with its constant subgraphs folded into initializers and the nodes that
+    fed only them removed, by onnxscript's constant folder (no other rewrite: bsir
+    converts what the exporter wrote). Without onnxscript the model is returned as it is.
+
+    onnxscript's folder works on ONNX's own IR, infers shapes (so the Shape of an
+    activation is a constant), evaluates a node with ONNX's reference implementation
+    when its inputs are constant, and knows the shape ops exporters emit;
+    onnxruntime's offline optimiser would fold too but may fuse nodes into its own
+    operators, and onnx's reference evaluator alone would leave the graph surgery to us."""
+    if not has_constant_subgraphs(model.graph):
+        return model  # nothing to fold: skip the round trip through onnxscript's IR
+    try:
+        import onnx_ir
+        from onnxscript import optimizer
+    except ImportError:
+        return model
+    ir_model = onnx_ir.serde.deserialize_model(model)
+    optimizer.fold_constants(ir_model, onnx_shape_inference=True,
+                             input_size_limit=FOLD_SIZE_LIMIT,
+                             output_size_limit=FOLD_SIZE_LIMIT)
+    optimizer.remove_unused_nodes(ir_model)
+    return onnx_ir.serde.serialize_model(ir_model)
+
+
+def has_constant_subgraphs(graph) -> bool:
+    """Whether some node computes a constant: a Shape, or a node (other than Constant)
+    whose inputs are all initializers or constants."""
+    constant = {init.name for init in graph.initializer}
+    for node in graph.node:
+        inputs = [name for name in node.input if name]
+        if node.op_type == "Shape" or (node.op_type != "Constant" and inputs
+                                       and all(name in constant for name in inputs)):
+            return True
+        if node.op_type == "Constant":
+            constant.update(node.output)
+    return False
+
+
 def _check_opsets(model, path: str) -> None:
     """Refuse operator sets newer than the installed onnx package knows."""
     from onnx.defs import onnx_opset_version
@@ -547,6 +596,10 @@ def import_onnx(path: str, source: SparsitySource | None = None,
     except UnicodeDecodeError:  # the checker's messages quote the model's own strings
         raise BsirError(f"{path} is not a valid ONNX model: a name is not UTF-8") from None
     _check_opsets(model, path)
+    try:
+        model = fold_constants(model)
+    except Exception as error:  # the folder refuses a graph onnx's checker let through
+        raise BsirError(f"{path}: its constant subgraphs cannot be folded: {error}") from None
     name = model.graph.name
     if isinstance(name, bytes):  # protobuf hands back a name that is not UTF-8 as bytes
         name = name.decode("utf-8", "replace")

@@ -111,3 +111,28 @@ def classifier_head():
     x = g.node("MatMul", [x, g.rand("fc2.weight", [7, 3])])
     out = g.node("Add", [x, g.rand("fc2.bias", [3], 0.1)])
     return g.model([(out, [1, 3])])
+
+
+def exporter_constants():
+    """What ONNX exporters leave for the importer to fold: an Identity on a shared
+    initializer (TorchScript deduplicates equal weights), a Cast of a float16 constant,
+    and the Shape -> Gather -> Unsqueeze -> Concat chain that gives a Reshape its
+    target shape (``x.view(x.size(0), -1)``)."""
+    g = OnnxGraph("exported", [1, 4, 6, 6])
+    shared = g.rand("shared.bias", [4], 0.1)
+    alias = g.node("Identity", [shared])
+    w = g.rand("conv.weight", [4, 4, 3, 3])
+    x = g.node("Relu", [g.node("Conv", ["input", w, alias], kernel_shape=[3, 3],
+                                pads=[1, 1, 1, 1])])
+    half = g.init("w2.half", (g.rng.standard_normal([4, 4, 1, 1]) * 0.3).astype(np.float16))
+    w2 = g.node("Cast", [half], to=1)  # TensorProto.FLOAT
+    x = g.node("Conv", [x, w2, g.node("Identity", [shared])], kernel_shape=[1, 1])
+    x = g.node("GlobalAveragePool", [x])
+    batch = g.node("Gather", [g.node("Shape", [x]), g.init("zero", np.array(0, np.int64))],
+                   axis=0)
+    target = g.node("Concat", [g.node("Unsqueeze", [batch, g.init("axes", np.array([0]))]),
+                               g.init("minus_one", np.array([-1], np.int64))], axis=0)
+    x = g.node("Reshape", [x, target])
+    out = g.node("Gemm", [x, g.rand("fc.weight", [3, 4]), g.rand("fc.bias", [3], 0.1)],
+                 transB=1)
+    return g.model([(out, [1, 3])])

@@ -97,7 +97,8 @@ def test_input_shape_is_checked():
         run_module(model.module, materialize(model.specs, 0), [np.zeros((1, 8, 8, 3))])
 
 
-@pytest.mark.parametrize("factory", ["residual_block", "inception_block", "classifier_head"])
+@pytest.mark.parametrize("factory", ["residual_block", "inception_block", "classifier_head",
+                                     "exporter_constants"])
 def test_matches_onnxruntime(tmp_path, factory):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")

@@ -180,3 +180,54 @@ def test_a_mask_over_flattened_features_is_reblocked_in_tg_order(tmp_path):
     element = np.repeat(np.repeat(fc1.sparsity.mask_array(), 2, 0), 4, 1)[:w.shape[0]]
     assert not np.any(arrays["fc1.weight"][~element])  # zero wherever tg's Gamma drops
     assert fc1.sparsity.mask_array().sum() >= gamma.sum()
+
+
+def test_exporter_constant_subgraphs_are_folded(tmp_path):
+    """Identity on an initializer, Cast of a constant, a Shape-to-Reshape chain: folded
+    away before conversion (the graph computes the same: tests/unit/test_executor.py)."""
+    from onnx_models import exporter_constants
+
+    module, arrays = import_onnx(save(exporter_constants(), tmp_path))
+    kinds = [op.name for op in ops_of(module)]
+    assert kinds == ["tg.conv2d", "tg.relu", "tg.conv2d", "tg.global_avgpool", "tg.flatten",
+                     "tg.matmul"]
+    assert any(a.dtype == np.float32 and a.shape == (4, 1, 1, 4) for a in arrays.values())
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_a_torchscript_export_imports_and_matches_onnxruntime(tmp_path, opset):
+    """The TorchScript exporter (``dynamo=False``, most ONNX files in the wild) writes
+    the batch norms' folded biases, equal across layers, once, read through Identity
+    nodes: a residual network imports and computes what onnxruntime computes."""
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    import warnings
+
+    from torch import nn
+
+    from bsir.executor import run_module
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+            self.c2, self.b2 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+
+        def forward(self, x):
+            return torch.relu(self.b2(self.c2(torch.relu(self.b1(self.c1(x))))) + x)
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
+                        nn.ReLU(), Block(8), Block(8), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(8, 10)).eval()
+    x = torch.randn(1, 3, 16, 16)
+    path = str(tmp_path / "ts.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), path, dynamo=False, opset_version=opset)
+    assert "Identity" in [node.op_type for node in onnx.load(path).graph.node]
+    module, arrays = import_onnx(path)
+    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"input.1": x.numpy()})[0]
+    got = run_module(module, arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
