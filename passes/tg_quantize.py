@@ -5,7 +5,10 @@
    and every activation gets a fix position by ``method`` (``max``: the largest that
    does not overflow; ``mse``: of it and ``candidates`` positions above, the least
    squared error). Weights get theirs the same way; a bias is int32 at the fix of its
-   accumulator (input fix + weight fix).
+   accumulator (input fix + weight fix). No accumulator can overflow: for every output
+   channel, 128 x the sum of its |int8 weights| + |its int32 bias| must fit int32 (the
+   largest any int8 input can make it, and so the largest of any partial sum); where it
+   does not, the weight fix position is lowered until it does (:func:`fit_accumulator`).
 2. Rewrite: the graph keeps its f32 inputs and outputs; ``tg.quantize`` follows each
    input and ``tg.dequantize`` precedes each output, and every op between computes on
    i8 with a ``#tg.quant``. ReLU, clip and max pooling keep their input's fix position
@@ -63,6 +66,32 @@ def calibration_inputs(module: ModuleOp, path: str, samples: int, seed: int
         f"tg-quantize: calibration data has shape {list(data.shape)}, expected {list(shape)} "
         f"or [S, {', '.join(map(str, shape))}]"
     )
+
+
+def accumulator_bound(weight: np.ndarray, bias: np.ndarray | None, in_fix: int,
+                      weight_fix: int) -> int:
+    """The largest |accumulator| any int8 input can give a layer whose float ``weight``
+    (output channels first) and ``bias`` are quantized at ``weight_fix`` (the bias at
+    ``in_fix + weight_fix``, unsaturated): per output channel, 128 x the sum of its
+    |int8 weights| + |its bias|. Every partial sum of the channel is within it too."""
+    w = np.abs(quant.quantize(weight, weight_fix).astype(np.int64))
+    per_channel = w.reshape(w.shape[0], -1).sum(axis=1) * 128
+    if bias is not None:
+        scaled = np.floor(np.asarray(bias, np.float64) * 2.0 ** (in_fix + weight_fix) + 0.5)
+        per_channel = per_channel + np.abs(scaled)
+    return int(per_channel.max()) if per_channel.size else 0
+
+
+def fit_accumulator(weight: np.ndarray, bias: np.ndarray | None, in_fix: int,
+                    weight_fix: int) -> int:
+    """``weight_fix``, lowered as far as needed for :func:`accumulator_bound` to fit
+    int32."""
+    for _ in range(128):  # each step halves the bound, about
+        if accumulator_bound(weight, bias, in_fix, weight_fix) <= quant.INT32_MAX:
+            return weight_fix
+        weight_fix -= 1
+    raise PassFailedException("tg-quantize: no weight fix position keeps the accumulator "
+                              "within int32")
 
 
 @dataclass(frozen=True)
@@ -154,6 +183,7 @@ class TgQuantizePass(ModulePass):
         fix_of: dict[SSAValue, int] = {}
         new_arrays: dict[str, np.ndarray] = {}
         weight_fix: dict[str, int] = {}
+        fitted_weights: set[str] = set()  # weights whose fix an accumulator has fixed
 
         for old, new in zip(graph.block.args, block.args, strict=True):
             q = tg.QuantizeOp(new, fixes[old])
@@ -186,7 +216,7 @@ class TgQuantizePass(ModulePass):
                 block.add_op(tg.OutputOp(results))
             else:
                 self.rewrite_layer(layer, block, arrays, fixes, mapped, fix_of, new_arrays,
-                                   weight_fix)
+                                   weight_fix, fitted_weights)
         return new_graph, new_arrays
 
     @staticmethod
@@ -204,7 +234,7 @@ class TgQuantizePass(ModulePass):
         return roles
 
     def rewrite_layer(self, layer: Operation, block, arrays, fixes, mapped, fix_of,
-                      new_arrays, weight_fix) -> None:
+                      new_arrays, weight_fix, fitted_weights: set[str]) -> None:
         activations = [v for v in layer.operands if not isinstance(v.owner, tg.WeightOp)]
         in_fixes = [fix_of[v] for v in activations]
         result = layer.results[0]
@@ -213,10 +243,21 @@ class TgQuantizePass(ModulePass):
         properties = dict(layer.properties)
         if isinstance(layer, tg.WEIGHTED_OPS):
             w_key = layer.weight.owner.key.data  # type: ignore[union-attr]
+            bias_op = None if layer.bias is None else layer.bias.owner
+            b_key = None if bias_op is None else bias_op.key.data  # type: ignore[union-attr]
+            fitted = fit_accumulator(arrays[w_key], None if b_key is None else arrays[b_key],
+                                     in_fixes[0], weight_fix[w_key])
+            if fitted != weight_fix[w_key]:
+                if w_key in fitted_weights:
+                    raise PassFailedException(
+                        f"tg-quantize: weight '{w_key}' is shared by layers whose "
+                        "accumulators need different fix positions")
+                weight_fix[w_key] = fitted
+                new_arrays[w_key] = quant.quantize(arrays[w_key], fitted)
+            fitted_weights.add(w_key)
             acc_fix = in_fixes[0] + weight_fix[w_key]
             bias_fix = None
-            if layer.bias is not None:
-                b_key = layer.bias.owner.key.data  # type: ignore[union-attr]
+            if b_key is not None:
                 bias_fix = acc_fix
                 new_arrays[b_key] = quant.quantize(arrays[b_key], acc_fix, bits=32)
                 bias = tg.WeightOp(b_key, tg.tensor_type(arrays[b_key].shape, tg.INT32))

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from xdsl.dialects.builtin import StringAttr
 
+from bsir import quant
 from bsir.diagnostics import BsirError
-from bsir.dialects import tg
+from bsir.dialects import aie2, tg
 from bsir.dialects.tg import only_graph
 from bsir.driver.pipeline import run_pipeline
 from bsir.executor import random_inputs, run_module
@@ -165,3 +166,37 @@ def test_fold_batchnorm_refuses_a_negative_variance(exported, tmp_path):
     np.savez(path[:-5] + ".npz", **arrays)
     with pytest.raises(BsirError, match=r"batch norm 'bn1\.running_var' has a variance"):
         transform(path, "builtin.module(tg-fold-batchnorm)")
+
+
+def test_no_accumulator_can_overflow():
+    """A layer built to overflow: small inputs (a high input fix position), weights whose
+    own fix would be high too, and a large bias. The quantizer lowers the weight fix
+    until 128 x sum|w| + |bias| fits int32 for every output channel, and the compiled
+    program then runs bit for bit (before, GoogLeNet's fc overflowed in the simulator)."""
+    from bsir.driver.compile import CompileOptions, compile_module
+    from bsir.models.builder import GraphBuilder
+    from bsir.passes.tg_quantize import accumulator_bound, fit_accumulator
+
+    rng = np.random.default_rng(0)
+    builder = GraphBuilder("overflow", (1, 64))
+    weight = (rng.standard_normal((16, 64)) * 0.01).astype(np.float32)
+    bias = np.full(16, 60.0, np.float32)
+    w = builder.constant("fc.weight", weight)
+    b = builder.constant("fc.bias", bias)
+    y = builder.append(tg.MatmulOp(builder.input, w, b))
+    built = builder.finish(y)
+    x = (rng.standard_normal((1, 64)) * 1e-3).astype(np.float32)
+    in_fix = quant.choose_fix_position(x)
+    naive = quant.choose_fix_position(weight)
+    assert accumulator_bound(weight, bias, in_fix, naive) > quant.INT32_MAX  # overflows today
+    fitted = fit_accumulator(weight, bias, in_fix, naive)
+    assert fitted < naive and accumulator_bound(weight, bias, in_fix, fitted) <= quant.INT32_MAX
+    result = compile_module(built.module, built.arrays, "2x2",
+                            options=CompileOptions(calibration=(x,)))
+    quantized = next(op for op in only_graph(result.module).block.ops
+                     if isinstance(op, aie2.LayerOp) and isinstance(op.inner, tg.MatmulOp))
+    fixes = quantized.inner.quant
+    in_ir, weight_ir = fixes.inputs.data[0].data, fixes.weight.data
+    assert weight_ir < quant.choose_fix_position(weight)  # lowered from what it would be
+    assert accumulator_bound(weight, bias, in_ir, weight_ir) <= quant.INT32_MAX
+    result.verify([x])
