@@ -3,8 +3,12 @@
 ``bn(conv(x, W) + b)`` with s = scale / sqrt(var + eps) becomes
 ``conv(x, s * W) + (b - mean) * s + shift`` (s scales each output channel, so zero
 blocks stay zero). The new weights go to ``<weights>.folded.npz`` (or ``weights-out``).
-A batch norm whose input is not a float convolution/linear layer used by it alone is
-left as it is; ``tg-quantize`` refuses graphs that still hold one.
+A batch norm that cannot fold backwards (its input is not a float convolution or linear
+layer used by it alone: DenseNet's batch norms follow a concatenation) becomes what it
+computes, a per-channel affine map: on a 4-D tensor a depthwise 1x1 convolution with
+weight s and bias shift - mean * s, which every later stage (quantization, mapping, the
+simulator) already knows. A 2-D one is left as it is; ``tg-quantize`` refuses graphs
+that still hold one.
 """
 
 from __future__ import annotations
@@ -65,11 +69,7 @@ class FoldBatchNorm(RewritePattern):
             return
         scale, shift, mean, var = (self.arrays[_key(v)].astype(np.float64)
                                    for v in (bn.scale, bn.shift, bn.mean, bn.variance))
-        if not (var + bn.eps > 0).all():
-            raise PassFailedException(
-                f"tg-fold-batchnorm: batch norm '{_key(bn.variance)}' has a variance + "
-                "epsilon that is not positive")
-        factor = scale / np.sqrt(var + bn.eps)
+        factor = _factor(bn, scale, var)
         w_key = _key(layer.weight)
         if isinstance(self.arrays, LazyWeights) and not self.arrays.is_made(w_key):
             # not drawn yet: fold it when (if ever) it is read
@@ -110,9 +110,52 @@ class FoldBatchNorm(RewritePattern):
         return key
 
 
+class BatchNormAsDepthwise(RewritePattern):
+    """Rewrites a batch norm on an N x H x W x C tensor that did not fold into a
+    depthwise 1x1 convolution (groups = C), updating ``arrays``."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.arrays = arrays
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, bn: tg.BatchNormOp, rewriter: PatternRewriter) -> None:
+        shape = tg.tensor_shape(bn.input)
+        if len(shape) != 4:
+            return
+        scale, shift, mean, var = (self.arrays[_key(v)].astype(np.float64)
+                                   for v in (bn.scale, bn.shift, bn.mean, bn.variance))
+        factor = _factor(bn, scale, var)
+        channels = shape[3]
+        stem = _key(bn.scale).removesuffix(".weight")
+        w_key, b_key = self._fresh(f"{stem}.affine.weight"), self._fresh(f"{stem}.affine.bias")
+        self.arrays[w_key] = factor.astype(np.float32).reshape(channels, 1, 1, 1)
+        self.arrays[b_key] = (shift - mean * factor).astype(np.float32)
+        weight = tg.WeightOp(w_key, tg.tensor_type((channels, 1, 1, 1)))
+        bias = tg.WeightOp(b_key, tg.tensor_type((channels,)))
+        conv = tg.Conv2dOp(bn.input, weight.result, bias.result, stride=(1, 1),
+                           pad=(0, 0, 0, 0), dilation=(1, 1), groups=channels)
+        rewriter.replace(bn, [weight, bias, conv], [conv.output])
+
+    def _fresh(self, key: str) -> str:
+        candidate, n = key, 1
+        while candidate in self.arrays:
+            candidate, n = f"{key}{n}", n + 1
+        return candidate
+
+
+def _factor(bn: tg.BatchNormOp, scale: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """scale / sqrt(var + eps), refusing a variance + epsilon that is not positive."""
+    if not (var + bn.eps > 0).all():
+        raise PassFailedException(
+            f"tg-fold-batchnorm: batch norm '{_key(bn.variance)}' has a variance + "
+            "epsilon that is not positive")
+    return scale / np.sqrt(var + bn.eps)
+
+
 @dataclass(frozen=True)
 class TgFoldBatchnormPass(ModulePass):
-    """Fold batch norms into the preceding convolution or linear layer."""
+    """Fold batch norms into the preceding convolution or linear layer; the others
+    become depthwise 1x1 convolutions."""
 
     name = "tg-fold-batchnorm"
 
@@ -127,6 +170,8 @@ def fold_batchnorms(module: ModuleOp, arrays: dict[str, np.ndarray]) -> dict[str
     """Fold in memory: rewrites ``module`` and returns the weights it now references."""
     arrays = copy_weights(arrays)
     PatternRewriteWalker(FoldBatchNorm(arrays), apply_recursively=False).rewrite_module(module)
+    PatternRewriteWalker(BatchNormAsDepthwise(arrays),
+                         apply_recursively=False).rewrite_module(module)
     remove_unused_weights(module)
     return restrict_weights(arrays, {w.key.data for w in module.walk()
                                      if isinstance(w, tg.WeightOp)})

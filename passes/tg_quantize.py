@@ -146,9 +146,14 @@ class TgQuantizePass(ModulePass):
             raise PassFailedException(f"tg-quantize: unknown method '{self.method}' (max, mse)")
         for layer in only_graph(module).block.ops:
             if isinstance(layer, tg.BatchNormOp):
+                owner = layer.scale.owner
+                name = owner.key.data if isinstance(owner, tg.WeightOp) else "?"
+                rank = len(tg.tensor_shape(layer.input))
+                hint = ("run tg-fold-batchnorm first" if rank == 4 else
+                        "run tg-fold-batchnorm first; a batch norm on a 2-D tensor folds "
+                        "only into a linear layer right before it")
                 raise PassFailedException(
-                    "tg-quantize: the graph still has batch norms; run tg-fold-batchnorm first"
-                )
+                    f"tg-quantize: the graph still has batch norm '{name}'; {hint}")
             if isinstance(layer, tg.QuantizeOp) or getattr(layer, "quant", None) is not None:
                 raise PassFailedException("tg-quantize: the graph is already quantized")
 

@@ -200,3 +200,34 @@ def test_no_accumulator_can_overflow():
     assert weight_ir < quant.choose_fix_position(weight)  # lowered from what it would be
     assert accumulator_bound(weight, bias, in_ir, weight_ir) <= quant.INT32_MAX
     result.verify([x])
+
+
+def test_a_batch_norm_after_a_concatenation_compiles_and_verifies():
+    """DenseNet's pattern (concat -> batch norm -> relu -> conv): the batch norm cannot
+    fold backwards and becomes a depthwise 1x1 convolution, exact in float, and the
+    INT8 program runs bit for bit (before: tg-quantize refused the graph)."""
+    from bsir.driver.compile import CompileOptions, compile_module
+    from bsir.models.builder import GraphBuilder
+    from bsir.passes.tg_fold_batchnorm import fold_batchnorms
+    from bsir.weights import materialize
+
+    b = GraphBuilder("dense_block", (1, 12, 12, 8))
+    x = b.relu(b.conv(b.input, 16, 3, "c1", pad=1))
+    cat = b.concat([x, b.relu(b.conv(x, 16, 3, "c2", pad=1))])
+    z = b.conv(b.relu(b.batch_norm(cat, "bn")), 16, 1, "c3")
+    built = b.finish(b.linear(b.flatten(b.global_avgpool(z)), 10, "fc"))
+    arrays = materialize(built.specs, 0)
+    x_in = np.random.default_rng(1).standard_normal((1, 12, 12, 8)).astype(np.float32)
+    folded_module = built.module.clone()
+    folded = fold_batchnorms(folded_module, arrays)
+    ops = [op for op in only_graph(folded_module).block.ops if isinstance(op, tg.Conv2dOp)]
+    assert [op.group_count for op in ops] == [1, 1, 32, 1]
+    assert not any(isinstance(op, tg.BatchNormOp) for op in folded_module.walk())
+    reference = run_module(built.module.clone(), arrays, [x_in])[0]
+    assert np.allclose(run_module(folded_module, folded, [x_in])[0], reference,
+                       rtol=1e-5, atol=1e-5 * np.abs(reference).max())
+    for grid in ("2x2", "3x5"):
+        result = compile_module(built.module.clone(), arrays, grid,
+                                options=CompileOptions(calibration=(x_in,)))
+        assert result.failed is None
+        result.verify([x_in])

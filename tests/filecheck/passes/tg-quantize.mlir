@@ -15,4 +15,4 @@
 // CHECK-NEXT: tg.dequantize {{.*}} -> tensor<1x10xf32>
 // CHECK-NEXT: tg.output
 
-// UNFOLDED: error: tg-quantize: the graph still has batch norms; run tg-fold-batchnorm first
+// UNFOLDED: error: tg-quantize: the graph still has batch norm 'bn1.weight'; run tg-fold-batchnorm first
