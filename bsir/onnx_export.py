@@ -4,7 +4,10 @@ NHWC activations become NCHW, convolution weights COUT x CIN x KH x KW, linear l
 Gemm with ``transB = 1``. A flatten of an N x H x W x C tensor orders features (H, W, C)
 in tg and (C, H, W) in ONNX, so the columns of the linear layer reading it are permuted
 back: importing the exported file gives the same graph and weights. Quantized graphs are
-refused (export before ``tg-quantize``).
+refused (export before ``tg-quantize``). Every tensor's shape is written (``value_info``),
+and every node has a name of its own (``conv2d_3``), distinct from the tensors' names
+(``t3``), so that tools that read ONNX without running shape inference, or that index
+nodes by name, read the file as it is.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def export_onnx(module: ModuleOp, weights: dict[str, np.ndarray], path: str) -> 
     graph = only_graph(module)
     names: dict[SSAValue, str] = {}
     perms: dict[SSAValue, np.ndarray] = {}
-    nodes, inits = [], []
+    nodes, inits, shapes = [], [], []
 
     def name(value: SSAValue) -> str:
         return names[value]
@@ -55,19 +58,24 @@ def export_onnx(module: ModuleOp, weights: dict[str, np.ndarray], path: str) -> 
         out = f"t{index}"
         names[op.results[0]] = out
         kind = op.name.split(".", 1)[1]
+        node_name = f"{kind}_{index}"  # unique, and never a tensor's name
+        shapes.append(helper.make_tensor_value_info(out, TensorProto.FLOAT,
+                                                    nchw(tg.tensor_shape(op.results[0]))))
 
         def key(value: SSAValue) -> str:
             return value.owner.key.data  # type: ignore[union-attr]
+
+        def emit(op_type: str, ins: list[str], out: str = out, node_name: str = node_name,
+                 **attrs) -> None:
+            nodes.append(helper.make_node(op_type, ins, [out], name=node_name, **attrs))
 
         if isinstance(op, tg.Conv2dOp):
             w = weights[key(op.weight)].transpose(0, 3, 1, 2)
             ins = [name(op.input), init(key(op.weight), w)]
             if op.bias is not None:
                 ins.append(init(key(op.bias), weights[key(op.bias)]))
-            nodes.append(helper.make_node(
-                "Conv", ins, [out], name=out, kernel_shape=list(w.shape[2:]),
-                strides=list(op.stride_hw), pads=list(op.pads),
-                dilations=list(op.dilation_hw), group=op.group_count))
+            emit("Conv", ins, kernel_shape=list(w.shape[2:]), strides=list(op.stride_hw),
+                 pads=list(op.pads), dilations=list(op.dilation_hw), group=op.group_count)
         elif isinstance(op, tg.MatmulOp):
             w = weights[key(op.weight)]
             if op.input in perms:
@@ -77,43 +85,41 @@ def export_onnx(module: ModuleOp, weights: dict[str, np.ndarray], path: str) -> 
             ins = [name(op.input), init(key(op.weight), w)]
             if op.bias is not None:
                 ins.append(init(key(op.bias), weights[key(op.bias)]))
-            nodes.append(helper.make_node("Gemm", ins, [out], name=out, transB=1))
+            emit("Gemm", ins, transB=1)
         elif isinstance(op, tg.MaxPool2dOp | tg.AvgPool2dOp):
             attrs = {"kernel_shape": list(op.kernel_hw), "strides": list(op.stride_hw),
                      "pads": list(op.pads), "ceil_mode": int(op.is_ceil_mode)}
             if isinstance(op, tg.AvgPool2dOp):
                 attrs["count_include_pad"] = int(op.includes_pad)
             onnx_op = "MaxPool" if isinstance(op, tg.MaxPool2dOp) else "AveragePool"
-            nodes.append(helper.make_node(onnx_op, [name(op.input)], [out], name=out, **attrs))
+            emit(onnx_op, [name(op.input)], **attrs)
         elif isinstance(op, tg.GlobalAvgPoolOp):
-            nodes.append(helper.make_node("GlobalAveragePool", [name(op.input)], [out], name=out))
+            emit("GlobalAveragePool", [name(op.input)])
         elif isinstance(op, tg.AddOp):
-            nodes.append(helper.make_node("Add", [name(op.lhs), name(op.rhs)], [out], name=out))
+            emit("Add", [name(op.lhs), name(op.rhs)])
         elif isinstance(op, tg.ConcatOp):
             rank = len(tg.tensor_shape(op.output))
             axis = {3: 1, 1: 2, 2: 3, 0: 0}[op.axis.value.data] if rank == 4 \
                 else op.axis.value.data
-            nodes.append(helper.make_node("Concat", [name(v) for v in op.inputs], [out],
-                                          name=out, axis=axis))
+            emit("Concat", [name(v) for v in op.inputs], axis=axis)
         elif isinstance(op, tg.ReluOp):
-            nodes.append(helper.make_node("Relu", [name(op.input)], [out], name=out))
+            emit("Relu", [name(op.input)])
         elif isinstance(op, tg.ClipOp):
             lo, hi = op.bounds
             ins = [name(op.input), init(f"{out}.min", np.array(lo, np.float32)),
                    init(f"{out}.max", np.array(hi, np.float32))]
-            nodes.append(helper.make_node("Clip", ins, [out], name=out))
+            emit("Clip", ins)
         elif isinstance(op, tg.FlattenOp):
             shape = tg.tensor_shape(op.input)
             if len(shape) == 4 and shape[1] * shape[2] > 1:
                 _, h, w, c = shape
                 perms[op.output] = np.arange(c * h * w).reshape(c, h, w).transpose(
                     1, 2, 0).reshape(-1)
-            nodes.append(helper.make_node("Flatten", [name(op.input)], [out], name=out, axis=1))
+            emit("Flatten", [name(op.input)], axis=1)
         elif isinstance(op, tg.BatchNormOp):
             ins = [name(op.input)] + [init(key(v), weights[key(v)]) for v in
                                       (op.scale, op.shift, op.mean, op.variance)]
-            nodes.append(helper.make_node("BatchNormalization", ins, [out], name=out,
-                                          epsilon=op.eps))
+            emit("BatchNormalization", ins, epsilon=op.eps)
         else:
             raise BsirError(f"ONNX export does not support '{kind}'", op_location(op))
     outputs = []
@@ -123,7 +129,9 @@ def export_onnx(module: ModuleOp, weights: dict[str, np.ndarray], path: str) -> 
                             "differently")
         outputs.append(helper.make_tensor_value_info(name(value), TensorProto.FLOAT,
                                                      nchw(tg.tensor_shape(value))))
-    onnx_graph = helper.make_graph(nodes, graph.sym_name.data, inputs, outputs, inits)
+    produced = {value.name for value in outputs}
+    onnx_graph = helper.make_graph(nodes, graph.sym_name.data, inputs, outputs, inits,
+                                   value_info=[v for v in shapes if v.name not in produced])
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="bsir")
     model.ir_version = 8

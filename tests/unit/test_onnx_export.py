@@ -43,3 +43,27 @@ def test_quantized_graphs_are_refused(tmp_path):
     with pytest.raises(BsirError, match="only float graphs"):
         export_onnx(model.module, weights, str(tmp_path / "q.onnx"))
     assert "tg.quantize" in print_module(model.module)
+
+
+@pytest.mark.parametrize("name", ["tiny_cnn", "tiny_resnet", "tiny_inception"])
+def test_the_export_carries_its_shapes_and_unique_node_names(tmp_path, name):
+    """Other tools read the file as written: every intermediate tensor's shape is in
+    value_info (matching strict shape inference), the full checker passes, and node names
+    are unique and never a tensor's name (Stream's parser indexes nodes by name)."""
+    model = build_model(name)
+    path = str(tmp_path / f"{name}.onnx")
+    export_onnx(model.module, materialize(model.specs, 1), path)
+    exported = onnx.load(path)
+    onnx.checker.check_model(exported, full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(exported, check_type=True, strict_mode=True)
+
+    def shapes(values):
+        return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+
+    written = shapes(exported.graph.value_info)
+    produced = {out for node in exported.graph.node for out in node.output}
+    outputs = {v.name for v in exported.graph.output}
+    assert set(written) == produced - outputs
+    assert shapes(inferred.graph.value_info) == written
+    names = [node.name for node in exported.graph.node]
+    assert len(set(names)) == len(names) and not set(names) & (produced | outputs)
