@@ -65,6 +65,7 @@ class Executor:
             tg.ConcatOp: self._concat,
             tg.ReluOp: self._relu,
             tg.ClipOp: self._clip,
+            **{op_type: self._table for op_type in tg.TABLE_OPS},
             tg.FlattenOp: lambda op, a: a[0].reshape(tg.tensor_shape(op.output)),
             tg.ReshapeOp: lambda op, a: a[0].reshape(tg.tensor_shape(op.output)),
             tg.BatchNormOp: lambda op, a: layers.batch_norm_float(*a, op.eps),
@@ -220,6 +221,14 @@ class Executor:
             fix = op.quant.input_positions[0]
             lo, hi = (int(quant.quantize(np.array(v), fix)) for v in (lo, hi))
         return self._requantize_same(op, np.clip(args[0], lo, hi).astype(args[0].dtype))
+
+    def _table(self, op, args) -> np.ndarray:
+        """A smooth element-wise function: float, or its int8 table (bsir.quant)."""
+        if not _is_int8(op):
+            return op.function(args[0].astype(np.float64)).astype(np.float32)
+        table = quant.lookup_table(op.function, op.quant.input_positions[0],
+                                   op.quant.output_position)
+        return quant.apply_table(table, args[0])
 
     def _requantize_same(self, op: Operation, y: np.ndarray) -> np.ndarray:
         """An exact op's int8 result moved to its output fix position, if different."""

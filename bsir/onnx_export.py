@@ -104,6 +104,20 @@ def export_onnx(module: ModuleOp, weights: dict[str, np.ndarray], path: str) -> 
             emit("Concat", [name(v) for v in op.inputs], axis=axis)
         elif isinstance(op, tg.ReluOp):
             emit("Relu", [name(op.input)])
+        elif isinstance(op, tg.SigmoidOp):
+            emit("Sigmoid", [name(op.input)])
+        elif isinstance(op, tg.HardSigmoidOp):
+            alpha, beta = op.coefficients
+            emit("HardSigmoid", [name(op.input)], alpha=alpha, beta=beta)
+        elif isinstance(op, tg.HardSwishOp):
+            emit("HardSwish", [name(op.input)])
+        elif isinstance(op, tg.SiluOp):  # ONNX has no SiLU: x * Sigmoid(x)
+            gate = f"{out}.sigmoid"
+            nodes.append(helper.make_node("Sigmoid", [name(op.input)], [gate],
+                                          name=f"{node_name}.sigmoid"))
+            shapes.append(helper.make_tensor_value_info(gate, TensorProto.FLOAT,
+                                                        nchw(tg.tensor_shape(op.output))))
+            emit("Mul", [name(op.input), gate])
         elif isinstance(op, tg.ClipOp):
             lo, hi = op.bounds
             ins = [name(op.input), init(f"{out}.min", np.array(lo, np.float32)),

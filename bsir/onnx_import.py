@@ -1,8 +1,9 @@
 """ONNX import: an ONNX CNN (NCHW) becomes a tg graph (NHWC) and its weights.
 
-Supported nodes: Conv, Gemm, MatMul, Relu, Clip, MaxPool, AveragePool,
-GlobalAveragePool, Add, Concat, Flatten, Reshape (as a flatten), BatchNormalization,
-plus the inference no-ops Identity and Dropout and Constant. 4-D activations are
+Supported nodes: Conv, Gemm, MatMul, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Mul
+(as ``x * Sigmoid(x)``: SiLU), MaxPool, AveragePool, GlobalAveragePool, Add, Concat,
+Flatten, Reshape (as a flatten), BatchNormalization, plus the inference no-ops Identity
+and Dropout and Constant. 4-D activations are
 converted to NHWC, so a 4-D graph input or output of the imported graph is NHWC.
 
 Before conversion, the subgraphs that compute constants are folded by onnxscript's
@@ -388,6 +389,33 @@ class OnnxImporter:
 
     def op_Relu(self) -> None:
         self._elementwise(tg.ReluOp)
+
+    def op_Sigmoid(self) -> None:
+        self._elementwise(tg.SigmoidOp)
+
+    def op_HardSigmoid(self) -> None:
+        a = self.attrs()
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        self._elementwise(lambda x: tg.HardSigmoidOp(x, alpha, beta))
+
+    def op_HardSwish(self) -> None:
+        self._elementwise(tg.HardSwishOp)
+
+    def op_Mul(self) -> None:
+        """Only ``x * sigmoid(x)`` (SiLU, as exporters write it): one ``tg.silu``."""
+        a, b = self.node.input[0], self.node.input[1]
+        for x_name, s_name in ((a, b), (b, a)):
+            gate = self.values.get(s_name)
+            source = self.values.get(x_name)
+            if gate is None or source is None:
+                continue
+            sigmoid = gate.ssa.owner
+            if isinstance(sigmoid, tg.SigmoidOp) and sigmoid.input is source.ssa:
+                self.define(self.build(tg.SiluOp(source.ssa)), source.perm)
+                if not sigmoid.output.uses and self.consumers.get(s_name, 0) == 1:
+                    sigmoid.parent_block().erase_op(sigmoid)  # type: ignore[union-attr]
+                return
+        raise self.fail("only x * Sigmoid(x) (SiLU) is supported")
 
     def op_Clip(self) -> None:
         a = self.attrs()

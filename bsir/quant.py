@@ -93,3 +93,16 @@ def choose_fix_position(values: np.ndarray, method: str = "mse", candidates: int
         raise ValueError(f"unknown calibration method '{method}' (max or mse)")
     errors = [quantization_error(values, base + k) for k in range(candidates + 1)]
     return base + int(np.argmin(errors))
+
+
+def lookup_table(function, in_fix: int, out_fix: int) -> np.ndarray:
+    """The int8 -> int8 table of an element-wise ``function`` (float64 in, float64 out):
+    entry ``q + 128`` is ``function(q * 2^-in_fix)`` quantized at ``out_fix`` (round half
+    up, saturate), so a lookup gives exactly what quantizing the float result would."""
+    codes = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.float64)
+    return quantize(function(codes * 2.0**-in_fix), out_fix)
+
+
+def apply_table(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``table`` (from :func:`lookup_table`) applied to int8 ``values``."""
+    return table[np.asarray(values, dtype=np.int16) - INT8_MIN]

@@ -810,6 +810,82 @@ class ClipOp(_ElementwiseOp):
             raise VerifyException(f"clip min {lo} is greater than max {hi}")
 
 
+class _TableOp(_ElementwiseOp):
+    """A smooth element-wise function. In INT8 it is a 256-entry int8 -> int8 table made
+    from the input and output fix positions (bsir.quant.lookup_table): exact to the
+    output's rounding, and one lookup per element on the core."""
+
+    def function(self, x: np.ndarray) -> np.ndarray:
+        """The float function, on float64 values."""
+        raise NotImplementedError
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # 1 / (1 + e^-x), without overflow
+
+
+@irdl_op_definition
+class SigmoidOp(_TableOp):
+    """1 / (1 + e^-x)."""
+
+    name = "tg.sigmoid"
+
+    def function(self, x: np.ndarray) -> np.ndarray:
+        return _sigmoid(x)
+
+
+@irdl_op_definition
+class HardSigmoidOp(_TableOp):
+    """max(0, min(1, alpha * x + beta)) (ONNX's HardSigmoid; PyTorch's is alpha 1/6,
+    beta 0.5)."""
+
+    name = "tg.hardsigmoid"
+
+    alpha = prop_def(FloatAttr)
+    beta = prop_def(FloatAttr)
+
+    def __init__(self, input: SSAValue, alpha: float = 0.2, beta: float = 0.5):
+        super().__init__(input, {"alpha": FloatAttr(alpha, f32), "beta": FloatAttr(beta, f32)})
+
+    @property
+    def coefficients(self) -> tuple[float, float]:
+        return (self.alpha.value.data, self.beta.value.data)
+
+    def function(self, x: np.ndarray) -> np.ndarray:
+        alpha, beta = self.coefficients
+        return np.clip(alpha * x + beta, 0.0, 1.0)
+
+    def verify_(self) -> None:
+        super().verify_()
+        if not all(np.isfinite(self.coefficients)):
+            raise VerifyException("hardsigmoid alpha and beta must be finite")
+
+
+@irdl_op_definition
+class HardSwishOp(_TableOp):
+    """x * max(0, min(1, x / 6 + 1/2)) (MobileNet-v3)."""
+
+    name = "tg.hardswish"
+
+    def function(self, x: np.ndarray) -> np.ndarray:
+        return x * np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+@irdl_op_definition
+class SiluOp(_TableOp):
+    """x * sigmoid(x) (SiLU, or swish; EfficientNet), one op where ONNX has a Sigmoid
+    and a Mul."""
+
+    name = "tg.silu"
+
+    def function(self, x: np.ndarray) -> np.ndarray:
+        return x * _sigmoid(x)
+
+
+TABLE_OPS = (SigmoidOp, HardSigmoidOp, HardSwishOp, SiluOp)
+"""Element-wise functions computed in INT8 by a table."""
+
+
 @irdl_op_definition
 class FlattenOp(_TgOp):
     """N x ... to N x prod(...), in NHWC element order."""
@@ -1001,7 +1077,7 @@ def layer_names(graph: GraphOp) -> dict[Operation, str]:
 
 LAYER_OPS = (
     Conv2dOp, MatmulOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, AddOp, ConcatOp,
-    ReluOp, ClipOp, FlattenOp, ReshapeOp, BatchNormOp, QuantizeOp, DequantizeOp,
+    ReluOp, ClipOp, *TABLE_OPS, FlattenOp, ReshapeOp, BatchNormOp, QuantizeOp, DequantizeOp,
 )
 
 TG = Dialect(
@@ -1015,6 +1091,7 @@ __all__ = [
     "INT8",
     "INT32",
     "LAYER_OPS",
+    "TABLE_OPS",
     "TG",
     "WEIGHTED_OPS",
     "WEIGHTS_ATTR",
@@ -1028,6 +1105,8 @@ __all__ = [
     "FlattenOp",
     "GlobalAvgPoolOp",
     "GraphOp",
+    "HardSigmoidOp",
+    "HardSwishOp",
     "MatmulOp",
     "MaxPool2dOp",
     "OutputOp",
@@ -1035,6 +1114,8 @@ __all__ = [
     "QuantizeOp",
     "ReluOp",
     "ReshapeOp",
+    "SigmoidOp",
+    "SiluOp",
     "SparsityAttr",
     "WeightOp",
     "activation_fix",

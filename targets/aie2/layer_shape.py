@@ -1,8 +1,9 @@
 """A tg layer op seen by the mapper: its :class:`LayerShape`, or None for a view.
 
 Views (flatten, reshape, quantize, dequantize) move no data on the array: the bytes in
-the memtile are already laid out as the consumer reads them. ReLU and clip are fused
-into the op that produces their input when they are its only user.
+the memtile are already laid out as the consumer reads them. ReLU, clip and the table
+functions (sigmoid, hard sigmoid, hard swish, SiLU) are fused into the op that produces
+their input when they are its only user.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from bsir.dialects import tg, tiling
 from bsir.targets.aie2.geometry import LayerShape
 
 VIEW_OPS = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
-ACTIVATION_OPS = (tg.ReluOp, tg.ClipOp)
-ELEMENTWISE_OPS = (tg.AddOp, tg.ReluOp, tg.ClipOp, tg.BatchNormOp)
+ACTIVATION_OPS = (tg.ReluOp, tg.ClipOp, *tg.TABLE_OPS)
+ELEMENTWISE_OPS = (tg.AddOp, tg.ReluOp, tg.ClipOp, *tg.TABLE_OPS, tg.BatchNormOp)
 """Layers whose output may be written in place over an input."""
 
 
 FUSING_OPS = (tg.Conv2dOp, tg.MatmulOp, tg.MaxPool2dOp, tg.AvgPool2dOp, tg.GlobalAvgPoolOp,
               tg.AddOp, tg.BatchNormOp)
-"""Ops whose kernels apply a following ReLU/clip on their output for free."""
+"""Ops whose kernels apply a following ReLU/clip, or a table function (a lookup per
+element, as cheap as the requantization before it), on their output for free."""
 
 
 def is_fused_activation(op: Operation) -> bool:

@@ -313,3 +313,24 @@ builtin.module {
     tg.output %q : tensor<4xi8>
   }
 }
+
+// -----
+
+// a table function keeps its input's shape; its coefficients are finite
+builtin.module attributes {tg.weights = "w.npz"} {
+  tg.graph @g(%x: tensor<1x8x8x4xf32>) -> (tensor<1x8x8x4xf32>) {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.sigmoid': result type tensor<1x8x4x8xf32> does not match the inferred tensor<1x8x8x4xf32>
+    %s = tg.sigmoid %x : (tensor<1x8x8x4xf32>) -> tensor<1x8x4x8xf32>
+    tg.output %x : tensor<1x8x8x4xf32>
+  }
+}
+
+// -----
+
+builtin.module attributes {tg.weights = "w.npz"} {
+  tg.graph @g(%x: tensor<1x8x8x4xf32>) -> (tensor<1x8x8x4xf32>) {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.hardsigmoid': hardsigmoid alpha and beta must be finite
+    %h = tg.hardsigmoid %x {alpha = 0x7FC00000 : f32, beta = 5.000000e-01 : f32} : (tensor<1x8x8x4xf32>) -> tensor<1x8x8x4xf32>
+    tg.output %x : tensor<1x8x8x4xf32>
+  }
+}

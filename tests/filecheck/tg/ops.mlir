@@ -31,6 +31,14 @@ builtin.module attributes {tg.weights = "ops.npz"} {
     %r = tg.relu %n : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
     // CHECK-NEXT: %r6 = tg.clip %r {min = 0.000000e+00 : f32, max = 6.000000e+00 : f32} : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
     %r6 = tg.clip %r {min = 0.0 : f32, max = 6.0 : f32} : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
+    // CHECK-NEXT: %sg = tg.sigmoid %r6 : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
+    %sg = tg.sigmoid %r6 : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
+    // CHECK-NEXT: %hs = tg.hardsigmoid %sg {alpha = 0.166666672 : f32, beta = 5.000000e-01 : f32} : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
+    %hs = tg.hardsigmoid %sg {alpha = 0.16666667 : f32, beta = 0.5 : f32} : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
+    // CHECK-NEXT: %hw = tg.hardswish %hs : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
+    %hw = tg.hardswish %hs : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
+    // CHECK-NEXT: %sl = tg.silu %hw : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
+    %sl = tg.silu %hw : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
     // CHECK-NEXT: %sum = tg.add %r6, %n : (tensor<1x4x4x32xf32>, tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
     %sum = tg.add %r6, %n : (tensor<1x4x4x32xf32>, tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
     // CHECK-NEXT: %mp = tg.maxpool2d %sum {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>, ceil_mode = 1 : i64} : (tensor<1x4x4x32xf32>) -> tensor<1x2x2x32xf32>

@@ -1,0 +1,131 @@
+"""Sigmoid, hard sigmoid, hard swish and SiLU: float semantics, INT8 by a 256-entry
+table, fused or standalone on the array (bit for bit), and from both ONNX exporters."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from bsir import quant
+from bsir.dialects import tg
+from bsir.driver.compile import CompileOptions, compile_module
+from bsir.executor import run_module
+from bsir.models.builder import GraphBuilder
+from bsir.weights import materialize
+
+
+def activations_net():
+    """Each function once: fused after a convolution, after an addition, and standalone
+    after a concatenation."""
+    b = GraphBuilder("activations", (1, 10, 10, 8))
+    x = b.append(tg.HardSwishOp(b.conv(b.input, 16, 3, "c1", pad=1)))
+    y = b.append(tg.SigmoidOp(b.conv(x, 16, 1, "c2")))
+    z = b.append(tg.SiluOp(b.add(x, y)))
+    z = b.append(tg.HardSigmoidOp(b.concat([z, x]), 1 / 6, 0.5))
+    built = b.finish(b.linear(b.flatten(b.global_avgpool(z)), 10, "fc"))
+    return built, materialize(built.specs, 0)
+
+
+@pytest.mark.parametrize("op_type", tg.TABLE_OPS)
+def test_the_table_is_the_quantized_function(op_type):
+    """Entry q is the function of q's real value, quantized at the output fix."""
+    x = GraphBuilder("one", (1, 2, 2, 4)).input
+    op = op_type(x)
+    table = quant.lookup_table(op.function, 4, 6)
+    codes = np.arange(-128, 128)
+    expected = quant.quantize(op.function(codes / 16.0), 6)
+    assert table.dtype == np.int8 and table.shape == (256,)
+    assert np.array_equal(table, expected)
+    assert np.array_equal(quant.apply_table(table, codes.astype(np.int8)), expected)
+
+
+def test_float_semantics():
+    x = np.linspace(-8, 8, 33)
+    ops = {t.name: t(GraphBuilder("one", (1, 33)).input) for t in tg.TABLE_OPS}
+    sigmoid = 1 / (1 + np.exp(-x))
+    assert np.allclose(ops["tg.sigmoid"].function(x), sigmoid)
+    assert np.allclose(ops["tg.silu"].function(x), x * sigmoid)
+    assert np.allclose(ops["tg.hardswish"].function(x), x * np.clip(x + 3, 0, 6) / 6)
+    assert np.allclose(ops["tg.hardsigmoid"].function(x), np.clip(0.2 * x + 0.5, 0, 1))
+
+
+@pytest.mark.parametrize("grid", ["2x2", "3x5"])
+def test_fused_and_standalone_run_bit_for_bit_on_the_array(grid):
+    built, arrays = activations_net()
+    x = np.random.default_rng(1).standard_normal((1, 10, 10, 8)).astype(np.float32)
+    result = compile_module(built.module.clone(), arrays, grid,
+                            options=CompileOptions(calibration=(x,)))
+    assert result.failed is None
+    # three of the four are fused into the layer before them; the one after the
+    # concatenation is a layer of its own
+    assert [layer.op for layer in result.layers].count("tg.hardsigmoid") == 1
+    assert result.verify([x]).layers == len(result.layers)
+    reference = run_module(built.module, arrays, [x])[0]
+    from bsir.driver.compile import quantize_module
+
+    module = built.module.clone()
+    int8_weights = quantize_module(module, arrays, CompileOptions(calibration=(x,)))
+    y = run_module(module, int8_weights, [x])[0]
+    assert np.abs(y - reference).max() <= 0.1 * np.abs(reference).max()
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_both_torch_exporters_import_and_match_onnxruntime(tmp_path, dynamo):
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from torch import nn
+
+    from bsir.onnx_import import import_onnx
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Hardswish(), nn.Conv2d(8, 8, 1),
+                        nn.SiLU(), nn.Conv2d(8, 8, 1), nn.Hardsigmoid(), nn.Conv2d(8, 8, 1),
+                        nn.Sigmoid(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(8, 4)).eval()
+    x = torch.randn(1, 3, 12, 12)
+    path = str(tmp_path / "acts.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), path, dynamo=dynamo, opset_version=18 if dynamo else 17)
+    module, arrays = import_onnx(path)
+    kinds = [op.name for op in module.walk() if isinstance(op, tg.TABLE_OPS)]
+    assert kinds == ["tg.hardswish", "tg.silu", "tg.hardsigmoid", "tg.sigmoid"]
+    name = onnx.load(path).graph.input[0].name
+    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {name: x.numpy()})[0]
+    got = run_module(module, arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_export_runs_in_onnxruntime_and_imports_back(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from bsir.onnx_export import export_onnx
+    from bsir.onnx_import import import_onnx
+
+    built, arrays = activations_net()
+    path = str(tmp_path / "acts.onnx")
+    export_onnx(built.module, arrays, path)
+    x = np.random.default_rng(2).standard_normal((1, 10, 10, 8)).astype(np.float32)
+    expected = run_module(built.module, arrays, [x])[0]
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x.transpose(0, 3, 1, 2)})[0]
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    module, back = import_onnx(path)
+    assert np.array_equal(run_module(module, back, [x])[0], expected)
+
+
+def test_a_mul_that_is_not_silu_names_the_node(tmp_path):
+    pytest.importorskip("onnx")
+    from bsir.diagnostics import BsirError
+    from bsir.onnx_import import import_onnx
+    from onnx_models import OnnxGraph
+
+    g = OnnxGraph("mul", [1, 2, 4, 4])
+    out = g.node("Mul", ["input", g.node("Relu", ["input"])])
+    path = tmp_path / "m.onnx"
+    import onnx
+
+    onnx.save(g.model([(out, [1, 2, 4, 4])]), str(path))
+    with pytest.raises(BsirError, match=r"\(Mul\): only x \* Sigmoid\(x\) \(SiLU\)"):
+        import_onnx(str(path))
