@@ -208,6 +208,12 @@ def add_int8(a: np.ndarray, b: np.ndarray, a_fix: int, b_fix: int, out_fix: int)
     return quant.requantize(acc, common, out_fix)
 
 
+def mul_int8(a: np.ndarray, b: np.ndarray, a_fix: int, b_fix: int, out_fix: int) -> np.ndarray:
+    """a * b (broadcast), exact in int32 at fix a_fix + b_fix, then requantized."""
+    product = a.astype(np.int64) * b.astype(np.int64)
+    return quant.requantize(product, a_fix + b_fix, out_fix)
+
+
 def batch_norm_float(x, scale, shift, mean, var, eps) -> np.ndarray:
     inv = scale / np.sqrt(var.astype(np.float64) + eps)
     return ((x - mean) * inv + shift).astype(np.float32)

@@ -1,7 +1,8 @@
 """ONNX import: an ONNX CNN (NCHW) becomes a tg graph (NHWC) and its weights.
 
 Supported nodes: Conv, Gemm, MatMul, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Mul
-(as ``x * Sigmoid(x)``: SiLU), MaxPool, AveragePool, GlobalAveragePool, Add, Concat,
+(``x * Sigmoid(x)`` becomes SiLU; otherwise of one shape, or by a per-channel gate
+broadcast over H and W), MaxPool, AveragePool, GlobalAveragePool, Add, Concat,
 Flatten, Reshape (as a flatten), BatchNormalization, plus the inference no-ops Identity
 and Dropout and Constant. 4-D activations are
 converted to NHWC, so a 4-D graph input or output of the imported graph is NHWC.
@@ -51,6 +52,12 @@ class _Value:
 
     ssa: SSAValue
     perm: np.ndarray | None = None
+
+
+def _gate_shape(shape: tuple[int, ...]) -> list[int]:
+    """The N x 1 x 1 x C gate shape of an N x H x W x C tensor (the shape itself if not
+    4-D)."""
+    return [shape[0], 1, 1, shape[3]] if len(shape) == 4 else list(shape)
 
 
 def _nchw_to_nhwc(shape: list[int]) -> list[int]:
@@ -402,7 +409,9 @@ class OnnxImporter:
         self._elementwise(tg.HardSwishOp)
 
     def op_Mul(self) -> None:
-        """Only ``x * sigmoid(x)`` (SiLU, as exporters write it): one ``tg.silu``."""
+        """``x * sigmoid(x)`` (SiLU, as exporters write it) is one ``tg.silu``; other
+        products of two activations of one shape, or of a tensor and a per-channel gate
+        (squeeze-and-excitation), a ``tg.mul``."""
         a, b = self.node.input[0], self.node.input[1]
         for x_name, s_name in ((a, b), (b, a)):
             gate = self.values.get(s_name)
@@ -415,7 +424,11 @@ class OnnxImporter:
                 if not sigmoid.output.uses and self.consumers.get(s_name, 0) == 1:
                     sigmoid.parent_block().erase_op(sigmoid)  # type: ignore[union-attr]
                 return
-        raise self.fail("only x * Sigmoid(x) (SiLU) is supported")
+        lhs, rhs = self.plain(a), self.plain(b)
+        if tg.tensor_shape(lhs) != tg.tensor_shape(rhs) and \
+                tg.tensor_shape(lhs) == tuple(_gate_shape(tg.tensor_shape(rhs))):
+            lhs, rhs = rhs, lhs  # the gate second
+        self.define(self.build(tg.MulOp(lhs, rhs)))
 
     def op_Clip(self) -> None:
         a = self.attrs()

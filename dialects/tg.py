@@ -737,6 +737,39 @@ class AddOp(_TgOp):
 
 
 @irdl_op_definition
+class MulOp(_TgOp):
+    """Element-wise product; ``rhs`` is either of ``lhs``'s shape or, on N x H x W x C
+    tensors, an N x 1 x 1 x C gate broadcast over H and W (squeeze-and-excitation)."""
+
+    name = "tg.mul"
+
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    output = result_def(TensorType)
+    quant = opt_prop_def(QuantAttr)
+    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue):
+        super().__init__(operands=[lhs, rhs], result_types=[lhs.type])
+
+    @property
+    def gated(self) -> bool:
+        """Is ``rhs`` a per-channel gate broadcast over H and W?"""
+        lhs, rhs = tensor_shape(self.lhs), tensor_shape(self.rhs)
+        return lhs != rhs and len(lhs) == 4 and rhs == (lhs[0], 1, 1, lhs[3])
+
+    def verify_(self) -> None:
+        element = _check_same_element(self, [self.lhs, self.rhs])
+        lhs, rhs = tensor_shape(self.lhs), tensor_shape(self.rhs)
+        if lhs != rhs and not self.gated:
+            raise VerifyException(
+                f"mul operands must be of one shape, or N x H x W x C and N x 1 x 1 x C; "
+                f"got {list(lhs)} and {list(rhs)}")
+        _check_result(self, lhs, element)
+        _check_quant(self, self.quant, [self.lhs, self.rhs], element)
+
+
+@irdl_op_definition
 class ConcatOp(_TgOp):
     """Concatenation along ``axis`` (3, the channels, for NHWC activations)."""
 
@@ -1076,7 +1109,7 @@ def layer_names(graph: GraphOp) -> dict[Operation, str]:
     return names
 
 LAYER_OPS = (
-    Conv2dOp, MatmulOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, AddOp, ConcatOp,
+    Conv2dOp, MatmulOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, AddOp, MulOp, ConcatOp,
     ReluOp, ClipOp, *TABLE_OPS, FlattenOp, ReshapeOp, BatchNormOp, QuantizeOp, DequantizeOp,
 )
 
@@ -1109,6 +1142,7 @@ __all__ = [
     "HardSwishOp",
     "MatmulOp",
     "MaxPool2dOp",
+    "MulOp",
     "OutputOp",
     "QuantAttr",
     "QuantizeOp",

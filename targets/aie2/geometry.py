@@ -64,6 +64,11 @@ class LayerShape:
     block: tuple[int, int] = (8, 8)
     block_row_nnz: tuple[int, ...] | None = None  # kept blocks per COUT block row
     other_input_bytes: int = 0     # bytes of extra inputs (concat: all but the largest)
+    gate: bool = False             # an N x 1 x 1 x C input broadcast over H, W (tg.mul)
+
+    def gate_bytes(self, channels: int) -> int:
+        """Bytes of the gate a core's tile of ``channels`` channels reads with its input."""
+        return channels if self.gate else 0
 
     def __post_init__(self) -> None:
         if self.kind not in LAYER_KINDS:

@@ -329,9 +329,11 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     continue
             rows_seen = 0
             row_bytes_in = cin_in * shape.inputs
+            gate = shape.gate_bytes(cout)
             for w in widths:
                 in_w = in_w_of[w]
-                h_max = min(out_h, _rows_by_input(shape, input_buffer // (in_w * row_bytes_in)),
+                h_max = min(out_h, _rows_by_input(shape, (input_buffer - gate)
+                                                  // (in_w * row_bytes_in)),
                             output_buffer // (w * cout * out_bytes))
                 if h_max <= rows_seen:
                     continue  # narrower, no more rows: only more iterations
@@ -346,7 +348,7 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     if shape.weighted:
                         weight_loads = iterations if cin_split else n_cout
                     macs = round(peak * (h * w)) // n_chunks
-                    input_bytes = in_h * in_w * row_bytes_in
+                    input_bytes = in_h * in_w * row_bytes_in + gate
                     output_bytes = h * w * cout
                     step = max(input_bytes / in_link, macs / rate, output_bytes / out_link)
                     relaxed = iterations * step + weight_loads * weight_bytes / w_link

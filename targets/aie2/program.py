@@ -168,14 +168,15 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling) -> list[Str
     groups = row_groups(shape, rows, sub.h)
     rows_per_pass = sum(g.iterations for g in groups)
     repeat = max(1, round(sub.iterations / max(rows_per_pass, 1))) * ddr.passes
-    row_bytes = sub.input_bytes // max(sub.in_h, 1)
+    gate = shape.gate_bytes(sub.cout)
+    row_bytes = (sub.input_bytes - gate) // max(sub.in_h, 1)
     program = []
     for group in groups:
         in_rows = group.in_rows
         if bands > 1:
             in_rows = max(in_rows, min(shape.in_hw[0], shape.tile_extent(0, group.out_rows)))
         program.append(StreamGroup(
-            group.phase, in_rows * row_bytes,
+            group.phase, in_rows * row_bytes + gate,
             ceil(sub.macs_per_iteration * group.out_rows / max(sub.h, 1)),
             group.out_rows * sub.w * sub.cout, group.iterations, repeat))
     return program

@@ -619,7 +619,9 @@ class Simulator:
                 if position == 0:
                     buffer = Buffer(value, base, buffer.dist, buffer.rows, buffer.channels)
             else:
-                address = base if position == 0 else pairs(place["inputs"])[position][0]
+                # the placement lists each distinct input once (x * x reads one tensor)
+                slot = list(dict.fromkeys(state.inputs)).index(value)
+                address = base if slot == 0 else pairs(place["inputs"])[slot][0]
                 buffer = self.resident_buffer(value, address)
             state.in_buffers[position] = buffer
         out_base = groups[next(iter(groups))][2].field("memtile")
@@ -719,7 +721,7 @@ class Simulator:
         for core, chunk in step.chunks.items():
             parts = []
             for position, value in enumerate(state.inputs):
-                hh, ww, cc = self.window_indices(state.geometry, chunk)
+                hh, ww, cc = self.window_indices(state.geometry, chunk, gate=position > 0)
                 buffer = state.in_buffers[position]
                 tiles, address = buffer.locate(hh, ww, cc)
                 parts.append(self.read_memtile(tiles, address, self.root_id(value),
@@ -730,7 +732,11 @@ class Simulator:
                             self.array.input_buffer)
         inputs[slot] = k
 
-    def window_indices(self, geometry: LayerShape, chunk: Chunk):
+    def window_indices(self, geometry: LayerShape, chunk: Chunk, gate: bool = False):
+        """Input positions (rows, columns, channels) a chunk reads; of a multiplication's
+        gate (``gate`` and a gated layer), its one position and the chunk's channels."""
+        if gate and geometry.gate:
+            return np.meshgrid([0], [0], np.arange(chunk.c0, chunk.c1), indexing="ij")
         i0, i1, _ = geometry.input_span(0, chunk.h0, chunk.h1)
         j0, j1, _ = geometry.input_span(1, chunk.w0, chunk.w1)
         if geometry.kind == "gap":
@@ -758,13 +764,13 @@ class Simulator:
         in_start = self.layout.input + slot * self.array.input_buffer
         out_start = self.layout.output + out_slot * self.array.output_buffer
         for core, chunk in step.chunks.items():
-            hh, _, _ = self.window_indices(geometry, chunk)
-            shape = hh.shape
-            size = int(np.prod(shape))
-            raw = self.read_core(core, in_start, size * len(state.inputs),
-                                 f"core {core[0]},{core[1]}")
-            valid = [raw[i * size:(i + 1) * size].view(np.int8).reshape(shape)
-                     for i in range(len(state.inputs))]
+            shapes = [self.window_indices(geometry, chunk, gate=i > 0)[0].shape
+                      for i in range(len(state.inputs))]
+            sizes = [int(np.prod(shape)) for shape in shapes]
+            raw = self.read_core(core, in_start, sum(sizes), f"core {core[0]},{core[1]}")
+            offsets = np.cumsum([0, *sizes])
+            valid = [raw[offsets[i]:offsets[i + 1]].view(np.int8).reshape(shape)
+                     for i, shape in enumerate(shapes)]
             result = self.compute(state, core, chunk, step, valid, out_start)
             self.write_core(core, out_start, result.ravel().view(np.uint8),
                             f"core {core[0]},{core[1]}", self.array.output_buffer)

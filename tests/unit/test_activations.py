@@ -1,5 +1,6 @@
-"""Sigmoid, hard sigmoid, hard swish and SiLU: float semantics, INT8 by a 256-entry
-table, fused or standalone on the array (bit for bit), and from both ONNX exporters."""
+"""Sigmoid, hard sigmoid, hard swish, SiLU and products: float semantics, INT8 (a 256-entry
+table for the functions, a rounding shift for products), fused or standalone on the array
+(bit for bit), and from both ONNX exporters."""
 
 import warnings
 
@@ -115,17 +116,68 @@ def test_export_runs_in_onnxruntime_and_imports_back(tmp_path):
     assert np.array_equal(run_module(module, back, [x])[0], expected)
 
 
-def test_a_mul_that_is_not_silu_names_the_node(tmp_path):
-    pytest.importorskip("onnx")
+def test_a_product_bsir_cannot_broadcast_names_the_node(tmp_path):
+    onnx = pytest.importorskip("onnx")
     from bsir.diagnostics import BsirError
     from bsir.onnx_import import import_onnx
     from onnx_models import OnnxGraph
 
     g = OnnxGraph("mul", [1, 2, 4, 4])
-    out = g.node("Mul", ["input", g.node("Relu", ["input"])])
+    row = g.node("ReduceMean", ["input"], axes=[1], keepdims=1)
+    out = g.node("Mul", ["input", row])  # broadcast over channels: not a gate
     path = tmp_path / "m.onnx"
-    import onnx
-
     onnx.save(g.model([(out, [1, 2, 4, 4])]), str(path))
-    with pytest.raises(BsirError, match=r"\(Mul\): only x \* Sigmoid\(x\) \(SiLU\)"):
+    with pytest.raises(BsirError, match=r"ONNX node '\w+' \((ReduceMean|Mul)\)"):
         import_onnx(str(path))
+
+
+def se_net():
+    """A squeeze-and-excitation block (a tensor times a per-channel sigmoid gate), then a
+    product of two tensors of one shape."""
+    b = GraphBuilder("se", (1, 12, 12, 8))
+    x = b.relu(b.conv(b.input, 16, 3, "c1", pad=1))
+    gate = b.relu(b.conv(b.global_avgpool(x), 4, 1, "se1"))
+    gate = b.append(tg.SigmoidOp(b.conv(gate, 16, 1, "se2")))
+    y = b.conv(b.append(tg.MulOp(x, gate)), 16, 1, "c2")
+    square = b.append(tg.MulOp(y, y))  # two tensors of one shape
+    built = b.finish(b.linear(b.flatten(b.global_avgpool(square)), 10, "fc"))
+    return built, materialize(built.specs, 0)
+
+
+@pytest.mark.parametrize("grid", ["2x2", "3x5", "8x8"])
+def test_a_gated_product_runs_bit_for_bit_on_the_array(grid):
+    built, arrays = se_net()
+    x = np.random.default_rng(1).standard_normal((1, 12, 12, 8)).astype(np.float32)
+    result = compile_module(built.module.clone(), arrays, grid,
+                            options=CompileOptions(calibration=(x,)))
+    assert result.failed is None
+    muls = [layer for layer in result.layers if layer.op == "tg.mul"]
+    assert len(muls) == 2
+    assert result.verify([x]).layers == len(result.layers)
+
+
+def test_mul_int8_is_the_rounded_product():
+    from bsir import layers
+
+    a = np.array([[[[100, -7]]]], np.int8)
+    gate = np.array([[[[64, 127]]]], np.int8)  # 0.5 and ~0.99 at fix 7
+    got = layers.mul_int8(a, gate, 3, 7, 3)
+    expected = quant.quantize(quant.dequantize(a, 3) * quant.dequantize(gate, 7), 3)
+    assert np.array_equal(got, expected)
+
+
+def test_a_gated_product_exports_and_imports_back(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from bsir.onnx_export import export_onnx
+    from bsir.onnx_import import import_onnx
+
+    built, arrays = se_net()
+    path = str(tmp_path / "se.onnx")
+    export_onnx(built.module, arrays, path)
+    x = np.random.default_rng(2).standard_normal((1, 12, 12, 8)).astype(np.float32)
+    expected = run_module(built.module, arrays, [x])[0]
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x.transpose(0, 3, 1, 2)})[0]
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    module, back = import_onnx(path)
+    assert np.array_equal(run_module(module, back, [x])[0], expected)

@@ -1,0 +1,166 @@
+"""How far torchvision's classification networks get through bsir, from either exporter.
+
+For each family and each ONNX exporter (TorchScript: ``dynamo=False``; the default
+``torch.export`` one: ``dynamo=True``), with random weights (seed 0) and a reduced input:
+export, ``bsir import``, run against onnxruntime (max |difference| relative to max |y|,
+within 1e-4), ``bsir compile`` onto 4x4 (dense), and, with ``--verify``, the INT8
+program simulated on 2x2 bit for bit. Each cell is ``ok`` with its time, or the first
+error, shortened. Baseline in the same run: onnxruntime's own inference time.
+
+    python benchmarks/model_zoo.py [--families resnet18 mobilenet_v3_small ...]
+                                   [--exporters script dynamo] [--size 64] [--verify]
+
+Needs the ``train`` extra and torchvision. The torchvision wheel this project can get is
+a CUDA build whose C operators do not register against the CPU torch; the model
+definitions need none of them, so the script skips the module that registers them
+(``torchvision._meta_registrations``). Install it beside torch without its
+dependencies: ``pip install --no-deps torchvision``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import time
+import types
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from machine import describe
+
+FAMILIES = ("resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "vgg11", "alexnet",
+            "squeezenet1_1", "googlenet", "inception_v3", "densenet121", "mobilenet_v2",
+            "mobilenet_v3_small", "mnasnet0_5", "shufflenet_v2_x0_5", "efficientnet_b0",
+            "efficientnet_v2_s", "regnet_x_400mf", "regnet_y_400mf")
+SIZES = {"inception_v3": 96, "alexnet": 224, "vgg11": 224}
+"""Inputs a network needs larger than the default: Inception-v3's pooling would run out of
+rows; AlexNet's and VGG's adaptive pooling to 6x6 and 7x7 is an identity only at 224
+(TorchScript cannot export it otherwise)."""
+
+
+def torchvision_models():
+    sys.modules.setdefault("torchvision._meta_registrations",
+                           types.ModuleType("torchvision._meta_registrations"))
+    import torchvision
+
+    return torchvision.models
+
+
+def build(family: str):
+    import torch
+
+    torch.manual_seed(0)
+    kwargs = {"init_weights": True} if family in ("googlenet", "inception_v3") else {}
+    if family in ("googlenet", "inception_v3"):
+        kwargs["aux_logits"] = False
+    return getattr(torchvision_models(), family)(**kwargs).eval()
+
+
+def short(error: Exception) -> str:
+    text = " ".join(str(error).split()).removeprefix("error: ")
+    return text if len(text) <= 90 else text[:87] + "..."
+
+
+def cell(family: str, exporter: str, size: int, verify: bool, folder: str) -> list[str]:
+    """[export, import, run, compile, verify] of one network and exporter."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from bsir.driver.compile import CompileOptions, compile_module
+    from bsir.executor import run_module
+    from bsir.onnx_import import import_onnx
+
+    out = []
+    path = os.path.join(folder, f"{family}.{exporter}.onnx")
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    start = time.perf_counter()
+    try:  # the exporters narrate (and dump whole graphs when they fail): keep it quiet
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(build(family), (x,), path, dynamo=exporter == "dynamo",
+                              opset_version=18 if exporter == "dynamo" else 17)
+    except Exception as error:  # an exporter failure is the exporter's, not bsir's
+        return [f"export failed: {short(error)}", "-", "-", "-", "-"]
+    out.append(f"ok {time.perf_counter() - start:.1f}s")
+    start = time.perf_counter()
+    try:
+        module, arrays = import_onnx(path)
+    except Exception as error:
+        return [*out, short(error), "-", "-", "-"]
+    out.append(f"ok {time.perf_counter() - start:.1f}s")
+    name = onnx.load(path, load_external_data=False).graph.input[0].name
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    start = time.perf_counter()
+    expected = session.run(None, {name: x.numpy()})[0]
+    ort_s = time.perf_counter() - start
+    start = time.perf_counter()
+    try:
+        got = run_module(module.clone(), arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
+    except Exception as error:
+        return [*out, short(error), "-", "-"]
+    error = float(np.abs(got - expected).max() / max(np.abs(expected).max(), 1e-30))
+    verdict = "ok" if error <= 1e-4 else "DIFFERS"
+    out.append(f"{verdict} {time.perf_counter() - start:.1f}s (ort {ort_s:.2f}s) "
+               f"err {error:.0e}")
+    start = time.perf_counter()
+    try:
+        result = compile_module(module.clone(), arrays, "4x4",
+                                options=CompileOptions(quantize=False))
+        out.append(f"failed: {short(Exception(result.failed))}" if result.failed else
+                   f"ok {time.perf_counter() - start:.1f}s est {result.total_s * 1e3:.2f}ms")
+    except Exception as error:
+        out.append(short(error))
+    if not verify:
+        return [*out, "-"]
+    start = time.perf_counter()
+    try:
+        sample = x.numpy().transpose(0, 2, 3, 1)
+        program = compile_module(module, arrays, "2x2",
+                                 options=CompileOptions(calibration=(sample,)))
+        if program.failed:
+            return [*out, f"failed: {short(Exception(program.failed))}"]
+        program.verify([sample])
+        out.append(f"ok {time.perf_counter() - start:.1f}s")
+    except Exception as error:
+        out.append(short(error))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    parser.add_argument("--exporters", nargs="+", choices=("script", "dynamo"),
+                        default=["script", "dynamo"])
+    parser.add_argument("--size", type=int, default=64, help="input height and width")
+    parser.add_argument("--verify", action="store_true", help="simulate the INT8 program")
+    args = parser.parse_args()
+    print(f"machine: {describe()}; input {args.size}x{args.size} (larger where a network "
+          "needs it)\n")
+    header = ["family", "exporter", "export", "import", "run vs onnxruntime",
+              "compile 4x4", "verify 2x2"]
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for family in args.families:
+            for exporter in args.exporters:
+                size = max(args.size, SIZES.get(family, 0))
+                rows.append([family, exporter,
+                             *cell(family, exporter, size, args.verify, folder)])
+                print(" | ".join(rows[-1]), flush=True)
+    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    passed = sum(all(c.startswith("ok") or c == "-" for c in row[2:]) for row in rows)
+    print(f"\n{passed} of {len(rows)} network x exporter pairs pass every stage run")
+
+
+if __name__ == "__main__":
+    main()
