@@ -67,6 +67,7 @@ class Executor:
             tg.ReluOp: self._relu,
             tg.ClipOp: self._clip,
             **{op_type: self._table for op_type in tg.TABLE_OPS},
+            **{op_type: self._move_channels for op_type in tg.MOVE_CHANNEL_OPS},
             tg.FlattenOp: lambda op, a: a[0].reshape(tg.tensor_shape(op.output)),
             tg.ReshapeOp: lambda op, a: a[0].reshape(tg.tensor_shape(op.output)),
             tg.BatchNormOp: lambda op, a: layers.batch_norm_float(*a, op.eps),
@@ -236,6 +237,14 @@ class Executor:
         table = quant.lookup_table(op.function, op.quant.input_positions[0],
                                    op.quant.output_position)
         return quant.apply_table(table, args[0])
+
+    def _move_channels(self, op, args) -> np.ndarray:
+        """A channel slice or shuffle: a copy of the channels it names, in their order."""
+        return self._requantize_same(op, args[0][..., np.asarray(op.channel_map())])
+
+    def requantize_same(self, op: Operation, y: np.ndarray) -> np.ndarray:
+        """:meth:`_requantize_same`, for a kernel that computed ``op``'s values itself."""
+        return self._requantize_same(op, y)
 
     def _requantize_same(self, op: Operation, y: np.ndarray) -> np.ndarray:
         """An exact op's int8 result moved to its output fix position, if different."""

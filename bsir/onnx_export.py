@@ -97,6 +97,25 @@ def export_onnx(module: ModuleOp, weights: dict[str, np.ndarray], path: str) -> 
             emit("GlobalAveragePool", [name(op.input)])
         elif isinstance(op, tg.MulOp):  # an N x 1 x 1 x C gate is N x C x 1 x 1: broadcast
             emit("Mul", [name(op.lhs), name(op.rhs)])
+        elif isinstance(op, tg.ChannelSliceOp):
+            start, stop = op.channels
+            emit("Slice", [name(op.input), init(f"{out}.starts", np.array([start])),
+                           init(f"{out}.ends", np.array([stop])),
+                           init(f"{out}.axes", np.array([1]))])
+        elif isinstance(op, tg.ChannelShuffleOp):  # Reshape, Transpose, Reshape
+            n, h, w, c = tg.tensor_shape(op.input)
+            g = op.group_count
+            grouped, swapped = f"{out}.grouped", f"{out}.swapped"
+            nodes.append(helper.make_node(
+                "Reshape", [name(op.input), init(f"{out}.shape5", np.array([n, g, c // g, h, w]))],
+                [grouped], name=f"{node_name}.group"))
+            nodes.append(helper.make_node("Transpose", [grouped], [swapped],
+                                          name=f"{node_name}.swap", perm=[0, 2, 1, 3, 4]))
+            shapes += [helper.make_tensor_value_info(grouped, TensorProto.FLOAT,
+                                                     [n, g, c // g, h, w]),
+                       helper.make_tensor_value_info(swapped, TensorProto.FLOAT,
+                                                     [n, c // g, g, h, w])]
+            emit("Reshape", [swapped, init(f"{out}.shape4", np.array([n, c, h, w]))])
         elif isinstance(op, tg.AddOp):
             emit("Add", [name(op.lhs), name(op.rhs)])
         elif isinstance(op, tg.ConcatOp):

@@ -2,7 +2,8 @@
 
 Supported nodes: Conv, Gemm, MatMul, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Mul
 (``x * Sigmoid(x)`` becomes SiLU; otherwise of one shape, or by a per-channel gate
-broadcast over H and W), MaxPool, AveragePool, GlobalAveragePool, Add, Concat,
+broadcast over H and W), Slice and Split of the channels, a channel shuffle (Reshape to
+[N, groups, C / groups, H, W], Transpose [0, 2, 1, 3, 4], Reshape back), MaxPool, AveragePool, GlobalAveragePool, Add, Concat,
 Flatten, Reshape (as a flatten), BatchNormalization, plus the inference no-ops Identity
 and Dropout and Constant. 4-D activations are
 converted to NHWC, so a 4-D graph input or output of the imported graph is NHWC.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
@@ -109,6 +111,9 @@ class OnnxImporter:
             init.name: numpy_helper.to_array(init) for init in self.graph.initializer
         }
         self.values: dict[str, _Value] = {}
+        self.grouped: dict[str, tuple[SSAValue, int, bool]] = {}
+        """A channel shuffle under way: [N, groups, C / groups, H, W] views of an
+        activation (source, groups, transposed yet)."""
         self.consumers: dict[str, int] = {}
         for node in self.graph.node:
             for name in node.input:
@@ -519,9 +524,25 @@ class OnnxImporter:
         self._flatten(self.act(self.node.input[0]))
 
     def op_Reshape(self) -> None:
-        source = self.act(self.node.input[0])
         target = [int(d) for d in self.const(self.node.input[1], "shape").reshape(-1)]
+        pending = self.grouped.pop(self.node.input[0], None)
+        if pending is not None:  # the last step of a channel shuffle
+            source, groups, transposed = pending
+            n, h, w, c = tg.tensor_shape(source)
+            if not transposed or target not in ([n, c, h, w], [n, -1, h, w], [0, -1, h, w]):
+                raise self.fail("a grouped channel view is supported only as a channel "
+                                "shuffle (Reshape, Transpose [0, 2, 1, 3, 4], Reshape)")
+            self.define(self.build(tg.ChannelShuffleOp(source, groups)))
+            return
+        source = self.act(self.node.input[0])
         shape = tg.tensor_shape(source.ssa)
+        if len(shape) == 4 and len(target) == 5 and source.perm is None:
+            n, h, w, c = shape
+            groups = target[1]
+            if target[0] in (0, n) and groups > 0 and c % groups == 0 and \
+                    target[2] in (c // groups, -1) and target[3:] == [h, w]:
+                self.grouped[self.node.output[0]] = (source.ssa, groups, False)
+                return
         if source.perm is not None:
             shape = (shape[0], int(np.prod(shape[1:])))
         total = int(np.prod(shape))
@@ -534,6 +555,55 @@ class OnnxImporter:
         if len(target) != 2 or target[0] != batch or target[0] * target[1] != total:
             raise self.fail(f"only a flatten to [N, -1] is supported, got {target}")
         self._flatten(source)
+
+    def op_Transpose(self) -> None:
+        """Only the middle step of a channel shuffle: [0, 2, 1, 3, 4] of a grouped view."""
+        pending = self.grouped.pop(self.node.input[0], None)
+        perm = list(self.attrs().get("perm", []))
+        if pending is None or perm != [0, 2, 1, 3, 4] or pending[2]:
+            raise self.fail("only the transpose of a channel shuffle ([0, 2, 1, 3, 4] of a "
+                            "[N, groups, C / groups, H, W] view) is supported")
+        self.grouped[self.node.output[0]] = (pending[0], pending[1], True)
+
+    def _channel_slices(self, bounds: list[tuple[int, int]]) -> None:
+        x = self.plain(self.node.input[0])
+        if len(tg.tensor_shape(x)) != 4:
+            raise self.fail("only channel slices of an N x C x H x W tensor are supported")
+        for output, (start, stop) in zip(self.node.output, bounds, strict=True):
+            self.values[output] = _Value(self.build(tg.ChannelSliceOp(x, start, stop)))
+
+    def op_Split(self) -> None:
+        x = self.plain(self.node.input[0])
+        channels = tg.tensor_shape(x)[-1]
+        if len(tg.tensor_shape(x)) != 4 or self.attrs().get("axis", 0) not in (1, -3):
+            raise self.fail("only a split of the channels of an N x C x H x W tensor is "
+                            "supported")
+        count = len(self.node.output)
+        if len(self.node.input) > 1 and self.node.input[1]:
+            sizes = [int(v) for v in self.const(self.node.input[1], "split").reshape(-1)]
+        elif "split" in self.attrs():
+            sizes = [int(v) for v in self.attrs()["split"]]
+        else:
+            sizes = [-(-channels // count)] * count
+            sizes[-1] = channels - sum(sizes[:-1])
+        edges = np.cumsum([0, *sizes])
+        self._channel_slices([(int(a), int(b)) for a, b in pairwise(edges)])
+
+    def op_Slice(self) -> None:
+        x = self.plain(self.node.input[0])
+        shape = tg.tensor_shape(x)
+        inputs = list(self.node.input)
+        starts, ends = (self.const(inputs[i], what).reshape(-1)
+                        for i, what in ((1, "starts"), (2, "ends")))
+        axes = self.const(inputs[3], "axes").reshape(-1) if len(inputs) > 3 and inputs[3] \
+            else np.arange(len(starts))
+        steps = self.const(inputs[4], "steps").reshape(-1) if len(inputs) > 4 and inputs[4] \
+            else np.ones(len(starts), np.int64)
+        if len(shape) != 4 or list(axes) not in ([1], [-3]) or int(steps[0]) != 1:
+            raise self.fail("only a slice of the channels of an N x C x H x W tensor, step "
+                            "1, is supported")
+        start, stop, _ = slice(int(starts[0]), int(ends[0])).indices(shape[3])
+        self._channel_slices([(start, stop)])
 
     def op_BatchNormalization(self) -> None:
         x = self.plain(self.node.input[0])

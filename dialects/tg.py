@@ -920,6 +920,83 @@ TABLE_OPS = (SigmoidOp, HardSigmoidOp, HardSwishOp, SiluOp)
 
 
 @irdl_op_definition
+class ChannelSliceOp(_TgOp):
+    """Channels [start, stop) of an N x H x W x C tensor (ONNX Slice or Split on the
+    channel axis)."""
+
+    name = "tg.channel_slice"
+
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    start = prop_def(IntegerAttr)
+    stop = prop_def(IntegerAttr)
+    quant = opt_prop_def(QuantAttr)
+    assembly_format = _UNARY_FORMAT
+
+    def __init__(self, input: SSAValue, start: int, stop: int):
+        n, h, w, _ = tensor_shape(input)
+        element = input.type.element_type  # type: ignore[attr-defined]
+        super().__init__(operands=[input],
+                         result_types=[tensor_type((n, h, w, stop - start), element)],
+                         properties={"start": IntegerAttr(start, i64),
+                                     "stop": IntegerAttr(stop, i64)})
+
+    @property
+    def channels(self) -> tuple[int, int]:
+        return (self.start.value.data, self.stop.value.data)
+
+    def channel_map(self) -> tuple[int, ...]:
+        """The input channel each output channel copies."""
+        return tuple(range(*self.channels))
+
+    def verify_(self) -> None:
+        element = _check_same_element(self, [self.input])
+        shape = tensor_shape(self.input)
+        if len(shape) != 4:
+            raise VerifyException("channel_slice needs an N x H x W x C input")
+        start, stop = self.channels
+        if not 0 <= start < stop <= shape[3]:
+            raise VerifyException(f"channels [{start}, {stop}) are not within the input's "
+                                  f"{shape[3]}")
+        _check_result(self, (*shape[:3], stop - start), element)
+        _check_quant(self, self.quant, [self.input], element)
+
+
+@irdl_op_definition
+class ChannelShuffleOp(_ElementwiseOp):
+    """ShuffleNet's channel shuffle: C channels seen as ``groups`` x (C / groups),
+    transposed: output channel j * groups + i is input channel i * (C / groups) + j."""
+
+    name = "tg.channel_shuffle"
+
+    groups = prop_def(IntegerAttr)
+
+    def __init__(self, input: SSAValue, groups: int):
+        super().__init__(input, {"groups": IntegerAttr(groups, i64)})
+
+    @property
+    def group_count(self) -> int:
+        return self.groups.value.data
+
+    def channel_map(self) -> tuple[int, ...]:
+        """The input channel each output channel copies."""
+        channels, groups = tensor_shape(self.input)[-1], self.group_count
+        per = channels // groups
+        return tuple((c % groups) * per + c // groups for c in range(channels))
+
+    def verify_(self) -> None:
+        super().verify_()
+        shape = tensor_shape(self.input)
+        if len(shape) != 4 or self.group_count < 1 or shape[3] % self.group_count:
+            raise VerifyException(f"channel_shuffle needs N x H x W x C with C a multiple "
+                                  f"of groups, got {list(shape)} and {self.group_count}")
+
+
+MOVE_CHANNEL_OPS = (ChannelSliceOp, ChannelShuffleOp)
+"""Ops that copy channels (in a permuted order) and compute nothing."""
+
+
+@irdl_op_definition
 class FlattenOp(_TgOp):
     """N x ... to N x prod(...), in NHWC element order."""
 
@@ -1110,7 +1187,8 @@ def layer_names(graph: GraphOp) -> dict[Operation, str]:
 
 LAYER_OPS = (
     Conv2dOp, MatmulOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, AddOp, MulOp, ConcatOp,
-    ReluOp, ClipOp, *TABLE_OPS, FlattenOp, ReshapeOp, BatchNormOp, QuantizeOp, DequantizeOp,
+    ReluOp, ClipOp, *TABLE_OPS, *MOVE_CHANNEL_OPS, FlattenOp, ReshapeOp, BatchNormOp,
+    QuantizeOp, DequantizeOp,
 )
 
 TG = Dialect(
@@ -1124,6 +1202,7 @@ __all__ = [
     "INT8",
     "INT32",
     "LAYER_OPS",
+    "MOVE_CHANNEL_OPS",
     "TABLE_OPS",
     "TG",
     "WEIGHTED_OPS",
@@ -1131,6 +1210,8 @@ __all__ = [
     "AddOp",
     "AvgPool2dOp",
     "BatchNormOp",
+    "ChannelShuffleOp",
+    "ChannelSliceOp",
     "ClipOp",
     "ConcatOp",
     "Conv2dOp",

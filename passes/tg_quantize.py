@@ -38,7 +38,7 @@ from bsir.dialects.tg import only_graph
 from bsir.executor import Executor, random_inputs
 from bsir.weights import load_weights, save_derived_weights
 
-EXACT_OPS = (tg.ReluOp, tg.ClipOp, tg.MaxPool2dOp)
+EXACT_OPS = (tg.ReluOp, tg.ClipOp, tg.MaxPool2dOp, *tg.MOVE_CHANNEL_OPS)
 """Ops whose int8 output keeps the input's fix position."""
 
 MOVE_OPS = (tg.FlattenOp, tg.ReshapeOp)

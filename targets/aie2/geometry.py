@@ -65,6 +65,7 @@ class LayerShape:
     block_row_nnz: tuple[int, ...] | None = None  # kept blocks per COUT block row
     other_input_bytes: int = 0     # bytes of extra inputs (concat: all but the largest)
     gate: bool = False             # an N x 1 x 1 x C input broadcast over H, W (tg.mul)
+    channel_map: tuple[int, ...] | None = None  # input channel of each output channel
 
     def gate_bytes(self, channels: int) -> int:
         """Bytes of the gate a core's tile of ``channels`` channels reads with its input."""
@@ -192,7 +193,8 @@ class LayerShape:
 
     @property
     def input_bytes(self) -> int:
-        return self.in_hw[0] * self.in_hw[1] * self.cin * self.inputs + self.other_input_bytes
+        channels = self.cin if self.channel_map is None else len(set(self.channel_map))
+        return self.in_hw[0] * self.in_hw[1] * channels * self.inputs + self.other_input_bytes
 
     @property
     def output_bytes(self) -> int:

@@ -78,6 +78,8 @@ def layer_shape(op: Operation) -> LayerShape | None:
         return None
     inputs = [v for v in op.operands if not isinstance(v.owner, tg.WeightOp)]
     in_hw, cin = _hwc(inputs[0])
+    if isinstance(op, tg.MOVE_CHANNEL_OPS):  # a copy of some channels, reordered
+        return LayerShape("eltwise", in_hw, cin, out_hw, cout, channel_map=op.channel_map())
     if isinstance(op, tg.MulOp) and op.gated:  # the gate: one byte per channel
         return LayerShape("eltwise", in_hw, cin, out_hw, cout, other_input_bytes=cin,
                           gate=True)

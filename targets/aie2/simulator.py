@@ -739,6 +739,10 @@ class Simulator:
             return np.meshgrid([0], [0], np.arange(chunk.c0, chunk.c1), indexing="ij")
         i0, i1, _ = geometry.input_span(0, chunk.h0, chunk.h1)
         j0, j1, _ = geometry.input_span(1, chunk.w0, chunk.w1)
+        if geometry.channel_map is not None:  # the channels it copies, gathered
+            return np.meshgrid(np.arange(i0, i1), np.arange(j0, j1),
+                               np.asarray(geometry.channel_map)[chunk.c0:chunk.c1],
+                               indexing="ij")
         if geometry.kind == "gap":
             i0, i1, j0, j1 = 0, geometry.in_hwc[0], 0, geometry.in_hwc[1]
         c0, c1 = geometry.input_channels(chunk.c0, chunk.c1, chunk.k0, chunk.k1)
@@ -800,6 +804,8 @@ class Simulator:
             y = core_kernels.finish_weighted(acc, bias, inner)
         elif geometry.kind in ("maxpool", "avgpool", "gap"):
             y = core_kernels.pool(geometry, chunk, valid[0], inner)
+        elif geometry.channel_map is not None:  # the gather moved the channels: a copy
+            y = self.executor.requantize_same(inner, valid[0])
         else:
             y = self.executor.evaluate(inner, [v[None] for v in valid])[0]
         return self.epilogue(state, y)

@@ -345,3 +345,23 @@ builtin.module attributes {tg.weights = "w.npz"} {
     tg.output %x : tensor<1x8x8x4xf32>
   }
 }
+
+// -----
+
+builtin.module attributes {tg.weights = "w.npz"} {
+  tg.graph @g(%x: tensor<1x8x8x4xf32>) -> (tensor<1x8x8x4xf32>) {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.channel_slice': channels [2, 6) are not within the input's 4
+    %s = tg.channel_slice %x {start = 2 : i64, stop = 6 : i64} : (tensor<1x8x8x4xf32>) -> tensor<1x8x8x4xf32>
+    tg.output %x : tensor<1x8x8x4xf32>
+  }
+}
+
+// -----
+
+builtin.module attributes {tg.weights = "w.npz"} {
+  tg.graph @g(%x: tensor<1x8x8x4xf32>) -> (tensor<1x8x8x4xf32>) {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.channel_shuffle': channel_shuffle needs N x H x W x C with C a multiple of groups, got [1, 8, 8, 4] and 3
+    %s = tg.channel_shuffle %x {groups = 3 : i64} : (tensor<1x8x8x4xf32>) -> tensor<1x8x8x4xf32>
+    tg.output %x : tensor<1x8x8x4xf32>
+  }
+}

@@ -45,6 +45,10 @@ builtin.module attributes {tg.weights = "ops.npz"} {
     %se = tg.mul %sl, %gp : (tensor<1x4x4x32xf32>, tensor<1x1x1x32xf32>) -> tensor<1x4x4x32xf32>
     // CHECK-NEXT: %sq = tg.mul %se, %se : (tensor<1x4x4x32xf32>, tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
     %sq = tg.mul %se, %se : (tensor<1x4x4x32xf32>, tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
+    // CHECK-NEXT: %lo = tg.channel_slice %sq {start = 0 : i64, stop = 16 : i64} : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x16xf32>
+    %lo = tg.channel_slice %sq {start = 0 : i64, stop = 16 : i64} : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x16xf32>
+    // CHECK-NEXT: %cs = tg.channel_shuffle %sq {groups = 2 : i64} : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
+    %cs = tg.channel_shuffle %sq {groups = 2 : i64} : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
     // CHECK-NEXT: %sum = tg.add %r6, %n : (tensor<1x4x4x32xf32>, tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
     %sum = tg.add %r6, %n : (tensor<1x4x4x32xf32>, tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
     // CHECK-NEXT: %mp = tg.maxpool2d %sum {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, pad = array<i64: 0, 0, 0, 0>, ceil_mode = 1 : i64} : (tensor<1x4x4x32xf32>) -> tensor<1x2x2x32xf32>
