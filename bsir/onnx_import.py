@@ -3,10 +3,11 @@
 Supported nodes: Conv, Gemm, MatMul, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Mul
 (``x * Sigmoid(x)`` becomes SiLU; otherwise of one shape, or by a per-channel gate
 broadcast over H and W), Slice and Split of the channels, a channel shuffle (Reshape to
-[N, groups, C / groups, H, W], Transpose [0, 2, 1, 3, 4], Reshape back), MaxPool, AveragePool, GlobalAveragePool, Add, Concat,
-Flatten, Reshape (as a flatten), BatchNormalization, plus the inference no-ops Identity
-and Dropout and Constant. 4-D activations are
-converted to NHWC, so a 4-D graph input or output of the imported graph is NHWC.
+[N, groups, C / groups, H, W], Transpose [0, 2, 1, 3, 4], Reshape back), MaxPool,
+AveragePool, GlobalAveragePool, Add, Concat, Flatten, Reshape (as a flatten),
+BatchNormalization, plus the inference no-ops Identity and Dropout and Constant. 4-D
+activations are converted to NHWC, so a 4-D graph input or output of the imported
+graph is NHWC.
 
 Before conversion, the subgraphs that compute constants are folded by onnxscript's
 constant folder (:func:`fold_constants`): what exporters leave behind — an Identity on a

@@ -68,6 +68,36 @@ def calibration_inputs(module: ModuleOp, path: str, samples: int, seed: int
     )
 
 
+def share_concat_fixes(graph: tg.GraphOp, fixes: dict[SSAValue, int]) -> None:
+    """A concatenation's inputs are written in place into its buffer at its fix position;
+    an input that another op reads too (DenseNet's features) must then already be at
+    that fix position, or the other reader would see requantized values. For every such
+    input, the input and the concatenation take the coarser of their fix positions, moved
+    up through the exact ops (ReLU, clip, max pooling, channel moves) that pass their
+    input's fix position on, until nothing changes (concatenations share inputs)."""
+    concats = [op for op in graph.block.ops if isinstance(op, tg.ConcatOp)]
+
+    def source(value: SSAValue) -> SSAValue:
+        """The value whose fix position ``value`` keeps."""
+        while isinstance(value.owner, EXACT_OPS):
+            value = value.owner.operands[0]
+        return value
+
+    changed = True
+    while changed:
+        changed = False
+        for concat in concats:
+            shared = [v for v in concat.inputs if not v.has_one_use()]
+            if not shared:
+                continue
+            group = [source(concat.output), *(source(v) for v in shared)]
+            common = min(fixes[v] for v in group)
+            for value in group:
+                if fixes[value] != common:
+                    fixes[value] = common
+                    changed = True
+
+
 def accumulator_bound(weight: np.ndarray, bias: np.ndarray | None, in_fix: int,
                       weight_fix: int) -> int:
     """The largest |accumulator| any int8 input can give a layer whose float ``weight``
@@ -134,6 +164,7 @@ class TgQuantizePass(ModulePass):
         self.check(module)
         graph = only_graph(module)
         fixes = self.calibrate(module, arrays, inputs)
+        share_concat_fixes(graph, fixes)
         new_graph, new_arrays = self.rewrite(graph, arrays, fixes)
         block = module.body.block
         block.insert_op_before(new_graph, graph)

@@ -231,3 +231,26 @@ def test_a_batch_norm_after_a_concatenation_compiles_and_verifies():
                                 options=CompileOptions(calibration=(x_in,)))
         assert result.failed is None
         result.verify([x_in])
+
+
+def test_a_concatenated_value_that_another_layer_reads_keeps_one_fix_position():
+    """DenseNet's features are written in place into a concatenation and read by the
+    next layer too: both must see the same int8 values, so the value and the
+    concatenation share a fix position (before: the other reader saw values moved to the
+    concatenation's fix position, and --verify caught it)."""
+    from bsir.driver.compile import CompileOptions, compile_module
+    from bsir.models.builder import GraphBuilder
+    from bsir.weights import materialize
+
+    b = GraphBuilder("dense", (1, 8, 8, 8))
+    pooled = b.maxpool(b.relu(b.conv(b.input, 16, 3, "c0", pad=1)), 2, 2)
+    cat = b.concat([pooled, b.relu(b.conv(pooled, 8, 1, "c1"))])
+    built = b.finish(b.linear(b.flatten(b.global_avgpool(b.conv(cat, 8, 1, "c2"))), 4, "fc"))
+    arrays = materialize(built.specs, 0)
+    x = np.random.default_rng(1).standard_normal((1, 8, 8, 8)).astype(np.float32)
+    result = compile_module(built.module.clone(), arrays, "2x2",
+                            options=CompileOptions(calibration=(x,)))
+    concat = next(op for op in result.module.walk() if isinstance(op, tg.ConcatOp))
+    fixes = concat.quant
+    assert fixes.input_positions[0] == fixes.output_position  # the shared input
+    assert result.verify([x]).layers == len(result.layers)
