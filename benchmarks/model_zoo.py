@@ -3,9 +3,10 @@
 For each family and each ONNX exporter (TorchScript: ``dynamo=False``; the default
 ``torch.export`` one: ``dynamo=True``), with random weights (seed 0) and a reduced input:
 export, ``bsir import``, run against onnxruntime (max |difference| relative to max |y|,
-within 1e-4), ``bsir compile`` onto 4x4 (dense), and, with ``--verify``, the INT8
-program simulated on 2x2 bit for bit. Each cell is ``ok`` with its time, or the first
-error, shortened. Baseline in the same run: onnxruntime's own inference time.
+within 1e-4), ``bsir compile`` onto 4x4 dense and with 8x8 blocks at 50 %, and, with
+``--verify``, the INT8 program simulated on 2x2 and on 3x5 bit for bit. Each cell is
+``ok`` with its time, or the first error, shortened. Baseline in the same run:
+onnxruntime's own inference time.
 
     python benchmarks/model_zoo.py [--families resnet18 mobilenet_v3_small ...]
                                    [--exporters script dynamo] [--size 64] [--verify]
@@ -69,7 +70,8 @@ def short(error: Exception) -> str:
 
 
 def cell(family: str, exporter: str, size: int, verify: bool, folder: str) -> list[str]:
-    """[export, import, run, compile, verify] of one network and exporter."""
+    """[export, import, run, compile dense, compile sparse, verify 2x2, verify 3x5] of one
+    network and exporter."""
     import onnx
     import onnxruntime as ort
     import torch
@@ -89,13 +91,13 @@ def cell(family: str, exporter: str, size: int, verify: bool, folder: str) -> li
             torch.onnx.export(build(family), (x,), path, dynamo=exporter == "dynamo",
                               opset_version=18 if exporter == "dynamo" else 17)
     except Exception as error:  # an exporter failure is the exporter's, not bsir's
-        return [f"export failed: {short(error)}", "-", "-", "-", "-"]
+        return [f"export failed: {short(error)}", "-", "-", "-", "-", "-", "-"]
     out.append(f"ok {time.perf_counter() - start:.1f}s")
     start = time.perf_counter()
     try:
         module, arrays = import_onnx(path)
     except Exception as error:
-        return [*out, short(error), "-", "-", "-"]
+        return [*out, short(error), "-", "-", "-", "-", "-"]
     out.append(f"ok {time.perf_counter() - start:.1f}s")
     name = onnx.load(path, load_external_data=False).graph.input[0].name
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -106,32 +108,37 @@ def cell(family: str, exporter: str, size: int, verify: bool, folder: str) -> li
     try:
         got = run_module(module.clone(), arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
     except Exception as error:
-        return [*out, short(error), "-", "-"]
+        return [*out, short(error), "-", "-", "-", "-"]
     error = float(np.abs(got - expected).max() / max(np.abs(expected).max(), 1e-30))
     verdict = "ok" if error <= 1e-4 else "DIFFERS"
     out.append(f"{verdict} {time.perf_counter() - start:.1f}s (ort {ort_s:.2f}s) "
                f"err {error:.0e}")
-    start = time.perf_counter()
-    try:
-        result = compile_module(module.clone(), arrays, "4x4",
-                                options=CompileOptions(quantize=False))
-        out.append(f"failed: {short(Exception(result.failed))}" if result.failed else
-                   f"ok {time.perf_counter() - start:.1f}s est {result.total_s * 1e3:.2f}ms")
-    except Exception as error:
-        out.append(short(error))
-    if not verify:
-        return [*out, "-"]
-    start = time.perf_counter()
-    try:
-        sample = x.numpy().transpose(0, 2, 3, 1)
-        program = compile_module(module, arrays, "2x2",
-                                 options=CompileOptions(calibration=(sample,)))
-        if program.failed:
-            return [*out, f"failed: {short(Exception(program.failed))}"]
-        program.verify([sample])
-        out.append(f"ok {time.perf_counter() - start:.1f}s")
-    except Exception as error:
-        out.append(short(error))
+    for sparsity in (0.0, 0.5):
+        start = time.perf_counter()
+        try:
+            result = compile_module(module.clone(), arrays, "4x4",
+                                    options=CompileOptions(sparsity=sparsity, quantize=False))
+            out.append(f"failed: {short(Exception(result.failed))}" if result.failed else
+                       f"ok {time.perf_counter() - start:.1f}s est "
+                       f"{result.total_s * 1e3:.2f}ms")
+        except Exception as error:
+            out.append(short(error))
+    sample = x.numpy().transpose(0, 2, 3, 1)
+    for grid in ("2x2", "3x5"):
+        if not verify:
+            out.append("-")
+            continue
+        start = time.perf_counter()
+        try:
+            program = compile_module(module.clone(), arrays, grid,
+                                     options=CompileOptions(calibration=(sample,)))
+            if program.failed:
+                out.append(f"failed: {short(Exception(program.failed))}")
+                continue
+            program.verify([sample])
+            out.append(f"ok {time.perf_counter() - start:.1f}s")
+        except Exception as error:
+            out.append(short(error))
     return out
 
 
@@ -146,7 +153,7 @@ def main() -> None:
     print(f"machine: {describe()}; input {args.size}x{args.size} (larger where a network "
           "needs it)\n")
     header = ["family", "exporter", "export", "import", "run vs onnxruntime",
-              "compile 4x4", "verify 2x2"]
+              "compile 4x4 dense", "compile 4x4 50 % sparse", "verify 2x2", "verify 3x5"]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for family in args.families:
