@@ -710,11 +710,8 @@ class GlobalAvgPoolOp(_TgOp):
         _check_quant(self, self.quant, [self.input], element)
 
 
-@irdl_op_definition
-class AddOp(_TgOp):
-    """Elementwise sum of two tensors of one shape (a residual connection)."""
-
-    name = "tg.add"
+class _BinaryOp(_TgOp):
+    """Two activations in, one out, of the first one's type."""
 
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
@@ -724,6 +721,13 @@ class AddOp(_TgOp):
 
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
         super().__init__(operands=[lhs, rhs], result_types=[lhs.type])
+
+
+@irdl_op_definition
+class AddOp(_BinaryOp):
+    """Elementwise sum of two tensors of one shape (a residual connection)."""
+
+    name = "tg.add"
 
     def verify_(self) -> None:
         element = _check_same_element(self, [self.lhs, self.rhs])
@@ -737,20 +741,11 @@ class AddOp(_TgOp):
 
 
 @irdl_op_definition
-class MulOp(_TgOp):
+class MulOp(_BinaryOp):
     """Element-wise product; ``rhs`` is either of ``lhs``'s shape or, on N x H x W x C
     tensors, an N x 1 x 1 x C gate broadcast over H and W (squeeze-and-excitation)."""
 
     name = "tg.mul"
-
-    lhs = operand_def(TensorType)
-    rhs = operand_def(TensorType)
-    output = result_def(TensorType)
-    quant = opt_prop_def(QuantAttr)
-    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
-
-    def __init__(self, lhs: SSAValue, rhs: SSAValue):
-        super().__init__(operands=[lhs, rhs], result_types=[lhs.type])
 
     @property
     def gated(self) -> bool:

@@ -136,3 +136,24 @@ def exporter_constants():
     out = g.node("Gemm", [x, g.rand("fc.weight", [3, 4]), g.rand("fc.bias", [3], 0.1)],
                  transB=1)
     return g.model([(out, [1, 3])])
+
+
+def assert_export_round_trip(module, arrays, path: str) -> None:
+    """Export a float tg module to ``path``: onnxruntime computes what bsir does, and
+    importing the file back gives a graph that computes it exactly."""
+    import onnxruntime as ort
+
+    from bsir.dialects import tg
+    from bsir.executor import run_module
+    from bsir.onnx_export import export_onnx
+    from bsir.onnx_import import import_onnx
+
+    export_onnx(module, arrays, path)
+    shape = tg.tensor_shape(module.body.block.first_op.block.args[0])
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    expected = run_module(module, arrays, [x])[0]
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x.transpose(0, 3, 1, 2)})[0]
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    imported, back = import_onnx(path)
+    assert np.array_equal(run_module(imported, back, [x])[0], expected)

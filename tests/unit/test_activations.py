@@ -100,20 +100,11 @@ def test_both_torch_exporters_import_and_match_onnxruntime(tmp_path, dynamo):
 
 
 def test_export_runs_in_onnxruntime_and_imports_back(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    from bsir.onnx_export import export_onnx
-    from bsir.onnx_import import import_onnx
+    pytest.importorskip("onnxruntime")
+    from onnx_models import assert_export_round_trip
 
     built, arrays = activations_net()
-    path = str(tmp_path / "acts.onnx")
-    export_onnx(built.module, arrays, path)
-    x = np.random.default_rng(2).standard_normal((1, 10, 10, 8)).astype(np.float32)
-    expected = run_module(built.module, arrays, [x])[0]
-    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
-        None, {"input": x.transpose(0, 3, 1, 2)})[0]
-    assert np.allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
-    module, back = import_onnx(path)
-    assert np.array_equal(run_module(module, back, [x])[0], expected)
+    assert_export_round_trip(built.module, arrays, str(tmp_path / "acts.onnx"))
 
 
 def test_a_product_bsir_cannot_broadcast_names_the_node(tmp_path):
@@ -167,17 +158,8 @@ def test_mul_int8_is_the_rounded_product():
 
 
 def test_a_gated_product_exports_and_imports_back(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    from bsir.onnx_export import export_onnx
-    from bsir.onnx_import import import_onnx
+    pytest.importorskip("onnxruntime")
+    from onnx_models import assert_export_round_trip
 
     built, arrays = se_net()
-    path = str(tmp_path / "se.onnx")
-    export_onnx(built.module, arrays, path)
-    x = np.random.default_rng(2).standard_normal((1, 12, 12, 8)).astype(np.float32)
-    expected = run_module(built.module, arrays, [x])[0]
-    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
-        None, {"input": x.transpose(0, 3, 1, 2)})[0]
-    assert np.allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
-    module, back = import_onnx(path)
-    assert np.array_equal(run_module(module, back, [x])[0], expected)
+    assert_export_round_trip(built.module, arrays, str(tmp_path / "se.onnx"))
