@@ -2,7 +2,8 @@
 
 Supported nodes: Conv, Gemm, MatMul, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Mul
 (``x * Sigmoid(x)`` becomes SiLU; otherwise of one shape, or by a per-channel gate
-broadcast over H and W), Slice and Split of the channels, a channel shuffle (Reshape to
+broadcast over H and W), Pad (zeros on H and W, folded into the Conv reading it), Slice
+and Split of the channels, a channel shuffle (Reshape to
 [N, groups, C / groups, H, W], Transpose [0, 2, 1, 3, 4], Reshape back), MaxPool,
 AveragePool, GlobalAveragePool, Add, Concat, Flatten, Reshape (as a flatten),
 BatchNormalization, plus the inference no-ops Identity and Dropout and Constant. 4-D
@@ -112,6 +113,9 @@ class OnnxImporter:
             init.name: numpy_helper.to_array(init) for init in self.graph.initializer
         }
         self.values: dict[str, _Value] = {}
+        self.padded: dict[str, tuple[SSAValue, list[int]]] = {}
+        """Zero Pad outputs, folded into the Conv that reads them: (source, [top, left,
+        bottom, right])."""
         self.grouped: dict[str, tuple[SSAValue, int, bool]] = {}
         """A channel shuffle under way: [N, groups, C / groups, H, W] views of an
         activation (source, groups, transposed yet)."""
@@ -144,6 +148,8 @@ class OnnxImporter:
     def act(self, name: str) -> _Value:
         if name in self.values:
             return self.values[name]
+        if name in self.padded:
+            raise self.fail(f"input '{name}' is a zero Pad, supported only as a Conv's input")
         if name in self.consts:
             raise self.fail(f"input '{name}' is a constant where an activation is expected")
         raise self.fail(f"input '{name}' is not produced by any supported node")
@@ -252,9 +258,30 @@ class OnnxImporter:
 
     op_Dropout = op_Identity
 
+    def op_Pad(self) -> None:
+        """Zero padding of H and W, folded into the convolution that reads it (the only
+        consumer it may have): a padded tensor is never made."""
+        a = self.attrs()
+        inputs = list(self.node.input)
+        mode = a.get("mode", "constant")
+        pads = [int(v) for v in (self.const(inputs[1], "pads").reshape(-1)
+                                 if len(inputs) > 1 and inputs[1] else a.get("pads", []))]
+        value = float(self.const(inputs[2], "constant_value").reshape(-1)[0]) \
+            if len(inputs) > 2 and inputs[2] else float(a.get("value", 0.0))
+        x = self.plain(self.node.input[0])
+        if mode != "constant" or value != 0.0 or len(pads) != 8 or any(pads[i] for i in
+                                                                      (0, 1, 4, 5)):
+            raise self.fail("only zero padding of H and W (before a Conv) is supported")
+        if min(pads) < 0:
+            raise self.fail("negative pads (cropping) are not supported")
+        self.padded[self.node.output[0]] = (x, [pads[2], pads[3], pads[6], pads[7]])
+
     def op_Conv(self) -> None:
         a = self.attrs()
-        x = self.plain(self.node.input[0])
+        if self.node.input[0] in self.padded:  # a zero Pad just before: the conv pads
+            x, extra = self.padded[self.node.input[0]]
+        else:
+            x, extra = self.plain(self.node.input[0]), [0, 0, 0, 0]
         if self.rank(_Value(x)) != 4:
             raise self.fail("only 2-D convolutions (4-D NCHW inputs) are supported")
         w = self.const(self.node.input[1], "weight")
@@ -269,6 +296,7 @@ class OnnxImporter:
         stride = list(a.get("strides", [1, 1]))
         dilation = list(a.get("dilations", [1, 1]))
         pads = self.resolve_pads(a, tg.tensor_shape(x), (kh, kw), stride, dilation)
+        pads = [p + e for p, e in zip(pads, extra, strict=True)]
         w = w.transpose(0, 2, 3, 1)
         conv = tg.Conv2dOp(x, self.weight(self.node.input[1], w), bias, stride=stride,
                            pad=pads, dilation=dilation, groups=int(a.get("group", 1)))

@@ -231,3 +231,28 @@ def test_a_torchscript_export_imports_and_matches_onnxruntime(tmp_path, opset):
         None, {"input.1": x.numpy()})[0]
     got = run_module(module, arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
     assert np.allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_a_zero_pad_folds_into_the_convolution_after_it(tmp_path):
+    """TensorFlow's exporters pad explicitly; a zero Pad before a Conv is the Conv's own
+    padding (and computes what onnxruntime does); a Pad before anything else is refused."""
+    ort = pytest.importorskip("onnxruntime")
+    from bsir.executor import run_module
+
+    g = OnnxGraph("padded", [1, 3, 6, 6])
+    pads = g.init("pads", np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64))
+    out = g.conv(g.node("Pad", ["input", pads]), 3, 4, 3)
+    path = save(g.model([(out, [1, 4, 7, 7])]), tmp_path)
+    module, arrays = import_onnx(path)
+    conv = next(op for op in ops_of(module) if isinstance(op, tg.Conv2dOp))
+    assert list(conv.pads) == [1, 2, 2, 1]
+    x = np.random.default_rng(0).standard_normal((1, 3, 6, 6)).astype(np.float32)
+    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0].transpose(0, 3, 1, 2)
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-5)
+    g = OnnxGraph("padded", [1, 3, 6, 6])
+    out = g.node("Relu", [g.node("Pad", ["input", g.init("pads", np.array([0, 0, 1, 1,
+                                                                            0, 0, 1, 1]))])])
+    with pytest.raises(BsirError, match="is a zero Pad, supported only as a Conv's input"):
+        import_onnx(save(g.model([(out, [1, 3, 8, 8])]), tmp_path, "relu.onnx"))
