@@ -63,6 +63,7 @@ class Executor:
             tg.GlobalAvgPoolOp: self._global_avgpool,
             tg.AddOp: self._add,
             tg.MulOp: self._mul,
+            tg.SubOp: self._sub,
             tg.ConcatOp: self._concat,
             tg.ReluOp: self._relu,
             tg.ClipOp: self._clip,
@@ -210,6 +211,12 @@ class Executor:
             return args[0] * args[1]
         (a_fix, b_fix), out = op.quant.input_positions, op.quant.output_position
         return layers.mul_int8(args[0], args[1], a_fix, b_fix, out)
+
+    def _sub(self, op: tg.SubOp, args) -> np.ndarray:
+        if not _is_int8(op):
+            return args[0] - args[1]
+        (a_fix, b_fix), out = op.quant.input_positions, op.quant.output_position
+        return layers.sub_int8(args[0], args[1], a_fix, b_fix, out)
 
     def _concat(self, op: tg.ConcatOp, args) -> np.ndarray:
         axis = op.axis.value.data

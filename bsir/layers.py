@@ -208,6 +208,11 @@ def add_int8(a: np.ndarray, b: np.ndarray, a_fix: int, b_fix: int, out_fix: int)
     return quant.requantize(acc, common, out_fix)
 
 
+def sub_int8(a: np.ndarray, b: np.ndarray, a_fix: int, b_fix: int, out_fix: int) -> np.ndarray:
+    """a - b (broadcast) at the finer of the two fix positions, then requantized."""
+    return add_int8(a.astype(np.int64), -b.astype(np.int64), a_fix, b_fix, out_fix)
+
+
 def mul_int8(a: np.ndarray, b: np.ndarray, a_fix: int, b_fix: int, out_fix: int) -> np.ndarray:
     """a * b (broadcast), exact in int32 at fix a_fix + b_fix, then requantized."""
     product = a.astype(np.int64) * b.astype(np.int64)

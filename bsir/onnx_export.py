@@ -95,8 +95,8 @@ def export_onnx(module: ModuleOp, weights: dict[str, np.ndarray], path: str) -> 
             emit(onnx_op, [name(op.input)], **attrs)
         elif isinstance(op, tg.GlobalAvgPoolOp):
             emit("GlobalAveragePool", [name(op.input)])
-        elif isinstance(op, tg.MulOp):  # an N x 1 x 1 x C gate is N x C x 1 x 1: broadcast
-            emit("Mul", [name(op.lhs), name(op.rhs)])
+        elif isinstance(op, tg.GATED_OPS):  # an N x 1 x 1 x C gate is N x C x 1 x 1
+            emit("Mul" if isinstance(op, tg.MulOp) else "Sub", [name(op.lhs), name(op.rhs)])
         elif isinstance(op, tg.ChannelSliceOp):
             start, stop = op.channels
             emit("Slice", [name(op.input), init(f"{out}.starts", np.array([start])),

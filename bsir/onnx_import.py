@@ -2,13 +2,13 @@
 
 Supported nodes: Conv, Gemm, MatMul, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Mul
 (``x * Sigmoid(x)`` becomes SiLU; otherwise of one shape, or by a per-channel gate
-broadcast over H and W), Pad (zeros on H and W, folded into the Conv reading it), Slice
-and Split of the channels, a channel shuffle (Reshape to
-[N, groups, C / groups, H, W], Transpose [0, 2, 1, 3, 4], Reshape back), MaxPool,
-AveragePool, GlobalAveragePool, Add, Concat, Flatten, Reshape (as a flatten),
-BatchNormalization, plus the inference no-ops Identity and Dropout and Constant. 4-D
-activations are converted to NHWC, so a 4-D graph input or output of the imported
-graph is NHWC.
+broadcast over H and W), Sub (likewise, the per-channel value second), Pad (zeros on H
+and W, folded into the Conv reading it), Slice and Split of the channels, a channel
+shuffle (Reshape to [N, groups, C / groups, H, W], Transpose [0, 2, 1, 3, 4], Reshape
+back), MaxPool, AveragePool, GlobalAveragePool, Add, Concat, Flatten, Reshape (as a
+flatten), BatchNormalization, plus the inference no-ops Identity and Dropout and
+Constant. 4-D activations are converted to NHWC, so a 4-D graph input or output of the
+imported graph is NHWC.
 
 Before conversion, the subgraphs that compute constants are folded by onnxscript's
 constant folder (:func:`fold_constants`): what exporters leave behind — an Identity on a
@@ -463,6 +463,11 @@ class OnnxImporter:
                 tg.tensor_shape(lhs) == tuple(_gate_shape(tg.tensor_shape(rhs))):
             lhs, rhs = rhs, lhs  # the gate second
         self.define(self.build(tg.MulOp(lhs, rhs)))
+
+    def op_Sub(self) -> None:
+        """A difference of two activations of one shape, or minus a per-channel value."""
+        self.define(self.build(tg.SubOp(self.plain(self.node.input[0]),
+                                        self.plain(self.node.input[1]))))
 
     def op_Clip(self) -> None:
         a = self.attrs()

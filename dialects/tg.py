@@ -740,12 +740,9 @@ class AddOp(_BinaryOp):
         _check_quant(self, self.quant, [self.lhs, self.rhs], element)
 
 
-@irdl_op_definition
-class MulOp(_BinaryOp):
-    """Element-wise product; ``rhs`` is either of ``lhs``'s shape or, on N x H x W x C
-    tensors, an N x 1 x 1 x C gate broadcast over H and W (squeeze-and-excitation)."""
-
-    name = "tg.mul"
+class _GatedOp(_BinaryOp):
+    """``rhs`` is either of ``lhs``'s shape or, on N x H x W x C tensors, an
+    N x 1 x 1 x C gate broadcast over H and W."""
 
     @property
     def gated(self) -> bool:
@@ -757,11 +754,32 @@ class MulOp(_BinaryOp):
         element = _check_same_element(self, [self.lhs, self.rhs])
         lhs, rhs = tensor_shape(self.lhs), tensor_shape(self.rhs)
         if lhs != rhs and not self.gated:
+            kind = self.name.split(".")[1]
             raise VerifyException(
-                f"mul operands must be of one shape, or N x H x W x C and N x 1 x 1 x C; "
+                f"{kind} operands must be of one shape, or N x H x W x C and N x 1 x 1 x C; "
                 f"got {list(lhs)} and {list(rhs)}")
         _check_result(self, lhs, element)
         _check_quant(self, self.quant, [self.lhs, self.rhs], element)
+
+
+@irdl_op_definition
+class MulOp(_GatedOp):
+    """Element-wise product, of one shape or by a per-channel gate broadcast over H and
+    W (squeeze-and-excitation)."""
+
+    name = "tg.mul"
+
+
+@irdl_op_definition
+class SubOp(_GatedOp):
+    """Element-wise difference ``lhs - rhs``, of one shape or by a per-channel value
+    broadcast over H and W."""
+
+    name = "tg.sub"
+
+
+GATED_OPS = (MulOp, SubOp)
+"""Binary ops whose second operand may be a per-channel gate."""
 
 
 @irdl_op_definition
@@ -1181,7 +1199,8 @@ def layer_names(graph: GraphOp) -> dict[Operation, str]:
     return names
 
 LAYER_OPS = (
-    Conv2dOp, MatmulOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, AddOp, MulOp, ConcatOp,
+    Conv2dOp, MatmulOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, AddOp, MulOp, SubOp,
+    ConcatOp,
     ReluOp, ClipOp, *TABLE_OPS, *MOVE_CHANNEL_OPS, FlattenOp, ReshapeOp, BatchNormOp,
     QuantizeOp, DequantizeOp,
 )
@@ -1194,6 +1213,7 @@ TG = Dialect(
 
 __all__ = [
     "FLOAT",
+    "GATED_OPS",
     "INT8",
     "INT32",
     "LAYER_OPS",
@@ -1227,6 +1247,7 @@ __all__ = [
     "SigmoidOp",
     "SiluOp",
     "SparsityAttr",
+    "SubOp",
     "WeightOp",
     "activation_fix",
     "dense_i64",

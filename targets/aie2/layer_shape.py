@@ -17,12 +17,12 @@ from bsir.targets.aie2.geometry import LayerShape
 
 VIEW_OPS = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
 ACTIVATION_OPS = (tg.ReluOp, tg.ClipOp, *tg.TABLE_OPS)
-ELEMENTWISE_OPS = (tg.AddOp, tg.MulOp, tg.ReluOp, tg.ClipOp, *tg.TABLE_OPS, tg.BatchNormOp)
+ELEMENTWISE_OPS = (tg.AddOp, *tg.GATED_OPS, tg.ReluOp, tg.ClipOp, *tg.TABLE_OPS, tg.BatchNormOp)
 """Layers whose output may be written in place over an input."""
 
 
 FUSING_OPS = (tg.Conv2dOp, tg.MatmulOp, tg.MaxPool2dOp, tg.AvgPool2dOp, tg.GlobalAvgPoolOp,
-              tg.AddOp, tg.MulOp, tg.BatchNormOp)
+              tg.AddOp, *tg.GATED_OPS, tg.BatchNormOp)
 """Ops whose kernels apply a following ReLU/clip, or a table function (a lookup per
 element, as cheap as the requantization before it), on their output for free."""
 
@@ -80,7 +80,7 @@ def layer_shape(op: Operation) -> LayerShape | None:
     in_hw, cin = _hwc(inputs[0])
     if isinstance(op, tg.MOVE_CHANNEL_OPS):  # a copy of some channels, reordered
         return LayerShape("eltwise", in_hw, cin, out_hw, cout, channel_map=op.channel_map())
-    if isinstance(op, tg.MulOp) and op.gated:  # the gate: one byte per channel
+    if isinstance(op, tg.GATED_OPS) and op.gated:  # the gate: one byte per channel
         return LayerShape("eltwise", in_hw, cin, out_hw, cout, other_input_bytes=cin,
                           gate=True)
     return LayerShape("eltwise", in_hw, cin, out_hw, cout, inputs=len(inputs))

@@ -129,7 +129,8 @@ def se_net():
     x = b.relu(b.conv(b.input, 16, 3, "c1", pad=1))
     gate = b.relu(b.conv(b.global_avgpool(x), 4, 1, "se1"))
     gate = b.append(tg.SigmoidOp(b.conv(gate, 16, 1, "se2")))
-    y = b.conv(b.append(tg.MulOp(x, gate)), 16, 1, "c2")
+    gated = b.append(tg.SubOp(b.append(tg.MulOp(x, gate)), gate))  # minus a per-channel value
+    y = b.conv(b.append(tg.SubOp(gated, x)), 16, 1, "c2")  # minus a tensor of its shape
     square = b.append(tg.MulOp(y, y))  # two tensors of one shape
     built = b.finish(b.linear(b.flatten(b.global_avgpool(square)), 10, "fc"))
     return built, materialize(built.specs, 0)
@@ -142,8 +143,8 @@ def test_a_gated_product_runs_bit_for_bit_on_the_array(grid):
     result = compile_module(built.module.clone(), arrays, grid,
                             options=CompileOptions(calibration=(x,)))
     assert result.failed is None
-    muls = [layer for layer in result.layers if layer.op == "tg.mul"]
-    assert len(muls) == 2
+    kinds = [layer.op for layer in result.layers]
+    assert kinds.count("tg.mul") == 2 and kinds.count("tg.sub") == 2
     assert result.verify([x]).layers == len(result.layers)
 
 
@@ -154,6 +155,16 @@ def test_mul_int8_is_the_rounded_product():
     gate = np.array([[[[64, 127]]]], np.int8)  # 0.5 and ~0.99 at fix 7
     got = layers.mul_int8(a, gate, 3, 7, 3)
     expected = quant.quantize(quant.dequantize(a, 3) * quant.dequantize(gate, 7), 3)
+    assert np.array_equal(got, expected)
+
+
+def test_sub_int8_is_the_rounded_difference():
+    from bsir import layers
+
+    a = np.array([[[[100, -128]]]], np.int8)
+    b = np.array([[[[-128, 127]]]], np.int8)
+    got = layers.sub_int8(a, b, 4, 5, 3)
+    expected = quant.quantize(quant.dequantize(a, 4) - quant.dequantize(b, 5), 3)
     assert np.array_equal(got, expected)
 
 

@@ -45,6 +45,8 @@ builtin.module attributes {tg.weights = "ops.npz"} {
     %se = tg.mul %sl, %gp : (tensor<1x4x4x32xf32>, tensor<1x1x1x32xf32>) -> tensor<1x4x4x32xf32>
     // CHECK-NEXT: %sq = tg.mul %se, %se : (tensor<1x4x4x32xf32>, tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
     %sq = tg.mul %se, %se : (tensor<1x4x4x32xf32>, tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
+    // CHECK-NEXT: %df = tg.sub %sq, %gp : (tensor<1x4x4x32xf32>, tensor<1x1x1x32xf32>) -> tensor<1x4x4x32xf32>
+    %df = tg.sub %sq, %gp : (tensor<1x4x4x32xf32>, tensor<1x1x1x32xf32>) -> tensor<1x4x4x32xf32>
     // CHECK-NEXT: %lo = tg.channel_slice %sq {start = 0 : i64, stop = 16 : i64} : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x16xf32>
     %lo = tg.channel_slice %sq {start = 0 : i64, stop = 16 : i64} : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x16xf32>
     // CHECK-NEXT: %cs = tg.channel_shuffle %sq {groups = 2 : i64} : (tensor<1x4x4x32xf32>) -> tensor<1x4x4x32xf32>
