@@ -9,7 +9,8 @@ within 1e-4), ``bsir compile`` onto 4x4 dense and with 8x8 blocks at 50 %, and, 
 onnxruntime's own inference time.
 
     python benchmarks/model_zoo.py [--families resnet18 mobilenet_v3_small ...]
-                                   [--exporters script dynamo] [--size 64] [--verify]
+                                   [--exporters script dynamo] [--size 64 | --full]
+                                   [--verify]
 
 Needs the ``train`` extra and torchvision. The torchvision wheel this project can get is
 a CUDA build whose C operators do not register against the CPU torch; the model
@@ -148,17 +149,21 @@ def main() -> None:
     parser.add_argument("--exporters", nargs="+", choices=("script", "dynamo"),
                         default=["script", "dynamo"])
     parser.add_argument("--size", type=int, default=64, help="input height and width")
+    parser.add_argument("--full", action="store_true",
+                        help="each network's own input size (224, Inception-v3 299)")
     parser.add_argument("--verify", action="store_true", help="simulate the INT8 program")
     args = parser.parse_args()
-    print(f"machine: {describe()}; input {args.size}x{args.size} (larger where a network "
-          "needs it)\n")
+    sizes = "each network's own input size" if args.full else \
+        f"input {args.size}x{args.size} (larger where a network needs it)"
+    print(f"machine: {describe()}; {sizes}\n")
     header = ["family", "exporter", "export", "import", "run vs onnxruntime",
               "compile 4x4 dense", "compile 4x4 50 % sparse", "verify 2x2", "verify 3x5"]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for family in args.families:
             for exporter in args.exporters:
-                size = max(args.size, SIZES.get(family, 0))
+                size = (299 if family == "inception_v3" else 224) if args.full \
+                    else max(args.size, SIZES.get(family, 0))
                 rows.append([family, exporter,
                              *cell(family, exporter, size, args.verify, folder)])
                 print(" | ".join(rows[-1]), flush=True)
