@@ -2,8 +2,9 @@
 
 The pipeline is built from typed pass instances (:func:`compile_passes`), never from
 text: ``tg-sparsify`` (when a sparsity is asked; the first convolution stays dense, as
-in the paper) -> ``tg-fold-batchnorm`` -> ``tg-quantize`` (only when the INT8 program
-is wanted: to verify it or to write it; the time estimate does not depend on it) ->
+in the paper) -> ``tg-fold-batchnorm`` -> ``tg-split-global-pool`` -> ``tg-quantize``
+(only when the INT8 program is wanted: to verify it or to write it; the time estimate
+does not depend on it) ->
 ``convert-tg-to-tiling`` -> ``tiling-compact-weights`` -> ``tiling-color-memtiles`` ->
 ``convert-tiling-to-aie2`` -> ``aie2-form-lock-chains``, run in memory (no file is
 written beside the model), then the time model. :func:`pipeline_text` prints the same
@@ -35,6 +36,7 @@ from bsir.passes.convert_tiling_to_aie2 import ConvertTilingToAie2Pass
 from bsir.passes.tg_fold_batchnorm import TgFoldBatchnormPass
 from bsir.passes.tg_quantize import TgQuantizePass
 from bsir.passes.tg_sparsify import TgSparsifyPass
+from bsir.passes.tg_split_global_pool import TgSplitGlobalPoolPass
 from bsir.passes.tiling_color_memtiles import TilingColorMemtilesPass
 from bsir.passes.tiling_compact_weights import TilingCompactWeightsPass
 from bsir.targets.aie2.hardware import AIE2Array, module_array, resolve_array
@@ -74,13 +76,15 @@ class CompileOptions:
 
 
 def front_passes(options: CompileOptions) -> list[ModulePass]:
-    """The graph-level passes of a compilation before quantization: sparsify, fold."""
+    """The graph-level passes of a compilation before quantization: sparsify, fold,
+    split large global pools."""
     passes: list[ModulePass] = []
     if options.sparsity > 0:
         passes.append(TgSparsifyPass(block=tuple(options.block), ratio=float(options.sparsity),
                                      criterion=options.criterion, skip_first=True,
                                      report=False))
     passes.append(TgFoldBatchnormPass())
+    passes.append(TgSplitGlobalPoolPass())
     return passes
 
 

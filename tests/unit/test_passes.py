@@ -254,3 +254,29 @@ def test_a_concatenated_value_that_another_layer_reads_keeps_one_fix_position():
     fixes = concat.quant
     assert fixes.input_positions[0] == fixes.output_position  # the shared input
     assert result.verify([x]).layers == len(result.layers)
+
+
+def test_a_global_pool_too_large_for_a_core_is_split():
+    """A global average pool over 112 x 112 (EfficientNet-B0's first squeeze-and-
+    excitation) did not fit a core's input buffer; split into 2 x 2 blocks and a global
+    pool over 56 x 56 it computes the same in float, maps, and verifies bit for bit."""
+    from bsir.driver.compile import CompileOptions, compile_module
+    from bsir.models.builder import GraphBuilder
+    from bsir.passes.tg_split_global_pool import TgSplitGlobalPoolPass
+    from bsir.weights import materialize
+
+    b = GraphBuilder("big_pool", (1, 112, 112, 8))
+    pooled = b.global_avgpool(b.relu(b.conv(b.input, 16, 3, "c1", pad=1)))
+    built = b.finish(b.linear(b.flatten(pooled), 4, "fc"))
+    arrays = materialize(built.specs, 0)
+    x = np.random.default_rng(1).standard_normal((1, 112, 112, 8)).astype(np.float32)
+    split = built.module.clone()
+    TgSplitGlobalPoolPass().apply(None, split)  # type: ignore[arg-type]
+    kinds = [op.name for op in only_graph(split).block.ops]
+    assert kinds.count("tg.avgpool2d") == 1 and kinds.count("tg.global_avgpool") == 1
+    reference = run_module(built.module.clone(), arrays, [x])[0]
+    assert np.allclose(run_module(split, arrays, [x])[0], reference, rtol=1e-5, atol=1e-6)
+    result = compile_module(built.module.clone(), arrays, "2x2",
+                            options=CompileOptions(calibration=(x,)))
+    assert result.failed is None
+    assert result.verify([x]).layers == len(result.layers)
