@@ -45,7 +45,7 @@ from bsir.targets.aie2.paper_cost import (
     paper_repeat,
     paper_weight_loads,
 )
-from bsir.targets.aie2.program import Subvolume
+from bsir.targets.aie2.program import DDRTiling, Subvolume
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
             repeat = paper_repeat(shape, sub, loadfm.repeats)
             timed = iteration.group(loadfm.iterations, repeat, array)
         groups.append((phase, loadfm, amounts, timed, repeat))
-    passes = layer.ddr.get("h_passes") * layer.ddr.get("cout_passes")
+    passes = DDRTiling.of(layer).passes
     weight_loads = [(op.nbytes, op.iterations * op.repeats, op.shares) if paper is None
                     else (op.nbytes, paper_weight_loads(passes), 1) for op in weights]
     result.memtile_core_s, result.compute_s = on_array_s(
