@@ -61,9 +61,9 @@ class Executor:
             tg.MaxPool2dOp: self._maxpool,
             tg.AvgPool2dOp: self._avgpool,
             tg.GlobalAvgPoolOp: self._global_avgpool,
-            tg.AddOp: self._add,
-            tg.MulOp: self._mul,
-            tg.SubOp: self._sub,
+            tg.AddOp: self._binary,
+            tg.MulOp: self._binary,
+            tg.SubOp: self._binary,
             tg.ConcatOp: self._concat,
             tg.ReluOp: self._relu,
             tg.ClipOp: self._clip,
@@ -184,7 +184,7 @@ class Executor:
 
     def _maxpool(self, op: tg.MaxPool2dOp, args) -> np.ndarray:
         y = layers.maxpool(args[0], *self._pool_geometry(op))
-        return self._requantize_same(op, y)
+        return self.requantize_same(op, y)
 
     def _avgpool(self, op: tg.AvgPool2dOp, args) -> np.ndarray:
         geometry = self._pool_geometry(op)
@@ -200,23 +200,16 @@ class Executor:
         q = op.quant
         return layers.global_avgpool_int8(args[0], q.input_positions[0], q.output_position)
 
-    def _add(self, op: tg.AddOp, args) -> np.ndarray:
-        if not _is_int8(op):
-            return args[0] + args[1]
-        (a_fix, b_fix), out = op.quant.input_positions, op.quant.output_position
-        return layers.add_int8(args[0], args[1], a_fix, b_fix, out)
+    _BINARY = {tg.AddOp: (np.add, layers.add_int8), tg.MulOp: (np.multiply, layers.mul_int8),
+               tg.SubOp: (np.subtract, layers.sub_int8)}
+    """Element-wise binary ops: (float function, int8 function of the fix positions)."""
 
-    def _mul(self, op: tg.MulOp, args) -> np.ndarray:
+    def _binary(self, op, args) -> np.ndarray:
+        in_float, in_int8 = self._BINARY[type(op)]
         if not _is_int8(op):
-            return args[0] * args[1]
+            return in_float(args[0], args[1])
         (a_fix, b_fix), out = op.quant.input_positions, op.quant.output_position
-        return layers.mul_int8(args[0], args[1], a_fix, b_fix, out)
-
-    def _sub(self, op: tg.SubOp, args) -> np.ndarray:
-        if not _is_int8(op):
-            return args[0] - args[1]
-        (a_fix, b_fix), out = op.quant.input_positions, op.quant.output_position
-        return layers.sub_int8(args[0], args[1], a_fix, b_fix, out)
+        return in_int8(args[0], args[1], a_fix, b_fix, out)
 
     def _concat(self, op: tg.ConcatOp, args) -> np.ndarray:
         axis = op.axis.value.data
@@ -228,14 +221,14 @@ class Executor:
         return np.concatenate(parts, axis=axis)
 
     def _relu(self, op: tg.ReluOp, args) -> np.ndarray:
-        return self._requantize_same(op, np.maximum(args[0], 0).astype(args[0].dtype))
+        return self.requantize_same(op, np.maximum(args[0], 0).astype(args[0].dtype))
 
     def _clip(self, op: tg.ClipOp, args) -> np.ndarray:
         lo, hi = op.bounds
         if _is_int8(op):
             fix = op.quant.input_positions[0]
             lo, hi = (int(quant.quantize(np.array(v), fix)) for v in (lo, hi))
-        return self._requantize_same(op, np.clip(args[0], lo, hi).astype(args[0].dtype))
+        return self.requantize_same(op, np.clip(args[0], lo, hi).astype(args[0].dtype))
 
     def _table(self, op, args) -> np.ndarray:
         """A smooth element-wise function: float, or its int8 table (bsir.quant)."""
@@ -247,13 +240,9 @@ class Executor:
 
     def _move_channels(self, op, args) -> np.ndarray:
         """A channel slice or shuffle: a copy of the channels it names, in their order."""
-        return self._requantize_same(op, args[0][..., np.asarray(op.channel_map())])
+        return self.requantize_same(op, args[0][..., np.asarray(op.channel_map())])
 
     def requantize_same(self, op: Operation, y: np.ndarray) -> np.ndarray:
-        """:meth:`_requantize_same`, for a kernel that computed ``op``'s values itself."""
-        return self._requantize_same(op, y)
-
-    def _requantize_same(self, op: Operation, y: np.ndarray) -> np.ndarray:
         """An exact op's int8 result moved to its output fix position, if different."""
         if not _is_int8(op):
             return y

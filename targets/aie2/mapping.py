@@ -251,16 +251,11 @@ def _descriptors_fit(plan: ChannelPlan, in_sizes: int, out_sizes: int) -> bool:
     return plan.fits(in_sizes, out_sizes)
 
 
-def subvolume_cost(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, array: AIE2Array,
-                   shares: Shares = UNSHARED) -> tuple[float, float]:
-    """(memtile<->core, compute) seconds of the program of a subvolume, every pass, its
-    transfers ``shares`` cores to a DMA channel."""
-    return program_cost(stream_groups(shape, sub, ddr), sub, ddr, array, shares)
-
-
 def program_cost(program: list[StreamGroup], sub: Subvolume, ddr: DDRTiling,
                  array: AIE2Array, shares: Shares = UNSHARED) -> tuple[float, float]:
-    """:func:`subvolume_cost` of the streamed groups ``program`` of ``sub``."""
+    """(memtile<->core, compute) seconds of the streamed groups ``program`` of ``sub``
+    (:func:`~bsir.targets.aie2.program.stream_groups`), every pass, its transfers
+    ``shares`` cores to a DMA channel."""
     groups = [group_time(g.in_bytes, g.macs, g.out_bytes, g.iterations, g.repeat, array,
                          shares)
               for g in program]
