@@ -106,8 +106,9 @@ class HardwareAttr(RecordAttr):
 
 @irdl_attr_definition
 class SplitAttr(RecordAttr):
-    """How output width (``mode = "w"``) or channels (``"cout"``) spread over columns,
-    and output channels over rows: range bounds per column and per row."""
+    """How output width (``mode = "w"`` and ``"h"``) or channels (``"cout"``) spread
+    over columns, and output channels (``"w"``, ``"cout"``) or the output rows of a DDR
+    pass (``"h"``) over rows: range bounds per column and per row."""
 
     name = "tiling.split"
 
@@ -116,8 +117,9 @@ class SplitAttr(RecordAttr):
     rows: ArrayAttr[IntAttr]
 
     def verify(self) -> None:
-        if self.get("mode") not in ("w", "cout"):
-            raise VerifyException(f"split mode must be \"w\" or \"cout\", got {self.get('mode')}")
+        if self.get("mode") not in ("w", "cout", "h"):
+            raise VerifyException(
+                f"split mode must be \"w\", \"cout\" or \"h\", got {self.get('mode')}")
         for what in ("cols", "rows"):
             bounds = self.get(what)
             if len(bounds) < 2 or bounds[0] != 0 or any(b < a for a, b in pairwise(bounds)):

@@ -122,9 +122,10 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     if w_band:
         loads.append(aie2.LoadWOp("ddr", memtile=w_addr, bytes=w_band, iter=passes))
     out = prologue + loads
-    groups = stream_groups(shape, sub, ddr)
+    split = Split.of(layer)
+    groups = stream_groups(shape, sub, ddr, split.row_parts)
     try:
-        plan = layer_plan(shape, array, layer.split.get("mode"), Split.of(layer).rows_in_use)
+        plan = layer_plan(shape, array, split.column_mode, split.rows_in_use)
         plan.check_descriptors(*tile_sizes(groups))
     except ChannelBudgetError as error:
         raise PassFailedException(

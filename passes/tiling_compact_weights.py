@@ -35,7 +35,8 @@ def core_channel_ranges(layer: tiling.LayerOp, cout: int, band: int) -> list[tup
     """Every active core's output channel range in every COUT band of ``band`` channels."""
     split = Split.of(layer)
     rows, cols = len(split.row_bounds) - 1, len(split.col_bounds) - 1
-    ranges = {split.core_ranges(0, r, c)[1] for r in range(rows) for c in range(cols)}
+    ranges = {split.core_block((0, 0), band, r, c)[2] for r in range(rows)
+              for c in range(cols)}
     out = set()
     for base in range(0, cout, band):
         for a, b in ranges:

@@ -17,12 +17,14 @@ within a phase each stream needs a channel of its own, or takes turns with other
 - DDR: LOAD and LOADW arrive on one S2MM channel each (shared memtiles; with separate
   memtiles on ``ddr_channels_per_memtile`` channels of their memtile), WRITE leaves on
   ``ddr_channels_per_memtile`` MM2S channels; the shim tile below serves them.
-- weights: one stream per core row, broadcast along it (W-split), or one per core
-  (COUT-split), spread over the weight memtiles' MM2S channels.
+- weights: one stream per core row, broadcast along it (W-split), one per core
+  (COUT-split), or one broadcast to every core (H-split: every core the same channels),
+  spread over the weight memtiles' MM2S channels.
 - streamed rows: a memtile broadcasts each input to the core columns it serves (W-split:
   one stream per column; COUT-split: its part of the input to every core) when the cores
   share it (convolutions and matrix products without groups read every input channel);
-  a pool, an element-wise or a grouped layer sends every core its own; and every core
+  a pool, an element-wise or a grouped layer, or any layer split over output rows
+  (H-split), sends every core its own; and every core
   writes its results on a stream of its own into an S2MM channel of its column's memtile.
   A core receives its input tile on one S2MM channel (an addition's two inputs one after
   the other, as LOADFM's bytes count them; in the weight phase its weights) and sends
@@ -151,7 +153,7 @@ class ChannelPlan:
             return f"{memtile_name(memtile)} MM2S " \
                    f"{slot % self.loadfm_channels} -> {core} S2MM 0{_turns(self.input_share)}"
         if stage == "LOADWDM":
-            stream = row if self.mode == "w" else row * self.array.cols + col
+            stream = {"w": row, "cout": row * self.array.cols + col, "h": 0}[self.mode]
             tiles = self.array.weight_memtiles
             k = (stream // len(tiles)) % self.weight_channels
             return f"{memtile_name(tiles[stream % len(tiles)])} MM2S {k} -> {core} S2MM 0" \
@@ -265,7 +267,7 @@ def layer_plan(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None 
 
 def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool = True,
                   rows: int | None = None, broadcast_input: bool = True) -> ChannelPlan:
-    """The channel plan of a layer split in ``mode`` ("w" or "cout") over ``rows`` core
+    """The channel plan of a layer split in ``mode`` ("w", "cout" or "h") over ``rows`` core
     rows (all by default; the others idle), reading ``inputs`` activation tensors, with
     weights or not, its input broadcast to the cores that share it or sent to each core
     on its own. Raises :class:`ChannelBudgetError` when a tile's channels cannot carry
@@ -287,12 +289,14 @@ def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool =
     if ddr_store > a.shim_s2mm:
         raise ChannelBudgetError(shim_name(0), "S2MM channels", ddr_store, a.shim_s2mm)
     cols_per_memtile = ceil(a.cols / len(a.activation_memtiles))
+    broadcast_input = broadcast_input and mode != "h"  # "h": every core its own rows
     if broadcast_input:
         loadfm = cols_per_memtile if mode == "w" else 1
     else:
-        loadfm = rows * (cols_per_memtile if mode == "w" else a.cols)
-    weights = ceil((rows if mode == "w" else rows * a.cols)
-                   / len(a.weight_memtiles)) if weighted else 0
+        loadfm = rows * (a.cols if mode == "cout" else cols_per_memtile)
+    # weights: one stream per row (w), per core (cout), one for every core (h)
+    streams = {"w": rows, "cout": rows * a.cols, "h": 1}[mode]
+    weights = ceil(streams / len(a.weight_memtiles)) if weighted else 0
     writes = rows * cols_per_memtile
     return ChannelPlan(a, mode, inputs, weighted, broadcast_input,
                        Streams(loadfm, weights, writes),

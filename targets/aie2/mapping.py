@@ -48,11 +48,18 @@ from bsir.targets.aie2.program import DDRTiling, StreamGroup, Subvolume, stream_
 
 @dataclass(frozen=True)
 class Split:
-    """How output width and channels are spread over the array."""
+    """How a layer's output spreads over the array.
 
-    column_mode: str                 # "w": columns split width; "cout": columns split channels
-    col_bounds: tuple[int, ...]      # per column: output columns (w) or channel ranges (cout)
-    row_bounds: tuple[int, ...]      # per row: output channels (within the column's range)
+    ``column_mode`` "w": output columns across core columns, output channels across core
+    rows; "cout": output channels across columns, and each column's across its rows;
+    "h": output columns across core columns and output rows across core rows, every core
+    every output channel (a 1x1 layer with many input channels then moves each input
+    element to one core only, not to one per channel slice)."""
+
+    column_mode: str                 # "w", "cout" or "h"
+    col_bounds: tuple[int, ...]      # per column: output columns (w, h) or channels (cout)
+    row_bounds: tuple[int, ...]      # per row: output channels (w, cout; within the
+    #                                  column's range) or output rows of a band (h)
 
     @staticmethod
     def of(layer: tiling.MappedLayer) -> Split:
@@ -62,21 +69,29 @@ class Split:
 
     @property
     def rows_in_use(self) -> int:
-        """Core rows that get output channels (the others idle)."""
+        """Core rows that get output (the others idle)."""
         return sum(1 for a, b in pairwise(self.row_bounds) if b > a)
 
-    def core_ranges(self, out_width: int, row: int, col: int
-                    ) -> tuple[tuple[int, int], tuple[int, int]]:
-        """((w0, w1), (c0, c1)) of output a core computes over the whole layer."""
-        if self.column_mode == "w":
-            w = (self.col_bounds[col], self.col_bounds[col + 1])
-            c = (self.row_bounds[row], self.row_bounds[row + 1])
-        else:
-            w = (0, out_width)
-            base = self.col_bounds[col]
-            c = (base + self.row_bounds[row], base + self.row_bounds[row + 1])
-            c = (min(c[0], self.col_bounds[col + 1]), min(c[1], self.col_bounds[col + 1]))
-        return w, c
+    @property
+    def row_parts(self) -> int:
+        """Parts the output rows of a band are split into across core rows."""
+        return self.rows_in_use if self.column_mode == "h" else 1
+
+    def core_block(self, band_hw: tuple[int, int], channels: int, row: int, col: int
+                   ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """((h0, h1), (w0, w1), (c0, c1)) of output a core computes in one DDR pass of
+        ``band_hw`` output rows x columns and ``channels`` output channels; rows and
+        channels relative to the pass's first."""
+        if self.column_mode == "cout":
+            base, end = self.col_bounds[col], self.col_bounds[col + 1]
+            c = (min(base + self.row_bounds[row], end), min(base + self.row_bounds[row + 1],
+                                                            end))
+            return (0, band_hw[0]), (0, band_hw[1]), c
+        w = (self.col_bounds[col], self.col_bounds[col + 1])
+        if self.column_mode == "h":
+            h0, h1 = self.row_bounds[row], self.row_bounds[row + 1]
+            return (min(h0, band_hw[0]), min(h1, band_hw[0])), w, (0, channels)
+        return (0, band_hw[0]), w, (self.row_bounds[row], self.row_bounds[row + 1])
 
 
 @dataclass(frozen=True)
@@ -106,23 +121,27 @@ class LayerMapping:
 # --------------------------------------------------------------------------- split
 
 
-SPLIT_MODES = ("w", "cout")
+SPLIT_MODES = ("w", "cout", "h")
 
 
-def choose_split(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None = None
-                 ) -> Split:
-    """Output channels over rows; over columns, the output width (``mode`` "w") or the
-    output channels (``"cout"``): every core then holds different weights and reads the
-    whole input. With ``rows``, only the first ``rows`` core rows get channels."""
+def choose_split(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None = None,
+                 band_rows: int | None = None) -> Split:
+    """Over columns, the output width (``mode`` "w" and "h") or the output channels
+    (``"cout"``: every core then holds different weights and reads the whole input);
+    over rows, output channels ("w", "cout") or the ``band_rows`` output rows of a DDR
+    pass ("h", the whole layer's by default). With ``rows``, only the first ``rows``
+    core rows get work."""
     unit = shape.channel_unit
     used = array.rows if rows is None else rows
-    if mode == "w":
+    if mode == "h":
         cols = even_bounds(shape.out_hw[1], array.cols)
-        channels = shape.cout
+        bounds = even_bounds(shape.out_hw[0] if band_rows is None else band_rows, used)
+    elif mode == "w":
+        cols = even_bounds(shape.out_hw[1], array.cols)
+        bounds = even_bounds(shape.cout, used, unit)
     else:
         cols = even_bounds(shape.cout, array.cols, unit)
-        channels = max(b - a for a, b in pairwise(cols))
-    bounds = even_bounds(channels, used, unit)
+        bounds = even_bounds(max(b - a for a, b in pairwise(cols)), used, unit)
     return Split(mode, cols, bounds + (bounds[-1],) * (array.rows - used))
 
 
@@ -140,16 +159,19 @@ def row_counts(shape: LayerShape, array: AIE2Array, mode: str) -> tuple[int, ...
     return (array.rows,)
 
 
-def _core_extents(shape: LayerShape, split: Split, array: AIE2Array
-                  ) -> tuple[int, int, list[tuple[int, int]]]:
-    """Widest column slice, widest channel slice, and every core's channel range."""
-    widths, ranges = [], []
+def _core_extents(shape: LayerShape, split: Split, array: AIE2Array, band_rows: int
+                  ) -> tuple[int, int, int, list[tuple[int, int]]]:
+    """Tallest row slice, widest column slice, widest channel slice of any core in a DDR
+    pass of ``band_rows`` output rows, and every core's channel range."""
+    heights, widths, ranges = [], [], []
     for row in range(array.rows):
         for col in range(array.cols):
-            (w0, w1), (c0, c1) = split.core_ranges(shape.out_hw[1], row, col)
+            (h0, h1), (w0, w1), (c0, c1) = split.core_block(
+                (band_rows, shape.out_hw[1]), shape.cout, row, col)
+            heights.append(h1 - h0)
             widths.append(w1 - w0)
             ranges.append((c0, c1))
-    return max(widths), max(c1 - c0 for c0, c1 in ranges), ranges
+    return max(heights), max(widths), max(c1 - c0 for c0, c1 in ranges), ranges
 
 
 # --------------------------------------------------------------------------- subvolume
@@ -208,9 +230,9 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
     """
     ddr = ddr or DDRTiling()
     shares = plan.shares if plan is not None else UNSHARED
-    out_h = ceil(shape.out_hw[0] / ddr.h_passes)
-    widest, deepest, ranges = _core_extents(shape, split, array)
-    widest, deepest = max(widest, 1), max(deepest, 1)
+    tallest, widest, deepest, ranges = _core_extents(shape, split, array,
+                                                     ceil(shape.out_hw[0] / ddr.h_passes))
+    out_h, widest, deepest = max(tallest, 1), max(widest, 1), max(deepest, 1)
     ranges = sorted(set(ranges))  # cores with the same channels weigh the same
     candidates: list[tuple[float, Subvolume]] = []
     for allow_cin_split in (shape.groups == 1, True):
@@ -225,7 +247,7 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
     for relaxed, sub in candidates:
         if best is not None and relaxed > best[0]:
             break
-        program = stream_groups(shape, sub, ddr)
+        program = stream_groups(shape, sub, ddr, split.row_parts)
         if plan is not None and not _descriptors_fit(plan, *tile_sizes(program)):
             continue
         cost = sum(program_cost(program, sub, ddr, array, shares))
@@ -234,7 +256,8 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
             best = key
     if best is None:  # every candidate overflows the DMA buffer descriptors
         assert plan is not None
-        plan.check_descriptors(*tile_sizes(stream_groups(shape, candidates[0][1], ddr)))
+        plan.check_descriptors(*tile_sizes(stream_groups(shape, candidates[0][1], ddr,
+                                                         split.row_parts)))
     assert best is not None
     return best[2], best[0]
 
@@ -529,7 +552,7 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) ->
             continue
         for ddr in tilings:
             band = band_shape(shape, ddr.cout_passes)
-            split = choose_split(band, array, mode, rows)
+            split = choose_split(band, array, mode, rows, ceil(shape.out_hw[0] / ddr.h_passes))
             try:
                 plan = layer_plan(band, array, mode, split.rows_in_use)
                 sub, on_array = choose_subvolume(band, split, array, ddr, plan)
@@ -572,17 +595,16 @@ def output_tiles(mapping: LayerMapping) -> Iterator[tuple[int, int, tuple[int, i
     h_bounds = even_bounds(oh, ddr.h_passes) if oh else (0, 0)
     channels = band_channels(shape, ddr.cout_passes)
     for base in range(0, shape.cout, channels):
-        for row in range(mapping.rows):
-            for col in range(mapping.cols):
-                (w0, w1), (c0, c1) = split.core_ranges(shape.out_hw[1], row, col)
-                c0, c1 = base + c0, min(base + c1, shape.cout)
-                if w1 <= w0 or c1 <= c0:
-                    continue
-                for band0, band1 in pairwise(h_bounds):
-                    for h in range(band0, band1, sub.h):
+        for band0, band1 in pairwise(h_bounds):
+            band = (band1 - band0, shape.out_hw[1])
+            for row in range(mapping.rows):
+                for col in range(mapping.cols):
+                    (h0, h1), (w0, w1), (c0, c1) = split.core_block(band, channels, row, col)
+                    c0, c1 = base + c0, min(base + c1, shape.cout)
+                    for h in range(band0 + h0, band0 + h1, sub.h):
                         for w in range(w0, w1, sub.w):
                             for c in range(c0, c1, sub.cout):
-                                yield row, col, (h, min(h + sub.h, band1), w,
+                                yield row, col, (h, min(h + sub.h, band0 + h1), w,
                                                  min(w + sub.w, w1), c, min(c + sub.cout, c1))
 
 

@@ -157,15 +157,26 @@ def _row_groups(rows: RowGeometry, out_h: int, block: int) -> tuple[RowGroup, ..
     return tuple(groups)
 
 
-def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling) -> list[StreamGroup]:
+def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: int = 1
+                  ) -> list[StreamGroup]:
     """The streamed groups of a mapped layer, as the code generator emits them.
 
     A layer tiled into H bands runs the program of one band once per band (padding
-    clips only the first and last band's blocks, so every band reads full windows)."""
+    clips only the first and last band's blocks, so every band reads full windows).
+    When the split gives each core row ``row_parts`` > 1 a slice of the band's output
+    rows (``Split.row_parts``), every core runs the same program on its own slice: one
+    group of full row blocks, each reading full windows, the last (possibly shorter)
+    block charged as a full one, so the program bounds every core's."""
     out_h = shape.out_hw[0]
     bands = ddr.h_passes
     rows = ceil(out_h / bands) if bands > 1 else out_h
-    groups = row_groups(shape, rows, sub.h)
+    if row_parts > 1:
+        rows = ceil(rows / row_parts)
+        blocks = ceil(rows / sub.h)
+        in_rows = min(shape.in_hw[0], shape.tile_extent(0, sub.h))
+        groups: tuple[RowGroup, ...] = (RowGroup("body", sub.h, in_rows, 0, blocks),)
+    else:
+        groups = row_groups(shape, rows, sub.h)
     rows_per_pass = sum(g.iterations for g in groups)
     repeat = max(1, round(sub.iterations / max(rows_per_pass, 1))) * ddr.passes
     gate = shape.gate_bytes(sub.cout)
@@ -180,4 +191,3 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling) -> list[Str
             ceil(sub.macs_per_iteration * group.out_rows / max(sub.h, 1)),
             group.out_rows * sub.w * sub.cout, group.iterations, repeat))
     return program
-

@@ -12,8 +12,9 @@ computes at each iteration follows from the layer's split, subvolume and DDR til
                         LOADFM, COMP, WRITEFM         (one stream step)
         WRITE of the pass
 
-Every core runs the same steps (the streams are broadcast); a core whose range has no
-chunk at a step idles through it. With a CIN-split the partial sums of a subvolume stay
+Every core runs the same steps; a core whose range has no chunk at a step idles through
+it. A core's row blocks are those of its own slice of output rows (H-split) or of the
+whole pass. With a CIN-split the partial sums of a subvolume stay
 in its core's output buffer across its input-channel chunks, and WRITEFM moves data only
 after the last one.
 """
@@ -81,11 +82,6 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
     split = Split.of(layer)
     out_h, out_w, cout = geometry.out_hwc
     band = band_channels(geometry, ddr["cout_passes"])
-    ranges = {(r, c): split.core_ranges(out_w, r, c) for r in range(rows) for c in range(cols)}
-    widest = max(max(w1 - w0 for (w0, w1), _ in ranges.values()), 1)
-    deepest = max(max(c1 - c0 for _, (c0, c1) in ranges.values()), 1)
-    n_cout = ceil(deepest / sub["cout"])
-    n_w = ceil(widest / sub["w"])
     cin_split = bool(sub["cin_split"]) and geometry.weighted
     k_bounds = [(k, min(k + sub["cin"], geometry.cin_per_group))
                 for k in range(0, geometry.cin_per_group, sub["cin"])] if cin_split \
@@ -94,19 +90,27 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
     for base in range(0, cout, band):
         for r0, r1 in pairwise(even_bounds(out_h, ddr["h_passes"])):
             current = Pass((base, min(base + band, cout)), (r0, r1))
-            blocks = [(h, min(h + sub["h"], r1)) for h in range(r0, r1, sub["h"])]
+            ranges = {(r, c): split.core_block((r1 - r0, out_w), band, r, c)
+                      for r in range(rows) for c in range(cols)}
+            tallest = max(max(h1 - h0 for (h0, h1), _, _ in ranges.values()), 1)
+            widest = max(max(w1 - w0 for _, (w0, w1), _ in ranges.values()), 1)
+            deepest = max(max(c1 - c0 for _, _, (c0, c1) in ranges.values()), 1)
+            n_cout = ceil(deepest / sub["cout"])
+            n_w = ceil(widest / sub["w"])
+            n_blocks = ceil(tallest / sub["h"])
             for ci in range(n_cout):
                 if not cin_split:
-                    weights = _chunks(ranges, base, band, cout, ci, sub["cout"], 0,
-                                      (0, 0), (0, geometry.cin_per_group))
+                    weights = _chunks(ranges, base, r0, cout, ci, sub["cout"], 0, 0, sub["h"],
+                                      (0, geometry.cin_per_group), whole=True)
                     current.segments.append(Segment(weights if geometry.weighted else None))
                 for wi in range(n_w):
-                    for position, (h0, h1) in enumerate(blocks):
+                    for position in range(n_blocks):
                         where = "first" if position == 0 else \
-                            "last" if position == len(blocks) - 1 else "middle"
+                            "last" if position == n_blocks - 1 else "middle"
                         for ki, (k0, k1) in enumerate(k_bounds):
-                            chunks = _chunks(ranges, base, band, cout, ci, sub["cout"],
-                                             wi * sub["w"], (h0, h1), (k0, k1), sub["w"])
+                            chunks = _chunks(ranges, base, r0, cout, ci, sub["cout"],
+                                             wi * sub["w"], position, sub["h"], (k0, k1),
+                                             sub["w"])
                             step = Step(where, subvolume, ki == 0, ki == len(k_bounds) - 1,
                                         chunks)
                             if cin_split:
@@ -117,17 +121,23 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
             yield current
 
 
-def _chunks(ranges: dict[tuple[int, int], tuple[tuple[int, int], tuple[int, int]]],
-            base: int, band: int, cout: int, ci: int, chunk_c: int, w_offset: int,
-            rows: tuple[int, int], k: tuple[int, int], chunk_w: int | None = None
-            ) -> dict[tuple[int, int], Chunk]:
+def _chunks(ranges: dict[tuple[int, int], tuple[tuple[int, int], tuple[int, int],
+                                                  tuple[int, int]]],
+            base: int, first_row: int, cout: int, ci: int, chunk_c: int, w_offset: int,
+            block: int, chunk_h: int, k: tuple[int, int], chunk_w: int | None = None,
+            whole: bool = False) -> dict[tuple[int, int], Chunk]:
+    """Each working core's chunk: its ``ci``-th channel chunk, ``block``-th row block
+    and the column chunk at ``w_offset`` of its range (``whole``: every row and column
+    of it, for the weights a chunk of channels needs)."""
     out = {}
-    for core, ((w0, w1), (c0, c1)) in ranges.items():
+    for core, ((h0, h1), (w0, w1), (c0, c1)) in ranges.items():
         lo = base + c0 + ci * chunk_c
-        hi = min(lo + chunk_c, base + c1, base + band, cout)
+        hi = min(lo + chunk_c, base + c1, cout)
+        hs = h0 if whole else h0 + block * chunk_h
+        he = h1 if whole else min(hs + chunk_h, h1)
         ws = w0 + w_offset
         we = w1 if chunk_w is None else min(ws + chunk_w, w1)
-        if hi <= lo or we <= ws:
+        if hi <= lo or we <= ws or he <= hs:
             continue
-        out[core] = Chunk(rows[0], rows[1], ws, we, lo, hi, k[0], k[1])
+        out[core] = Chunk(first_row + hs, first_row + he, ws, we, lo, hi, k[0], k[1])
     return out

@@ -6,6 +6,8 @@ from bsir.diagnostics import BsirError
 from bsir.targets.aie2.hardware import AIE2Array, resolve_array
 from bsir.targets.aie2.mapping import (
     LayerShape,
+    choose_split,
+    choose_subvolume,
     coverage,
     even_bounds,
     map_layer,
@@ -59,12 +61,30 @@ def test_sparse_layers_compute_less():
 
 
 def test_densest_core_sets_the_pace():
-    # Block rows 0-3 are dense, 4-7 empty: the cores holding 0-3 do all the work.
-    skewed = map_layer(conv(h=8, w=8, cin=64, cout=64, k=1, pad=0, nnz=(8,) * 4 + (0,) * 4),
-                       resolve_array("2x2"))
-    balanced = map_layer(conv(h=8, w=8, cin=64, cout=64, k=1, pad=0, nnz=(4,) * 8),
-                         resolve_array("2x2"))
-    assert skewed.sub.macs_per_iteration > balanced.sub.macs_per_iteration
+    # Block rows 0-3 are dense, 4-7 empty: split over channels, the cores holding 0-3 do
+    # all the work.
+    array = resolve_array("2x2")
+
+    def busiest_macs(nnz):
+        shape = conv(h=8, w=8, cin=64, cout=64, k=1, pad=0, nnz=nnz)
+        sub, _ = choose_subvolume(shape, choose_split(shape, array, "w"), array)
+        return sub.macs_per_iteration * sub.iterations
+
+    assert busiest_macs((8,) * 4 + (0,) * 4) > busiest_macs((4,) * 8)
+
+
+def test_rows_split_over_core_rows_when_the_input_is_deep():
+    # ResNet50's layer1.1.conv1 on 4x4: a W-split streams each column's 56 x 14 x 256
+    # input to its cores (50 us at 4 GB/s); split over rows, each core gets a quarter.
+    array = resolve_array("4x4")
+    shape = conv(h=56, w=56, cin=256, cout=64, k=1, pad=0)
+    mapping = map_layer(shape, array)
+    assert mapping.split.column_mode == "h"
+    assert mapping.split.row_bounds == (0, 14, 28, 42, 56)
+    assert (coverage(mapping) == 1).all()
+    w_split = choose_split(shape, array, "w")
+    _, w_cost = choose_subvolume(shape, w_split, array)
+    assert mapping.on_array_s < 0.7 * w_cost
 
 
 def test_cin_split_when_whole_channels_do_not_fit_or_cost_more():

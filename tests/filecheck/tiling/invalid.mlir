@@ -3,8 +3,8 @@
 
 builtin.module {
   tg.graph @g(%x: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>) {
-    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: split mode must be "w" or "cout", got h
-    %y = tiling.layer "r" {split = #tiling.split<mode = "h", cols = [0, 4], rows = [0, 8]>, subvolume = #tiling.subvolume<h = 4, w = 4, cout = 8, cin = 8, in_h = 4, in_w = 4, input_bytes = 128, output_bytes = 128, weight_bytes = 0, iterations = 1, weight_loads = 0, macs = 128, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x4x4x8xf32> {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: split mode must be "w", "cout" or "h", got rows
+    %y = tiling.layer "r" {split = #tiling.split<mode = "rows", cols = [0, 4], rows = [0, 8]>, subvolume = #tiling.subvolume<h = 4, w = 4, cout = 8, cin = 8, in_h = 4, in_w = 4, input_bytes = 128, output_bytes = 128, weight_bytes = 0, iterations = 1, weight_loads = 0, macs = 128, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x4x4x8xf32> {
       %r = tg.relu %x : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
       tiling.yield %r : tensor<1x4x4x8xf32>
     }
