@@ -17,7 +17,11 @@ it implements, then the layer's program, read like the paper's ASM::
 pipeline); a group is run ``repeat`` times (once per width, channel and band chunk).
 ``phase`` is ``head``/``body``/``tail`` for the streamed rows (padding makes the first
 and last row blocks differ, paper Eq. 8), ``ddr`` for DDR transfers, ``once`` for the
-weights. ``acquire``/``release`` are the core locks of the chain (-1: none).
+weights. When partial sums go through the memtile between input-channel chunks, a
+streamed phase also names the chunk (``body.first``, ``body.middle``, ``body.last``):
+the LOADFM of a later chunk reads the partial sums at memtile address ``sums`` besides
+its input, the WRITEFM of an earlier one writes them there (``memtile``).
+``acquire``/``release`` are the core locks of the chain (-1: none).
 
 Addresses: ``memtile`` is where the transfer's buffer starts on each memtile it spans
 (for LOADFM/WRITEFM the tensor or band buffer; ``stride`` is its row pitch and
@@ -52,8 +56,9 @@ from bsir.dialects import tiling
 from bsir.dialects.record_attr import RecordAttr
 
 PHASES = ("ddr", "once", "head", "body", "tail")
+CHUNK_PHASES = ("first", "middle", "last")
 FIELDS = ("acquire", "release", "memtile", "core", "bytes", "extent", "stride", "macs", "iter",
-          "repeat", "share")
+          "repeat", "share", "sums")
 NO_LOCK = -1
 
 
@@ -95,6 +100,7 @@ class InstructionOp(IRDLOperation):
     iter = prop_def(IntegerAttr)
     repeat = opt_prop_def(IntegerAttr)
     share = opt_prop_def(IntegerAttr)
+    sums = opt_prop_def(IntegerAttr)
 
     traits = traits_def(HasParent(LayerOp))
 
@@ -147,8 +153,12 @@ class InstructionOp(IRDLOperation):
         printer.print_string(text)
 
     def verify_(self) -> None:
-        if self.phase.data not in PHASES:
-            raise VerifyException(f"unknown phase '{self.phase.data}' ({', '.join(PHASES)})")
+        rows, _, chunk = self.phase.data.partition(".")
+        if rows not in PHASES or (chunk and (chunk not in CHUNK_PHASES
+                                              or rows not in ("head", "body", "tail"))):
+            raise VerifyException(
+                f"unknown phase '{self.phase.data}' ({', '.join(PHASES)}; a streamed phase "
+                f"may name its input-channel chunk: {', '.join(CHUNK_PHASES)})")
         if self.iterations < 1 or self.repeats < 1 or self.shares < 1:
             raise VerifyException("iter, repeat and share must be at least 1")
         if self.nbytes < 0 or self.field("macs") < 0:

@@ -128,7 +128,9 @@ class SplitAttr(RecordAttr):
 
 @irdl_attr_definition
 class SubvolumeAttr(RecordAttr):
-    """What one core computes per iteration and how often (the busiest core)."""
+    """What one core computes per iteration and how often (the busiest core).
+    ``cin_split``: 0 every input channel at once, 1 input-channel chunks whose int32
+    partial sums stay in the core, 2 partial sums kept in the memtile between chunks."""
 
     name = "tiling.subvolume"
 
@@ -163,7 +165,10 @@ class PlacementAttr(RecordAttr):
     activation input, or -1 for DDR; the same for weights and output. Addresses are
     the same on every memtile the tensor spreads over. ``live`` lists every range in
     use on the (activation) memtiles during the layer, ``weight_live`` on the weight
-    memtiles when they are separate."""
+    memtiles when they are separate. ``scratch`` is the [address, bytes] of the partial
+    sums a layer keeps in the activation memtiles between input-channel chunks
+    (``cin_split = 2``), [-1, 0] when it keeps none or streams through DDR (its band
+    buffers then place them)."""
 
     name = "tiling.placement"
 
@@ -172,6 +177,7 @@ class PlacementAttr(RecordAttr):
     output: ArrayAttr[IntAttr]
     live: ArrayAttr[IntAttr]
     weight_live: ArrayAttr[IntAttr]
+    scratch: ArrayAttr[IntAttr]
 
     @staticmethod
     def pairs(values: tuple[int, ...]) -> list[tuple[int, int]]:

@@ -39,11 +39,12 @@ from bsir.dialects import tg, tiling
 from bsir.dialects.tg import layer_names, only_graph
 from bsir.targets.aie2.hardware import AIE2Array, array_to_attr, parse_grid, resolve_array
 from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, is_fused_activation, layer_shape
+from bsir.targets.aie2.layout import bytes_live_across
 from bsir.targets.aie2.mapping import (
     LayerMapping,
     LayerShape,
     band_weight_bytes,
-    map_layer,
+    map_layer_among,
 )
 
 
@@ -58,7 +59,7 @@ def mapping_properties(mapping: LayerMapping) -> dict:
             input_bytes=sub.input_bytes, output_bytes=sub.output_bytes,
             weight_bytes=sub.weight_bytes, iterations=sub.iterations,
             weight_loads=sub.weight_loads, macs=sub.macs_per_iteration,
-            cin_split=int(sub.cin_split)),
+            cin_split=sub.cin_split_code),
         "ddr": tiling.DDRAttr.make(h_passes=mapping.ddr.h_passes,
                                    cout_passes=mapping.ddr.cout_passes),
         **({"keeps_zeros": UnitAttr()} if mapping.keeps_zeros else {}),
@@ -81,14 +82,19 @@ def layer_body_ops(mapping: LayerMapping, array: AIE2Array) -> list[Operation]:
                                      sub.weight_loads * passes))
     ops.append(tiling.ComputeOp(sub.macs_per_iteration, sub.iterations * passes,
                                 round(shape.dense_macs * shape.density())))
-    writes = sub.iterations // (ceil(shape.cin_per_group / sub.cin) if sub.cin_split else 1)
+    chunks = ceil(shape.cin_per_group / sub.cin) if sub.cin_split else 1
+    # partial sums in the core leave it once; through the memtile, after every chunk
+    writes = sub.iterations // (1 if sub.sums_in_memtile else chunks)
     ops.append(tiling.TransferOp("from_cores", "output", sub.output_bytes, writes * passes))
     return ops
 
 
-def map_op(op: Operation, shape: LayerShape, array: AIE2Array, name: str) -> LayerMapping:
+def map_op(op: Operation, shape: LayerShape, array: AIE2Array, name: str,
+           others: int = 0) -> LayerMapping:
+    """The mapping of one layer; ``others``: bytes per memtile other tensors hold across
+    it, which partial sums kept in the memtile must leave room for."""
     try:
-        return map_layer(shape, array)
+        return map_layer_among(shape, array, others)
     except BsirError as error:
         raise MappingFailed(
             f"cannot map layer '{name}' ({op.name}) on {array.name}: {error.message}"
@@ -165,6 +171,7 @@ class ConvertTgToTilingPass(ModulePass):
                 "convert-tg-to-tiling: the module is mapped already (it has a "
                 f"{tiling.ARRAY_ATTR}); it takes a tg graph")
         names = layer_names(graph)
+        others = bytes_live_across(block, len(array.activation_memtiles))
         mappings: dict[Operation, tuple[str, LayerMapping]] = {}
         for layer in block.ops:  # map every layer first: a misfit fails before any rewrite
             if not isinstance(layer, (*tg.LAYER_OPS, tg.WeightOp, tg.OutputOp)):
@@ -172,7 +179,8 @@ class ConvertTgToTilingPass(ModulePass):
                     f"convert-tg-to-tiling: cannot map '{layer.name}': not a tg layer op")
             shape = layer_shape(layer)
             if shape is not None:
-                mappings[layer] = names[layer], map_op(layer, shape, array, names[layer])
+                mappings[layer] = names[layer], map_op(layer, shape, array, names[layer],
+                                                       others[layer])
         PatternRewriteWalker(WrapLayer(mappings, array),
                              apply_recursively=False).rewrite_module(op)
         op.attributes[tiling.ARRAY_ATTR] = array_to_attr(array)

@@ -21,6 +21,13 @@ moves per iteration follows from the split and subvolume (targets/aie2/schedule.
 Core addresses are the fixed core layout: input ping/pong at 0 and ``input_buffer``,
 output ping/pong after them, then weights. Locks are left to ``aie2-form-lock-chains``.
 
+A layer whose partial sums go through the memtile between input-channel chunks
+(``cin_split = 2``) streams each row group once per chunk position (``body.first``,
+``body.middle``, ``body.last``): LOADFM of a later chunk reads the core's partial sums
+at ``sums`` (the layer's scratch) with its input, WRITEFM of an earlier one writes them
+there; each core's sums lie in a region of its column's memtile (``stride`` is a
+region's bytes).
+
 DMA channels follow the channel plan of the layer's split (targets/aie2/channels.py): a
 transfer whose channel is time-shared records ``share``; a layer whose streams, buffer
 descriptors or memtile locks overflow a tile's budget is refused, naming the tile, the
@@ -50,22 +57,24 @@ from bsir.targets.aie2.geometry import LayerShape
 from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, module_array
 from bsir.targets.aie2.layer_shape import mapped_shape
 from bsir.targets.aie2.layout import Distribution, distribution_of, value_views
-from bsir.targets.aie2.mapping import Split, band_distributions, tile_sizes
+from bsir.targets.aie2.mapping import Split, band_distributions, sums_layout, tile_sizes
 from bsir.targets.aie2.memtile_allocator import align
 from bsir.targets.aie2.program import DDRTiling, Subvolume, stream_groups
 
 
 def _stream_layout(shape: LayerShape, ddr: DDRTiling, array: AIE2Array, activations: list,
-                   w_band: int) -> tuple[list[int], int, list[Distribution], Distribution]:
+                   w_band: int) -> tuple[list[int], int, list[Distribution], Distribution, int]:
     """Band buffers of a layer streamed through DDR: weights at 0, then each input band,
-    then the output band (element-wise layers write over their first input band)."""
+    then the output band (element-wise layers write over their first input band), then
+    the partial sums' scratch (its address is returned last)."""
     in_dist, out_dist = band_distributions(shape, array, ddr)
     addresses, cursor = [], align(w_band) if w_band else 0
     for _ in activations:
         addresses.append(cursor)
         cursor += align(in_dist.tile_bytes)
     out_base = addresses[0] if shape.kind == "eltwise" else cursor
-    return addresses, out_base, [in_dist] * len(activations), out_dist
+    scratch = cursor if shape.kind == "eltwise" else cursor + align(out_dist.tile_bytes)
+    return addresses, out_base, [in_dist] * len(activations), out_dist, scratch
 
 
 def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
@@ -90,10 +99,11 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     loadw = [t for t in layer.transfers("loadw")]
     w_band = loadw[0].nbytes if loadw else 0
     if streamed:
-        in_addrs, out_base, in_dists, out_dist = _stream_layout(shape, ddr, array,
-                                                                activations, w_band)
+        in_addrs, out_base, in_dists, out_dist, scratch = _stream_layout(
+            shape, ddr, array, activations, w_band)
         w_addr = 0
     else:
+        scratch = place["scratch"][0]
         in_addrs = [address for address, _ in inputs]
         out_base = out_addr
         in_dists = [distribution_of(views[v].root, tiles) for v in activations]
@@ -125,7 +135,8 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     split = Split.of(layer)
     groups = stream_groups(shape, sub, ddr, split.row_parts)
     try:
-        plan = layer_plan(shape, array, split.column_mode, split.rows_in_use)
+        plan = layer_plan(shape, array, split.column_mode, split.rows_in_use,
+                          sub.sums_in_memtile)
         plan.check_descriptors(*tile_sizes(groups))
     except ChannelBudgetError as error:
         raise PassFailedException(
@@ -138,16 +149,29 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
                                   **_shared(shares.loadwdm)))
     in_dist = in_dists[0] if in_dists else Distribution(1, 1, 1, tiles)
     in_addr = in_addrs[0] if in_addrs else 0
+    if sub.sums_in_memtile:
+        sums = sums_layout(shape, split, array, ddr)
+        if scratch < 0:
+            raise PassFailedException(
+                f"layer '{layer.layer_name.data}' keeps partial sums in the memtile but "
+                "its placement has no scratch for them: run tiling-color-memtiles again")
     for group in groups:
         fields = {"iter": group.iterations, "repeat": group.repeat}
+        chunk = group.phase.partition(".")[2]
+        reads_sums = {"sums": scratch} if chunk in ("middle", "last") else {}
         out.append(aie2.LoadFMOp(
             group.phase, memtile=in_addr, core=core.input, bytes=group.in_bytes,
-            extent=in_dist.tile_bytes, stride=in_dist.pitch, **fields,
+            extent=in_dist.tile_bytes, stride=in_dist.pitch, **fields, **reads_sums,
             **_shared(shares.loadfm)))
         out.append(aie2.CompOp(group.phase, macs=group.macs, **fields))
+        if chunk in ("first", "middle"):  # partial sums back to the memtile
+            target = {"memtile": scratch, "extent": sums.tile_bytes,
+                      "stride": sums.region_bytes}
+        else:
+            target = {"memtile": out_base, "extent": out_dist.tile_bytes,
+                      "stride": out_dist.pitch}
         out.append(aie2.WriteFMOp(
-            group.phase, memtile=out_base, core=core.output, bytes=group.out_bytes,
-            extent=out_dist.tile_bytes, stride=out_dist.pitch, **fields,
+            group.phase, core=core.output, bytes=group.out_bytes, **target, **fields,
             **_shared(shares.writefm)))
     return out + epilogue
 

@@ -15,8 +15,12 @@ time; a layer tiled into row bands, or whose activations do not fit, streams its
 from DDR and its output back to DDR, band by band. An element-wise layer writes its
 output over an input that dies with it. Graph inputs start in DDR; graph outputs end there.
 
+A layer whose partial sums go through the memtile between input-channel chunks gets a
+scratch range for them on the activation memtiles during the layer.
+
 Each layer gets a ``#tiling.placement``: its inputs, weights and output as memtile
-[address, bytes] or -1 for DDR, and every live range on the memtiles during the layer.
+[address, bytes] or -1 for DDR, its scratch, and every live range on the memtiles during
+the layer.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ from xdsl.utils.exceptions import PassFailedException
 from bsir.dialects import tg, tiling
 from bsir.dialects.tg import only_graph
 from bsir.targets.aie2.hardware import AIE2Array, module_array
-from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, VIEW_OPS
+from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, VIEW_OPS, mapped_shape
 from bsir.targets.aie2.layout import distribution_of, value_views
+from bsir.targets.aie2.mapping import Split, sums_layout
 from bsir.targets.aie2.memtile_allocator import IntervalAllocator, align
+from bsir.targets.aie2.program import DDRTiling, Subvolume
 
 DDR = -1
 
@@ -43,6 +49,14 @@ DDR = -1
 def tile_bytes(value: SSAValue, tiles: int) -> int:
     """Bytes of an INT8 activation on the busiest of ``tiles`` memtiles."""
     return distribution_of(value, tiles).tile_bytes
+
+
+def layer_scratch_bytes(layer: tiling.LayerOp, array: AIE2Array) -> int:
+    """Bytes a layer keeps on a memtile for its partial sums (0: it keeps none there)."""
+    if Subvolume.of(layer).sums_in_memtile:
+        return sums_layout(mapped_shape(layer), Split.of(layer), array,
+                           DDRTiling.of(layer)).tile_bytes
+    return 0
 
 
 def top_level(op: Operation, block) -> Operation:
@@ -191,6 +205,18 @@ class Colorer:
                 streamed = True
             else:
                 weight_range = [address, align(weight_bytes)]
+        scratch_range = [DDR, 0]
+        scratch_bytes = layer_scratch_bytes(layer, self.array)
+        if not streamed and scratch_bytes:
+            keep = {b.root for b in inputs} | {output.root}
+            address = self.acts.allocate(("scratch", index), scratch_bytes)
+            while address is None and self.evict_for(index, keep, layer, self.acts):
+                address = self.acts.allocate(("scratch", index), scratch_bytes)
+            if address is None:
+                streamed = True
+                self.weights.free(("weights", index))
+            else:
+                scratch_range = [address, align(scratch_bytes)]
         if streamed:
             transfers = self.stream(index, layer, inputs, output, passes)
             if weight_bytes:
@@ -213,8 +239,9 @@ class Colorer:
             [v for pair in self.weights.snapshot() for v in pair]
         layer.properties["placement"] = tiling.PlacementAttr.make(
             inputs=placements, weights=weight_range, output=out_range, live=live,
-            weight_live=weight_live)
+            weight_live=weight_live, scratch=scratch_range)
         self.weights.free(("weights", index))
+        self.acts.free(("scratch", index))
         if streamed and self.weights is not self.acts:
             self.weights.ranges.clear()
         for buffer in {id(b): b for b in (*inputs, output)}.values():

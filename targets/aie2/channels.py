@@ -255,23 +255,28 @@ def _served_by(streams: int, channels: int, k: int) -> int:
     return streams // channels + (1 if k < streams % channels else 0)
 
 
-def layer_plan(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None = None
-               ) -> ChannelPlan:
+def layer_plan(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None = None,
+               sums_in_memtile: bool = False) -> ChannelPlan:
     """:func:`plan_channels` of a layer: a convolution or matrix product without groups
     reads every input channel, so the cores of a column share their input; a pool, an
     element-wise or a grouped layer reads the channels it writes, so every core gets its
-    own."""
+    own. A layer whose partial sums come back from the memtile (``sums_in_memtile``)
+    also streams every core its own sums, from its column's memtile."""
     return plan_channels(array, mode, shape.inputs, shape.weighted, rows,
-                         broadcast_input=shape.weighted and shape.groups == 1)
+                         broadcast_input=shape.weighted and shape.groups == 1,
+                         sums=sums_in_memtile)
 
 
 def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool = True,
-                  rows: int | None = None, broadcast_input: bool = True) -> ChannelPlan:
+                  rows: int | None = None, broadcast_input: bool = True,
+                  sums: bool = False) -> ChannelPlan:
     """The channel plan of a layer split in ``mode`` ("w", "cout" or "h") over ``rows`` core
     rows (all by default; the others idle), reading ``inputs`` activation tensors, with
     weights or not, its input broadcast to the cores that share it or sent to each core
-    on its own. Raises :class:`ChannelBudgetError` when a tile's channels cannot carry
-    one of its phases even shared."""
+    on its own, and (``sums``) every core's partial sums streamed to it besides; the
+    LOADFM streams of a memtile then take turns on its channels as one kind. Raises
+    :class:`ChannelBudgetError` when a tile's channels cannot carry one of its phases
+    even shared."""
     a = array
     rows = a.rows if rows is None else max(rows, 1)
     shared = a.memtile_mode == "shared"
@@ -294,6 +299,8 @@ def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool =
         loadfm = cols_per_memtile if mode == "w" else 1
     else:
         loadfm = rows * (a.cols if mode == "cout" else cols_per_memtile)
+    if sums:  # every core's partial sums, from its column's memtile (LOADFM's bytes)
+        loadfm += rows * cols_per_memtile
     # weights: one stream per row (w), per core (cout), one for every core (h)
     streams = {"w": rows, "cout": rows * a.cols, "h": 1}[mode]
     weights = ceil(streams / len(a.weight_memtiles)) if weighted else 0

@@ -24,7 +24,8 @@ import numpy as np
 from xdsl.ir import Block, SSAValue
 
 from bsir import quant
-from bsir.dialects import tg
+from bsir.dialects import tg, tiling
+from bsir.targets.aie2.layer_shape import is_fused_activation
 
 VIEW_OP_TYPES = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
 
@@ -172,3 +173,35 @@ def _root(parent: dict[SSAValue, tuple[SSAValue, ViewStep | None]], value: SSAVa
     while value in parent:
         value = parent[value][0]
     return value
+
+
+def bytes_live_across(block: Block, tiles: int) -> dict[object, int]:
+    """For each op of a graph block, the bytes per activation memtile of the tensors
+    alive across it that it neither reads nor writes (produced before it, read after
+    it): room its own working set cannot count on unless they are spilled. Tensors
+    sharing bytes (views, concatenation inputs) count once, as their root. A mapped
+    layer reads what the op it wraps reads."""
+    views = value_views(block)
+    ops = list(block.ops)
+    first: dict[SSAValue, int] = {}
+    last: dict[SSAValue, int] = {}
+    position = {op: index for index, op in enumerate(ops)}
+    touched = [set() for _ in ops]
+    for op in ops:
+        # a fused activation runs in the layer that produces its input
+        index = position[op.input.owner] if is_fused_activation(op) else position[op]
+        reads = op.inner.operands if isinstance(op, tiling.MappedLayer) else op.operands
+        for value in (*reads, *op.results):
+            if isinstance(value.owner, tg.WeightOp) or value not in views:
+                continue
+            root = views[value].root
+            touched[index].add(root)
+            first[root] = min(first.get(root, index), index)
+            last[root] = max(last.get(root, index), index)
+    for value in getattr(ops[-1], "operands", ()) if ops else ():
+        if value in views:
+            last[views[value].root] = len(ops)
+    size = {root: distribution_of(root, tiles).tile_bytes for root in first}
+    return {op: sum(size[r] for r in first if first[r] < index < last[r]
+                    and r not in touched[index])
+            for index, op in enumerate(ops)}

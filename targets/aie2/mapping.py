@@ -215,8 +215,8 @@ def _rows_by_input(shape: LayerShape, in_rows: int) -> int:
 
 
 def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
-                     ddr: DDRTiling | None = None, plan: ChannelPlan | None = None
-                     ) -> tuple[Subvolume, float]:
+                     ddr: DDRTiling | None = None, plan: ChannelPlan | None = None,
+                     sums_plan: ChannelPlan | None = None) -> tuple[Subvolume, float]:
     """The subvolume of least cost that fits the core buffers, and that cost: the
     memtile<->core and compute seconds of the whole layer (every DDR pass).
 
@@ -226,10 +226,15 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
     search stops when the relaxed cost of the next candidate exceeds the best exact
     cost. Input-channel chunks (CIN-split: int32 partial sums stay in the core across
     the chunks, each chunk's weights loaded as it comes) are candidates like any other,
-    except for grouped convolutions, where they are the last resort.
+    except for grouped convolutions, where they are the last resort. With ``sums_plan``
+    (the channel plan when partial sums go through the memtile; given when the memtiles
+    have room for them) the CIN-splits are also tried weight-stationary: each chunk's
+    weights loaded once, every tile of the core streamed through them, its partial sums
+    sent to the memtile and brought back with the next chunk's input.
     """
     ddr = ddr or DDRTiling()
     shares = plan.shares if plan is not None else UNSHARED
+    sums_shares = sums_plan.shares if sums_plan is not None else None
     tallest, widest, deepest, ranges = _core_extents(shape, split, array,
                                                      ceil(shape.out_hw[0] / ddr.h_passes))
     out_h, widest, deepest = max(tallest, 1), max(widest, 1), max(deepest, 1)
@@ -237,7 +242,7 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
     candidates: list[tuple[float, Subvolume]] = []
     for allow_cin_split in (shape.groups == 1, True):
         candidates = _candidates(shape, array, out_h, widest, deepest, ranges,
-                                 allow_cin_split, shares)
+                                 allow_cin_split, shares, sums_shares)
         if candidates:
             break
     if not candidates:
@@ -248,9 +253,11 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
         if best is not None and relaxed > best[0]:
             break
         program = stream_groups(shape, sub, ddr, split.row_parts)
-        if plan is not None and not _descriptors_fit(plan, *tile_sizes(program)):
+        its_plan = sums_plan if sub.sums_in_memtile else plan
+        if its_plan is not None and not _descriptors_fit(its_plan, *tile_sizes(program)):
             continue
-        cost = sum(program_cost(program, sub, ddr, array, shares))
+        cost = sum(program_cost(program, sub, ddr, array,
+                                its_plan.shares if its_plan is not None else UNSHARED))
         key = (cost, sub.iterations, sub)
         if best is None or key[:2] < best[:2]:
             best = key
@@ -300,15 +307,20 @@ costed exactly, and are not kept."""
 
 
 def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, deepest: int,
-                ranges: list[tuple[int, int]], allow_cin_split: bool, shares: Shares
-                ) -> list[tuple[float, Subvolume]]:
+                ranges: list[tuple[int, int]], allow_cin_split: bool, shares: Shares,
+                sums_shares: Shares | None = None) -> list[tuple[float, Subvolume]]:
     """Every subvolume worth costing that fits, with its relaxed cost (one pass): for
     each output-channel and input-channel chunk, the widest column chunk, and narrower
     ones only where they allow more rows; chunk pairs whose weight loads and MACs alone
-    cost more than :data:`RELAXED_SLACK` times the least relaxed cost are skipped."""
+    cost more than :data:`RELAXED_SLACK` times the least relaxed cost are skipped.
+    With ``sums_shares``, every CIN-split is also offered with its partial sums in the
+    memtile (their int32 tile rides in the input buffer with the input)."""
     link = array.link_bandwidth()
     in_link, w_link, out_link = (link / shares.loadfm, link / shares.loadwdm,
                                  link / shares.writefm)
+    if sums_shares is not None:
+        sums_links = (link / sums_shares.loadfm, link / sums_shares.loadwdm,
+                      link / sums_shares.writefm)
     rate = array.macs_per_second
     found: list[tuple[float, Subvolume]] = []
     best = 0.0  # the least relaxed cost found
@@ -376,9 +388,94 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     found.append((relaxed, Subvolume(
                         h, w, cout, cin, in_h, in_w, input_bytes, output_bytes, weight_bytes,
                         iterations, weight_loads, macs, cin_split)))
+                if cin_split and shape.weighted and sums_shares is not None:
+                    found.extend(_sums_in_memtile(
+                        shape, array, out_h, widest, w, in_w, h_max, cout, cin, n_cout,
+                        n_chunks, peak, row_bytes_in, gate, weight_bytes, sums_links))
                 if h_max >= out_h:
                     break  # every row in one block: narrower only adds iterations
     return found
+
+
+def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, w: int,
+                     in_w: int, h_max: int, cout: int, cin: int, n_cout: int, n_chunks: int,
+                     peak: float, row_bytes_in: int, gate: int, weight_bytes: int,
+                     links: tuple[float, float, float]) -> list[tuple[float, Subvolume]]:
+    """The weight-stationary CIN-split of one chunk pair and column chunk, its partial
+    sums through the memtile: the most rows whose input and partial sums fit the input
+    buffer (at most ``h_max``, what the output buffer allows), with its relaxed cost."""
+    in_link, w_link, out_link = links
+    h = h_max
+    while h and shape.tile_extent(0, h) * in_w * row_bytes_in + gate \
+            + h * w * cout * PARTIAL_SUM_BYTES > array.input_buffer:
+        h -= 1
+    if not h:
+        return []
+    in_h = shape.tile_extent(0, h)
+    input_bytes = in_h * in_w * row_bytes_in + gate
+    sums = h * w * cout * PARTIAL_SUM_BYTES
+    iterations = ceil(out_h / h) * ceil(widest / w) * n_cout * n_chunks
+    macs = round(peak * (h * w)) // n_chunks
+    step = max((input_bytes + sums) / in_link, macs / array.macs_per_second, sums / out_link)
+    loads = n_cout * n_chunks
+    relaxed = iterations * step + loads * weight_bytes / w_link
+    return [(relaxed, Subvolume(h, w, cout, cin, in_h, in_w, input_bytes, sums, weight_bytes,
+                                iterations, loads, macs, True, True))]
+
+
+@dataclass(frozen=True)
+class SumsLayout:
+    """Where a DDR pass keeps every core's int32 partial sums between input-channel
+    chunks: a region per core on its column's activation memtile (the memtile that
+    streams them), holding the core's whole block of the pass row-major (h, w, c), 4
+    bytes a value; the regions of the cores a memtile serves lie one after another."""
+
+    rows: int
+    cols: int
+    tiles: int
+    height: int      # the tallest, widest and deepest core block of the pass
+    width: int
+    channels: int
+
+    @property
+    def region_bytes(self) -> int:
+        return self.height * self.width * self.channels * PARTIAL_SUM_BYTES
+
+    def memtile_of(self, col: int) -> int:
+        """Index among the activation memtiles of the one serving core column ``col``."""
+        return min(col * self.tiles // self.cols, self.tiles - 1)
+
+    def slot(self, row: int, col: int) -> int:
+        """The core's region among those on its memtile."""
+        first = next(c for c in range(self.cols) if self.memtile_of(c) == self.memtile_of(col))
+        return (col - first) * self.rows + row
+
+    @property
+    def tile_bytes(self) -> int:
+        """Bytes on the busiest memtile."""
+        columns = max(sum(1 for c in range(self.cols) if self.memtile_of(c) == t)
+                      for t in range(self.tiles))
+        return columns * self.rows * self.region_bytes
+
+    def locate(self, row: int, col: int, hh: np.ndarray, ww: np.ndarray, cc: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(memtile index, byte offset) of the 4 bytes of each partial sum (h, w, c)
+        relative to the core's block: index arrays with a last axis of 4."""
+        base = self.slot(row, col) * self.region_bytes
+        value = (hh * self.width + ww) * self.channels + cc
+        offset = base + value[..., None] * PARTIAL_SUM_BYTES + np.arange(PARTIAL_SUM_BYTES)
+        return np.full(offset.shape, self.memtile_of(col)), offset
+
+
+def sums_layout(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling
+                ) -> SumsLayout:
+    """The partial sums' layout of a DDR pass of ``shape`` (a whole layer; its COUT band
+    is taken here) split as ``split``."""
+    band = band_shape(shape, ddr.cout_passes)
+    tallest, widest, deepest, _ = _core_extents(band, split, array,
+                                                ceil(shape.out_hw[0] / ddr.h_passes))
+    return SumsLayout(array.rows, array.cols, len(array.activation_memtiles),
+                      tallest, widest, deepest)
 
 
 def _does_not_fit(shape: LayerShape, array: AIE2Array) -> BsirError:
@@ -529,7 +626,8 @@ def mapping_ddr_s(shape: LayerShape, array: AIE2Array, ddr: DDRTiling) -> float:
 
 
 @lru_cache(maxsize=4096)
-def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) -> LayerMapping:
+def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
+              sums_budget: int | None = None) -> LayerMapping:
     """The least-cost split, subvolume and DDR tiling of one layer; with COUT bands, the
     split and the subvolume are those of one band (each pass computes one).
 
@@ -537,6 +635,9 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) ->
     few for every stream) on as many rows as they serve unshared, is tried with the few
     DDR tilings of least traffic that fit it, and the mapping of least cost (on the
     array, and in DDR for its own transfers) is kept.
+    Partial sums go through the memtile only where they fit beside the pass's own
+    buffers within ``sums_budget`` bytes a memtile (``budget`` by default; the room
+    other live tensors leave, see :func:`~bsir.targets.aie2.layout.bytes_live_across`).
     A block-sparse layer runs with its zeros, uncompacted (``keeps_zeros``), when that
     costs less than computing only its kept blocks: sparsity never makes a layer slower.
     A pure function of frozen values, so it is memoised: networks repeat layer shapes
@@ -555,7 +656,12 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) ->
             split = choose_split(band, array, mode, rows, ceil(shape.out_hw[0] / ddr.h_passes))
             try:
                 plan = layer_plan(band, array, mode, split.rows_in_use)
-                sub, on_array = choose_subvolume(band, split, array, ddr, plan)
+                sums_plan = None
+                if shape.weighted and _sums_fit(shape, split, array, ddr,
+                                                 budget if sums_budget is None
+                                                 else sums_budget):
+                    sums_plan = layer_plan(band, array, mode, split.rows_in_use, True)
+                sub, on_array = choose_subvolume(band, split, array, ddr, plan, sums_plan)
             except BsirError as error:
                 failure = failure or error
                 continue
@@ -574,10 +680,27 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None) ->
     if layer_bound(dense_shape, array).seconds >= best.estimate_s:
         return best
     try:
-        dense = map_layer(dense_shape, array, budget)
+        dense = map_layer(dense_shape, array, budget, sums_budget)
     except BsirError:
         return best
     return replace(dense, keeps_zeros=True) if dense.estimate_s < best.estimate_s else best
+
+
+def map_layer_among(shape: LayerShape, array: AIE2Array, others: int) -> LayerMapping:
+    """:func:`map_layer` for a layer of a network across which other tensors hold
+    ``others`` bytes a memtile (:func:`~bsir.targets.aie2.layout.bytes_live_across`):
+    partial sums kept in the memtile must leave them room."""
+    return map_layer(shape, array, sums_budget=array.memtile_bytes - others)
+
+
+def _sums_fit(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling,
+              budget: int | None) -> bool:
+    """Do the activation memtiles have room for a DDR pass's partial sums beside what
+    the pass keeps there?"""
+    act, weights, _ = memtile_demand(shape, split, array, ddr)
+    used = act + weights if array.memtile_mode == "shared" else act
+    room = (array.memtile_bytes if budget is None else budget) - used
+    return align(sums_layout(shape, split, array, ddr).tile_bytes) <= room
 
 
 # --------------------------------------------------------------------------- coverage

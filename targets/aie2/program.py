@@ -19,7 +19,7 @@ from functools import lru_cache
 from math import ceil
 
 from bsir.dialects import tiling
-from bsir.targets.aie2.geometry import LayerShape, input_span
+from bsir.targets.aie2.geometry import PARTIAL_SUM_BYTES, LayerShape, input_span
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,25 @@ class Subvolume:
     weight_loads: int        # per core
     macs_per_iteration: int  # the busiest core's
     cin_split: bool
+    sums_in_memtile: bool = False
+    """A CIN-split whose partial sums go back to the memtile between input-channel
+    chunks (weight-stationary: each chunk's weights are loaded once and every tile of
+    the core streams through them) rather than staying in the core."""
+
+    @property
+    def cin_split_code(self) -> int:
+        """``cin_split`` as ``#tiling.subvolume`` records it: 0 none, 1 partial sums in
+        the core, 2 in the memtile."""
+        return 2 if self.sums_in_memtile else int(self.cin_split)
 
     @staticmethod
     def of(layer: tiling.MappedLayer) -> Subvolume:
         """The subvolume a mapped layer's ``#tiling.subvolume`` records."""
         fields = layer.subvolume.as_dict()
         fields["macs_per_iteration"] = fields.pop("macs")
-        fields["cin_split"] = bool(fields["cin_split"])
+        code = fields["cin_split"]
+        fields["cin_split"] = code > 0
+        fields["sums_in_memtile"] = code == 2
         return Subvolume(**fields)
 
 
@@ -157,6 +169,12 @@ def _row_groups(rows: RowGeometry, out_h: int, block: int) -> tuple[RowGroup, ..
     return tuple(groups)
 
 
+CHUNK_POSITIONS = ("first", "middle", "last")
+"""Where an input-channel chunk stands when partial sums go through the memtile: the
+first writes partial sums, the middle ones read and write them, the last reads them and
+writes the layer's output."""
+
+
 def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: int = 1
                   ) -> list[StreamGroup]:
     """The streamed groups of a mapped layer, as the code generator emits them.
@@ -166,7 +184,12 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
     When the split gives each core row ``row_parts`` > 1 a slice of the band's output
     rows (``Split.row_parts``), every core runs the same program on its own slice: one
     group of full row blocks, each reading full windows, the last (possibly shorter)
-    block charged as a full one, so the program bounds every core's."""
+    block charged as a full one, so the program bounds every core's.
+
+    With partial sums in the memtile each row group comes once per chunk position
+    (``head.first``, ``body.middle``, ...): LOADFM brings the partial sums (4 bytes an
+    output) with the input after the first chunk, WRITEFM takes them back before the
+    last."""
     out_h = shape.out_hw[0]
     bands = ddr.h_passes
     rows = ceil(out_h / bands) if bands > 1 else out_h
@@ -178,16 +201,25 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
     else:
         groups = row_groups(shape, rows, sub.h)
     rows_per_pass = sum(g.iterations for g in groups)
-    repeat = max(1, round(sub.iterations / max(rows_per_pass, 1))) * ddr.passes
+    chunks = ceil(shape.cin_per_group / sub.cin) if sub.sums_in_memtile else 1
+    repeat = max(1, round(sub.iterations / max(rows_per_pass * chunks, 1))) * ddr.passes
     gate = shape.gate_bytes(sub.cout)
     row_bytes = (sub.input_bytes - gate) // max(sub.in_h, 1)
+    positions = [(None, 1)] if chunks == 1 else \
+        [(p, n) for p, n in zip(CHUNK_POSITIONS, (1, chunks - 2, 1), strict=True) if n]
     program = []
     for group in groups:
         in_rows = group.in_rows
         if bands > 1:
             in_rows = max(in_rows, min(shape.in_hw[0], shape.tile_extent(0, group.out_rows)))
-        program.append(StreamGroup(
-            group.phase, in_rows * row_bytes + gate,
-            ceil(sub.macs_per_iteration * group.out_rows / max(sub.h, 1)),
-            group.out_rows * sub.w * sub.cout, group.iterations, repeat))
+        outputs = group.out_rows * sub.w * sub.cout
+        for position, count in positions:
+            sums_in = outputs * PARTIAL_SUM_BYTES if position in ("middle", "last") else 0
+            sums_out = position in ("first", "middle")
+            program.append(StreamGroup(
+                group.phase if position is None else f"{group.phase}.{position}",
+                in_rows * row_bytes + gate + sums_in,
+                ceil(sub.macs_per_iteration * group.out_rows / max(sub.h, 1)),
+                outputs * (PARTIAL_SUM_BYTES if sums_out else 1), group.iterations,
+                repeat * count))
     return program

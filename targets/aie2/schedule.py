@@ -12,6 +12,14 @@ computes at each iteration follows from the layer's split, subvolume and DDR til
                         LOADFM, COMP, WRITEFM         (one stream step)
         WRITE of the pass
 
+With partial sums in the memtile (``cin_split = 2``) the input-channel loop moves out,
+weight-stationary::
+
+        for each output-channel chunk, for each input-channel chunk:   LOADWDM
+            for each column chunk, for each row block:
+                LOADFM (input and, after the first chunk, partial sums), COMP,
+                WRITEFM (partial sums, or the output after the last chunk)
+
 Every core runs the same steps; a core whose range has no chunk at a step idles through
 it. A core's row blocks are those of its own slice of output rows (H-split) or of the
 whole pass. With a CIN-split the partial sums of a subvolume stay
@@ -72,6 +80,8 @@ class Pass:
     channels: tuple[int, int]
     rows: tuple[int, int]
     segments: list[Segment] = field(default_factory=list)
+    origins: dict[tuple[int, int], tuple[int, int, int]] = field(default_factory=dict)
+    """Each core's first output row, column and channel in the pass (absolute)."""
 
 
 def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, cols: int
@@ -83,6 +93,7 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
     out_h, out_w, cout = geometry.out_hwc
     band = band_channels(geometry, ddr["cout_passes"])
     cin_split = bool(sub["cin_split"]) and geometry.weighted
+    sums_in_memtile = sub["cin_split"] == 2 and geometry.weighted
     k_bounds = [(k, min(k + sub["cin"], geometry.cin_per_group))
                 for k in range(0, geometry.cin_per_group, sub["cin"])] if cin_split \
         else [(0, geometry.cin_per_group)]
@@ -98,6 +109,13 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
             n_cout = ceil(deepest / sub["cout"])
             n_w = ceil(widest / sub["w"])
             n_blocks = ceil(tallest / sub["h"])
+            current.origins = {core: (r0 + h0, w0, base + c0)
+                               for core, ((h0, _), (w0, _), (c0, _)) in ranges.items()}
+            if sums_in_memtile:
+                subvolume = _weight_stationary(current, ranges, base, r0, cout, n_cout, n_w,
+                                               n_blocks, sub, k_bounds, subvolume)
+                yield current
+                continue
             for ci in range(n_cout):
                 if not cin_split:
                     weights = _chunks(ranges, base, r0, cout, ci, sub["cout"], 0, 0, sub["h"],
@@ -119,6 +137,30 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
                                 current.segments[-1].steps.append(step)
                         subvolume += 1
             yield current
+
+
+def _weight_stationary(current: Pass, ranges, base: int, r0: int, cout: int, n_cout: int,
+                       n_w: int, n_blocks: int, sub: dict, k_bounds: list[tuple[int, int]],
+                       subvolume: int) -> int:
+    """The steps of a pass whose partial sums go through the memtile: for each channel
+    chunk and input-channel chunk, one weight load, then every tile of the core; returns
+    the next subvolume number."""
+    last = len(k_bounds) - 1
+    for ci in range(n_cout):
+        for ki, k in enumerate(k_bounds):
+            weights = _chunks(ranges, base, r0, cout, ci, sub["cout"], 0, 0, sub["h"], k,
+                              whole=True)
+            segment = Segment(weights)
+            for wi in range(n_w):
+                for position in range(n_blocks):
+                    where = "first" if position == 0 else \
+                        "last" if position == n_blocks - 1 else "middle"
+                    chunks = _chunks(ranges, base, r0, cout, ci, sub["cout"], wi * sub["w"],
+                                     position, sub["h"], k, sub["w"])
+                    segment.steps.append(Step(where, subvolume, ki == 0, ki == last, chunks))
+                    subvolume += 1
+            current.segments.append(segment)
+    return subvolume
 
 
 def _chunks(ranges: dict[tuple[int, int], tuple[tuple[int, int], tuple[int, int],

@@ -43,11 +43,13 @@ from bsir.dialects import aie2, tg
 from bsir.dialects.tg import only_graph
 from bsir.executor import Executor, operands_of
 from bsir.targets.aie2 import core_kernels
-from bsir.targets.aie2.geometry import LayerShape
+from bsir.targets.aie2.geometry import PARTIAL_SUM_BYTES, LayerShape
 from bsir.targets.aie2.hardware import CoreLayout, module_array
 from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, mapped_shape
 from bsir.targets.aie2.layout import Distribution, View, hwc, value_views
+from bsir.targets.aie2.mapping import Split, SumsLayout, sums_layout
 from bsir.targets.aie2.memtile_allocator import align
+from bsir.targets.aie2.program import DDRTiling, Subvolume
 from bsir.targets.aie2.schedule import Chunk, Pass, Step, layer_passes
 from bsir.targets.aie2.weight_image import WeightImage, band_image
 
@@ -119,6 +121,8 @@ class LayerState:
     computed: bool = False   # the stream has run
     in_held: list[int | None] = field(default_factory=lambda: [None, None])
     out_held: list[tuple[str, int] | None] = field(default_factory=lambda: [None, None])
+    sums: SumsLayout | None = None  # partial sums kept in the memtile between chunks
+    current: Pass | None = None     # the DDR pass running
 
 
 class Simulator:
@@ -361,6 +365,9 @@ class Simulator:
         state = LayerState(layer, index, geometry, inputs, layer.output,
                            layer.placement.get("output")[0] < 0, [])
         passes = list(layer_passes(layer, geometry, self.array.rows, self.array.cols))
+        if Subvolume.of(layer).sums_in_memtile:
+            state.sums = sums_layout(geometry, Split.of(layer), self.array,
+                                     DDRTiling.of(layer))
         if geometry.weighted:
             state.images = self.weight_images(layer, passes)
         if isinstance(inner, ELEMENTWISE_OPS):  # may write over an input it reads last
@@ -408,6 +415,25 @@ class Simulator:
             if not state.streamed:
                 self.ddr_instruction(state, op, None, 0)
         self.free(self.tensor_id(("weights", layer), f"the weights of '{layer.layer_name.data}'"))
+        if state.sums is not None:
+            self.free(self.sums_id(state))
+
+    def sums_id(self, state: LayerState) -> int:
+        """The owner id of a layer's partial sums in the memtiles."""
+        return self.tensor_id(("sums", state.layer),
+                              f"the partial sums of '{state.layer.layer_name.data}'")
+
+    def sums_address(self, state: LayerState, core: tuple[int, int], chunk: Chunk,
+                     base: int) -> tuple[np.ndarray, np.ndarray]:
+        """(memtile index, address) of the 4 bytes of each partial sum of a core's chunk
+        in the scratch at ``base``."""
+        assert state.sums is not None and state.current is not None
+        h0, w0, c0 = state.current.origins[core]
+        hh, ww, cc = np.meshgrid(np.arange(chunk.h0, chunk.h1) - h0,
+                                 np.arange(chunk.w0, chunk.w1) - w0,
+                                 np.arange(chunk.c0, chunk.c1) - c0, indexing="ij")
+        tiles, offsets = state.sums.locate(core[0], core[1], hh, ww, cc)
+        return tiles, base + offsets
 
     def evict_unplanned(self, layer: aie2.LayerOp) -> None:
         """Tensors the allocator no longer keeps in the memtiles during this layer (its
@@ -624,13 +650,17 @@ class Simulator:
                 address = base if slot == 0 else pairs(place["inputs"])[slot][0]
                 buffer = self.resident_buffer(value, address)
             state.in_buffers[position] = buffer
-        out_base = groups[next(iter(groups))][2].field("memtile")
+        # the output's buffer: where a group's WRITEFM writes results, not partial sums
+        final = next(ops for phase, ops in groups.items()
+                     if phase.partition(".")[2] in ("", "last"))
+        out_base = final[2].field("memtile")
         if state.streamed:
             state.out_buffer = self.band_output(state, current, out_base)
         else:
             state.out_buffer = self.resident_buffer(state.output, out_base)
             self.resident[self.root_id(state.output)] = (
                 out_base, align(state.out_buffer.dist.tile_bytes))
+        state.current = current
         for segment in current.segments:
             if segment.weights is not None:
                 if not loadwdm:
@@ -726,6 +756,13 @@ class Simulator:
                 tiles, address = buffer.locate(hh, ww, cc)
                 parts.append(self.read_memtile(tiles, address, self.root_id(value),
                                                f"core {core[0]},{core[1]}"))
+            if "sums" in op.properties:  # the partial sums of the chunks before
+                if state.sums is None:
+                    raise SimulationError("reads partial sums, but the layer keeps none in "
+                                          "the memtile")
+                tiles, address = self.sums_address(state, core, chunk, op.field("sums"))
+                parts.append(self.read_memtile(tiles, address, self.sums_id(state),
+                                               f"core {core[0]},{core[1]}"))
             data = np.concatenate([p.ravel() for p in parts])
             self.core_range("", start, data.size, op.nbytes)
             self.write_core(core, start, data, f"core {core[0]},{core[1]}",
@@ -758,10 +795,11 @@ class Simulator:
             raise SimulationError(f"reads input buffer {slot}, which LOADFM has not filled "
                                   "for it")
         held = outputs[out_slot]
-        if step.first_k and held is not None:
+        fresh = step.first_k or state.sums is not None  # the output buffer starts empty
+        if fresh and held is not None:
             raise SimulationError(f"overwrites output buffer {out_slot} before WRITEFM "
                                   "moved it")
-        if not step.first_k and held != ("partial", step.subvolume):
+        if not fresh and held != ("partial", step.subvolume):
             raise SimulationError(f"accumulates into output buffer {out_slot}, which holds "
                                   "no partial sums of its subvolume")
         geometry = state.geometry
@@ -775,14 +813,18 @@ class Simulator:
             offsets = np.cumsum([0, *sizes])
             valid = [raw[offsets[i]:offsets[i + 1]].view(np.int8).reshape(shape)
                      for i, shape in enumerate(shapes)]
-            result = self.compute(state, core, chunk, step, valid, out_start)
+            # partial sums so far: after the input (from the memtile) or in the output
+            sums_at = in_start + sum(sizes) if state.sums is not None else out_start
+            result = self.compute(state, core, chunk, step, valid, sums_at)
             self.write_core(core, out_start, result.ravel().view(np.uint8),
                             f"core {core[0]},{core[1]}", self.array.output_buffer)
         inputs[slot] = None
         outputs[out_slot] = ("final" if step.last_k else "partial", step.subvolume)
 
     def compute(self, state: LayerState, core, chunk: Chunk, step: Step,
-                valid: list[np.ndarray], out_start: int) -> np.ndarray:
+                valid: list[np.ndarray], sums_at: int) -> np.ndarray:
+        """A core's chunk: int32 partial sums (before the last input-channel chunk) or
+        its int8 output; earlier chunks' partial sums are read at ``sums_at``."""
         geometry, inner = state.geometry, state.layer.inner
         if geometry.weighted:
             image = state.image
@@ -796,7 +838,7 @@ class Simulator:
             acc = core_kernels.accumulate(geometry.tile_geometry(), chunk, valid[0], weights)
             if not step.first_k:
                 n = acc.size * 4
-                previous = self.read_core(core, out_start, n, f"core {core[0]},{core[1]}")
+                previous = self.read_core(core, sums_at, n, f"core {core[0]},{core[1]}")
                 acc = core_kernels.check_int32(
                     acc + previous.view("<i4").reshape(acc.shape).astype(np.int64))
             if not step.last_k:
@@ -826,6 +868,9 @@ class Simulator:
         if not step.last_k:
             if held != ("partial", step.subvolume):
                 raise SimulationError("the partial sums it passes on were not computed")
+            if state.sums is not None:  # to the memtile, for the next chunk
+                self.write_sums(state, op, step, out_slot)
+                outputs[out_slot] = None
             return
         if held != ("final", step.subvolume):
             raise SimulationError(f"reads output buffer {out_slot}, which COMP has not "
@@ -846,6 +891,19 @@ class Simulator:
             self.write_memtile(tiles, address, data, owner, f"core {core[0]},{core[1]}",
                                state.in_place)
         outputs[out_slot] = None
+
+
+    def write_sums(self, state: LayerState, op, step: Step, out_slot: int) -> None:
+        """WRITEFM of partial sums: each core's int32 tile into its scratch region."""
+        start = op.field("core") + out_slot * self.array.output_buffer
+        for core, chunk in step.chunks.items():
+            size = (chunk.h1 - chunk.h0) * (chunk.w1 - chunk.w0) * (chunk.c1 - chunk.c0) \
+                * PARTIAL_SUM_BYTES
+            self.core_range("", start, size, op.nbytes)
+            data = self.read_core(core, start, size, f"core {core[0]},{core[1]}")
+            tiles, address = self.sums_address(state, core, chunk, op.field("memtile"))
+            self.write_memtile(tiles, address, data, self.sums_id(state),
+                               f"core {core[0]},{core[1]}")
 
 
 def whole(value: SSAValue) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -890,12 +948,17 @@ def stream_groups(program: list[aie2.InstructionOp]) -> dict[str, list[aie2.Inst
 def phase_ops(groups: dict[str, list[aie2.InstructionOp]], step: Step
               ) -> list[aie2.InstructionOp]:
     """The group a step belongs to: head for the first row block of a sequence, tail for
-    the last, body otherwise (when the program has them)."""
+    the last, body otherwise (when the program has them); with partial sums in the
+    memtile, the group of the step's input-channel chunk position among those."""
     wanted = {"first": "head", "last": "tail"}.get(step.row_position, "body")
+    chunk = ""
+    if any("." in phase for phase in groups):
+        chunk = "." + ("first" if step.first_k else "last" if step.last_k else "middle")
     for phase in (wanted, "body", "head", "tail"):
-        if phase in groups:
-            return groups[phase]
-    raise SimulationError("the program has no stream group")
+        if phase + chunk in groups:
+            return groups[phase + chunk]
+    raise SimulationError("the program has no stream group" + (f" for chunk {chunk[1:]}"
+                                                               if chunk else ""))
 
 
 def simulate(module: ModuleOp, weights: dict[str, np.ndarray], inputs: Sequence[np.ndarray],

@@ -162,7 +162,8 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
     if shape is not None:
         bound = layer_bound(shape, array)
         result.bound_s, result.bound_by = bound.seconds, bound.bound_by
-        plan = layer_plan(shape, array, split["mode"], Split.of(layer).rows_in_use)
+        plan = layer_plan(shape, array, split["mode"], Split.of(layer).rows_in_use,
+                          Subvolume.of(layer).sums_in_memtile)
 
     routes: dict[tuple, dict[str, str]] = {}
 

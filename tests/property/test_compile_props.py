@@ -13,7 +13,8 @@ from bsir.driver.compile import CompileOptions, compile_module
 from bsir.ir import verify_module
 from bsir.passes.aie2_form_lock_chains import check_chains
 from bsir.targets.aie2.layer_shape import layer_shape
-from bsir.targets.aie2.mapping import map_layer
+from bsir.targets.aie2.layout import bytes_live_across
+from bsir.targets.aie2.mapping import map_layer_among
 from bsir.weights import materialize
 
 
@@ -37,8 +38,10 @@ def test_random_networks_compile(module, rows, cols, memtiles, sparsity):
     for layer in layers:
         check_chains(layer)
     timing = result.timing
+    others = bytes_live_across(only_graph(result.module).block,
+                               len(result.array.activation_memtiles))
     for layer, timed in zip(layers, timing.layers, strict=True):
-        mapping = map_layer(layer_shape(layer.inner), result.array)
+        mapping = map_layer_among(layer_shape(layer.inner), result.array, others[layer])
         assert timed.memtile_core_s + timed.compute_s == mapping.on_array_s, timed.name
     assert timing.total_s == pytest.approx(sum(layer.total_s for layer in timing.layers))
     for layer in timing.layers:

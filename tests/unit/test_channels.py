@@ -12,6 +12,7 @@ from bsir.targets.aie2.channels import ChannelBudgetError, layer_plan, plan_chan
 from bsir.targets.aie2.hardware import PRESETS, resolve_array
 from bsir.targets.aie2.layer_shape import layer_shape
 from bsir.targets.aie2.mapping import Split
+from bsir.targets.aie2.program import Subvolume
 
 SMALL = ("tiny_cnn", "tiny_resnet", "tiny_inception")
 GRIDS = [f"{r}x{c}" for r in range(1, 9) for c in range(1, 9)]
@@ -30,8 +31,10 @@ def check_budgets(result) -> None:
         split, shape = Split.of(layer), layer_shape(layer.inner)
         rows = split.rows_in_use
         writes = rows * per_memtile
-        weights = ceil((rows if split.column_mode == "w" else rows * array.cols)
-                       / len(array.weight_memtiles))
+        # weights: a stream per row (w), per core (cout), one for all cores (h)
+        streams = {"w": rows, "cout": rows * array.cols, "h": 1}[split.column_mode]
+        weights = ceil(streams / len(array.weight_memtiles))
+        sums = Subvolume.of(layer).sums_in_memtile
         for op in layer.instructions:
             if isinstance(op, aie2.WriteFMOp):
                 assert op.shares == ceil(writes / array.memtile_s2mm), layer.layer_name
@@ -40,12 +43,16 @@ def check_budgets(result) -> None:
                 assert op.shares == ceil(weights / array.memtile_mm2s), layer.layer_name
             elif isinstance(op, aie2.LoadFMOp):
                 cores = per_memtile if split.column_mode == "w" else 1
-                if not (shape.weighted and shape.groups == 1):  # every core its own input
-                    cores = rows * (per_memtile if split.column_mode == "w" else array.cols)
+                if not (shape.weighted and shape.groups == 1) \
+                        or split.column_mode == "h":  # every core its own input
+                    cores = rows * (array.cols if split.column_mode == "cout"
+                                    else per_memtile)
+                if sums:  # and its partial sums, from its column's memtile
+                    cores += rows * per_memtile
                 assert op.shares == ceil(cores / array.memtile_mm2s)
         groups = [op for op in layer.instructions if isinstance(op, aie2.LoadFMOp)]
         outs = [op for op in layer.instructions if isinstance(op, aie2.WriteFMOp)]
-        plan = layer_plan(shape, array, split.column_mode, rows)
+        plan = layer_plan(shape, array, split.column_mode, rows, sums)
         plan.check_descriptors(len({g.nbytes for g in groups}), len({o.nbytes for o in outs}))
 
 

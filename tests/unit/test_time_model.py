@@ -10,7 +10,8 @@ from bsir.driver.pipeline import run_pipeline
 from bsir.models import build_model
 from bsir.models.builder import GraphBuilder
 from bsir.targets.aie2.layer_shape import layer_shape
-from bsir.targets.aie2.mapping import map_layer
+from bsir.targets.aie2.layout import bytes_live_across
+from bsir.targets.aie2.mapping import map_layer_among
 from bsir.targets.aie2.program import Subvolume
 from bsir.weights import current_weights, in_memory_weights, materialize
 
@@ -104,8 +105,10 @@ def test_the_mapper_cost_is_the_time_model_estimate(model, grid):
     module, arrays, _ = load_source(model)
     result = compile_module(module, arrays, grid, "shared", CompileOptions(quantize=False))
     layers = [op for op in only_graph(result.module).block.ops if isinstance(op, aie2.LayerOp)]
+    others = bytes_live_across(only_graph(result.module).block,
+                               len(result.array.activation_memtiles))
     for layer, timed in zip(layers, result.layers, strict=True):
-        mapping = map_layer(layer_shape(layer.inner), result.array)
+        mapping = map_layer_among(layer_shape(layer.inner), result.array, others[layer])
         assert Subvolume.of(layer) == mapping.sub
         assert timed.memtile_core_s + timed.compute_s == mapping.on_array_s, timed.name
 

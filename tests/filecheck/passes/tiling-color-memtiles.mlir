@@ -20,10 +20,11 @@
 // SPILL-NOT: kind = "spill"
 // SPILL: tiling.layer "maxpool2d_{{[0-9]+}}"
 
-// With 2 KiB memtiles conv1 runs in two row bands through DDR: input loaded and output
-// stored band by band, and the next layer reads it back from DDR.
-// STREAM: tiling.layer "conv1" {{.*}}ddr = #tiling.ddr<h_passes = 2, cout_passes = 1>, placement = #tiling.placement<inputs = [-1, 384], weights = [0, 256], output = [-1, 2048]
-// STREAM: tiling.transfer {kind = "load", tensor = "input0", bytes = 192 : i64, count = 2 : i64}
+// With 2 KiB memtiles conv1 runs in two channel bands through DDR (its output rows
+// split over the core rows): the input loaded and half the output stored per band, and
+// the next layer reads it back from DDR.
+// STREAM: tiling.layer "conv1" {split = #tiling.split<mode = "h"{{.*}}ddr = #tiling.ddr<h_passes = 1, cout_passes = 2>, placement = #tiling.placement<inputs = [-1, 384], weights = [0, 128], output = [-1, 2048]
+// STREAM: tiling.transfer {kind = "load", tensor = "input0", bytes = 384 : i64, count = 2 : i64}
 // STREAM: tiling.transfer {kind = "store", tensor = "output", bytes = 1024 : i64, count = 2 : i64}
 // STREAM: tiling.layer "maxpool2d_{{[0-9]+}}"
 // STREAM: tiling.transfer {kind = "load", tensor = "input0", bytes = 1024 : i64, count = 2 : i64}
