@@ -1,5 +1,7 @@
 """Split, subvolume and DDR tiling choices, checked by hand on small layers."""
 
+from math import ceil
+
 import pytest
 
 from bsir.diagnostics import BsirError
@@ -156,3 +158,21 @@ def test_a_strided_one_by_one_convolution_moves_only_the_input_it_reads():
     assert sub.input_bytes == sub.h * sub.w * sub.cin
     # a 3x3 stride-2 convolution reads rows in between: nothing to skip
     assert not conv(stride=2).gathers(0)
+
+
+def test_partial_sums_through_the_memtile_when_weights_overflow_the_core():
+    # ResNet50's layer3 3x3 convolution on 4x4: 36 KiB of weights per core. Chunks of
+    # input channels with partial sums in the core reload weights for every tile and run
+    # each tile alone; through the memtile each chunk's weights load once.
+    array = resolve_array("4x4")
+    shape = conv(h=14, w=14, cin=256, cout=256)
+    mapping = map_layer(shape, array)
+    sub = mapping.sub
+    assert sub.cin_split and sub.sums_in_memtile
+    assert sub.weight_loads == ceil(256 / sub.cin) * ceil(16 / sub.cout)
+    in_core = map_layer(shape, array, sums_budget=0)  # no room for them in the memtiles
+    assert not in_core.sub.sums_in_memtile
+    assert mapping.on_array_s < 0.85 * in_core.on_array_s
+    assert (coverage(mapping) == 1).all()
+    # the partial sums ride in the input buffer with the input tile
+    assert sub.input_bytes + sub.h * sub.w * sub.cout * 4 <= array.input_buffer

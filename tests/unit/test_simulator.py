@@ -18,6 +18,7 @@ from bsir.executor import Executor, random_inputs
 from bsir.models import build_model
 from bsir.models.builder import GraphBuilder
 from bsir.targets.aie2 import core_kernels
+from bsir.targets.aie2.layer_shape import layer_shape
 from bsir.targets.aie2.simulator import SimulationError, Simulator
 from bsir.tools import bsir_cli
 from bsir.weights import materialize
@@ -218,3 +219,58 @@ def test_a_sparse_layer_run_with_its_zeros_is_bit_exact():
     assert all(timed.keeps_zeros == (op.keeps_zeros is not None)
                for op, timed in zip(layers_of(result), result.layers, strict=True))
     verify_compiled(result.module, result.weights, x)
+
+
+@pytest.fixture(scope="module")
+def deep_program():
+    """A 3x3 convolution over 256 channels on 4x4 (ResNet50's layer3 shape), half its
+    blocks pruned: its weights overflow a core, so it runs input-channel chunks with
+    partial sums in the memtile."""
+    builder = GraphBuilder("deep", (1, 14, 14, 256))
+    y = builder.relu(builder.conv(builder.input, 256, 3, "conv3x3", pad=1))
+    built = builder.finish(builder.conv(y, 64, 1, "conv1x1"))
+    x = random_inputs(built.module, 0, 1)[0]
+    result = compile_module(built.module, materialize(built.specs, 0), "4x4", "shared",
+                            CompileOptions(0.5, calibration=tuple(x)))
+    assert result.failed is None
+    return result, x
+
+
+def test_partial_sums_through_the_memtile_are_bit_exact(deep_program):
+    result, x = deep_program
+    conv = layers_of(result)[0]
+    assert conv.subvolume.get("cin_split") == 2
+    phases = {op.phase.data for op in conv.instructions if isinstance(op, aie2.LoadFMOp)}
+    assert {p.partition(".")[2] for p in phases} >= {"first", "last"}
+    report = verify_compiled(result.module, result.weights, x)
+    assert report.layers == 2
+
+
+def test_output_rows_split_over_core_rows_are_bit_exact():
+    result, x = compiled("tiny_resnet", "4x4", 0.0)
+    split = [layer for layer in layers_of(result) if layer.split.get("mode") == "h"]
+    assert any(layer_shape(layer.inner).kernel == (3, 3) for layer in split)
+    # (3x3 windows overlap between the cores' row slices)
+    verify_compiled(result.module, result.weights, x)
+
+
+@pytest.mark.parametrize("phase,field,delta,message", [
+    ("first", "memtile", 64, "clobbers|reads"),   # partial sums written elsewhere
+    ("last", "sums", 4, "differs"),                # another core's sums: wrong numbers
+    ("last", "sums", -1, "reads"),                 # bytes no partial sum owns
+])
+def test_misplaced_partial_sums_are_caught(deep_program, phase, field, delta, message):
+    result, x = deep_program
+    conv = layers_of(result)[0]
+    kind = aie2.WriteFMOp if field == "memtile" else aie2.LoadFMOp
+    op = next(o for o in conv.instructions if isinstance(o, kind)
+              and o.phase.data.endswith("." + phase))
+    old = op.field(field)
+    op.properties[field] = IntegerAttr(old + delta, i64)
+    try:
+        with pytest.raises((SimulationError, VerificationError)) as caught:
+            verify_compiled(result.module, result.weights, x)
+    finally:
+        op.properties[field] = IntegerAttr(old, i64)
+    assert re.search(message, str(caught.value)), str(caught.value)
+    assert "layer 'conv3x3'" in str(caught.value)
