@@ -613,12 +613,26 @@ def band_weight_bytes(shape: LayerShape, array: AIE2Array, ddr: DDRTiling) -> in
     return ceil(band / len(array.weight_memtiles))
 
 
-def mapping_ddr_s(shape: LayerShape, array: AIE2Array, ddr: DDRTiling) -> float:
+def resident_demand(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling
+                    ) -> int:
+    """Bytes on the busiest memtile when the layer keeps its activations resident whole
+    (its input and its whole output) and loads one COUT band of weights at a time: what
+    memtile coloring does with a layer tiled into COUT bands only when they fit."""
+    per_in, per_out, _ = band_bytes(shape, split, array, DDRTiling())
+    act = align(per_in) + align(per_out)
+    weights = band_weight_bytes(shape, array, ddr)
+    weights = align(weights) if weights else 0
+    return act + weights if array.memtile_mode == "shared" else max(act, weights)
+
+
+def mapping_ddr_s(shape: LayerShape, array: AIE2Array, ddr: DDRTiling,
+                  resident: bool = False) -> float:
     """DDR seconds a mapping implies by itself: its weights (one COUT band per pass)
-    and, when tiled through DDR, a band of each input in and of the output out."""
+    and, when tiled through DDR, a band of each input in and of the output out; only
+    the weights when the activations stay ``resident`` (COUT bands that fit whole)."""
     load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
     loadw = band_weight_bytes(shape, array, ddr) * ddr.passes / load_bw
-    if ddr.passes == 1:
+    if ddr.passes == 1 or resident:
         return loadw
     in_band, out_band = band_distributions(shape, array, ddr)
     load = in_band.tile_bytes * shape.inputs * ddr.passes / load_bw
@@ -651,6 +665,9 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
         except BsirError as error:
             failure = failure or error
             continue
+        if shape.weighted and tilings == [DDRTiling()]:
+            tilings += _bands_for_sums(shape, choose_split(shape, array, mode), array,
+                                       budget if sums_budget is None else sums_budget)
         for ddr in tilings:
             band = band_shape(shape, ddr.cout_passes)
             split = choose_split(band, array, mode, rows, ceil(shape.out_hw[0] / ddr.h_passes))
@@ -665,8 +682,9 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
             except BsirError as error:
                 failure = failure or error
                 continue
+            resident = _stays_resident(shape, split, array, ddr, sub, budget, sums_budget)
             mapping = LayerMapping(shape, split, sub, ddr, array.rows, array.cols,
-                                   on_array, mapping_ddr_s(shape, array, ddr))
+                                   on_array, mapping_ddr_s(shape, array, ddr, resident))
             if best is None or mapping.estimate_s < best.estimate_s:
                 best = mapping
     if best is None:
@@ -695,12 +713,45 @@ def map_layer_among(shape: LayerShape, array: AIE2Array, others: int) -> LayerMa
 
 def _sums_fit(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling,
               budget: int | None) -> bool:
-    """Do the activation memtiles have room for a DDR pass's partial sums beside what
-    the pass keeps there?"""
+    """Do the activation memtiles have room for a DDR pass's partial sums beside the
+    bands the pass keeps there? (Where the whole activations cannot stay resident
+    beside them, memtile coloring streams the layer's bands through DDR.)"""
     act, weights, _ = memtile_demand(shape, split, array, ddr)
     used = act + weights if array.memtile_mode == "shared" else act
     room = (array.memtile_bytes if budget is None else budget) - used
     return align(sums_layout(shape, split, array, ddr).tile_bytes) <= room
+
+
+def _stays_resident(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling,
+                    sub: Subvolume, budget: int | None, sums_budget: int | None) -> bool:
+    """Will memtile coloring keep a layer without row bands resident whole (input and
+    output; a COUT band of weights at a time, and its partial sums when it keeps them in
+    the memtile), rather than stream its bands through DDR?"""
+    if ddr.h_passes != 1:
+        return False
+    need = resident_demand(shape, split, array, ddr)
+    if need > (array.memtile_bytes if budget is None else budget):
+        return False
+    if not sub.sums_in_memtile:
+        return True
+    room = array.memtile_bytes if sums_budget is None else sums_budget
+    return need + align(sums_layout(shape, split, array, ddr).tile_bytes) <= room
+
+
+SUMS_BANDS = (2, 3, 4)
+"""COUT band counts tried to make room for partial sums in the memtiles (fewer weights
+resident at a time) when a layer fits in one pass but its partial sums do not."""
+
+
+def _bands_for_sums(shape: LayerShape, split: Split, array: AIE2Array, budget: int | None
+                    ) -> list[DDRTiling]:
+    """COUT bands (activations resident, weights one band at a time: no more DDR
+    traffic than one pass) whose partial sums fit where one pass's do not."""
+    if _sums_fit(shape, split, array, DDRTiling(), budget):
+        return []
+    most = ceil(shape.cout / shape.channel_unit)
+    return [DDRTiling(1, n) for n in SUMS_BANDS
+            if n <= most and _sums_fit(shape, split, array, DDRTiling(1, n), budget)][:1]
 
 
 # --------------------------------------------------------------------------- coverage
