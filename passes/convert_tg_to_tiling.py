@@ -19,12 +19,12 @@ how many bytes. Data movement into memtiles of activations (``load``) and back t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import ceil
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, UnitAttr
-from xdsl.ir import Operation
+from xdsl.ir import Block, Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     InsertPoint,
@@ -38,7 +38,12 @@ from bsir.diagnostics import BsirError, MappingFailed
 from bsir.dialects import tg, tiling
 from bsir.dialects.tg import layer_names, only_graph
 from bsir.targets.aie2.hardware import AIE2Array, array_to_attr, parse_grid, resolve_array
-from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, is_fused_activation, layer_shape
+from bsir.targets.aie2.layer_shape import (
+    FUSED_ADD_ATTR,
+    fused_chain,
+    layer_shape,
+    residual_host,
+)
 from bsir.targets.aie2.layout import bytes_live_across
 from bsir.targets.aie2.mapping import (
     LayerMapping,
@@ -77,6 +82,10 @@ def layer_body_ops(mapping: LayerMapping, array: AIE2Array) -> list[Operation]:
     for index in range(shape.inputs):
         ops.append(tiling.TransferOp("to_cores", f"input{index}",
                                      sub.input_bytes // shape.inputs, sub.iterations * passes))
+    if shape.residual:  # a fused addition's other operand, with each output tile
+        ops.append(tiling.TransferOp("to_cores", f"input{shape.inputs}",
+                                     shape.residual_bytes(sub.h, sub.w, sub.cout),
+                                     sub.iterations * passes))
     if shape.weighted:
         ops.append(tiling.TransferOp("weights_to_cores", "weights", sub.weight_bytes,
                                      sub.weight_loads * passes))
@@ -87,6 +96,33 @@ def layer_body_ops(mapping: LayerMapping, array: AIE2Array) -> list[Operation]:
     writes = sub.iterations // (1 if sub.sums_in_memtile else chunks)
     ops.append(tiling.TransferOp("from_cores", "output", sub.output_bytes, writes * passes))
     return ops
+
+
+def fuse_additions(block: Block, array: AIE2Array, others: dict[Operation, int]
+                   ) -> list[tg.AddOp]:
+    """Mark each addition that runs faster fused into the convolution (or matrix
+    product) producing one of its operands than as a layer of its own: the fused layer
+    reads the other operand tile by tile with its input, the separate addition reads
+    both operands and writes its output again. Costs are the mapper's estimates.
+    Returns the marked additions."""
+    fused = []
+    for op in list(block.ops):
+        host = residual_host(op)
+        if host is None:
+            continue
+        alone, add = layer_shape(host), layer_shape(op)
+        if alone is None or add is None:
+            continue
+        try:
+            together = map_layer_among(replace(alone, residual=True), array, others[host])
+            apart = map_layer_among(alone, array, others[host]).estimate_s \
+                + map_layer_among(add, array, others[op]).estimate_s
+        except BsirError:
+            continue
+        if together.estimate_s < apart:
+            op.attributes[FUSED_ADD_ATTR] = UnitAttr()
+            fused.append(op)
+    return fused
 
 
 def map_op(op: Operation, shape: LayerShape, array: AIE2Array, name: str,
@@ -113,14 +149,12 @@ class WrapLayer(RewritePattern):
         if op not in self.mappings or not isinstance(op.parent_op(), tg.GraphOp):
             return
         name, mapping = self.mappings.pop(op)
-        fused = [use.operation for use in op.results[0].uses
-                 if isinstance(use.operation, ACTIVATION_OPS)
-                 and is_fused_activation(use.operation)]
-        last = fused[0] if fused else op
+        chain = fused_chain(op)  # op, a fused addition, a fused activation
+        last = chain[-1]
         wrapper = tiling.LayerOp(name, last.results[0].type, [], mapping_properties(mapping))
         rewriter.insert(wrapper, InsertPoint.before(op))
         body = InsertPoint.at_end(wrapper.body.block)
-        for inner in (op, *fused):
+        for inner in chain:
             inner.detach()
             rewriter.insert(inner, body)
         yielded = tiling.YieldOp(last.results[0])
@@ -171,7 +205,9 @@ class ConvertTgToTilingPass(ModulePass):
                 "convert-tg-to-tiling: the module is mapped already (it has a "
                 f"{tiling.ARRAY_ATTR}); it takes a tg graph")
         names = layer_names(graph)
-        others = bytes_live_across(block, len(array.activation_memtiles))
+        tiles = len(array.activation_memtiles)
+        fused = fuse_additions(block, array, bytes_live_across(block, tiles))
+        others = bytes_live_across(block, tiles)
         mappings: dict[Operation, tuple[str, LayerMapping]] = {}
         for layer in block.ops:  # map every layer first: a misfit fails before any rewrite
             if not isinstance(layer, (*tg.LAYER_OPS, tg.WeightOp, tg.OutputOp)):
@@ -183,4 +219,6 @@ class ConvertTgToTilingPass(ModulePass):
                                                        others[layer])
         PatternRewriteWalker(WrapLayer(mappings, array),
                              apply_recursively=False).rewrite_module(op)
+        for add in fused:  # inside its layer now: the fusion is explicit
+            del add.attributes[FUSED_ADD_ATTR]
         op.attributes[tiling.ARRAY_ATTR] = array_to_attr(array)

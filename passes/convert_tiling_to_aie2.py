@@ -50,12 +50,12 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.utils.exceptions import PassFailedException
 
-from bsir.dialects import aie2, tg, tiling
+from bsir.dialects import aie2, tiling
 from bsir.dialects.tg import only_graph
 from bsir.targets.aie2.channels import ChannelBudgetError, layer_plan
 from bsir.targets.aie2.geometry import LayerShape
 from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, module_array
-from bsir.targets.aie2.layer_shape import mapped_shape
+from bsir.targets.aie2.layer_shape import layer_inputs, mapped_shape
 from bsir.targets.aie2.layout import Distribution, distribution_of, value_views
 from bsir.targets.aie2.mapping import Split, band_distributions, sums_layout, tile_sizes
 from bsir.targets.aie2.memtile_allocator import align
@@ -64,17 +64,23 @@ from bsir.targets.aie2.program import DDRTiling, Subvolume, stream_groups
 
 def _stream_layout(shape: LayerShape, ddr: DDRTiling, array: AIE2Array, activations: list,
                    w_band: int) -> tuple[list[int], int, list[Distribution], Distribution, int]:
-    """Band buffers of a layer streamed through DDR: weights at 0, then each input band,
-    then the output band (element-wise layers write over their first input band), then
-    the partial sums' scratch (its address is returned last)."""
+    """Band buffers of a layer streamed through DDR: weights at 0, then each input band
+    (a fused addition's residual last, a band of the output's shape), then the output
+    band (element-wise layers write it over their first input band, a fused addition
+    over its residual band), then the partial sums' scratch (its address is returned
+    last)."""
     in_dist, out_dist = band_distributions(shape, array, ddr)
+    dists = [in_dist] * len(activations)
+    if shape.residual:
+        dists[-1] = out_dist
     addresses, cursor = [], align(w_band) if w_band else 0
-    for _ in activations:
+    for dist in dists:
         addresses.append(cursor)
-        cursor += align(in_dist.tile_bytes)
-    out_base = addresses[0] if shape.kind == "eltwise" else cursor
-    scratch = cursor if shape.kind == "eltwise" else cursor + align(out_dist.tile_bytes)
-    return addresses, out_base, [in_dist] * len(activations), out_dist, scratch
+        cursor += align(dist.tile_bytes)
+    in_place = shape.kind == "eltwise" or shape.residual  # over the first input, the residual
+    out_base = addresses[-1 if shape.residual else 0] if in_place else cursor
+    scratch = cursor if in_place else cursor + align(out_dist.tile_bytes)
+    return addresses, out_base, dists, out_dist, scratch
 
 
 def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
@@ -86,14 +92,13 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     if place is None:
         raise PassFailedException(
             f"layer '{layer.layer_name.data}' is not placed: run tiling-color-memtiles first")
-    inner = layer.inner
     inputs = tiling.PlacementAttr.pairs(place["inputs"])
     out_addr = place["output"][0]
     streamed = out_addr < 0
     core = CoreLayout.of(array)
     tiles = len(array.activation_memtiles)
     passes = ddr.passes
-    activations = [v for v in inner.operands if not isinstance(v.owner, tg.WeightOp)]
+    activations = layer_inputs(layer)
     if views is None:
         views = value_views(layer.parent_block())  # type: ignore[arg-type]
     loadw = [t for t in layer.transfers("loadw")]

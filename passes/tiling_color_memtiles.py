@@ -13,7 +13,8 @@ used furthest in the future first; one still needed later is spilled to DDR (an 
 output-channel bands keeps its activations resident and loads one band of weights at a
 time; a layer tiled into row bands, or whose activations do not fit, streams its input
 from DDR and its output back to DDR, band by band. An element-wise layer writes its
-output over an input that dies with it. Graph inputs start in DDR; graph outputs end there.
+output over an input that dies with it, a layer with a fused addition over its
+residual. Graph inputs start in DDR; graph outputs end there.
 
 A layer whose partial sums go through the memtile between input-channel chunks gets a
 scratch range for them on the activation memtiles during the layer.
@@ -37,7 +38,12 @@ from xdsl.utils.exceptions import PassFailedException
 from bsir.dialects import tg, tiling
 from bsir.dialects.tg import only_graph
 from bsir.targets.aie2.hardware import AIE2Array, module_array
-from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, VIEW_OPS, mapped_shape
+from bsir.targets.aie2.layer_shape import (
+    ELEMENTWISE_OPS,
+    VIEW_OPS,
+    layer_inputs,
+    mapped_shape,
+)
 from bsir.targets.aie2.layout import distribution_of, value_views
 from bsir.targets.aie2.mapping import Split, sums_layout
 from bsir.targets.aie2.memtile_allocator import IntervalAllocator, align
@@ -131,8 +137,7 @@ class Colorer:
 
     def _activation_operands(self, op: Operation) -> list[SSAValue]:
         if isinstance(op, tiling.LayerOp):
-            inner = op.inner
-            values = [v for v in inner.operands if not isinstance(v.owner, tg.WeightOp)]
+            values = layer_inputs(op)
         elif isinstance(op, (tg.OutputOp, tg.ConcatOp, tg.WeightOp, *VIEW_OPS)):
             return []
         else:
@@ -251,11 +256,19 @@ class Colorer:
 
     def reuse_in_place(self, index: int, layer: tiling.LayerOp, inputs: list[Buffer],
                        output: Buffer) -> Buffer | None:
-        """An element-wise layer writes over a resident input that dies with it; returns
-        that input, whose bytes become the output's."""
-        if not isinstance(layer.inner, ELEMENTWISE_OPS) or output.address is not None:
+        """An element-wise layer writes over a resident input that dies with it, a layer
+        with a fused addition over its residual; returns that input, whose bytes become
+        the output's."""
+        if output.address is not None:
             return None
-        for buffer in inputs:
+        if isinstance(layer.inner, ELEMENTWISE_OPS):
+            candidates = inputs
+        elif mapped_shape(layer).residual:  # never over the input its windows read
+            *reads, residual = [self.find(v) for v in layer_inputs(layer)]
+            candidates = [b for b in inputs if b.root is residual and residual not in reads]
+        else:
+            return None
+        for buffer in candidates:
             if (buffer.address is not None and buffer.last_use == index
                     and buffer.size == output.size and buffer is not output):
                 output.address = buffer.address

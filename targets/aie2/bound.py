@@ -59,7 +59,8 @@ def needed_input_bytes(shape: LayerShape) -> int:
                        shape.dilation[0], shape.pad[0])
         cols = covered(shape.in_hw[1], shape.out_hw[1], shape.kernel[1], shape.stride[1],
                        shape.dilation[1], shape.pad[1])
-        return rows * cols * shape.cin * shape.inputs + shape.other_input_bytes
+        residual = shape.output_bytes if shape.residual else 0  # a fused addition's
+        return rows * cols * shape.cin * shape.inputs + shape.other_input_bytes + residual
     return shape.input_bytes
 
 
@@ -94,8 +95,9 @@ def busiest_core_s(shape: LayerShape, array: AIE2Array) -> float:
     ``c x w_min`` bytes, the sparsest channel's), and for its ``p`` positions at least
     the input each position owns alone (``min(k, s)`` rows by columns from its window's
     corner, every channel), except at most the ``E`` positions whose owned input runs
-    into the padding. Its time is at least its weights (LOADWDM halts) plus the largest
-    of its input, its outputs and its MACs. The bound is that time's minimum over ``p``
+    into the padding, and with a fused addition the residual of its outputs. Its time is
+    at least its weights (LOADWDM halts) plus the largest of its input, its outputs and
+    its MACs. The bound is that time's minimum over ``p``
     (a convex function: its minimum is at an end, a kink or a stationary point)."""
     if not shape.weighted or shape.groups != 1:
         return 0.0
@@ -119,14 +121,16 @@ def busiest_core_s(shape: LayerShape, array: AIE2Array) -> float:
     share = positions * channels / array.cores                # p x c of the busiest core
     floor = max(share / link, share * taps / rate)            # its outputs, its MACs
 
+    residual = share if shape.residual else 0.0  # a fused addition: its outputs' residual
+
     def time(p: float) -> float:
         weights = share / p * w_min / link
-        return weights + max(max(p - edge, 0.0) * per_position / link, floor)
+        return weights + max((max(p - edge, 0.0) * per_position + residual) / link, floor)
 
     lo, hi = max(1.0, positions / array.cores), float(positions)
     points = [lo, hi]
     if per_position:
-        points.append(edge + floor * link / per_position)      # the kink
+        points.append(edge + (floor * link - residual) / per_position)  # the kink
         points.append((share * w_min / per_position) ** 0.5)  # the stationary point
     return min(time(min(max(p, lo), hi)) for p in points)
 

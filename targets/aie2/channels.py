@@ -24,7 +24,8 @@ within a phase each stream needs a channel of its own, or takes turns with other
   one stream per column; COUT-split: its part of the input to every core) when the cores
   share it (convolutions and matrix products without groups read every input channel);
   a pool, an element-wise or a grouped layer, or any layer split over output rows
-  (H-split), sends every core its own; and every core
+  (H-split), sends every core its own (and a fused addition's residual of its
+  outputs); and every core
   writes its results on a stream of its own into an S2MM channel of its column's memtile.
   A core receives its input tile on one S2MM channel (an addition's two inputs one after
   the other, as LOADFM's bytes count them; in the weight phase its weights) and sends
@@ -264,16 +265,17 @@ def layer_plan(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None 
     also streams every core its own sums, from its column's memtile."""
     return plan_channels(array, mode, shape.inputs, shape.weighted, rows,
                          broadcast_input=shape.weighted and shape.groups == 1,
-                         sums=sums_in_memtile)
+                         sums=sums_in_memtile, residual=shape.residual)
 
 
 def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool = True,
                   rows: int | None = None, broadcast_input: bool = True,
-                  sums: bool = False) -> ChannelPlan:
+                  sums: bool = False, residual: bool = False) -> ChannelPlan:
     """The channel plan of a layer split in ``mode`` ("w", "cout" or "h") over ``rows`` core
     rows (all by default; the others idle), reading ``inputs`` activation tensors, with
     weights or not, its input broadcast to the cores that share it or sent to each core
-    on its own, and (``sums``) every core's partial sums streamed to it besides; the
+    on its own, and (``sums``) every core's partial sums or (``residual``) the residual
+    of its outputs streamed to it besides; the
     LOADFM streams of a memtile then take turns on its channels as one kind. Raises
     :class:`ChannelBudgetError` when a tile's channels cannot carry one of its phases
     even shared."""
@@ -301,6 +303,8 @@ def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool =
         loadfm = rows * (a.cols if mode == "cout" else cols_per_memtile)
     if sums:  # every core's partial sums, from its column's memtile (LOADFM's bytes)
         loadfm += rows * cols_per_memtile
+    if residual:  # a fused addition: every core the residual of its own outputs
+        loadfm += rows * (a.cols if mode == "cout" else cols_per_memtile)
     # weights: one stream per row (w), per core (cout), one for every core (h)
     streams = {"w": rows, "cout": rows * a.cols, "h": 1}[mode]
     weights = ceil(streams / len(a.weight_memtiles)) if weighted else 0

@@ -66,10 +66,16 @@ class LayerShape:
     other_input_bytes: int = 0     # bytes of extra inputs (concat: all but the largest)
     gate: bool = False             # an N x 1 x 1 x C input broadcast over H, W (tg.mul)
     channel_map: tuple[int, ...] | None = None  # input channel of each output channel
+    residual: bool = False         # an addition fused in: an output-shaped input added
 
     def gate_bytes(self, channels: int) -> int:
         """Bytes of the gate a core's tile of ``channels`` channels reads with its input."""
         return channels if self.gate else 0
+
+    def residual_bytes(self, rows: int, cols: int, channels: int) -> int:
+        """Bytes of the residual a core's output tile reads with its input (0 without
+        a fused addition)."""
+        return rows * cols * channels if self.residual else 0
 
     def __post_init__(self) -> None:
         if self.kind not in LAYER_KINDS:
@@ -194,7 +200,8 @@ class LayerShape:
     @property
     def input_bytes(self) -> int:
         channels = self.cin if self.channel_map is None else len(set(self.channel_map))
-        return self.in_hw[0] * self.in_hw[1] * channels * self.inputs + self.other_input_bytes
+        return self.in_hw[0] * self.in_hw[1] * channels * self.inputs \
+            + self.other_input_bytes + (self.output_bytes if self.residual else 0)
 
     @property
     def output_bytes(self) -> int:

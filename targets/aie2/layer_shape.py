@@ -3,14 +3,17 @@
 Views (flatten, reshape, quantize, dequantize) move no data on the array: the bytes in
 the memtile are already laid out as the consumer reads them. ReLU, clip and the table
 functions (sigmoid, hard sigmoid, hard swish, SiLU) are fused into the op that produces
-their input when they are its only user.
+their input when they are its only user. An addition whose operand a convolution (or
+matrix product) produces for it alone is fused into that layer: the layer reads the
+other operand, its *residual*, tile by tile with its input and adds it to its output
+before writing it.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from xdsl.ir import Operation
+from xdsl.ir import Operation, SSAValue
 
 from bsir.dialects import tg, tiling
 from bsir.targets.aie2.geometry import LayerShape
@@ -35,6 +38,93 @@ def is_fused_activation(op: Operation) -> bool:
     return isinstance(producer, FUSING_OPS) and producer.results[0].has_one_use()
 
 
+FUSED_ADD_ATTR = "tiling.fused"
+"""Marks, while ``convert-tg-to-tiling`` maps a graph, an addition it fuses into the
+layer that produces one of its operands (inside a mapped layer the fusion is explicit)."""
+
+
+def residual_host(op: Operation) -> Operation | None:
+    """The convolution or matrix product an addition could be fused into: the later in
+    schedule order of its operands' producers that are weighted layers used by the
+    addition alone (its other operand is then the layer's *residual*)."""
+    if not isinstance(op, tg.AddOp) or op.lhs is op.rhs:
+        return None
+    block = op.parent_block()
+    hosts = [v.owner for v in (op.lhs, op.rhs)
+             if isinstance(v.owner, tg.WEIGHTED_OPS) and v.has_one_use()
+             and v.owner.parent_block() is block
+             and tg.tensor_shape(v) == tg.tensor_shape(op.results[0])]
+    if not hosts or block is None:
+        return None
+    return max(hosts, key=block.get_operation_index)
+
+
+def _sum_host(op: Operation) -> Operation | None:
+    """The layer an addition is fused into: inside a mapped layer, the op it maps when
+    the addition reads its result; in a graph, the :func:`residual_host` of an addition
+    marked with :data:`FUSED_ADD_ATTR`."""
+    if not isinstance(op, tg.AddOp):
+        return None
+    parent = op.parent_op()
+    if isinstance(parent, tiling.MappedLayer):
+        inner = parent.inner
+        reads = inner is not op and isinstance(inner, tg.WEIGHTED_OPS) \
+            and inner.results[0] in (op.lhs, op.rhs) and op.lhs is not op.rhs
+        return inner if reads else None
+    return residual_host(op) if FUSED_ADD_ATTR in op.attributes else None
+
+
+def is_fused_add(op: Operation) -> bool:
+    """An addition computed by the layer that produces one of its operands (a
+    convolution adding its residual on the way out)."""
+    return _sum_host(op) is not None
+
+
+def fused_add(op: Operation) -> tg.AddOp | None:
+    """The addition a weighted layer computes with its output, if any."""
+    if not isinstance(op, tg.WEIGHTED_OPS) or not op.results[0].has_one_use():
+        return None
+    user = next(iter(op.results[0].uses)).operation
+    return user if isinstance(user, tg.AddOp) and _sum_host(user) is op else None
+
+
+def residual_of(add: tg.AddOp, host: Operation) -> SSAValue:
+    """The operand of a fused addition its host layer does not compute."""
+    return add.rhs if add.lhs is host.results[0] else add.lhs
+
+
+def fused_chain(op: Operation) -> list[Operation]:
+    """The ops one layer computes: ``op``, the addition fused into it, then the
+    activation fused into the last of those."""
+    chain = [op]
+    add = fused_add(op)
+    if add is not None:
+        chain.append(add)
+    users = [use.operation for use in chain[-1].results[0].uses]
+    chain += [u for u in users if is_fused_activation(u)]
+    return chain
+
+
+def host_of(op: Operation) -> Operation:
+    """The op whose layer computes ``op``: itself, or the layer a fused activation or
+    addition runs in."""
+    if is_fused_activation(op):
+        return host_of(op.input.owner)
+    host = _sum_host(op)
+    return op if host is None else host
+
+
+def layer_inputs(layer: tiling.MappedLayer) -> list[SSAValue]:
+    """The activations a mapped layer reads: its op's, then the residual of a fused
+    addition."""
+    inner = layer.inner
+    values = [v for v in inner.operands if not isinstance(v.owner, tg.WeightOp)]
+    add = next((o for o in layer.body.block.ops if isinstance(o, tg.AddOp)), None)
+    if add is not None and add is not inner:
+        values.append(residual_of(add, inner))
+    return values
+
+
 def _hwc(value) -> tuple[tuple[int, int], int]:
     shape = tg.tensor_shape(value)
     if len(shape) == 4:
@@ -45,8 +135,9 @@ def _hwc(value) -> tuple[tuple[int, int], int]:
 
 
 def layer_shape(op: Operation) -> LayerShape | None:
-    """The mapping view of a tg op (None for views and fused activations)."""
-    if isinstance(op, (*VIEW_OPS, tg.WeightOp, tg.OutputOp)) or is_fused_activation(op):
+    """The mapping view of a tg op (None for views, fused activations and additions)."""
+    if isinstance(op, (*VIEW_OPS, tg.WeightOp, tg.OutputOp)) or is_fused_activation(op) \
+            or is_fused_add(op):
         return None
     out_hw, cout = _hwc(op.results[0])
     if isinstance(op, tg.WEIGHTED_OPS):
@@ -57,13 +148,14 @@ def layer_shape(op: Operation) -> LayerShape | None:
         if op.sparsity is not None:
             block = op.sparsity.block_shape
             nnz = tuple(int(n) for n in op.sparsity.mask_array().sum(axis=1))
+        residual = fused_add(op) is not None
         if isinstance(op, tg.Conv2dOp):
             return LayerShape("conv", in_hw, cin, out_hw, cout, kernel=w_shape[1:3],
                               stride=op.stride_hw, pad=op.pads, dilation=op.dilation_hw,
                               groups=op.group_count, has_bias=op.bias is not None,
-                              block=block, block_row_nnz=nnz)
+                              block=block, block_row_nnz=nnz, residual=residual)
         return LayerShape("matmul", in_hw, cin, out_hw, cout, has_bias=op.bias is not None,
-                          block=block, block_row_nnz=nnz)
+                          block=block, block_row_nnz=nnz, residual=residual)
     if isinstance(op, tg.MaxPool2dOp | tg.AvgPool2dOp):
         in_hw, cin = _hwc(op.input)
         kind = "maxpool" if isinstance(op, tg.MaxPool2dOp) else "avgpool"

@@ -25,7 +25,7 @@ from xdsl.ir import Block, SSAValue
 
 from bsir import quant
 from bsir.dialects import tg, tiling
-from bsir.targets.aie2.layer_shape import is_fused_activation
+from bsir.targets.aie2.layer_shape import host_of, layer_inputs
 
 VIEW_OP_TYPES = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
 
@@ -180,7 +180,7 @@ def bytes_live_across(block: Block, tiles: int) -> dict[object, int]:
     alive across it that it neither reads nor writes (produced before it, read after
     it): room its own working set cannot count on unless they are spilled. Tensors
     sharing bytes (views, concatenation inputs) count once, as their root. A mapped
-    layer reads what the op it wraps reads."""
+    layer reads what the op it wraps reads, and a fused addition's residual."""
     views = value_views(block)
     ops = list(block.ops)
     first: dict[SSAValue, int] = {}
@@ -188,9 +188,9 @@ def bytes_live_across(block: Block, tiles: int) -> dict[object, int]:
     position = {op: index for index, op in enumerate(ops)}
     touched = [set() for _ in ops]
     for op in ops:
-        # a fused activation runs in the layer that produces its input
-        index = position[op.input.owner] if is_fused_activation(op) else position[op]
-        reads = op.inner.operands if isinstance(op, tiling.MappedLayer) else op.operands
+        # a fused activation or addition runs in the layer that produces its input
+        index = position[host_of(op)]
+        reads = layer_inputs(op) if isinstance(op, tiling.MappedLayer) else op.operands
         for value in (*reads, *op.results):
             if isinstance(value.owner, tg.WeightOp) or value not in views:
                 continue

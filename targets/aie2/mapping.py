@@ -365,6 +365,9 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                 h_max = min(out_h, _rows_by_input(shape, (input_buffer - gate)
                                                   // (in_w * row_bytes_in)),
                             output_buffer // (w * cout * out_bytes))
+                while h_max and in_h_of(h_max) * in_w * row_bytes_in + gate \
+                        + shape.residual_bytes(h_max, w, cout) > input_buffer:
+                    h_max -= 1  # a fused addition's residual rides with the input
                 if h_max <= rows_seen:
                     continue  # narrower, no more rows: only more iterations
                 if not rows_seen:  # this chunk pair fits the core's buffers
@@ -380,7 +383,8 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     macs = round(peak * (h * w)) // n_chunks
                     input_bytes = in_h * in_w * row_bytes_in + gate
                     output_bytes = h * w * cout
-                    step = max(input_bytes / in_link, macs / rate, output_bytes / out_link)
+                    step = max((input_bytes + shape.residual_bytes(h, w, cout)) / in_link,
+                               macs / rate, output_bytes / out_link)
                     relaxed = iterations * step + weight_loads * weight_bytes / w_link
                     if found and relaxed > RELAXED_SLACK * best:
                         continue
@@ -407,8 +411,9 @@ def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
     in_link, w_link, out_link = links
     h = h_max
     while h and shape.tile_extent(0, h) * in_w * row_bytes_in + gate \
-            + h * w * cout * PARTIAL_SUM_BYTES > array.input_buffer:
-        h -= 1
+            + h * w * cout * PARTIAL_SUM_BYTES + shape.residual_bytes(h, w, cout) \
+            > array.input_buffer:
+        h -= 1  # the last chunk brings the sums and a fused addition's residual
     if not h:
         return []
     in_h = shape.tile_extent(0, h)
@@ -417,6 +422,7 @@ def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
     iterations = ceil(out_h / h) * ceil(widest / w) * n_cout * n_chunks
     macs = round(peak * (h * w)) // n_chunks
     step = max((input_bytes + sums) / in_link, macs / array.macs_per_second, sums / out_link)
+    # (the last chunk's residual, if any, is in the exact cost of the program)
     loads = n_cout * n_chunks
     relaxed = iterations * step + loads * weight_bytes / w_link
     return [(relaxed, Subvolume(h, w, cout, cin, in_h, in_w, input_bytes, sums, weight_bytes,
@@ -521,12 +527,14 @@ def band_bytes(shape: LayerShape, split: Split, array: AIE2Array,
                ddr: DDRTiling) -> tuple[int, int, int]:
     """Bytes one DDR pass keeps on the busiest memtile: (input bands, output band,
     weights). Each input band is aligned; an element-wise layer writes its output over
-    its first input."""
+    its first input, a layer with a fused addition over its residual."""
     one_input, output = band_distributions(shape, array, ddr)
     tiles = len(array.activation_memtiles)
     per_tile_in = align(one_input.tile_bytes) * shape.inputs \
         + ceil(shape.other_input_bytes / tiles)
-    per_tile_out = 0 if shape.kind == "eltwise" else output.tile_bytes
+    if shape.residual:  # a fused addition's residual: the output is written over it
+        per_tile_in += align(output.tile_bytes)
+    per_tile_out = 0 if shape.kind == "eltwise" or shape.residual else output.tile_bytes
     return per_tile_in, per_tile_out, band_weight_bytes(shape, array, ddr)
 
 

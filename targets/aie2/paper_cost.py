@@ -54,6 +54,12 @@ class PaperIteration:
     cin_w: int
     """Input channels of the weight chunk (1 for a layer without weights)."""
     density: float = 1.0
+    links: int = 1
+    """Core tiles one column link carries per iteration: 1 when the column's cores
+    share their input, the core rows when each reads rows of its own (H-split)."""
+    residual: bool = False
+    """A fused addition: its other input rides with the input (R2 sends both inputs of
+    an addition), an output tile's worth."""
 
     def comp_cycles(self, array: AIE2Array) -> int:
         """R1."""
@@ -65,13 +71,14 @@ class PaperIteration:
     def loadfm_bytes(self) -> int:
         """R2."""
         h, w, c = self.in_tile
-        return h * pad8(w) * c
+        oh, ow, oc = self.out_tile
+        return (h * pad8(w) * c + (oh * pad8(ow) * oc if self.residual else 0)) * self.links
 
     @property
     def writefm_bytes(self) -> int:
         """R3."""
         h, w, c = self.out_tile
-        return h * pad8(w) * c
+        return h * pad8(w) * c * self.links
 
     def group(self, iterations: int, repeat: int, array: AIE2Array) -> GroupTime:
         """A group of ``iterations`` such iterations run ``repeat`` times (R5)."""
@@ -79,16 +86,18 @@ class PaperIteration:
                           self.writefm_bytes, iterations, repeat, array)
 
 
-def paper_iteration(shape: LayerShape, sub: Subvolume, rows_in_use: int, density: float
-                    ) -> PaperIteration:
+def paper_iteration(shape: LayerShape, sub: Subvolume, rows_in_use: int, density: float,
+                    row_parts: int = 1) -> PaperIteration:
     """The iteration of a mapped layer under R1-R3: the subvolume's full tiles, the
-    output channels of all ``rows_in_use`` core rows of a column."""
+    output channels of all ``rows_in_use`` core rows of a column; when the rows split
+    output rows instead (``row_parts`` > 1), every core's own tiles on the column's
+    link."""
     in_channels = sub.input_bytes // max(sub.in_h * sub.in_w, 1)
     weighted = shape.weighted
-    return PaperIteration((sub.in_h, sub.in_w, in_channels),
-                          (sub.h, sub.w, sub.cout * rows_in_use),
+    channels = sub.cout if row_parts > 1 else sub.cout * rows_in_use
+    return PaperIteration((sub.in_h, sub.in_w, in_channels), (sub.h, sub.w, channels),
                           shape.kernel if weighted or shape.is_pool else (1, 1),
-                          sub.cin if weighted else 1, density)
+                          sub.cin if weighted else 1, density, row_parts, shape.residual)
 
 
 def paper_repeat(shape: LayerShape, sub: Subvolume, repeat: int) -> int:

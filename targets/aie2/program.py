@@ -189,7 +189,8 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
     With partial sums in the memtile each row group comes once per chunk position
     (``head.first``, ``body.middle``, ...): LOADFM brings the partial sums (4 bytes an
     output) with the input after the first chunk, WRITEFM takes them back before the
-    last."""
+    last. A fused addition's residual (a byte an output) comes with the input of the
+    tile's last (or only) chunk."""
     out_h = shape.out_hw[0]
     bands = ddr.h_passes
     rows = ceil(out_h / bands) if bands > 1 else out_h
@@ -216,9 +217,11 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
         for position, count in positions:
             sums_in = outputs * PARTIAL_SUM_BYTES if position in ("middle", "last") else 0
             sums_out = position in ("first", "middle")
+            residual = shape.residual_bytes(group.out_rows, sub.w, sub.cout) \
+                if position in (None, "last") else 0
             program.append(StreamGroup(
                 group.phase if position is None else f"{group.phase}.{position}",
-                in_rows * row_bytes + gate + sums_in,
+                in_rows * row_bytes + gate + sums_in + residual,
                 ceil(sub.macs_per_iteration * group.out_rows / max(sub.h, 1)),
                 outputs * (PARTIAL_SUM_BYTES if sums_out else 1), group.iterations,
                 repeat * count))

@@ -45,7 +45,7 @@ from bsir.executor import Executor, operands_of
 from bsir.targets.aie2 import core_kernels
 from bsir.targets.aie2.geometry import PARTIAL_SUM_BYTES, LayerShape
 from bsir.targets.aie2.hardware import CoreLayout, module_array
-from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, mapped_shape
+from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, layer_inputs, mapped_shape
 from bsir.targets.aie2.layout import Distribution, View, hwc, value_views
 from bsir.targets.aie2.mapping import Split, SumsLayout, sums_layout
 from bsir.targets.aie2.memtile_allocator import align
@@ -123,6 +123,8 @@ class LayerState:
     out_held: list[tuple[str, int] | None] = field(default_factory=lambda: [None, None])
     sums: SumsLayout | None = None  # partial sums kept in the memtile between chunks
     current: Pass | None = None     # the DDR pass running
+    residual: SSAValue | None = None  # the other operand of a fused addition
+    residual_buffer: Buffer | None = None
 
 
 class Simulator:
@@ -368,6 +370,10 @@ class Simulator:
         if Subvolume.of(layer).sums_in_memtile:
             state.sums = sums_layout(geometry, Split.of(layer), self.array,
                                      DDRTiling.of(layer))
+        if geometry.residual:
+            state.residual = layer_inputs(layer)[-1]
+            if state.streamed or self.last_use.get(self.views[state.residual].root) == index:
+                state.in_place = {self.root_id(state.residual)}  # the output goes over it
         if geometry.weighted:
             state.images = self.weight_images(layer, passes)
         if isinstance(inner, ELEMENTWISE_OPS):  # may write over an input it reads last
@@ -541,6 +547,9 @@ class Simulator:
     def load_band(self, state: LayerState, op: aie2.InstructionOp, current: Pass,
                   number: int) -> None:
         """Input ``number``'s rows (and channels) of one pass into a band buffer."""
+        if number == len(state.inputs) and state.residual is not None:
+            self.load_residual_band(state, op, current)
+            return
         if number >= len(state.inputs):
             raise SimulationError("more LOADs than the layer has inputs")
         value = state.inputs[number]
@@ -564,6 +573,28 @@ class Simulator:
         tiles, address = buffer.locate(hh, ww, cc)
         self.write_memtile(tiles, address, region.data[offsets], self.root_id(value), "LOAD")
         state.in_buffers[number] = buffer
+
+    def load_residual_band(self, state: LayerState, op: aie2.InstructionOp,
+                           current: Pass) -> None:
+        """A fused addition's residual: the pass's output rows and channels."""
+        value = state.residual
+        assert value is not None
+        r0, r1 = current.rows
+        c0, c1 = current.channels
+        _, w, _ = hwc(value)
+        dist = Distribution(r1 - r0, w, c1 - c0, len(self.act_tiles))
+        if dist.tile_bytes > op.nbytes:
+            raise SimulationError(f"the residual band needs {dist.tile_bytes} bytes per "
+                                  f"memtile, the instruction moves {op.nbytes}")
+        hh, ww, cc = np.meshgrid(np.arange(r0, r1), np.arange(w), np.arange(c0, c1),
+                                 indexing="ij")
+        region, offsets = self.ddr_offsets(value, hh, ww, cc)
+        if not region.written[offsets].all():
+            raise SimulationError("reads a residual band from DDR that was never written")
+        buffer = Buffer(value, op.field("memtile"), dist, r0, c0)
+        tiles, address = buffer.locate(hh, ww, cc)
+        self.write_memtile(tiles, address, region.data[offsets], self.root_id(value), "LOAD")
+        state.in_buffers[len(state.inputs)] = buffer
 
     def write_band(self, state: LayerState, op: aie2.InstructionOp, current: Pass) -> None:
         """The output rows and channels of one pass back to the output's DDR home."""
@@ -650,6 +681,8 @@ class Simulator:
                 address = base if slot == 0 else pairs(place["inputs"])[slot][0]
                 buffer = self.resident_buffer(value, address)
             state.in_buffers[position] = buffer
+        if state.residual is not None:
+            state.residual_buffer = self.residual_buffer(state, base, place)
         # the output's buffer: where a group's WRITEFM writes results, not partial sums
         final = next(ops for phase, ops in groups.items()
                      if phase.partition(".")[2] in ("", "last"))
@@ -667,6 +700,19 @@ class Simulator:
                     raise SimulationError("a weighted layer without LOADWDM")
                 self.load_weights_to_cores(state, loadwdm[0], segment.weights)
             self.run_segment(state, groups, segment.steps)
+
+    def residual_buffer(self, state: LayerState, base: int, place: dict) -> Buffer:
+        """Where a fused addition's residual lies in the pass: its band (streamed, loaded
+        after the inputs) or the resident tensor at its placement."""
+        position = len(state.inputs)
+        if state.streamed:
+            if position not in state.in_buffers:
+                raise SimulationError("the residual of the pass was never loaded from DDR")
+            return state.in_buffers[position]
+        every = list(dict.fromkeys([*state.inputs, state.residual]))
+        slot = every.index(state.residual)
+        address = base if slot == 0 else pairs(place["inputs"])[slot][0]
+        return self.resident_buffer(state.residual, address)
 
     def load_weights_to_cores(self, state: LayerState, op: aie2.InstructionOp,
                               chunks: dict[tuple[int, int], Chunk]) -> None:
@@ -763,11 +809,24 @@ class Simulator:
                 tiles, address = self.sums_address(state, core, chunk, op.field("sums"))
                 parts.append(self.read_memtile(tiles, address, self.sums_id(state),
                                                f"core {core[0]},{core[1]}"))
+            if state.residual is not None and op.phase.data.partition(".")[2] in ("", "last"):
+                parts.append(self.read_residual(state, core, chunk))
             data = np.concatenate([p.ravel() for p in parts])
             self.core_range("", start, data.size, op.nbytes)
             self.write_core(core, start, data, f"core {core[0]},{core[1]}",
                             self.array.input_buffer)
         inputs[slot] = k
+
+    def read_residual(self, state: LayerState, core: tuple[int, int], chunk: Chunk
+                      ) -> np.ndarray:
+        """The residual of a core's output chunk (a fused addition's other operand)."""
+        buffer = state.residual_buffer
+        assert buffer is not None and state.residual is not None
+        hh, ww, cc = np.meshgrid(np.arange(chunk.h0, chunk.h1), np.arange(chunk.w0, chunk.w1),
+                                 np.arange(chunk.c0, chunk.c1), indexing="ij")
+        tiles, address = buffer.locate(hh, ww, cc)
+        return self.read_memtile(tiles, address, self.root_id(state.residual),
+                                 f"core {core[0]},{core[1]}")
 
     def window_indices(self, geometry: LayerShape, chunk: Chunk, gate: bool = False):
         """Input positions (rows, columns, channels) a chunk reads; of a multiplication's
@@ -813,16 +872,27 @@ class Simulator:
             offsets = np.cumsum([0, *sizes])
             valid = [raw[offsets[i]:offsets[i + 1]].view(np.int8).reshape(shape)
                      for i, shape in enumerate(shapes)]
-            # partial sums so far: after the input (from the memtile) or in the output
+            # partial sums so far: after the input (from the memtile) or in the output;
+            # a fused addition's residual after them, with the tile's last chunk
             sums_at = in_start + sum(sizes) if state.sums is not None else out_start
-            result = self.compute(state, core, chunk, step, valid, sums_at)
+            residual = None
+            if state.residual is not None and (state.sums is None or step.last_k):
+                tile = (chunk.h1 - chunk.h0, chunk.w1 - chunk.w0, chunk.c1 - chunk.c0)
+                at = in_start + sum(sizes)
+                if state.sums is not None and not step.first_k:
+                    at += int(np.prod(tile)) * PARTIAL_SUM_BYTES
+                residual = self.read_core(core, at, int(np.prod(tile)),
+                                          f"core {core[0]},{core[1]}"
+                                          ).view(np.int8).reshape(tile)
+            result = self.compute(state, core, chunk, step, valid, sums_at, residual)
             self.write_core(core, out_start, result.ravel().view(np.uint8),
                             f"core {core[0]},{core[1]}", self.array.output_buffer)
         inputs[slot] = None
         outputs[out_slot] = ("final" if step.last_k else "partial", step.subvolume)
 
     def compute(self, state: LayerState, core, chunk: Chunk, step: Step,
-                valid: list[np.ndarray], sums_at: int) -> np.ndarray:
+                valid: list[np.ndarray], sums_at: int,
+                residual: np.ndarray | None = None) -> np.ndarray:
         """A core's chunk: int32 partial sums (before the last input-channel chunk) or
         its int8 output; earlier chunks' partial sums are read at ``sums_at``."""
         geometry, inner = state.geometry, state.layer.inner
@@ -850,13 +920,22 @@ class Simulator:
             y = self.executor.requantize_same(inner, valid[0])
         else:
             y = self.executor.evaluate(inner, [v[None] for v in valid])[0]
-        return self.epilogue(state, y)
+        return self.epilogue(state, y, residual)
 
-    def epilogue(self, state: LayerState, y: np.ndarray) -> np.ndarray:
-        """Fused activations, then the move into a concatenation's fix position."""
+    def epilogue(self, state: LayerState, y: np.ndarray,
+                 residual: np.ndarray | None = None) -> np.ndarray:
+        """A fused addition (of the tile's ``residual``) and fused activations, then the
+        move into a concatenation's fix position."""
         body = state.layer.body.block
         for op in body.ops:
             if op is state.layer.inner or not isinstance(op, tg.LAYER_OPS):
+                continue
+            if isinstance(op, tg.AddOp):
+                if residual is None:
+                    raise SimulationError("adds a residual the core was not sent")
+                pair = [y, residual] if op.lhs is state.layer.inner.results[0] \
+                    else [residual, y]
+                y = self.executor.evaluate(op, [v[None] for v in pair])[0]
                 continue
             y = self.executor.evaluate(op, [y[None]])[0]
         y = self.views[state.output].requantize(y)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from xdsl.dialects.builtin import ModuleOp
 
 from bsir.diagnostics import BsirError
-from bsir.dialects import aie2, tiling
+from bsir.dialects import aie2, tg, tiling
 from bsir.dialects.tg import only_graph
 from bsir.stats import op_macs
 from bsir.targets.aie2.bound import layer_bound
@@ -148,7 +148,8 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
     split = layer.split.as_dict()
     sub = layer.subvolume.as_dict()
     result = LayerTime(
-        name=layer.layer_name.data, op=layer.inner.name, macs=stats[0], macs_computed=stats[1],
+        name=layer.layer_name.data, op=layer_op_name(layer), macs=stats[0],
+        macs_computed=stats[1],
         split={"mode": split["mode"], "columns": list(split["cols"]), "rows": list(split["rows"]),
                "subvolume": [sub["h"], sub["w"], sub["cout"], sub["cin"]],
                "cin_split": bool(sub["cin_split"]),
@@ -284,7 +285,15 @@ def paper_rules(layer: aie2.LayerOp, shape: LayerShape | None
     if layer.compaction is not None and layer.keeps_zeros is None:
         density = layer.compaction.get("kept_blocks") / max(
             layer.compaction.get("total_blocks"), 1)
-    return paper_iteration(shape, sub, Split.of(layer).rows_in_use, density), sub
+    split = Split.of(layer)
+    return paper_iteration(shape, sub, split.rows_in_use, density, split.row_parts), sub
+
+
+def layer_op_name(layer: aie2.LayerOp) -> str:
+    """The op a layer maps, with ``+add`` when an addition is fused into it."""
+    fused = any(isinstance(op, tg.AddOp) for op in layer.body.block.ops
+                if op is not layer.inner)
+    return layer.inner.name + ("+add" if fused else "")
 
 
 def time_network(module: ModuleOp, cost_model: str = "honest",

@@ -49,6 +49,9 @@ def check_budgets(result) -> None:
                                     else per_memtile)
                 if sums:  # and its partial sums, from its column's memtile
                     cores += rows * per_memtile
+                if shape.residual:  # and a fused addition's residual of its outputs
+                    cores += rows * (array.cols if split.column_mode == "cout"
+                                     else per_memtile)
                 assert op.shares == ceil(cores / array.memtile_mm2s)
         groups = [op for op in layer.instructions if isinstance(op, aie2.LoadFMOp)]
         outs = [op for op in layer.instructions if isinstance(op, aie2.WriteFMOp)]
