@@ -301,10 +301,15 @@ def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool =
         loadfm = cols_per_memtile if mode == "w" else 1
     else:
         loadfm = rows * (a.cols if mode == "cout" else cols_per_memtile)
-    if sums:  # every core's partial sums, from its column's memtile (LOADFM's bytes)
-        loadfm += rows * cols_per_memtile
-    if residual:  # a fused addition: every core the residual of its own outputs
-        loadfm += rows * (a.cols if mode == "cout" else cols_per_memtile)
+    if broadcast_input:
+        # a broadcast cannot carry what is a core's own: its partial sums (from its
+        # column's memtile) and a fused addition's residual of its outputs get streams
+        # of their own; a core's own input stream carries them after its input instead
+        # (chained buffer descriptors, as LOADFM's bytes count them)
+        if sums:
+            loadfm += rows * cols_per_memtile
+        if residual:
+            loadfm += rows * (a.cols if mode == "cout" else cols_per_memtile)
     # weights: one stream per row (w), per core (cout), one for every core (h)
     streams = {"w": rows, "cout": rows * a.cols, "h": 1}[mode]
     weights = ceil(streams / len(a.weight_memtiles)) if weighted else 0

@@ -270,9 +270,15 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
 
 
 def tile_sizes(program: list[StreamGroup]) -> tuple[int, int]:
-    """How many different input and output tile sizes a program's groups move (each
-    needs a buffer descriptor of its own)."""
-    return len({g.in_bytes for g in program}), len({g.out_bytes for g in program})
+    """How many different input and output tile sizes a program's groups move at once
+    (each needs a buffer descriptor of its own). Input-channel chunks whose partial sums
+    go through the memtile run one after another, each after a halting weight load, so
+    the descriptors are rewritten between them: the most any chunk position needs."""
+    positions: dict[str, list[StreamGroup]] = {}
+    for group in program:
+        positions.setdefault(group.phase.partition(".")[2], []).append(group)
+    return (max((len({g.in_bytes for g in gs}) for gs in positions.values()), default=0),
+            max((len({g.out_bytes for g in gs}) for gs in positions.values()), default=0))
 
 
 @lru_cache(maxsize=4096)

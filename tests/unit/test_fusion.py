@@ -32,7 +32,7 @@ def block_of(size: int, channels: int, out: int):
 @pytest.mark.parametrize("size,channels,out,grid,fused", [
     (56, 64, 256, "4x4", True),     # layer1: reading the residual costs less than an add
     (7, 512, 2048, "4x4", False),   # layer4: each core's residual from every memtile
-    (7, 512, 2048, "2x2", True),
+    (14, 256, 1024, "2x2", True),  # layer3 on 2x2
 ])
 def test_an_addition_is_fused_where_the_costs_say_so(size, channels, out, grid, fused):
     built = block_of(size, channels, out)
