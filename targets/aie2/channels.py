@@ -46,7 +46,9 @@ Buffer descriptors: a memtile stream uses one per tile size it moves (the head, 
 and tail of the streamed rows may differ) for each core it serves, a weight or DDR
 stream one; even and odd channels draw on the two halves of the memtile's descriptors.
 A core uses two (ping and pong) per tile size for each input and for its output, and
-one for its weights. Locks: each memtile stream holds a producer/consumer pair; the
+one for its weights. Input-channel chunks whose partial sums go through the memtile run
+one after another, each behind a halting weight load, so descriptors are rewritten
+between them: a program needs those of one chunk position at a time. Locks: each memtile stream holds a producer/consumer pair; the
 core's lock chain is checked by ``aie2-form-lock-chains``.
 """
 
