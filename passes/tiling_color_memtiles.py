@@ -199,8 +199,10 @@ class Colorer:
         shared = self.reuse_in_place(index, layer, inputs, output)
         # Output-channel bands only stream weights (one band at a time); row bands
         # stream the activations too.
-        streamed = layer.ddr.get("h_passes") > 1 \
-            or not self.fit(index, layer, inputs, output, transfers, shared)
+        streamed = layer.ddr.get("h_passes") > 1
+        if not streamed:
+            fitted, shared = self.fit(index, layer, inputs, output, transfers, shared)
+            streamed = not fitted
         if not streamed and weight_bytes:
             keep = {b.root for b in inputs} | {output.root}
             address = self.weights.allocate(("weights", index), weight_bytes)
@@ -278,12 +280,19 @@ class Colorer:
         return None
 
     def fit(self, index: int, layer: tiling.LayerOp, inputs: list[Buffer], output: Buffer,
-            transfers: list[tiling.TransferOp], shared: Buffer | None = None) -> bool:
+            transfers: list[tiling.TransferOp], shared: Buffer | None = None
+            ) -> tuple[bool, Buffer | None]:
         """Make inputs and output resident, loading or evicting as needed; on failure
-        undo what this layer placed and return False. ``shared`` is read in place."""
+        undo what this layer placed and return False. ``shared`` is read in place; an
+        input loaded here that the output may be written over (it dies with the layer)
+        becomes the shared one. Returns success and the shared input."""
         keep = {b.root for b in inputs} | {output.root}
         placed: list[Buffer] = []
         for buffer in [*inputs, output]:
+            if buffer is output and shared is None and output.address is None:
+                shared = self.reuse_in_place(index, layer, inputs, output)
+                if shared is not None:
+                    placed.append(output)  # its bytes are the loaded input's now
             if buffer.address is not None or buffer in placed or buffer is shared:
                 continue
             # The output goes to the end of the memtile opposite its first input.
@@ -295,12 +304,12 @@ class Colorer:
                     self.acts.free(undo.root)
                     undo.address = None
                 transfers.clear()
-                return False
+                return False, None
             placed.append(buffer)
             if buffer is not output or buffer.in_ddr:  # an input, or a partial concat
                 transfers.append(tiling.TransferOp("load", self._name(layer, buffer),
                                                    buffer.size, 1, buffer.address))
-        return True
+        return True, shared
 
     def stream(self, index: int, layer: tiling.LayerOp, inputs: list[Buffer],
                output: Buffer, passes: int) -> list[tiling.TransferOp]:

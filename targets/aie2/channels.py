@@ -48,8 +48,9 @@ stream one; even and odd channels draw on the two halves of the memtile's descri
 A core uses two (ping and pong) per tile size for each input and for its output, and
 one for its weights. Input-channel chunks whose partial sums go through the memtile run
 one after another, each behind a halting weight load, so descriptors are rewritten
-between them: a program needs those of one chunk position at a time. Locks: each memtile stream holds a producer/consumer pair; the
-core's lock chain is checked by ``aie2-form-lock-chains``.
+between them: a program needs those of one chunk position at a time. Locks: each
+memtile stream holds a producer/consumer pair; the core's lock chain is checked by
+``aie2-form-lock-chains``.
 """
 
 from __future__ import annotations

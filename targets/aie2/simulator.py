@@ -520,7 +520,8 @@ class Simulator:
         """A whole tensor from its DDR home into its placement."""
         address = op.field("memtile")
         place = state.layer.placement.as_dict()
-        candidates = [v for v, (a, _) in zip(state.inputs, pairs(place["inputs"]),
+        reads = [*state.inputs, *([state.residual] if state.residual is not None else [])]
+        candidates = [v for v, (a, _) in zip(dict.fromkeys(reads), pairs(place["inputs"]),
                                              strict=False) if a == address]
         if place["output"][0] == address:
             candidates.append(state.output)
