@@ -124,6 +124,15 @@ class LayerMapping:
 SPLIT_MODES = ("w", "cout", "h")
 
 
+def split_modes(shape: LayerShape, array: AIE2Array) -> tuple[str, ...]:
+    """The splits worth searching: output rows over core rows only where every core row
+    gets at least two of them (fewer leave rows idle or every core a sliver of windows
+    that mostly overlap its neighbours'), and never for a single core row."""
+    if array.rows > 1 and shape.out_hw[0] >= 2 * array.rows:
+        return SPLIT_MODES
+    return tuple(m for m in SPLIT_MODES if m != "h")
+
+
 def choose_split(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None = None,
                  band_rows: int | None = None) -> Split:
     """Over columns, the output width (``mode`` "w" and "h") or the output channels
@@ -214,11 +223,13 @@ def _rows_by_input(shape: LayerShape, in_rows: int) -> int:
     return (in_rows - dh * (kh - 1) - 1) // sh + 1 if in_rows > dh * (kh - 1) else 0
 
 
+@lru_cache(maxsize=8192)
 def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
                      ddr: DDRTiling | None = None, plan: ChannelPlan | None = None,
                      sums_plan: ChannelPlan | None = None) -> tuple[Subvolume, float]:
     """The subvolume of least cost that fits the core buffers, and that cost: the
-    memtile<->core and compute seconds of the whole layer (every DDR pass).
+    memtile<->core and compute seconds of the whole layer (every DDR pass). Memoised:
+    layers of one shape under other memtile budgets search the same subvolumes.
 
     Candidates are costed first by a relaxed rule (every iteration overlapped at its
     full input window), then, in that order, by the program the code generator emits
@@ -249,9 +260,11 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
         raise _does_not_fit(shape, array)
     candidates.sort(key=lambda item: (item[0], item[1].iterations))
     best: tuple[float, int, Subvolume] | None = None
+    since_best = 0
     for relaxed, sub in candidates:
-        if best is not None and relaxed > best[0]:
+        if best is not None and (relaxed > best[0] or since_best >= EXACT_PATIENCE):
             break
+        since_best += 1
         program = stream_groups(shape, sub, ddr, split.row_parts)
         its_plan = sums_plan if sub.sums_in_memtile else plan
         if its_plan is not None and not _descriptors_fit(its_plan, *tile_sizes(program)):
@@ -260,7 +273,7 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
                                 its_plan.shares if its_plan is not None else UNSHARED))
         key = (cost, sub.iterations, sub)
         if best is None or key[:2] < best[:2]:
-            best = key
+            best, since_best = key, 0
     if best is None:  # every candidate overflows the DMA buffer descriptors
         assert plan is not None
         plan.check_descriptors(*tile_sizes(stream_groups(shape, candidates[0][1], ddr,
@@ -304,6 +317,10 @@ COUT_CHUNKS_PER_CIN = 4
 """For each input-channel chunk, the largest output-channel chunks that fit the core's
 buffers that are costed: smaller ones only add weight loads and input re-streams, and buy rows
 only where the output buffer binds, which a few steps down already shows."""
+
+EXACT_PATIENCE = 24
+"""Candidates are costed exactly in order of their relaxed cost; after this many in a row
+that do not improve on the best, the rest (relaxed costs no lower) are not costed."""
 
 RELAXED_SLACK = 3.5
 """A group costs at most the sum of its three stages, three times their maximum, so the
@@ -672,7 +689,7 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
     (ResNet50 has 72 layers of 23 shapes) and Table 2 maps each network seven times."""
     best: LayerMapping | None = None
     failure: BsirError | None = None
-    for mode, rows in ((split_mode, rows) for split_mode in SPLIT_MODES
+    for mode, rows in ((split_mode, rows) for split_mode in split_modes(shape, array)
                        for rows in row_counts(shape, array, split_mode)):
         try:
             tilings = ddr_tilings(shape, choose_split(shape, array, mode), array, budget)
