@@ -203,11 +203,10 @@ class Colorer:
         if not streamed:
             fitted, shared = self.fit(index, layer, inputs, output, transfers, shared)
             streamed = not fitted
+        keep = {b.root for b in inputs} | {output.root}
         if not streamed and weight_bytes:
-            keep = {b.root for b in inputs} | {output.root}
-            address = self.weights.allocate(("weights", index), weight_bytes)
-            while address is None and self.evict_for(index, keep, layer, self.weights):
-                address = self.weights.allocate(("weights", index), weight_bytes)
+            address = self.allocate_during(index, ("weights", index), weight_bytes, keep,
+                                           layer, self.weights)
             if address is None:
                 streamed = True
             else:
@@ -215,10 +214,8 @@ class Colorer:
         scratch_range = [DDR, 0]
         scratch_bytes = layer_scratch_bytes(layer, self.array)
         if not streamed and scratch_bytes:
-            keep = {b.root for b in inputs} | {output.root}
-            address = self.acts.allocate(("scratch", index), scratch_bytes)
-            while address is None and self.evict_for(index, keep, layer, self.acts):
-                address = self.acts.allocate(("scratch", index), scratch_bytes)
+            address = self.allocate_during(index, ("scratch", index), scratch_bytes, keep,
+                                           layer, self.acts)
             if address is None:
                 streamed = True
                 self.weights.free(("weights", index))
@@ -255,6 +252,15 @@ class Colorer:
             if buffer.last_use <= index and buffer.address is not None:
                 self.acts.free(buffer.root)
                 buffer.address = None
+
+    def allocate_during(self, index: int, key: tuple, nbytes: int, keep: set[SSAValue],
+                        layer: tiling.LayerOp, allocator: IntervalAllocator) -> int | None:
+        """Room for ``nbytes`` the layer holds while it runs (its weights, its partial
+        sums), evicting tensors it does not read; None when even that leaves too little."""
+        address = allocator.allocate(key, nbytes)
+        while address is None and self.evict_for(index, keep, layer, allocator):
+            address = allocator.allocate(key, nbytes)
+        return address
 
     def reuse_in_place(self, index: int, layer: tiling.LayerOp, inputs: list[Buffer],
                        output: Buffer) -> Buffer | None:

@@ -559,43 +559,37 @@ class Simulator:
         i0, i1, _ = geometry.input_span(0, r0, r1)
         if geometry.kind == "gap":
             i0, i1 = 0, geometry.in_hwc[0]
-        _, w, c = hwc(value)
-        k0, k1 = (0, c) if geometry.weighted else current.channels
-        dist = Distribution(i1 - i0, w, k1 - k0, len(self.act_tiles))
-        if dist.tile_bytes > op.nbytes:
-            raise SimulationError(f"the input band needs {dist.tile_bytes} bytes per memtile, "
-                                  f"the instruction moves {op.nbytes}")
-        hh, ww, cc = np.meshgrid(np.arange(i0, i1), np.arange(w), np.arange(k0, k1),
-                                 indexing="ij")
-        region, offsets = self.ddr_offsets(value, hh, ww, cc)
-        if not region.written[offsets].all():
-            raise SimulationError("reads an input band from DDR that was never written")
-        buffer = Buffer(value, op.field("memtile"), dist, i0, k0)
-        tiles, address = buffer.locate(hh, ww, cc)
-        self.write_memtile(tiles, address, region.data[offsets], self.root_id(value), "LOAD")
-        state.in_buffers[number] = buffer
+        k0, k1 = (0, hwc(value)[2]) if geometry.weighted else current.channels
+        self.load_rows(state, op, value, (i0, i1), (k0, k1), number, "input")
 
     def load_residual_band(self, state: LayerState, op: aie2.InstructionOp,
                            current: Pass) -> None:
         """A fused addition's residual: the pass's output rows and channels."""
-        value = state.residual
-        assert value is not None
-        r0, r1 = current.rows
-        c0, c1 = current.channels
-        _, w, _ = hwc(value)
-        dist = Distribution(r1 - r0, w, c1 - c0, len(self.act_tiles))
+        assert state.residual is not None
+        self.load_rows(state, op, state.residual, current.rows, current.channels,
+                       len(state.inputs), "residual")
+
+    def load_rows(self, state: LayerState, op: aie2.InstructionOp, value: SSAValue,
+                  rows: tuple[int, int], channels: tuple[int, int], number: int,
+                  what: str) -> None:
+        """Rows and channels of ``value`` from its DDR home into a band buffer at the
+        LOAD's address, as the pass's ``number``-th input."""
+        (i0, i1), (k0, k1) = rows, channels
+        w = hwc(value)[1]
+        dist = Distribution(i1 - i0, w, k1 - k0, len(self.act_tiles))
         if dist.tile_bytes > op.nbytes:
-            raise SimulationError(f"the residual band needs {dist.tile_bytes} bytes per "
+            raise SimulationError(f"the {what} band needs {dist.tile_bytes} bytes per "
                                   f"memtile, the instruction moves {op.nbytes}")
-        hh, ww, cc = np.meshgrid(np.arange(r0, r1), np.arange(w), np.arange(c0, c1),
+        hh, ww, cc = np.meshgrid(np.arange(i0, i1), np.arange(w), np.arange(k0, k1),
                                  indexing="ij")
         region, offsets = self.ddr_offsets(value, hh, ww, cc)
         if not region.written[offsets].all():
-            raise SimulationError("reads a residual band from DDR that was never written")
-        buffer = Buffer(value, op.field("memtile"), dist, r0, c0)
+            raise SimulationError(f"reads the {what} band from DDR, where it was never "
+                                  "written")
+        buffer = Buffer(value, op.field("memtile"), dist, i0, k0)
         tiles, address = buffer.locate(hh, ww, cc)
         self.write_memtile(tiles, address, region.data[offsets], self.root_id(value), "LOAD")
-        state.in_buffers[len(state.inputs)] = buffer
+        state.in_buffers[number] = buffer
 
     def write_band(self, state: LayerState, op: aie2.InstructionOp, current: Pass) -> None:
         """The output rows and channels of one pass back to the output's DDR home."""

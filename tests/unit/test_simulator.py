@@ -69,9 +69,11 @@ def _busiest(result, kind=aie2.LoadFMOp):
                key=lambda layer: layer.subvolume.get("iterations"))
 
 
-def _perturbed(result, x, kind, field, delta, layer=None):
+def _perturbed(result, x, kind, field, delta, layer=None, op=None):
+    """The error a program raises with ``field`` of one instruction moved by ``delta``
+    (``op``, or the first ``kind`` of ``layer``, by default the busiest layer's)."""
     layer = layer or _busiest(result, kind)
-    op = next(o for o in layer.instructions if isinstance(o, kind))
+    op = op or next(o for o in layer.instructions if isinstance(o, kind))
     old = op.field(field, aie2.NO_LOCK)
     op.properties[field] = IntegerAttr(old + delta, i64)
     try:
@@ -266,12 +268,6 @@ def test_misplaced_partial_sums_are_caught(deep_program, phase, field, delta, me
     kind = aie2.WriteFMOp if field == "memtile" else aie2.LoadFMOp
     op = next(o for o in conv.instructions if isinstance(o, kind)
               and o.phase.data.endswith("." + phase))
-    old = op.field(field)
-    op.properties[field] = IntegerAttr(old + delta, i64)
-    try:
-        with pytest.raises((SimulationError, VerificationError)) as caught:
-            verify_compiled(result.module, result.weights, x)
-    finally:
-        op.properties[field] = IntegerAttr(old, i64)
-    assert re.search(message, str(caught.value)), str(caught.value)
-    assert "layer 'conv3x3'" in str(caught.value)
+    text = _perturbed(result, x, kind, field, delta, op=op)
+    assert re.search(message, text), text
+    assert "layer 'conv3x3'" in text
