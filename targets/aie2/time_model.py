@@ -153,6 +153,7 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
         split={"mode": split["mode"], "columns": list(split["cols"]), "rows": list(split["rows"]),
                "subvolume": [sub["h"], sub["w"], sub["cout"], sub["cin"]],
                "cin_split": bool(sub["cin_split"]),
+               "sums_in_memtile": sub["cin_split"] == 2,
                "ddr_passes": [layer.ddr.get("h_passes"), layer.ddr.get("cout_passes")]},
         keeps_zeros=layer.keeps_zeros is not None,
         blocks=(None if layer.compaction is None else
