@@ -139,8 +139,7 @@ class ChannelPlan:
         """Per core column: the activation memtile serving it, and the column's place
         among the columns that memtile serves."""
         tiles = self.array.activation_memtiles
-        memtiles = [tiles[min(c * len(tiles) // self.array.cols, len(tiles) - 1)]
-                    for c in range(self.array.cols)]
+        memtiles = [tiles[self.array.column_memtile(c)] for c in range(self.array.cols)]
         return tuple((m, memtiles[:c].count(m)) for c, m in enumerate(memtiles))
 
     def route(self, stage: str, row: int, col: int) -> str:

@@ -143,6 +143,12 @@ class AIE2Array:
             return tuple(range(self.cols))
         return tuple(range(0, self.cols, 2))
 
+    def column_memtile(self, col: int) -> int:
+        """Index among :attr:`activation_memtiles` of the memtile serving core column
+        ``col`` (its streams, the activations of its columns)."""
+        tiles = len(self.activation_memtiles)
+        return min(col * tiles // self.cols, tiles - 1)
+
     @property
     def weight_memtiles(self) -> tuple[int, ...]:
         if self.memtile_mode == "shared":

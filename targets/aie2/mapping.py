@@ -459,9 +459,7 @@ class SumsLayout:
     streams them), holding the core's whole block of the pass row-major (h, w, c), 4
     bytes a value; the regions of the cores a memtile serves lie one after another."""
 
-    rows: int
-    cols: int
-    tiles: int
+    array: AIE2Array
     height: int      # the tallest, widest and deepest core block of the pass
     width: int
     channels: int
@@ -472,19 +470,19 @@ class SumsLayout:
 
     def memtile_of(self, col: int) -> int:
         """Index among the activation memtiles of the one serving core column ``col``."""
-        return min(col * self.tiles // self.cols, self.tiles - 1)
+        return self.array.column_memtile(col)
 
     def slot(self, row: int, col: int) -> int:
         """The core's region among those on its memtile."""
-        first = next(c for c in range(self.cols) if self.memtile_of(c) == self.memtile_of(col))
-        return (col - first) * self.rows + row
+        cols = self.array.cols
+        first = next(c for c in range(cols) if self.memtile_of(c) == self.memtile_of(col))
+        return (col - first) * self.array.rows + row
 
     @property
     def tile_bytes(self) -> int:
         """Bytes on the busiest memtile."""
-        columns = max(sum(1 for c in range(self.cols) if self.memtile_of(c) == t)
-                      for t in range(self.tiles))
-        return columns * self.rows * self.region_bytes
+        served = [self.memtile_of(c) for c in range(self.array.cols)]
+        return max(served.count(t) for t in set(served)) * self.array.rows * self.region_bytes
 
     def locate(self, row: int, col: int, hh: np.ndarray, ww: np.ndarray, cc: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -503,8 +501,7 @@ def sums_layout(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTilin
     band = band_shape(shape, ddr.cout_passes)
     tallest, widest, deepest, _ = _core_extents(band, split, array,
                                                 ceil(shape.out_hw[0] / ddr.h_passes))
-    return SumsLayout(array.rows, array.cols, len(array.activation_memtiles),
-                      tallest, widest, deepest)
+    return SumsLayout(array, tallest, widest, deepest)
 
 
 def _does_not_fit(shape: LayerShape, array: AIE2Array) -> BsirError:
