@@ -6,10 +6,11 @@ import warnings
 
 import numpy as np
 import pytest
+from calibrated import compile_calibrated
 
 from bsir import quant
 from bsir.dialects import tg
-from bsir.driver.compile import CompileOptions, compile_module
+from bsir.driver.compile import CompileOptions
 from bsir.executor import run_module
 from bsir.models.builder import GraphBuilder
 from bsir.weights import materialize
@@ -53,10 +54,7 @@ def test_float_semantics():
 @pytest.mark.parametrize("grid", ["2x2", "3x5"])
 def test_fused_and_standalone_run_bit_for_bit_on_the_array(grid):
     built, arrays = activations_net()
-    x = np.random.default_rng(1).standard_normal((1, 10, 10, 8)).astype(np.float32)
-    result = compile_module(built.module.clone(), arrays, grid,
-                            options=CompileOptions(calibration=(x,)))
-    assert result.failed is None
+    result, x = compile_calibrated(built, arrays, grid, (1, 10, 10, 8))
     # three of the four are fused into the layer before them; the one after the
     # concatenation is a layer of its own
     assert [layer.op for layer in result.layers].count("tg.hardsigmoid") == 1
@@ -138,11 +136,7 @@ def se_net():
 
 @pytest.mark.parametrize("grid", ["2x2", "3x5", "8x8"])
 def test_a_gated_product_runs_bit_for_bit_on_the_array(grid):
-    built, arrays = se_net()
-    x = np.random.default_rng(1).standard_normal((1, 12, 12, 8)).astype(np.float32)
-    result = compile_module(built.module.clone(), arrays, grid,
-                            options=CompileOptions(calibration=(x,)))
-    assert result.failed is None
+    result, x = compile_calibrated(*se_net(), grid, (1, 12, 12, 8))
     kinds = [layer.op for layer in result.layers]
     assert kinds.count("tg.mul") == 2 and kinds.count("tg.sub") == 2
     assert result.verify([x]).layers == len(result.layers)

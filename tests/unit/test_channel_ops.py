@@ -5,9 +5,9 @@ import warnings
 
 import numpy as np
 import pytest
+from calibrated import compile_calibrated
 
 from bsir.dialects import tg
-from bsir.driver.compile import CompileOptions, compile_module
 from bsir.executor import run_module
 from bsir.models.builder import GraphBuilder
 from bsir.weights import materialize
@@ -38,11 +38,7 @@ def test_the_channels_they_copy():
 
 @pytest.mark.parametrize("grid", ["2x2", "3x5", "8x8"])
 def test_slices_and_a_shuffle_run_bit_for_bit_on_the_array(grid):
-    built, arrays = shuffle_net()
-    x = np.random.default_rng(1).standard_normal((1, 12, 12, 8)).astype(np.float32)
-    result = compile_module(built.module.clone(), arrays, grid,
-                            options=CompileOptions(calibration=(x,)))
-    assert result.failed is None
+    result, x = compile_calibrated(*shuffle_net(), grid, (1, 12, 12, 8))
     kinds = [layer.op for layer in result.layers]
     assert kinds.count("tg.channel_slice") == 2 and kinds.count("tg.channel_shuffle") == 1
     assert result.verify([x]).layers == len(result.layers)
