@@ -126,6 +126,13 @@ class LayerState:
     residual: SSAValue | None = None  # the other operand of a fused addition
     residual_buffer: Buffer | None = None
 
+    @property
+    def reads(self) -> list[SSAValue]:
+        """The activations the layer reads, each once, in its placement's order: its
+        op's inputs, then a fused addition's residual."""
+        extra = [self.residual] if self.residual is not None else []
+        return list(dict.fromkeys([*self.inputs, *extra]))
+
 
 class Simulator:
     """Runs a lowered module (``aie2.layer`` ops) on its weights."""
@@ -435,10 +442,8 @@ class Simulator:
         in the scratch at ``base``."""
         assert state.sums is not None and state.current is not None
         h0, w0, c0 = state.current.origins[core]
-        hh, ww, cc = np.meshgrid(np.arange(chunk.h0, chunk.h1) - h0,
-                                 np.arange(chunk.w0, chunk.w1) - w0,
-                                 np.arange(chunk.c0, chunk.c1) - c0, indexing="ij")
-        tiles, offsets = state.sums.locate(core[0], core[1], hh, ww, cc)
+        hh, ww, cc = output_indices(chunk)
+        tiles, offsets = state.sums.locate(core[0], core[1], hh - h0, ww - w0, cc - c0)
         return tiles, base + offsets
 
     def evict_unplanned(self, layer: aie2.LayerOp) -> None:
@@ -520,8 +525,7 @@ class Simulator:
         """A whole tensor from its DDR home into its placement."""
         address = op.field("memtile")
         place = state.layer.placement.as_dict()
-        reads = [*state.inputs, *([state.residual] if state.residual is not None else [])]
-        candidates = [v for v, (a, _) in zip(dict.fromkeys(reads), pairs(place["inputs"]),
+        candidates = [v for v, (a, _) in zip(state.reads, pairs(place["inputs"]),
                                              strict=False) if a == address]
         if place["output"][0] == address:
             candidates.append(state.output)
@@ -671,10 +675,7 @@ class Simulator:
                 if position == 0:
                     buffer = Buffer(value, base, buffer.dist, buffer.rows, buffer.channels)
             else:
-                # the placement lists each distinct input once (x * x reads one tensor)
-                slot = list(dict.fromkeys(state.inputs)).index(value)
-                address = base if slot == 0 else pairs(place["inputs"])[slot][0]
-                buffer = self.resident_buffer(value, address)
+                buffer = self.resident_buffer(value, placed_at(state, value, base, place))
             state.in_buffers[position] = buffer
         if state.residual is not None:
             state.residual_buffer = self.residual_buffer(state, base, place)
@@ -704,10 +705,8 @@ class Simulator:
             if position not in state.in_buffers:
                 raise SimulationError("the residual of the pass was never loaded from DDR")
             return state.in_buffers[position]
-        every = list(dict.fromkeys([*state.inputs, state.residual]))
-        slot = every.index(state.residual)
-        address = base if slot == 0 else pairs(place["inputs"])[slot][0]
-        return self.resident_buffer(state.residual, address)
+        return self.resident_buffer(state.residual,
+                                    placed_at(state, state.residual, base, place))
 
     def load_weights_to_cores(self, state: LayerState, op: aie2.InstructionOp,
                               chunks: dict[tuple[int, int], Chunk]) -> None:
@@ -817,9 +816,7 @@ class Simulator:
         """The residual of a core's output chunk (a fused addition's other operand)."""
         buffer = state.residual_buffer
         assert buffer is not None and state.residual is not None
-        hh, ww, cc = np.meshgrid(np.arange(chunk.h0, chunk.h1), np.arange(chunk.w0, chunk.w1),
-                                 np.arange(chunk.c0, chunk.c1), indexing="ij")
-        tiles, address = buffer.locate(hh, ww, cc)
+        tiles, address = buffer.locate(*output_indices(chunk))
         return self.read_memtile(tiles, address, self.root_id(state.residual),
                                  f"core {core[0]},{core[1]}")
 
@@ -958,14 +955,10 @@ class Simulator:
             size = int(np.prod(shape))
             self.core_range("", start, size, op.nbytes)
             data = self.read_core(core, start, size, f"core {core[0]},{core[1]}")
-            hh, ww, cc = np.meshgrid(np.arange(chunk.h0, chunk.h1),
-                                     np.arange(chunk.w0, chunk.w1),
-                                     np.arange(chunk.c0, chunk.c1), indexing="ij")
-            tiles, address = buffer.locate(hh, ww, cc)
+            tiles, address = buffer.locate(*output_indices(chunk))
             self.write_memtile(tiles, address, data, owner, f"core {core[0]},{core[1]}",
                                state.in_place)
         outputs[out_slot] = None
-
 
     def write_sums(self, state: LayerState, op, step: Step, out_slot: int) -> None:
         """WRITEFM of partial sums: each core's int32 tile into its scratch region."""
@@ -996,6 +989,20 @@ def tensor_name(root: SSAValue) -> str:
     if root.name_hint:
         return f"%{root.name_hint}"
     return "the network input" if not isinstance(owner, Operation) else "a tensor"
+
+
+def placed_at(state: LayerState, value: SSAValue, base: int, place: dict) -> int:
+    """The memtile address of a resident tensor the layer reads: the stream's ``base``
+    for the first, else its placement (which lists each distinct tensor once: x * x
+    reads one)."""
+    slot = state.reads.index(value)
+    return base if slot == 0 else pairs(place["inputs"])[slot][0]
+
+
+def output_indices(chunk: Chunk) -> list[np.ndarray]:
+    """(h, w, c) index grids of a chunk's outputs."""
+    return np.meshgrid(np.arange(chunk.h0, chunk.h1), np.arange(chunk.w0, chunk.w1),
+                       np.arange(chunk.c0, chunk.c1), indexing="ij")
 
 
 def pairs(values) -> list[tuple[int, int]]:
