@@ -20,7 +20,9 @@ and last row blocks differ, paper Eq. 8), ``ddr`` for DDR transfers, ``once`` fo
 weights. When partial sums go through the memtile between input-channel chunks, a
 streamed phase also names the chunk (``body.first``, ``body.middle``, ``body.last``):
 the LOADFM of a later chunk reads the partial sums at memtile address ``sums`` besides
-its input, the WRITEFM of an earlier one writes them there (``memtile``).
+its input, the WRITEFM of an earlier one writes them there (``memtile``). When they stay
+in the core instead, COMP names ``sums``, the core address of the first tile's int32
+partial sums (the next tiles' follow), and the chunks before the last have no WRITEFM.
 ``acquire``/``release`` are the core locks of the chain (-1: none).
 
 Addresses: ``memtile`` is where the transfer's buffer starts on each memtile it spans

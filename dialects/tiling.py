@@ -130,7 +130,9 @@ class SplitAttr(RecordAttr):
 class SubvolumeAttr(RecordAttr):
     """What one core computes per iteration and how often (the busiest core).
     ``cin_split``: 0 every input channel at once, 1 input-channel chunks whose int32
-    partial sums stay in the core, 2 partial sums kept in the memtile between chunks."""
+    partial sums stay in the core's output buffer, 2 weight-stationary over the chunks
+    with the partial sums kept in the memtile between them, 3 the same with every
+    tile's partial sums in the core's scratch memory."""
 
     name = "tiling.subvolume"
 
@@ -147,6 +149,12 @@ class SubvolumeAttr(RecordAttr):
     weight_loads: IntAttr
     macs: IntAttr
     cin_split: IntAttr
+
+    def verify(self) -> None:
+        if self.get("cin_split") not in range(4):
+            raise VerifyException(
+                "subvolume cin_split must be 0 (none), 1 (sums in the output buffer), 2 "
+                f"(in the memtile) or 3 (in the core's scratch), got {self.get('cin_split')}")
 
 
 @irdl_attr_definition

@@ -8,7 +8,9 @@ stores of successive iterations overlap on ping/pong buffers yet stay logically 
     WRITEFM acquire k2                   release k0 (buffer free again)
 
 with two tokens on k0 (ping and pong). Head, body and tail use the same ring in
-order, the chain k0 -> k1 -> k2 of every phase. LOADWDM is synchronous and halting and
+order, the chain k0 -> k1 -> k2 of every phase. A phase that writes nothing (an
+input-channel chunk whose partial sums stay in the core's scratch) closes the ring
+k0 -> k1 -> k0: its COMP frees the input buffer. LOADWDM is synchronous and halting and
 takes no lock.
 
 The static check treats the locks of a layer as a marked graph (locks are places,
@@ -39,12 +41,18 @@ CHAIN = {aie2.LoadFMOp: (FREE, INPUT_READY), aie2.CompOp: (INPUT_READY, OUTPUT_R
 
 
 def form_chains(layer: aie2.LayerOp) -> None:
-    """Give the streamed instructions their locks and the layer its lock counts."""
+    """Give the streamed instructions their locks and the layer its lock counts. In a
+    phase without WRITEFM (partial sums kept in the core's scratch) COMP frees the input
+    buffer itself."""
+    writes = {op.phase.data for op in layer.instructions if isinstance(op, aie2.WriteFMOp)}
     for op in layer.instructions:
         locks = CHAIN.get(type(op))
-        if locks is not None:
-            op.properties["acquire"] = IntegerAttr(locks[0], i64)
-            op.properties["release"] = IntegerAttr(locks[1], i64)
+        if locks is None:
+            continue
+        if isinstance(op, aie2.CompOp) and op.phase.data not in writes:
+            locks = (INPUT_READY, FREE)
+        op.properties["acquire"] = IntegerAttr(locks[0], i64)
+        op.properties["release"] = IntegerAttr(locks[1], i64)
     layer.properties["locks"] = aie2.LocksAttr.make(init=[PING_PONG, 0, 0])
 
 

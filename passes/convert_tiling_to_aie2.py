@@ -26,7 +26,9 @@ A layer whose partial sums go through the memtile between input-channel chunks
 ``body.middle``, ``body.last``): LOADFM of a later chunk reads the core's partial sums
 at ``sums`` (the layer's scratch) with its input, WRITEFM of an earlier one writes them
 there; each core's sums lie in a region of its column's memtile (``stride`` is a
-region's bytes).
+region's bytes). A layer whose partial sums stay in the core (``cin_split = 3``) streams
+the same chunk positions, but its COMP accumulates at core address ``sums`` (the core's
+scratch, one tile's int32 sums after another) and only the last chunk writes.
 
 DMA channels follow the channel plan of the layer's split (targets/aie2/channels.py): a
 transfer whose channel is time-shared records ``share``; a layer whose streams, buffer
@@ -163,12 +165,16 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     for group in groups:
         fields = {"iter": group.iterations, "repeat": group.repeat}
         chunk = group.phase.partition(".")[2]
-        reads_sums = {"sums": scratch} if chunk in ("middle", "last") else {}
+        reads_sums = {"sums": scratch} if sub.sums_in_memtile \
+            and chunk in ("middle", "last") else {}
         out.append(aie2.LoadFMOp(
             group.phase, memtile=in_addr, core=core.input, bytes=group.in_bytes,
             extent=in_dist.tile_bytes, stride=in_dist.pitch, **fields, **reads_sums,
             **_shared(shares.loadfm)))
-        out.append(aie2.CompOp(group.phase, macs=group.macs, **fields))
+        keeps_sums = {"sums": core.scratch} if sub.sums_in_scratch else {}
+        out.append(aie2.CompOp(group.phase, macs=group.macs, **fields, **keeps_sums))
+        if not group.out_bytes:  # partial sums kept in the core's scratch
+            continue
         if chunk in ("first", "middle"):  # partial sums back to the memtile
             target = {"memtile": scratch, "extent": sums.tile_bytes,
                       "stride": sums.region_bytes}

@@ -279,16 +279,18 @@ def gb_per_second(text: str, where: str) -> float:
 
 @dataclass(frozen=True)
 class CoreLayout:
-    """Fixed addresses of a core's buffers: input ping/pong, output ping/pong, weights."""
+    """Fixed addresses of a core's buffers: input ping/pong, output ping/pong, weights,
+    then the scratch memory (partial sums a weight-stationary layer keeps there)."""
 
     input: int
     output: int
     weights: int
+    scratch: int
 
     @staticmethod
     def of(array: AIE2Array) -> CoreLayout:
-        return CoreLayout(0, 2 * array.input_buffer,
-                          2 * array.input_buffer + 2 * array.output_buffer)
+        weights = 2 * array.input_buffer + 2 * array.output_buffer
+        return CoreLayout(0, 2 * array.input_buffer, weights, weights + array.weight_buffer)
 
 
 def array_to_attr(array: AIE2Array) -> tiling.HardwareAttr:

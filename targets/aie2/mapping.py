@@ -286,12 +286,14 @@ def tile_sizes(program: list[StreamGroup]) -> tuple[int, int]:
     """How many different input and output tile sizes a program's groups move at once
     (each needs a buffer descriptor of its own). Input-channel chunks whose partial sums
     go through the memtile run one after another, each after a halting weight load, so
-    the descriptors are rewritten between them: the most any chunk position needs."""
+    the descriptors are rewritten between them: the most any chunk position needs. A
+    chunk whose partial sums stay in the core's scratch writes nothing."""
     positions: dict[str, list[StreamGroup]] = {}
     for group in program:
         positions.setdefault(group.phase.partition(".")[2], []).append(group)
     return (max((len({g.in_bytes for g in gs}) for gs in positions.values()), default=0),
-            max((len({g.out_bytes for g in gs}) for gs in positions.values()), default=0))
+            max((len({g.out_bytes for g in gs if g.out_bytes}) for gs in positions.values()),
+                default=0))
 
 
 @lru_cache(maxsize=4096)
@@ -419,6 +421,10 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     found.extend(_sums_in_memtile(
                         shape, array, out_h, widest, w, in_w, h_max, cout, cin, n_cout,
                         n_chunks, peak, row_bytes_in, gate, weight_bytes, sums_links))
+                if cin_split and shape.weighted:
+                    found.extend(_sums_in_scratch(
+                        shape, array, out_h, widest, w, in_w, cout, cin, n_cout, n_chunks,
+                        peak, row_bytes_in, gate, weight_bytes, (in_link, w_link, out_link)))
                 if h_max >= out_h:
                     break  # every row in one block: narrower only adds iterations
     return found
@@ -450,6 +456,42 @@ def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
     relaxed = iterations * step + loads * weight_bytes / w_link
     return [(relaxed, Subvolume(h, w, cout, cin, in_h, in_w, input_bytes, sums, weight_bytes,
                                 iterations, loads, macs, True, True))]
+
+
+def _sums_in_scratch(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, w: int,
+                     in_w: int, cout: int, cin: int, n_cout: int, n_chunks: int, peak: float,
+                     row_bytes_in: int, gate: int, weight_bytes: int,
+                     links: tuple[float, float, float]) -> list[tuple[float, Subvolume]]:
+    """The weight-stationary CIN-split of one chunk pair and column chunk whose partial
+    sums stay in the core's scratch memory: every row-block height whose tiles' int32
+    sums, all of the core's tiles of an output-channel chunk, fit the scratch, and whose
+    input (with a fused addition's residual) fits the input buffer and int8 output the
+    output buffer; with their relaxed costs."""
+    in_link, w_link, out_link = links
+    n_w = ceil(widest / w)
+    h_max = min(out_h, _rows_by_input(shape, (array.input_buffer - gate) // (in_w * row_bytes_in)),
+                array.output_buffer // (w * cout))
+    while h_max and shape.tile_extent(0, h_max) * in_w * row_bytes_in + gate \
+            + shape.residual_bytes(h_max, w, cout) > array.input_buffer:
+        h_max -= 1
+    found = []
+    for h in _row_blocks(out_h, h_max) if h_max else ():
+        n_spatial = ceil(out_h / h) * n_w
+        if n_spatial * h * w * cout * PARTIAL_SUM_BYTES > array.scratch_bytes:
+            continue
+        in_h = shape.tile_extent(0, h)
+        input_bytes = in_h * in_w * row_bytes_in + gate
+        output_bytes = h * w * cout
+        iterations = n_spatial * n_cout * n_chunks
+        macs = round(peak * (h * w)) // n_chunks
+        step = max(input_bytes / in_link, macs / array.macs_per_second)
+        loads = n_cout * n_chunks
+        relaxed = iterations * step + loads * weight_bytes / w_link \
+            + n_spatial * n_cout * output_bytes / out_link
+        found.append((relaxed, Subvolume(h, w, cout, cin, in_h, in_w, input_bytes,
+                                         output_bytes, weight_bytes, iterations, loads, macs,
+                                         True, sums_in_scratch=True)))
+    return found
 
 
 @dataclass(frozen=True)

@@ -43,12 +43,22 @@ class Subvolume:
     """A CIN-split whose partial sums go back to the memtile between input-channel
     chunks (weight-stationary: each chunk's weights are loaded once and every tile of
     the core streams through them) rather than staying in the core."""
+    sums_in_scratch: bool = False
+    """A weight-stationary CIN-split whose partial sums, every tile's of the core,
+    stay in the core's scratch memory between input-channel chunks (no traffic)."""
+
+    @property
+    def weight_stationary(self) -> bool:
+        """Each input-channel chunk's weights load once and every tile of the core
+        streams through them (partial sums in the memtile or the core's scratch)."""
+        return self.sums_in_memtile or self.sums_in_scratch
 
     @property
     def cin_split_code(self) -> int:
         """``cin_split`` as ``#tiling.subvolume`` records it: 0 none, 1 partial sums in
-        the core, 2 in the memtile."""
-        return 2 if self.sums_in_memtile else int(self.cin_split)
+        the core's output buffer, 2 in the memtile, 3 in the core's scratch."""
+        return 3 if self.sums_in_scratch else 2 if self.sums_in_memtile \
+            else int(self.cin_split)
 
     @staticmethod
     def of(layer: tiling.MappedLayer) -> Subvolume:
@@ -58,6 +68,7 @@ class Subvolume:
         code = fields["cin_split"]
         fields["cin_split"] = code > 0
         fields["sums_in_memtile"] = code == 2
+        fields["sums_in_scratch"] = code == 3
         return Subvolume(**fields)
 
 
@@ -170,9 +181,9 @@ def _row_groups(rows: RowGeometry, out_h: int, block: int) -> tuple[RowGroup, ..
 
 
 CHUNK_POSITIONS = ("first", "middle", "last")
-"""Where an input-channel chunk stands when partial sums go through the memtile: the
-first writes partial sums, the middle ones read and write them, the last reads them and
-writes the layer's output."""
+"""Where an input-channel chunk stands in a weight-stationary CIN-split: the first
+starts the partial sums, the middle ones add to them, the last finishes them and writes
+the layer's output."""
 
 
 def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: int = 1
@@ -186,11 +197,12 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
     group of full row blocks, each reading full windows, the last (possibly shorter)
     block charged as a full one, so the program bounds every core's.
 
-    With partial sums in the memtile each row group comes once per chunk position
-    (``head.first``, ``body.middle``, ...): LOADFM brings the partial sums (4 bytes an
-    output) with the input after the first chunk, WRITEFM takes them back before the
-    last. A fused addition's residual (a byte an output) comes with the input of the
-    tile's last (or only) chunk."""
+    Weight-stationary, each row group comes once per chunk position (``head.first``,
+    ``body.middle``, ...). With partial sums in the memtile, LOADFM brings them (4 bytes
+    an output) with the input after the first chunk and WRITEFM takes them back before
+    the last; in the core's scratch they move nowhere and the chunks before the last
+    write nothing. A fused addition's residual (a byte an output) comes with the input
+    of the tile's last (or only) chunk."""
     out_h = shape.out_hw[0]
     bands = ddr.h_passes
     rows = ceil(out_h / bands) if bands > 1 else out_h
@@ -202,7 +214,8 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
     else:
         groups = row_groups(shape, rows, sub.h)
     rows_per_pass = sum(g.iterations for g in groups)
-    chunks = ceil(shape.cin_per_group / sub.cin) if sub.sums_in_memtile else 1
+    chunks = ceil(shape.cin_per_group / sub.cin) if sub.weight_stationary else 1
+    moved = PARTIAL_SUM_BYTES if sub.sums_in_memtile else 0  # partial-sum bytes an output
     repeat = max(1, round(sub.iterations / max(rows_per_pass * chunks, 1))) * ddr.passes
     gate = shape.gate_bytes(sub.cout)
     row_bytes = (sub.input_bytes - gate) // max(sub.in_h, 1)
@@ -215,7 +228,7 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
             in_rows = max(in_rows, min(shape.in_hw[0], shape.tile_extent(0, group.out_rows)))
         outputs = group.out_rows * sub.w * sub.cout
         for position, count in positions:
-            sums_in = outputs * PARTIAL_SUM_BYTES if position in ("middle", "last") else 0
+            sums_in = outputs * moved if position in ("middle", "last") else 0
             sums_out = position in ("first", "middle")
             residual = shape.residual_bytes(group.out_rows, sub.w, sub.cout) \
                 if position in (None, "last") else 0
@@ -223,6 +236,6 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
                 group.phase if position is None else f"{group.phase}.{position}",
                 in_rows * row_bytes + gate + sums_in + residual,
                 ceil(sub.macs_per_iteration * group.out_rows / max(sub.h, 1)),
-                outputs * (PARTIAL_SUM_BYTES if sums_out else 1), group.iterations,
+                outputs * (moved if sums_out else 1), group.iterations,
                 repeat * count))
     return program

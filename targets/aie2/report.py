@@ -42,7 +42,9 @@ def _split_label(layer: LayerTime) -> str:
     cores, sub = layer.split_labels()
     if not cores:
         return ""
-    return f"{cores} sub {sub}" + (" cin-split" if layer.split.get("cin_split") else "")
+    sums = " (sums in memtile)" if layer.split.get("sums_in_memtile") else \
+        " (sums in scratch)" if layer.split.get("sums_in_scratch") else ""
+    return f"{cores} sub {sub}" + (f" cin-split{sums}" if layer.split.get("cin_split") else "")
 
 
 class _Interner:

@@ -12,13 +12,14 @@ computes at each iteration follows from the layer's split, subvolume and DDR til
                         LOADFM, COMP, WRITEFM         (one stream step)
         WRITE of the pass
 
-With partial sums in the memtile (``cin_split = 2``) the input-channel loop moves out,
-weight-stationary::
+With partial sums in the memtile (``cin_split = 2``) or in the core's scratch
+(``cin_split = 3``) the input-channel loop moves out, weight-stationary::
 
         for each output-channel chunk, for each input-channel chunk:   LOADWDM
             for each column chunk, for each row block:
-                LOADFM (input and, after the first chunk, partial sums), COMP,
-                WRITEFM (partial sums, or the output after the last chunk)
+                LOADFM (input and, after the first chunk, partial sums from the memtile),
+                COMP (in the scratch: adding to the tile's partial sums there),
+                WRITEFM (partial sums to the memtile, or the output after the last chunk)
 
 Every core runs the same steps; a core whose range has no chunk at a step idles through
 it. A core's row blocks are those of its own slice of output rows (H-split) or of the
@@ -63,6 +64,7 @@ class Step:
     first_k: bool                     # first input-channel chunk (start accumulating)
     last_k: bool                      # last chunk: requantize and write out
     chunks: dict[tuple[int, int], Chunk] = field(default_factory=dict)
+    tile: int = 0                     # weight-stationary: the tile's place in its chunk
 
 
 @dataclass
@@ -93,7 +95,7 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
     out_h, out_w, cout = geometry.out_hwc
     band = band_channels(geometry, ddr["cout_passes"])
     cin_split = bool(sub["cin_split"]) and geometry.weighted
-    sums_in_memtile = sub["cin_split"] == 2 and geometry.weighted
+    weight_stationary = sub["cin_split"] in (2, 3) and geometry.weighted
     k_bounds = [(k, min(k + sub["cin"], geometry.cin_per_group))
                 for k in range(0, geometry.cin_per_group, sub["cin"])] if cin_split \
         else [(0, geometry.cin_per_group)]
@@ -111,7 +113,7 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
             n_blocks = ceil(tallest / sub["h"])
             current.origins = {core: (r0 + h0, w0, base + c0)
                                for core, ((h0, _), (w0, _), (c0, _)) in ranges.items()}
-            if sums_in_memtile:
+            if weight_stationary:
                 subvolume = _weight_stationary(current, ranges, base, r0, cout, n_cout, n_w,
                                                n_blocks, sub, k_bounds, subvolume)
                 yield current
@@ -142,9 +144,9 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
 def _weight_stationary(current: Pass, ranges, base: int, r0: int, cout: int, n_cout: int,
                        n_w: int, n_blocks: int, sub: dict, k_bounds: list[tuple[int, int]],
                        subvolume: int) -> int:
-    """The steps of a pass whose partial sums go through the memtile: for each channel
-    chunk and input-channel chunk, one weight load, then every tile of the core; returns
-    the next subvolume number."""
+    """The steps of a weight-stationary pass: for each channel chunk and input-channel
+    chunk, one weight load, then every tile of the core (numbered in order: where its
+    partial sums lie in the core's scratch); returns the next subvolume number."""
     last = len(k_bounds) - 1
     for ci in range(n_cout):
         for ki, k in enumerate(k_bounds):
@@ -157,7 +159,8 @@ def _weight_stationary(current: Pass, ranges, base: int, r0: int, cout: int, n_c
                         "last" if position == n_blocks - 1 else "middle"
                     chunks = _chunks(ranges, base, r0, cout, ci, sub["cout"], wi * sub["w"],
                                      position, sub["h"], k, sub["w"])
-                    segment.steps.append(Step(where, subvolume, ki == 0, ki == last, chunks))
+                    segment.steps.append(Step(where, subvolume, ki == 0, ki == last, chunks,
+                                              len(segment.steps)))
                     subvolume += 1
             current.segments.append(segment)
     return subvolume

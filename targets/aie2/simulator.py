@@ -122,6 +122,7 @@ class LayerState:
     in_held: list[int | None] = field(default_factory=lambda: [None, None])
     out_held: list[tuple[str, int] | None] = field(default_factory=lambda: [None, None])
     sums: SumsLayout | None = None  # partial sums kept in the memtile between chunks
+    scratch_tile: int = 0  # bytes of a tile's partial sums kept in the core's scratch
     current: Pass | None = None     # the DDR pass running
     residual: SSAValue | None = None  # the other operand of a fused addition
     residual_buffer: Buffer | None = None
@@ -374,9 +375,12 @@ class Simulator:
         state = LayerState(layer, index, geometry, inputs, layer.output,
                            layer.placement.get("output")[0] < 0, [])
         passes = list(layer_passes(layer, geometry, self.array.rows, self.array.cols))
-        if Subvolume.of(layer).sums_in_memtile:
+        sub = Subvolume.of(layer)
+        if sub.sums_in_memtile:
             state.sums = sums_layout(geometry, Split.of(layer), self.array,
                                      DDRTiling.of(layer))
+        if sub.sums_in_scratch:
+            state.scratch_tile = sub.h * sub.w * sub.cout * PARTIAL_SUM_BYTES
         if geometry.residual:
             state.residual = layer_inputs(layer)[-1]
             if state.streamed or self.last_use.get(self.views[state.residual].root) == index:
@@ -746,6 +750,12 @@ class Simulator:
                 if k >= total:
                     continue
                 op = ops_of[kind][k]
+                if op is None:  # a chunk that writes nothing: done once computed
+                    if next_step[1] <= k:
+                        continue
+                    next_step[kind] += 1
+                    fired = True
+                    break
                 acquire = op.field("acquire", aie2.NO_LOCK)
                 if acquire != aie2.NO_LOCK:
                     if acquire >= len(locks):
@@ -846,11 +856,15 @@ class Simulator:
             raise SimulationError(f"reads input buffer {slot}, which LOADFM has not filled "
                                   "for it")
         held = outputs[out_slot]
-        fresh = step.first_k or state.sums is not None  # the output buffer starts empty
-        if fresh and held is not None:
+        in_scratch = bool(state.scratch_tile)
+        # the output buffer starts empty, unless it holds the partial sums so far
+        fresh = step.first_k or state.sums is not None or in_scratch
+        if in_scratch and not step.last_k:
+            pass  # the output buffer is not touched before the last chunk
+        elif fresh and held is not None:
             raise SimulationError(f"overwrites output buffer {out_slot} before WRITEFM "
                                   "moved it")
-        if not fresh and held != ("partial", step.subvolume):
+        elif not fresh and held != ("partial", step.subvolume):
             raise SimulationError(f"accumulates into output buffer {out_slot}, which holds "
                                   "no partial sums of its subvolume")
         geometry = state.geometry
@@ -864,11 +878,18 @@ class Simulator:
             offsets = np.cumsum([0, *sizes])
             valid = [raw[offsets[i]:offsets[i + 1]].view(np.int8).reshape(shape)
                      for i, shape in enumerate(shapes)]
-            # partial sums so far: after the input (from the memtile) or in the output;
-            # a fused addition's residual after them, with the tile's last chunk
-            sums_at = in_start + sum(sizes) if state.sums is not None else out_start
+            # partial sums so far: after the input (from the memtile), in the core's
+            # scratch or in the output; a fused addition's residual after the input
+            # (and the sums), with the tile's last chunk
+            sums_at = in_start + sum(sizes) if state.sums is not None else \
+                op.field("sums") + step.tile * state.scratch_tile if in_scratch else out_start
+            if in_scratch and ("sums" not in op.properties
+                               or op.field("sums") < self.layout.scratch):
+                raise SimulationError("keeps partial sums in the core's scratch, but names "
+                                      "no address there for them")
             residual = None
-            if state.residual is not None and (state.sums is None or step.last_k):
+            stationary = state.sums is not None or in_scratch
+            if state.residual is not None and (not stationary or step.last_k):
                 tile = (chunk.h1 - chunk.h0, chunk.w1 - chunk.w0, chunk.c1 - chunk.c0)
                 at = in_start + sum(sizes)
                 if state.sums is not None and not step.first_k:
@@ -877,9 +898,15 @@ class Simulator:
                                           f"core {core[0]},{core[1]}"
                                           ).view(np.int8).reshape(tile)
             result = self.compute(state, core, chunk, step, valid, sums_at, residual)
+            if in_scratch and not step.last_k:
+                self.write_core(core, sums_at, result.ravel().view(np.uint8),
+                                f"core {core[0]},{core[1]}: partial sums")
+                continue
             self.write_core(core, out_start, result.ravel().view(np.uint8),
                             f"core {core[0]},{core[1]}", self.array.output_buffer)
         inputs[slot] = None
+        if in_scratch and not step.last_k:
+            return
         outputs[out_slot] = ("final" if step.last_k else "partial", step.subvolume)
 
     def compute(self, state: LayerState, core, chunk: Chunk, step: Step,
@@ -1011,7 +1038,8 @@ def pairs(values) -> list[tuple[int, int]]:
 
 
 def stream_groups(program: list[aie2.InstructionOp]) -> dict[str, list[aie2.InstructionOp]]:
-    """phase -> [LOADFM, COMP, WRITEFM]."""
+    """phase -> [LOADFM, COMP, WRITEFM]; WRITEFM None in a phase that writes nothing
+    (an input-channel chunk whose partial sums stay in the core's scratch)."""
     groups: dict[str, list] = {}
     index = {aie2.LoadFMOp: 0, aie2.CompOp: 1, aie2.WriteFMOp: 2}
     for op in program:
@@ -1020,8 +1048,8 @@ def stream_groups(program: list[aie2.InstructionOp]) -> dict[str, list[aie2.Inst
             continue
         groups.setdefault(op.phase.data, [None, None, None])[kind] = op
     for phase, ops in groups.items():
-        if None in ops:
-            missing = ("LOADFM", "COMP", "WRITEFM")[ops.index(None)]
+        if None in ops[:2]:
+            missing = ("LOADFM", "COMP")[ops.index(None)]
             raise SimulationError(f"the {phase} group has no {missing}")
     return groups
 

@@ -125,8 +125,9 @@ class NetworkTime:
 
 
 def _groups(layer: aie2.LayerOp) -> list[tuple[str, aie2.InstructionOp, aie2.InstructionOp,
-                                                 aie2.InstructionOp]]:
-    """(phase, LOADFM, COMP, WRITEFM) in program order."""
+                                                 aie2.InstructionOp | None]]:
+    """(phase, LOADFM, COMP, WRITEFM) in program order; WRITEFM None where the phase
+    writes nothing (partial sums kept in the core's scratch)."""
     by_phase: dict[str, dict[type, aie2.InstructionOp]] = {}
     order: list[str] = []
     for op in layer.instructions:
@@ -137,7 +138,7 @@ def _groups(layer: aie2.LayerOp) -> list[tuple[str, aie2.InstructionOp, aie2.Ins
                 order.append(phase)
             by_phase[phase][type(op)] = op
     return [(phase, by_phase[phase][aie2.LoadFMOp], by_phase[phase][aie2.CompOp],
-             by_phase[phase][aie2.WriteFMOp]) for phase in order]
+             by_phase[phase].get(aie2.WriteFMOp)) for phase in order]
 
 
 def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
@@ -154,6 +155,7 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
                "subvolume": [sub["h"], sub["w"], sub["cout"], sub["cin"]],
                "cin_split": bool(sub["cin_split"]),
                "sums_in_memtile": sub["cin_split"] == 2,
+               "sums_in_scratch": sub["cin_split"] == 3,
                "ddr_passes": [layer.ddr.get("h_passes"), layer.ddr.get("cout_passes")]},
         keeps_zeros=layer.keeps_zeros is not None,
         blocks=(None if layer.compaction is None else
@@ -225,12 +227,13 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
     for phase, loadfm, comp, writefm in _groups(layer):
         repeat = loadfm.repeats
         if paper is None:
+            written, write_share = (writefm.nbytes, writefm.shares) if writefm else (0, 1)
             amounts = {"LOADFM": {"bytes": loadfm.nbytes, "share": loadfm.shares},
                        "COMP": {"macs": comp.field("macs")},
-                       "WRITEFM": {"bytes": writefm.nbytes, "share": writefm.shares}}
-            timed = group_time(loadfm.nbytes, comp.field("macs"), writefm.nbytes,
+                       "WRITEFM": {"bytes": written, "share": write_share}}
+            timed = group_time(loadfm.nbytes, comp.field("macs"), written,
                                loadfm.iterations, loadfm.repeats, array,
-                               Shares(loadfm=loadfm.shares, writefm=writefm.shares))
+                               Shares(loadfm=loadfm.shares, writefm=write_share))
         else:
             iteration, sub = paper
             amounts = {"LOADFM": {"bytes": iteration.loadfm_bytes},

@@ -16,6 +16,7 @@ from bsir.targets.aie2.mapping import (
     memtile_demand,
     window,
 )
+from bsir.targets.aie2.program import DDRTiling, stream_groups
 
 
 def conv(h=56, w=56, cin=64, cout=64, k=3, stride=1, pad=1, nnz=None):
@@ -161,18 +162,39 @@ def test_a_strided_one_by_one_convolution_moves_only_the_input_it_reads():
 
 
 def test_partial_sums_through_the_memtile_when_weights_overflow_the_core():
-    # ResNet50's layer3 3x3 convolution on 4x4: 36 KiB of weights per core. Chunks of
-    # input channels with partial sums in the core reload weights for every tile and run
-    # each tile alone; through the memtile each chunk's weights load once.
+    # ResNet50's layer2.0 3x3 stride-2 convolution on 4x4: each core's 14x28 output
+    # block over 32 channels has too many partial sums for its scratch memory. Chunks
+    # of input channels with partial sums in the output buffer reload weights for every
+    # tile; through the memtile each chunk's weights load once.
+    array = resolve_array("4x4")
+    shape = conv(h=56, w=56, cin=128, cout=128, stride=2)
+    mapping = map_layer(shape, array)
+    sub = mapping.sub
+    assert sub.cin_split and sub.sums_in_memtile and sub.weight_stationary
+    assert sub.weight_loads == ceil(128 / sub.cin) * ceil(32 / sub.cout)
+    in_core = map_layer(shape, array, sums_budget=0)  # no room for them in the memtiles
+    assert not in_core.sub.sums_in_memtile
+    assert mapping.on_array_s < in_core.on_array_s
+    assert (coverage(mapping) == 1).all()
+    # the partial sums ride in the input buffer with the input tile
+    assert sub.input_bytes + sub.h * sub.w * sub.cout * 4 <= array.input_buffer
+
+
+def test_partial_sums_in_the_core_scratch_when_a_core_block_is_small():
+    # ResNet50's layer3 3x3 convolution on 4x4: 36 KiB of weights per core, a 14x14
+    # block of 16 channels per core: the int32 sums of all its tiles fit the 16 KiB
+    # scratch, so each input-channel chunk's weights load once and nothing moves
+    # between the chunks.
     array = resolve_array("4x4")
     shape = conv(h=14, w=14, cin=256, cout=256)
     mapping = map_layer(shape, array)
     sub = mapping.sub
-    assert sub.cin_split and sub.sums_in_memtile
-    assert sub.weight_loads == ceil(256 / sub.cin) * ceil(16 / sub.cout)
-    in_core = map_layer(shape, array, sums_budget=0)  # no room for them in the memtiles
-    assert not in_core.sub.sums_in_memtile
-    assert mapping.on_array_s < 0.85 * in_core.on_array_s
+    assert sub.sums_in_scratch and sub.weight_stationary and not sub.sums_in_memtile
+    chunks, tiles = ceil(256 / sub.cin), ceil(14 / sub.h) * ceil(14 / sub.w)
+    assert sub.weight_loads == chunks * ceil(16 / sub.cout)
+    assert tiles * sub.h * sub.w * sub.cout * 4 <= array.scratch_bytes
+    assert sub.output_bytes == sub.h * sub.w * sub.cout  # int8: only the last chunk writes
+    groups = stream_groups(shape, sub, DDRTiling(), mapping.split.row_parts)
+    assert {g.phase.partition(".")[2] for g in groups} == {"first", "middle", "last"}
+    assert all(g.out_bytes == 0 for g in groups if not g.phase.endswith(".last"))
     assert (coverage(mapping) == 1).all()
-    # the partial sums ride in the input buffer with the input tile
-    assert sub.input_bytes + sub.h * sub.w * sub.cout * 4 <= array.input_buffer

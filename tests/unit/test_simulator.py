@@ -224,13 +224,12 @@ def test_a_sparse_layer_run_with_its_zeros_is_bit_exact():
     verify_compiled(result.module, result.weights, x)
 
 
-@pytest.fixture(scope="module")
-def deep_program():
-    """A 3x3 convolution over 256 channels on 4x4 (ResNet50's layer3 shape), half its
-    blocks pruned: its weights overflow a core, so it runs input-channel chunks with
-    partial sums in the memtile."""
-    builder = GraphBuilder("deep", (1, 14, 14, 256))
-    y = builder.relu(builder.conv(builder.input, 256, 3, "conv3x3", pad=1))
+def deep_program(size: int, channels: int, stride: int):
+    """A 3x3 convolution over many channels on 4x4, half its blocks pruned, then a 1x1
+    one: its weights overflow a core, so it runs weight-stationary input-channel chunks."""
+    builder = GraphBuilder("deep", (1, size, size, channels))
+    y = builder.relu(builder.conv(builder.input, channels, 3, "conv3x3", stride=stride,
+                                  pad=1))
     built = builder.finish(builder.conv(y, 64, 1, "conv1x1"))
     x = random_inputs(built.module, 0, 1)[0]
     result = compile_module(built.module, materialize(built.specs, 0), "4x4", "shared",
@@ -239,12 +238,29 @@ def deep_program():
     return result, x
 
 
-def test_partial_sums_through_the_memtile_are_bit_exact(deep_program):
-    result, x = deep_program
+@pytest.fixture(scope="module")
+def memtile_sums_program():
+    """ResNet50's layer2.0 3x3 stride-2 shape: a core's block has too many partial sums
+    for its scratch, so they go through the memtile between chunks."""
+    return deep_program(56, 128, 2)
+
+
+@pytest.fixture(scope="module")
+def scratch_sums_program():
+    """ResNet50's layer3 3x3 shape: a core's partial sums fit its scratch memory."""
+    return deep_program(14, 256, 1)
+
+
+@pytest.mark.parametrize("fixture,code", [("memtile_sums_program", 2),
+                                          ("scratch_sums_program", 3)])
+def test_weight_stationary_partial_sums_are_bit_exact(request, fixture, code):
+    result, x = request.getfixturevalue(fixture)
     conv = layers_of(result)[0]
-    assert conv.subvolume.get("cin_split") == 2
+    assert conv.subvolume.get("cin_split") == code
     phases = {op.phase.data for op in conv.instructions if isinstance(op, aie2.LoadFMOp)}
     assert {p.partition(".")[2] for p in phases} >= {"first", "last"}
+    writes = {op.phase.data for op in conv.instructions if isinstance(op, aie2.WriteFMOp)}
+    assert (writes == {p for p in phases if p.endswith(".last")}) == (code == 3)
     report = verify_compiled(result.module, result.weights, x)
     assert report.layers == 2
 
@@ -262,12 +278,28 @@ def test_output_rows_split_over_core_rows_are_bit_exact():
     ("last", "sums", 4, "differs"),                # another core's sums: wrong numbers
     ("last", "sums", -1, "reads"),                 # bytes no partial sum owns
 ])
-def test_misplaced_partial_sums_are_caught(deep_program, phase, field, delta, message):
-    result, x = deep_program
+def test_misplaced_partial_sums_are_caught(memtile_sums_program, phase, field, delta,
+                                           message):
+    result, x = memtile_sums_program
     conv = layers_of(result)[0]
     kind = aie2.WriteFMOp if field == "memtile" else aie2.LoadFMOp
     op = next(o for o in conv.instructions if isinstance(o, kind)
               and o.phase.data.endswith("." + phase))
     text = _perturbed(result, x, kind, field, delta, op=op)
+    assert re.search(message, text), text
+    assert "layer 'conv3x3'" in text
+
+
+@pytest.mark.parametrize("phase,delta,message", [
+    ("middle", 4, "reads never-written"),  # sums read 4 bytes off
+    ("last", -4096, "no address there"),   # in the weights, not the scratch
+    ("first", 16 * 1024, "outside"),       # past the end of core memory
+])
+def test_misplaced_scratch_sums_are_caught(scratch_sums_program, phase, delta, message):
+    result, x = scratch_sums_program
+    conv = layers_of(result)[0]
+    op = next(o for o in conv.instructions if isinstance(o, aie2.CompOp)
+              and o.phase.data.endswith("." + phase))
+    text = _perturbed(result, x, aie2.CompOp, "sums", delta, op=op)
     assert re.search(message, text), text
     assert "layer 'conv3x3'" in text
