@@ -385,6 +385,17 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             rows_seen = 0
             row_bytes_in = cin_in * shape.inputs
             gate = shape.gate_bytes(cout)
+            if cin_split and shape.weighted:  # the widest column chunk whose sums fit
+                for w in widths:
+                    scratch = _sums_in_scratch(
+                        shape, array, out_h, widest, w, in_w_of[w], cout, cin, n_cout,
+                        n_chunks, peak, row_bytes_in, gate, weight_bytes,
+                        (in_link, w_link, out_link))
+                    if scratch:
+                        least = min(relaxed for relaxed, _ in scratch)
+                        best = min(best, least) if found else least
+                        found.extend(scratch)
+                        break
             for w in widths:
                 in_w = in_w_of[w]
                 h_max = min(out_h, _rows_by_input(shape, (input_buffer - gate)
@@ -421,10 +432,6 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     found.extend(_sums_in_memtile(
                         shape, array, out_h, widest, w, in_w, h_max, cout, cin, n_cout,
                         n_chunks, peak, row_bytes_in, gate, weight_bytes, sums_links))
-                if cin_split and shape.weighted:
-                    found.extend(_sums_in_scratch(
-                        shape, array, out_h, widest, w, in_w, cout, cin, n_cout, n_chunks,
-                        peak, row_bytes_in, gate, weight_bytes, (in_link, w_link, out_link)))
                 if h_max >= out_h:
                     break  # every row in one block: narrower only adds iterations
     return found
@@ -463,10 +470,11 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
                      row_bytes_in: int, gate: int, weight_bytes: int,
                      links: tuple[float, float, float]) -> list[tuple[float, Subvolume]]:
     """The weight-stationary CIN-split of one chunk pair and column chunk whose partial
-    sums stay in the core's scratch memory: every row-block height whose tiles' int32
-    sums, all of the core's tiles of an output-channel chunk, fit the scratch, and whose
-    input (with a fused addition's residual) fits the input buffer and int8 output the
-    output buffer; with their relaxed costs."""
+    sums stay in the core's scratch memory: for each output-channel chunk and column
+    chunk, the input-channel chunks' weights each load once and every row block of the
+    column chunk streams through them. Every row-block height whose row blocks' int32
+    sums fit the scratch, and whose input (with a fused addition's residual) fits the
+    input buffer and int8 output the output buffer; with their relaxed costs."""
     in_link, w_link, out_link = links
     n_w = ceil(widest / w)
     h_max = min(out_h, _rows_by_input(shape, (array.input_buffer - gate) // (in_w * row_bytes_in)),
@@ -476,18 +484,20 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
         h_max -= 1
     found = []
     for h in _row_blocks(out_h, h_max) if h_max else ():
-        n_spatial = ceil(out_h / h) * n_w
-        if n_spatial * h * w * cout * PARTIAL_SUM_BYTES > array.scratch_bytes:
+        blocks = ceil(out_h / h)
+        if blocks * h * w * cout * PARTIAL_SUM_BYTES > array.scratch_bytes:
             continue
+        n_spatial = blocks * n_w
         in_h = shape.tile_extent(0, h)
         input_bytes = in_h * in_w * row_bytes_in + gate
         output_bytes = h * w * cout
         iterations = n_spatial * n_cout * n_chunks
         macs = round(peak * (h * w)) // n_chunks
         step = max(input_bytes / in_link, macs / array.macs_per_second)
-        loads = n_cout * n_chunks
+        loads = n_cout * n_w * n_chunks
+        # only the last chunk writes: where its output outlasts the input and the MACs
         relaxed = iterations * step + loads * weight_bytes / w_link \
-            + n_spatial * n_cout * output_bytes / out_link
+            + n_spatial * n_cout * max(0.0, output_bytes / out_link - step)
         found.append((relaxed, Subvolume(h, w, cout, cin, in_h, in_w, input_bytes,
                                          output_bytes, weight_bytes, iterations, loads, macs,
                                          True, sums_in_scratch=True)))
@@ -698,14 +708,16 @@ def resident_demand(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRT
 def mapping_ddr_s(shape: LayerShape, array: AIE2Array, ddr: DDRTiling,
                   resident: bool = False) -> float:
     """DDR seconds a mapping implies by itself: its weights (one COUT band per pass)
-    and, when tiled through DDR, a band of each input in and of the output out; only
-    the weights when the activations stay ``resident`` (COUT bands that fit whole)."""
+    and, when tiled through DDR, a band of each input (a fused addition's residual: a
+    band of the output's shape) in and of the output out; only the weights when the
+    activations stay ``resident`` (COUT bands that fit whole)."""
     load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
     loadw = band_weight_bytes(shape, array, ddr) * ddr.passes / load_bw
     if ddr.passes == 1 or resident:
         return loadw
     in_band, out_band = band_distributions(shape, array, ddr)
-    load = in_band.tile_bytes * shape.inputs * ddr.passes / load_bw
+    residual = out_band.tile_bytes if shape.residual else 0
+    load = (in_band.tile_bytes * shape.inputs + residual) * ddr.passes / load_bw
     return max(load, loadw) + out_band.tile_bytes * ddr.passes / store_bw
 
 

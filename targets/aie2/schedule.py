@@ -15,8 +15,9 @@ computes at each iteration follows from the layer's split, subvolume and DDR til
 With partial sums in the memtile (``cin_split = 2``) or in the core's scratch
 (``cin_split = 3``) the input-channel loop moves out, weight-stationary::
 
-        for each output-channel chunk, for each input-channel chunk:   LOADWDM
-            for each column chunk, for each row block:
+        for each output-channel chunk (in the scratch: and each column chunk),
+          for each input-channel chunk:                                LOADWDM
+            for each column chunk (in the memtile), for each row block:
                 LOADFM (input and, after the first chunk, partial sums from the memtile),
                 COMP (in the scratch: adding to the tile's partial sums there),
                 WRITEFM (partial sums to the memtile, or the output after the last chunk)
@@ -115,7 +116,8 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
                                for core, ((h0, _), (w0, _), (c0, _)) in ranges.items()}
             if weight_stationary:
                 subvolume = _weight_stationary(current, ranges, base, r0, cout, n_cout, n_w,
-                                               n_blocks, sub, k_bounds, subvolume)
+                                               n_blocks, sub, k_bounds, subvolume,
+                                               columns_outside=sub["cin_split"] == 3)
                 yield current
                 continue
             for ci in range(n_cout):
@@ -143,17 +145,20 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
 
 def _weight_stationary(current: Pass, ranges, base: int, r0: int, cout: int, n_cout: int,
                        n_w: int, n_blocks: int, sub: dict, k_bounds: list[tuple[int, int]],
-                       subvolume: int) -> int:
-    """The steps of a weight-stationary pass: for each channel chunk and input-channel
-    chunk, one weight load, then every tile of the core (numbered in order: where its
-    partial sums lie in the core's scratch); returns the next subvolume number."""
+                       subvolume: int, columns_outside: bool = False) -> int:
+    """The steps of a weight-stationary pass: for each channel chunk (and, with
+    ``columns_outside``, each column chunk) and input-channel chunk, one weight load,
+    then every tile it covers (numbered in order: where its partial sums lie in the
+    core's scratch); returns the next subvolume number."""
     last = len(k_bounds) - 1
-    for ci in range(n_cout):
+    outer = [(ci, (wi,)) for ci in range(n_cout) for wi in range(n_w)] if columns_outside \
+        else [(ci, tuple(range(n_w))) for ci in range(n_cout)]
+    for ci, columns in outer:
         for ki, k in enumerate(k_bounds):
             weights = _chunks(ranges, base, r0, cout, ci, sub["cout"], 0, 0, sub["h"], k,
                               whole=True)
             segment = Segment(weights)
-            for wi in range(n_w):
+            for wi in columns:
                 for position in range(n_blocks):
                     where = "first" if position == 0 else \
                         "last" if position == n_blocks - 1 else "middle"
