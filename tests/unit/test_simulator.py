@@ -224,15 +224,14 @@ def test_a_sparse_layer_run_with_its_zeros_is_bit_exact():
     verify_compiled(result.module, result.weights, x)
 
 
-def deep_program(size: int, channels: int, stride: int):
-    """A 3x3 convolution over many channels on 4x4, half its blocks pruned, then a 1x1
-    one: its weights overflow a core, so it runs weight-stationary input-channel chunks."""
+def deep_program(size: int, channels: int, kernel: int, cout: int, grid: str):
+    """A convolution over many channels, half its blocks pruned, then a 1x1 one: its
+    weights overflow a core, so it runs weight-stationary input-channel chunks."""
     builder = GraphBuilder("deep", (1, size, size, channels))
-    y = builder.relu(builder.conv(builder.input, channels, 3, "conv3x3", stride=stride,
-                                  pad=1))
+    y = builder.relu(builder.conv(builder.input, cout, kernel, "conv", pad=kernel // 2))
     built = builder.finish(builder.conv(y, 64, 1, "conv1x1"))
     x = random_inputs(built.module, 0, 1)[0]
-    result = compile_module(built.module, materialize(built.specs, 0), "4x4", "shared",
+    result = compile_module(built.module, materialize(built.specs, 0), grid, "shared",
                             CompileOptions(0.5, calibration=tuple(x)))
     assert result.failed is None
     return result, x
@@ -240,15 +239,16 @@ def deep_program(size: int, channels: int, stride: int):
 
 @pytest.fixture(scope="module")
 def memtile_sums_program():
-    """ResNet50's layer2.0 3x3 stride-2 shape: a core's block has too many partial sums
-    for its scratch, so they go through the memtile between chunks."""
-    return deep_program(56, 128, 2)
+    """InceptionV3's Mixed_6b 1x1 branch shape (17x17, 768 -> 192) on 2x2: a core's block
+    has too many partial sums for its scratch, so they go through the memtile between
+    chunks."""
+    return deep_program(17, 768, 1, 192, "2x2")
 
 
 @pytest.fixture(scope="module")
 def scratch_sums_program():
     """ResNet50's layer3 3x3 shape: a core's partial sums fit its scratch memory."""
-    return deep_program(14, 256, 1)
+    return deep_program(14, 256, 3, 256, "4x4")
 
 
 @pytest.mark.parametrize("fixture,code", [("memtile_sums_program", 2),
@@ -275,7 +275,7 @@ def test_output_rows_split_over_core_rows_are_bit_exact():
 
 @pytest.mark.parametrize("phase,field,delta,message", [
     ("first", "memtile", 64, "clobbers|reads"),   # partial sums written elsewhere
-    ("last", "sums", 4, "differs"),                # another core's sums: wrong numbers
+    ("last", "sums", 4, "differs|reads never"),    # sums read 4 bytes off
     ("last", "sums", -1, "reads"),                 # bytes no partial sum owns
 ])
 def test_misplaced_partial_sums_are_caught(memtile_sums_program, phase, field, delta,
@@ -287,11 +287,11 @@ def test_misplaced_partial_sums_are_caught(memtile_sums_program, phase, field, d
               and o.phase.data.endswith("." + phase))
     text = _perturbed(result, x, kind, field, delta, op=op)
     assert re.search(message, text), text
-    assert "layer 'conv3x3'" in text
+    assert "layer 'conv'" in text
 
 
 @pytest.mark.parametrize("phase,delta,message", [
-    ("middle", 4, "reads never-written"),  # sums read 4 bytes off
+    ("middle", 4, "differs|reads never"),  # sums read 4 bytes off
     ("last", -4096, "no address there"),   # in the weights, not the scratch
     ("first", 16 * 1024, "outside"),       # past the end of core memory
 ])
@@ -302,4 +302,4 @@ def test_misplaced_scratch_sums_are_caught(scratch_sums_program, phase, delta, m
               and o.phase.data.endswith("." + phase))
     text = _perturbed(result, x, aie2.CompOp, "sums", delta, op=op)
     assert re.search(message, text), text
-    assert "layer 'conv3x3'" in text
+    assert "layer 'conv'" in text

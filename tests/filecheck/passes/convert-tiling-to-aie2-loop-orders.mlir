@@ -1,49 +1,25 @@
-// The loop orders beyond the W/COUT splits, through code generation and lock chains.
+// The loop orders beyond the W/COUT splits, through code generation and lock chains
+// (partial sums through the memtile: convert-tiling-to-aie2-sums-in-memtile.mlir).
 // RUN: bsir-opt %s --split-input-file -p 'convert-tg-to-tiling{grid=4x4},tiling-color-memtiles,convert-tiling-to-aie2,aie2-form-lock-chains' | filecheck %s
-
-// A 3x3 stride-2 convolution over 128 channels on 4x4 (ResNet50's layer2.0.conv2): each
-// core's 32 output channels carry 36 KiB of weights, more than its 16 KiB buffer, so it
-// runs four input-channel chunks of 32 channels weight-stationary (one LOADWDM per
-// chunk); the int32 partial sums of its 28x7x32 block are too many for its scratch, so
-// they go to a memtile scratch between chunks (cin_split = 2): the first chunk writes
-// them there, the middle ones read and write them, the last reads them with its input
-// and writes the output.
-// CHECK: aie2.layer "conv" {split = #tiling.split<mode = "w"{{.*}}cin = 32{{.*}}cin_split = 2>{{.*}}scratch = [[[SUMS:[0-9]+]], 100352]>
-// CHECK: aie2.loadwdm once {{.*}}bytes 9216 iter 1 repeat 4
-// CHECK: aie2.loadfm head.first acquire 0 release 1 memtile 0 core 0 bytes 3840
-// CHECK-NOT: sums
-// CHECK: aie2.writefm head.first acquire 2 release 0 memtile [[SUMS]] core 16384 bytes 3584 extent 100352 stride 25088
-// CHECK: aie2.loadfm head.middle {{.*}}bytes 7424 {{.*}} sums [[SUMS]]
-// CHECK: aie2.writefm head.middle {{.*}}memtile [[SUMS]]
-// CHECK: aie2.loadfm head.last {{.*}} sums [[SUMS]]
-// CHECK: aie2.writefm head.last {{.*}}memtile [[OUT:[0-9]+]] core 16384 bytes 896
-// CHECK: aie2.loadfm body.first {{.*}}iter 6
-// CHECK: aie2.writefm body.last {{.*}}memtile [[OUT]]
-
-builtin.module attributes {tg.weights = "w.npz"} {
-  tg.graph @g(%x: tensor<1x56x56x128xf32>) -> (tensor<1x28x28x128xf32>) {
-    %w = tg.weight "conv.weight" : tensor<128x3x3x128xf32>
-    %c = tg.conv2d %x, %w {stride = array<i64: 2, 2>, pad = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x56x56x128xf32>, tensor<128x3x3x128xf32>) -> tensor<1x28x28x128xf32>
-    tg.output %c : tensor<1x28x28x128xf32>
-  }
-}
-
-// -----
 
 // A 3x3 convolution over 256 channels on 4x4 (ResNet50's layer3 shape): each core's
 // 14x14x16 block has 12,544 bytes of int32 partial sums, which fit its 16 KiB scratch:
-// weight-stationary over eight chunks of 32 input channels with the sums in the core
-// (cin_split = 3). COMP names where they lie (the scratch, after the weights); the
-// chunks before the last write nothing, so their COMP frees the input buffer (k1 -> k0).
-// CHECK: aie2.layer "conv" {split = #tiling.split<mode = "cout"{{.*}}cin = 32{{.*}}cin_split = 3>{{.*}}scratch = [-1, 0]>
-// CHECK: aie2.loadwdm once {{.*}}bytes 4608 iter 1 repeat 8
-// CHECK: aie2.loadfm body.first acquire 0 release 1 memtile 0 core 0 bytes 7168 extent 14336 stride 1024 iter 1 repeat 1{{$}}
-// CHECK: aie2.comp body.first acquire 1 release 0 macs 903168 iter 1 repeat 1 sums 49152
-// CHECK-NOT: aie2.writefm body.first
-// CHECK: aie2.comp body.middle acquire 1 release 0 {{.*}}repeat 6 sums 49152
-// CHECK-NOT: aie2.writefm body.middle
-// CHECK: aie2.comp body.last acquire 1 release 2 {{.*}}sums 49152
-// CHECK: aie2.writefm body.last acquire 2 release 0 {{.*}}bytes 3136
+// weight-stationary over four chunks of 64 input channels with the sums in the core
+// (cin_split = 3), each chunk streaming the core's five 3-row blocks (head, 3 body,
+// tail) through its weights. COMP names where the sums lie (the scratch, after the
+// weights); the chunks before the last write nothing, so their COMP frees the input
+// buffer itself (k1 -> k0).
+// CHECK: aie2.layer "conv" {split = #tiling.split<mode = "cout"{{.*}}cin = 64{{.*}}cin_split = 3>{{.*}}scratch = [-1, 0]>
+// CHECK: aie2.loadwdm once {{.*}}bytes 9216 iter 1 repeat 4
+// CHECK: aie2.loadfm head.first acquire 0 release 1 memtile 0 core 0 bytes 4096 extent 14336 stride 1024 iter 1 repeat 1{{$}}
+// CHECK: aie2.comp head.first acquire 1 release 0 macs 387072 iter 1 repeat 1 sums 49152
+// CHECK-NOT: aie2.writefm head.first
+// CHECK: aie2.comp head.middle acquire 1 release 0 {{.*}}repeat 2 sums 49152
+// CHECK-NOT: aie2.writefm head.middle
+// CHECK: aie2.comp head.last acquire 1 release 2 {{.*}}sums 49152
+// CHECK: aie2.writefm head.last acquire 2 release 0 {{.*}}bytes 672
+// CHECK: aie2.comp body.first acquire 1 release 0 macs 387072 iter 3 repeat 1 sums 49152
+// CHECK: aie2.writefm tail.last
 
 builtin.module attributes {tg.weights = "w.npz"} {
   tg.graph @g(%x: tensor<1x14x14x256xf32>) -> (tensor<1x14x14x256xf32>) {
