@@ -194,8 +194,9 @@ class LayerShape:
 
     def pieces(self, ranges: Sequence[tuple[int, int]], chunk: int) -> ChannelPieces:
         """The ``chunk``-channel pieces of every core's channel range (whole block rows
-        when sparse): what one weight load of a core holds."""
-        return ChannelPieces(self, tuple(ranges), chunk)
+        when sparse): what one weight load of a core holds. Memoised: the mapper asks
+        for the same pieces under every DDR tiling and row count it tries."""
+        return _pieces(self, tuple(ranges), chunk)
 
     @property
     def input_bytes(self) -> int:
@@ -210,6 +211,12 @@ class LayerShape:
     @property
     def total_weight_bytes(self) -> int:
         return self.weight_bytes(0, self.cout) if self.weighted else 0
+
+
+@lru_cache(maxsize=4096)
+def _pieces(shape: LayerShape, ranges: tuple[tuple[int, int], ...], chunk: int
+            ) -> ChannelPieces:
+    return ChannelPieces(shape, ranges, chunk)
 
 
 @lru_cache(maxsize=256)
@@ -228,6 +235,7 @@ class ChannelPieces:
 
     def __init__(self, shape: LayerShape, ranges: tuple[tuple[int, int], ...], chunk: int):
         self.shape = shape
+        self._weight_bytes: dict[int, int] = {}
         ranges = tuple(r for r in ranges if r[1] > r[0])
         widest = max((c1 - c0 for c0, c1 in ranges), default=0)
         self.dense_channels = min(chunk, widest)
@@ -254,6 +262,12 @@ class ChannelPieces:
 
     def weight_bytes(self, cin: int) -> int:
         """The largest weight bytes of any piece, for a CIN chunk of ``cin`` channels."""
+        known = self._weight_bytes.get(cin)
+        if known is None:
+            known = self._weight_bytes[cin] = self._largest_weight_bytes(cin)
+        return known
+
+    def _largest_weight_bytes(self, cin: int) -> int:
         shape = self.shape
         if not shape.weighted:
             return 0

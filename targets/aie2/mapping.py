@@ -21,7 +21,7 @@ that do not divide) only cost idle cores, never failure.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import pairwise
@@ -385,12 +385,14 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             rows_seen = 0
             row_bytes_in = cin_in * shape.inputs
             gate = shape.gate_bytes(cout)
-            if cin_split and shape.weighted:  # the widest column chunk whose sums fit
-                for w in widths:
+            # the widest column chunk whose sums (every row of the core) fit the scratch
+            widest_sums = array.scratch_bytes // (out_h * cout * PARTIAL_SUM_BYTES)
+            if cin_split and shape.weighted and widest_sums:
+                for w in (w for w in widths if w <= widest_sums):
                     scratch = _sums_in_scratch(
                         shape, array, out_h, widest, w, in_w_of[w], cout, cin, n_cout,
                         n_chunks, peak, row_bytes_in, gate, weight_bytes,
-                        (in_link, w_link, out_link))
+                        (in_link, w_link, out_link), in_h_of)
                     if scratch:
                         least = min(relaxed for relaxed, _ in scratch)
                         best = min(best, least) if found else least
@@ -431,7 +433,8 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                 if cin_split and shape.weighted and sums_shares is not None:
                     found.extend(_sums_in_memtile(
                         shape, array, out_h, widest, w, in_w, h_max, cout, cin, n_cout,
-                        n_chunks, peak, row_bytes_in, gate, weight_bytes, sums_links))
+                        n_chunks, peak, row_bytes_in, gate, weight_bytes, sums_links,
+                        in_h_of))
                 if h_max >= out_h:
                     break  # every row in one block: narrower only adds iterations
     return found
@@ -440,19 +443,20 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
 def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, w: int,
                      in_w: int, h_max: int, cout: int, cin: int, n_cout: int, n_chunks: int,
                      peak: float, row_bytes_in: int, gate: int, weight_bytes: int,
-                     links: tuple[float, float, float]) -> list[tuple[float, Subvolume]]:
+                     links: tuple[float, float, float], in_h_of: Callable[[int], int]
+                     ) -> list[tuple[float, Subvolume]]:
     """The weight-stationary CIN-split of one chunk pair and column chunk, its partial
     sums through the memtile: the most rows whose input and partial sums fit the input
     buffer (at most ``h_max``, what the output buffer allows), with its relaxed cost."""
     in_link, w_link, out_link = links
     h = h_max
-    while h and shape.tile_extent(0, h) * in_w * row_bytes_in + gate \
+    while h and in_h_of(h) * in_w * row_bytes_in + gate \
             + h * w * cout * PARTIAL_SUM_BYTES + shape.residual_bytes(h, w, cout) \
             > array.input_buffer:
         h -= 1  # the last chunk brings the sums and a fused addition's residual
     if not h:
         return []
-    in_h = shape.tile_extent(0, h)
+    in_h = in_h_of(h)
     input_bytes = in_h * in_w * row_bytes_in + gate
     sums = h * w * cout * PARTIAL_SUM_BYTES
     iterations = ceil(out_h / h) * ceil(widest / w) * n_cout * n_chunks
@@ -468,7 +472,8 @@ def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
 def _sums_in_scratch(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, w: int,
                      in_w: int, cout: int, cin: int, n_cout: int, n_chunks: int, peak: float,
                      row_bytes_in: int, gate: int, weight_bytes: int,
-                     links: tuple[float, float, float]) -> list[tuple[float, Subvolume]]:
+                     links: tuple[float, float, float], in_h_of: Callable[[int], int]
+                     ) -> list[tuple[float, Subvolume]]:
     """The weight-stationary CIN-split of one chunk pair and column chunk whose partial
     sums stay in the core's scratch memory: for each output-channel chunk and column
     chunk, the input-channel chunks' weights each load once and every row block of the
@@ -479,7 +484,7 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
     n_w = ceil(widest / w)
     h_max = min(out_h, _rows_by_input(shape, (array.input_buffer - gate) // (in_w * row_bytes_in)),
                 array.output_buffer // (w * cout))
-    while h_max and shape.tile_extent(0, h_max) * in_w * row_bytes_in + gate \
+    while h_max and in_h_of(h_max) * in_w * row_bytes_in + gate \
             + shape.residual_bytes(h_max, w, cout) > array.input_buffer:
         h_max -= 1
     found = []
@@ -488,7 +493,7 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
         if blocks * h * w * cout * PARTIAL_SUM_BYTES > array.scratch_bytes:
             continue
         n_spatial = blocks * n_w
-        in_h = shape.tile_extent(0, h)
+        in_h = in_h_of(h)
         input_bytes = in_h * in_w * row_bytes_in + gate
         output_bytes = h * w * cout
         iterations = n_spatial * n_cout * n_chunks
