@@ -92,6 +92,11 @@ def _cells_for(model: str, sparse: bool, layers: bool = False,
                                       if paper and cell["conv_s"] else None)
             cell["paper_schedule_s"] = (PAPER_SCHEDULE.get((model, n), (None, None))[sparse]
                                         if cost_model == "honest" else None)
+            if cell["paper_schedule_s"] and honest.timing is not None:
+                # the same program under bsir's rules at the paper's GiB/s: the units of
+                # the estimator the schedules were re-timed from (docs/design.md)
+                cell["conv_at_paper_rates_s"] = honest.timed_by(
+                    "honest", resolve_array(f"paper-{n}x{n}")).timing.conv_s
             if layers:
                 cell["layers"] = [(layer.name, layer.total_s) for layer in result.layers]
             cells.append(cell)
