@@ -498,7 +498,9 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
         output_bytes = h * w * cout
         iterations = n_spatial * n_cout * n_chunks
         macs = round(peak * (h * w)) // n_chunks
-        step = max(input_bytes / in_link, macs / array.macs_per_second)
+        stages = (input_bytes / in_link, macs / array.macs_per_second)
+        # a chunk of one row block runs its load and compute one after the other
+        step = sum(stages) if blocks == 1 else max(stages)
         loads = n_cout * n_w * n_chunks
         # only the last chunk writes: where its output outlasts the input and the MACs
         relaxed = iterations * step + loads * weight_bytes / w_link \
