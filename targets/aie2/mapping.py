@@ -747,6 +747,7 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
     (ResNet50 has 72 layers of 23 shapes) and Table 2 maps each network seven times."""
     best: LayerMapping | None = None
     failure: BsirError | None = None
+    options = []  # (floor, mode, ddr, band, split): the cheapest floors searched first
     for mode, rows in ((split_mode, rows) for split_mode in split_modes(shape, array)
                        for rows in row_counts(shape, array, split_mode)):
         try:
@@ -760,22 +761,29 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
         for ddr in tilings:
             band = band_shape(shape, ddr.cout_passes)
             split = choose_split(band, array, mode, rows, ceil(shape.out_hw[0] / ddr.h_passes))
-            try:
-                plan = layer_plan(band, array, mode, split.rows_in_use)
-                sums_plan = None
-                if shape.weighted and _sums_fit(shape, split, array, ddr,
-                                                 budget if sums_budget is None
-                                                 else sums_budget):
-                    sums_plan = layer_plan(band, array, mode, split.rows_in_use, True)
-                sub, on_array = choose_subvolume(band, split, array, ddr, plan, sums_plan)
-            except BsirError as error:
-                failure = failure or error
-                continue
-            resident = _stays_resident(shape, split, array, ddr, sub, budget, sums_budget)
-            mapping = LayerMapping(shape, split, sub, ddr, array.rows, array.cols,
-                                   on_array, mapping_ddr_s(shape, array, ddr, resident))
-            if best is None or mapping.estimate_s < best.estimate_s:
-                best = mapping
+            floor = _weights_floor_s(band, split, array, ddr) \
+                + mapping_ddr_s(shape, array, ddr, resident=True)
+            options.append((floor, mode, ddr, band, split))
+    options.sort(key=lambda option: option[0])
+    for floor, mode, ddr, band, split in options:
+        if best is not None and floor >= best.estimate_s:
+            break  # every mapping left costs at least its floor
+        try:
+            plan = layer_plan(band, array, mode, split.rows_in_use)
+            sums_plan = None
+            if shape.weighted and _sums_fit(shape, split, array, ddr,
+                                             budget if sums_budget is None
+                                             else sums_budget):
+                sums_plan = layer_plan(band, array, mode, split.rows_in_use, True)
+            sub, on_array = choose_subvolume(band, split, array, ddr, plan, sums_plan)
+        except BsirError as error:
+            failure = failure or error
+            continue
+        resident = _stays_resident(shape, split, array, ddr, sub, budget, sums_budget)
+        mapping = LayerMapping(shape, split, sub, ddr, array.rows, array.cols,
+                               on_array, mapping_ddr_s(shape, array, ddr, resident))
+        if best is None or mapping.estimate_s < best.estimate_s:
+            best = mapping
     if best is None:
         assert failure is not None
         raise failure
@@ -791,6 +799,18 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
     except BsirError:
         return best
     return replace(dense, keeps_zeros=True) if dense.estimate_s < best.estimate_s else best
+
+
+def _weights_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling
+                     ) -> float:
+    """A floor under the memtile<->core and compute time of any subvolume of a split:
+    every pass, each core loads the weights of all its channels at least once, and
+    LOADWDM halts (a shared channel only makes it longer)."""
+    if not band.weighted:
+        return 0.0
+    _, _, _, ranges = _core_extents(band, split, array, ceil(band.out_hw[0] / ddr.h_passes))
+    heaviest = max(band.weight_bytes(c0, c1) for c0, c1 in set(ranges) if c1 > c0)
+    return ddr.passes * heaviest / array.link_bandwidth()
 
 
 def map_layer_among(shape: LayerShape, array: AIE2Array, others: int) -> LayerMapping:
