@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import pairwise
-from math import ceil
+from math import ceil, inf
 
 import numpy as np
 
@@ -745,6 +745,27 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
     costs less than computing only its kept blocks: sparsity never makes a layer slower.
     A pure function of frozen values, so it is memoised: networks repeat layer shapes
     (ResNet50 has 72 layers of 23 shapes) and Table 2 maps each network seven times."""
+    best = _search(shape, array, budget, sums_budget)
+    assert best is not None
+    if shape.block_row_nnz is None:
+        return best
+    # sparse never slower: with its zeros, uncompacted, when that is faster (only worth
+    # a search when the dense layer's lower bound leaves it a chance, and only among
+    # the mappings whose floors do)
+    dense_shape = replace(shape, block_row_nnz=None)
+    if layer_bound(dense_shape, array).seconds >= best.estimate_s:
+        return best
+    try:
+        dense = _search(dense_shape, array, budget, sums_budget, below=best.estimate_s)
+    except BsirError:
+        return best
+    return replace(dense, keeps_zeros=True) if dense is not None else best
+
+
+def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
+            sums_budget: int | None, below: float | None = None) -> LayerMapping | None:
+    """:func:`map_layer`'s search of one shape; with ``below``, only mappings that cost
+    less (None when none does)."""
     best: LayerMapping | None = None
     failure: BsirError | None = None
     options = []  # (floor, mode, ddr, band, split): the cheapest floors searched first
@@ -766,7 +787,8 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
             options.append((floor, mode, ddr, band, split))
     options.sort(key=lambda option: option[0])
     for floor, mode, ddr, band, split in options:
-        if best is not None and floor >= best.estimate_s:
+        limit = best.estimate_s if best is not None else below
+        if limit is not None and floor >= limit:
             break  # every mapping left costs at least its floor
         try:
             plan = layer_plan(band, array, mode, split.rows_in_use)
@@ -782,35 +804,32 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
         resident = _stays_resident(shape, split, array, ddr, sub, budget, sums_budget)
         mapping = LayerMapping(shape, split, sub, ddr, array.rows, array.cols,
                                on_array, mapping_ddr_s(shape, array, ddr, resident))
-        if best is None or mapping.estimate_s < best.estimate_s:
+        if mapping.estimate_s < (best.estimate_s if best is not None else below or inf):
             best = mapping
-    if best is None:
+    if best is None and below is None:
         assert failure is not None
         raise failure
-    if shape.block_row_nnz is None:
-        return best
-    # sparse never slower: with its zeros, uncompacted, when that is faster (only worth
-    # a search when the dense layer's lower bound leaves it a chance)
-    dense_shape = replace(shape, block_row_nnz=None)
-    if layer_bound(dense_shape, array).seconds >= best.estimate_s:
-        return best
-    try:
-        dense = map_layer(dense_shape, array, budget, sums_budget)
-    except BsirError:
-        return best
-    return replace(dense, keeps_zeros=True) if dense.estimate_s < best.estimate_s else best
+    return best
 
 
 def _weights_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling
                      ) -> float:
     """A floor under the memtile<->core and compute time of any subvolume of a split:
-    every pass, each core loads the weights of all its channels at least once, and
-    LOADWDM halts (a shared channel only makes it longer)."""
+    every pass, each core loads the weights of all its channels at least once (LOADWDM
+    halts; a shared channel only makes it longer), then computes its MACs."""
     if not band.weighted:
         return 0.0
-    _, _, _, ranges = _core_extents(band, split, array, ceil(band.out_hw[0] / ddr.h_passes))
-    heaviest = max(band.weight_bytes(c0, c1) for c0, c1 in set(ranges) if c1 > c0)
-    return ddr.passes * heaviest / array.link_bandwidth()
+    band_hw = (ceil(band.out_hw[0] / ddr.h_passes), band.out_hw[1])
+    link, rate = array.link_bandwidth(), array.macs_per_second
+    slowest = 0.0
+    for row in range(array.rows):
+        for col in range(array.cols):
+            (h0, h1), (w0, w1), (c0, c1) = split.core_block(band_hw, band.cout, row, col)
+            if c1 <= c0 or h1 <= h0 or w1 <= w0:
+                continue
+            macs = band.pieces([(c0, c1)], c1 - c0).peak_rate * (h1 - h0) * (w1 - w0)
+            slowest = max(slowest, band.weight_bytes(c0, c1) / link + macs / rate)
+    return ddr.passes * slowest
 
 
 def map_layer_among(shape: LayerShape, array: AIE2Array, others: int) -> LayerMapping:
