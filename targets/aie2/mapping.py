@@ -767,14 +767,14 @@ def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
     """:func:`map_layer`'s search of one shape; with ``below``, only mappings that cost
     less (None when none does)."""
     best: LayerMapping | None = None
-    failure: BsirError | None = None
-    options = []  # (floor, mode, ddr, band, split): the cheapest floors searched first
+    failures: list[tuple[int, BsirError]] = []  # the first option's error is reported
+    options = []  # (floor, order, mode, ddr, band, split): the cheapest floors first
     for mode, rows in ((split_mode, rows) for split_mode in split_modes(shape, array)
                        for rows in row_counts(shape, array, split_mode)):
         try:
             tilings = ddr_tilings(shape, choose_split(shape, array, mode), array, budget)
         except BsirError as error:
-            failure = failure or error
+            failures.append((len(options), error))
             continue
         if shape.weighted and tilings == [DDRTiling()]:
             tilings += _bands_for_sums(shape, choose_split(shape, array, mode), array,
@@ -784,9 +784,9 @@ def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
             split = choose_split(band, array, mode, rows, ceil(shape.out_hw[0] / ddr.h_passes))
             floor = _weights_floor_s(band, split, array, ddr) \
                 + mapping_ddr_s(shape, array, ddr, resident=True)
-            options.append((floor, mode, ddr, band, split))
-    options.sort(key=lambda option: option[0])
-    for floor, mode, ddr, band, split in options:
+            options.append((floor, len(options), mode, ddr, band, split))
+    options.sort(key=lambda option: option[:2])
+    for floor, order, mode, ddr, band, split in options:
         limit = best.estimate_s if best is not None else below
         if limit is not None and floor >= limit:
             break  # every mapping left costs at least its floor
@@ -799,7 +799,7 @@ def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
                 sums_plan = layer_plan(band, array, mode, split.rows_in_use, True)
             sub, on_array = choose_subvolume(band, split, array, ddr, plan, sums_plan)
         except BsirError as error:
-            failure = failure or error
+            failures.append((order, error))
             continue
         resident = _stays_resident(shape, split, array, ddr, sub, budget, sums_budget)
         mapping = LayerMapping(shape, split, sub, ddr, array.rows, array.cols,
@@ -807,8 +807,8 @@ def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
         if mapping.estimate_s < (best.estimate_s if best is not None else below or inf):
             best = mapping
     if best is None and below is None:
-        assert failure is not None
-        raise failure
+        assert failures
+        raise min(failures, key=lambda failure: failure[0])[1]
     return best
 
 
