@@ -782,13 +782,13 @@ def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
         for ddr in tilings:
             band = band_shape(shape, ddr.cout_passes)
             split = choose_split(band, array, mode, rows, ceil(shape.out_hw[0] / ddr.h_passes))
-            floor = _weights_floor_s(band, split, array, ddr) \
+            floor = _split_floor_s(band, split, array, ddr) \
                 + mapping_ddr_s(shape, array, ddr, resident=True)
             options.append((floor, len(options), mode, ddr, band, split))
     options.sort(key=lambda option: option[:2])
     for floor, order, mode, ddr, band, split in options:
-        limit = best.estimate_s if best is not None else below
-        if limit is not None and floor >= limit:
+        limit = best.estimate_s if best is not None else inf if below is None else below
+        if floor >= limit:
             break  # every mapping left costs at least its floor
         try:
             plan = layer_plan(band, array, mode, split.rows_in_use)
@@ -804,7 +804,7 @@ def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
         resident = _stays_resident(shape, split, array, ddr, sub, budget, sums_budget)
         mapping = LayerMapping(shape, split, sub, ddr, array.rows, array.cols,
                                on_array, mapping_ddr_s(shape, array, ddr, resident))
-        if mapping.estimate_s < (best.estimate_s if best is not None else below or inf):
+        if mapping.estimate_s < limit:
             best = mapping
     if best is None and below is None:
         assert failures
@@ -812,11 +812,12 @@ def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
     return best
 
 
-def _weights_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling
+def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling
                      ) -> float:
-    """A floor under the memtile<->core and compute time of any subvolume of a split:
-    every pass, each core loads the weights of all its channels at least once (LOADWDM
-    halts; a shared channel only makes it longer), then computes its MACs."""
+    """A floor under the memtile<->core and compute time of any subvolume of a split
+    (what the search is ordered and cut by): every pass, each core loads the weights of
+    all its channels at least once (LOADWDM halts; a shared channel only makes it
+    longer) and computes its MACs besides."""
     if not band.weighted:
         return 0.0
     band_hw = (ceil(band.out_hw[0] / ddr.h_passes), band.out_hw[1])

@@ -6,14 +6,19 @@ import pytest
 
 from bsir.diagnostics import BsirError
 from bsir.targets.aie2.hardware import AIE2Array, resolve_array
+from bsir.targets.aie2.channels import layer_plan
 from bsir.targets.aie2.mapping import (
     LayerShape,
+    _split_floor_s,
+    band_shape,
     choose_split,
     choose_subvolume,
     coverage,
+    ddr_tilings,
     even_bounds,
     map_layer,
     memtile_demand,
+    split_modes,
     window,
 )
 from bsir.targets.aie2.program import DDRTiling, stream_groups
@@ -200,3 +205,26 @@ def test_partial_sums_in_the_core_scratch_when_a_core_block_is_small():
     assert {g.phase.partition(".")[2] for g in groups} == {"first", "middle", "last"}
     assert all(g.out_bytes == 0 for g in groups if not g.phase.endswith(".last"))
     assert (coverage(mapping) == 1).all()
+
+
+@pytest.mark.parametrize("grid", ["2x2", "4x4", "8x8"])
+@pytest.mark.parametrize("shape", [
+    conv(h=56, w=56, cin=64, cout=64),
+    conv(h=14, w=14, cin=256, cout=256, nnz=(16,) * 32),
+    conv(h=14, w=14, cin=1024, cout=256, k=1, pad=0),
+    conv(h=7, w=7, cin=512, cout=512),
+])
+def test_the_search_floor_is_below_every_subvolume_cost(shape, grid):
+    # the search visits splits and DDR tilings in order of this floor and stops at the
+    # first one no cheaper than its best mapping: it must hold for every option
+    array = resolve_array(grid)
+    checked = 0
+    for mode in split_modes(shape, array):
+        for ddr in ddr_tilings(shape, choose_split(shape, array, mode), array):
+            band = band_shape(shape, ddr.cout_passes)
+            split = choose_split(band, array, mode, None, ceil(shape.out_hw[0] / ddr.h_passes))
+            plan = layer_plan(band, array, mode, split.rows_in_use)
+            _, cost = choose_subvolume(band, split, array, ddr, plan)
+            assert _split_floor_s(band, split, array, ddr) <= cost * (1 + 1e-12)
+            checked += 1
+    assert checked >= 2
