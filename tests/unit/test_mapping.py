@@ -5,8 +5,8 @@ from math import ceil
 import pytest
 
 from bsir.diagnostics import BsirError
-from bsir.targets.aie2.hardware import AIE2Array, resolve_array
 from bsir.targets.aie2.channels import layer_plan
+from bsir.targets.aie2.hardware import AIE2Array, resolve_array
 from bsir.targets.aie2.mapping import (
     LayerShape,
     _split_floor_s,
