@@ -21,8 +21,10 @@ weights. When partial sums go through the memtile between input-channel chunks, 
 streamed phase also names the chunk (``body.first``, ``body.middle``, ``body.last``):
 the LOADFM of a later chunk reads the partial sums at memtile address ``sums`` besides
 its input, the WRITEFM of an earlier one writes them there (``memtile``). When they stay
-in the core instead, COMP names ``sums``, the core address of the first tile's int32
-partial sums (the next tiles' follow), and the chunks before the last have no WRITEFM.
+in the core instead, COMP names ``sums``, the core address of the first tile's slot of
+int32 partial sums (the next tiles' follow over the output buffers, then the scratch),
+the chunks before the last have no WRITEFM, and the last leaves each tile's int8 result
+at the start of its slot, from where its WRITEFM (``core``: the first slot) moves it.
 ``acquire``/``release`` are the core locks of the chain (-1: none).
 
 Addresses: ``memtile`` is where the transfer's buffer starts on each memtile it spans

@@ -132,7 +132,7 @@ class SubvolumeAttr(RecordAttr):
     ``cin_split``: 0 every input channel at once, 1 input-channel chunks whose int32
     partial sums stay in the core's output buffer, 2 weight-stationary over the chunks
     with the partial sums kept in the memtile between them, 3 the same with every
-    tile's partial sums in the core's scratch memory."""
+    tile's partial sums in the core (slots over its output buffers and scratch)."""
 
     name = "tiling.subvolume"
 

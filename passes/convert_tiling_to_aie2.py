@@ -27,8 +27,10 @@ A layer whose partial sums go through the memtile between input-channel chunks
 at ``sums`` (the layer's scratch) with its input, WRITEFM of an earlier one writes them
 there; each core's sums lie in a region of its column's memtile (``stride`` is a
 region's bytes). A layer whose partial sums stay in the core (``cin_split = 3``) streams
-the same chunk positions, but its COMP accumulates at core address ``sums`` (the core's
-scratch, one tile's int32 sums after another) and only the last chunk writes.
+the same chunk positions, but its COMP accumulates in the tile's slot from core address
+``sums`` (one tile's int32 sums after another over the output buffers, then the
+scratch: ``CoreLayout``), and only the last chunk writes: its COMP leaves the tile's
+int8 result at the start of the slot, where WRITEFM (``core``, the first slot) takes it.
 
 DMA channels follow the channel plan of the layer's split (targets/aie2/channels.py): a
 transfer whose channel is time-shared records ``share``; a layer whose streams, buffer
@@ -171,7 +173,7 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
             group.phase, memtile=in_addr, core=core.input, bytes=group.in_bytes,
             extent=in_dist.tile_bytes, stride=in_dist.pitch, **fields, **reads_sums,
             **_shared(shares.loadfm)))
-        keeps_sums = {"sums": core.scratch} if sub.sums_in_scratch else {}
+        keeps_sums = {"sums": core.output} if sub.sums_in_scratch else {}  # the first slot
         out.append(aie2.CompOp(group.phase, macs=group.macs, **fields, **keeps_sums))
         if not group.out_bytes:  # partial sums kept in the core's scratch
             continue

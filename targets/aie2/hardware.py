@@ -280,17 +280,44 @@ def gb_per_second(text: str, where: str) -> float:
 @dataclass(frozen=True)
 class CoreLayout:
     """Fixed addresses of a core's buffers: input ping/pong, output ping/pong, weights,
-    then the scratch memory (partial sums a weight-stationary layer keeps there)."""
+    then the scratch memory.
+
+    A layer that keeps its partial sums in the core between input-channel chunks
+    (weight-stationary, ``cin_split = 3``) lays them out in *slots*, one tile's int32
+    sums each, in the output buffers and then the scratch (its last chunk writes each
+    tile's int8 result over the start of its own slot, and WRITEFM moves it from there,
+    so the output ping/pong is free for them)."""
 
     input: int
     output: int
     weights: int
     scratch: int
+    output_bytes: int    # both output buffers
+    scratch_bytes: int
 
     @staticmethod
     def of(array: AIE2Array) -> CoreLayout:
         weights = 2 * array.input_buffer + 2 * array.output_buffer
-        return CoreLayout(0, 2 * array.input_buffer, weights, weights + array.weight_buffer)
+        return CoreLayout(0, 2 * array.input_buffer, weights, weights + array.weight_buffer,
+                          2 * array.output_buffer, array.scratch_bytes)
+
+    @property
+    def sum_regions(self) -> tuple[tuple[int, int], ...]:
+        """(address, bytes) of the regions partial-sum slots fill, in order."""
+        return (self.output, self.output_bytes), (self.scratch, self.scratch_bytes)
+
+    def sum_slots(self, slot_bytes: int) -> int:
+        """How many slots of ``slot_bytes`` the regions hold (none straddles two)."""
+        return sum(size // slot_bytes for _, size in self.sum_regions) if slot_bytes else 0
+
+    def sum_slot(self, index: int, slot_bytes: int) -> int | None:
+        """The offset of slot ``index`` from the first slot (None past the last one)."""
+        for start, size in self.sum_regions:
+            count = size // slot_bytes
+            if index < count:
+                return start + index * slot_bytes - self.output
+            index -= count
+        return None
 
 
 def array_to_attr(array: AIE2Array) -> tiling.HardwareAttr:

@@ -40,7 +40,7 @@ from bsir.targets.aie2.geometry import (
     even_bounds,
     window,
 )
-from bsir.targets.aie2.hardware import AIE2Array
+from bsir.targets.aie2.hardware import AIE2Array, CoreLayout
 from bsir.targets.aie2.layout import Distribution
 from bsir.targets.aie2.memtile_allocator import align
 from bsir.targets.aie2.program import DDRTiling, StreamGroup, Subvolume, stream_groups
@@ -385,8 +385,10 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             rows_seen = 0
             row_bytes_in = cin_in * shape.inputs
             gate = shape.gate_bytes(cout)
-            # the widest column chunk whose sums (every row of the core) fit the scratch
-            widest_sums = array.scratch_bytes // (out_h * cout * PARTIAL_SUM_BYTES)
+            # the widest column chunk whose sums (every row of the core) fit the core
+            layout = CoreLayout.of(array)
+            widest_sums = (layout.output_bytes + layout.scratch_bytes) \
+                // (out_h * cout * PARTIAL_SUM_BYTES)
             if cin_split and shape.weighted and widest_sums:
                 for w in (w for w in widths if w <= widest_sums):
                     scratch = _sums_in_scratch(
@@ -475,11 +477,12 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
                      links: tuple[float, float, float], in_h_of: Callable[[int], int]
                      ) -> list[tuple[float, Subvolume]]:
     """The weight-stationary CIN-split of one chunk pair and column chunk whose partial
-    sums stay in the core's scratch memory: for each output-channel chunk and column
-    chunk, the input-channel chunks' weights each load once and every row block of the
-    column chunk streams through them. Every row-block height whose row blocks' int32
-    sums fit the scratch, and whose input (with a fused addition's residual) fits the
-    input buffer and int8 output the output buffer; with their relaxed costs."""
+    sums stay in the core (in slots over its output buffers and scratch memory,
+    :class:`~bsir.targets.aie2.hardware.CoreLayout`): for each output-channel chunk and
+    column chunk, the input-channel chunks' weights each load once and every row block
+    of the column chunk streams through them. Every row-block height whose row blocks'
+    int32 sums each get a slot, and whose input (with a fused addition's residual) fits
+    the input buffer and int8 output the output buffer; with their relaxed costs."""
     in_link, w_link, out_link = links
     n_w = ceil(widest / w)
     h_max = min(out_h, _rows_by_input(shape, (array.input_buffer - gate) // (in_w * row_bytes_in)),
@@ -488,9 +491,10 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
             + shape.residual_bytes(h_max, w, cout) > array.input_buffer:
         h_max -= 1
     found = []
+    layout = CoreLayout.of(array)
     for h in _row_blocks(out_h, h_max) if h_max else ():
         blocks = ceil(out_h / h)
-        if blocks * h * w * cout * PARTIAL_SUM_BYTES > array.scratch_bytes:
+        if blocks > layout.sum_slots(h * w * cout * PARTIAL_SUM_BYTES):
             continue
         n_spatial = blocks * n_w
         in_h = in_h_of(h)

@@ -45,7 +45,8 @@ class Subvolume:
     the core streams through them) rather than staying in the core."""
     sums_in_scratch: bool = False
     """A weight-stationary CIN-split whose partial sums, every tile's of the core,
-    stay in the core's scratch memory between input-channel chunks (no traffic)."""
+    stay in the core between input-channel chunks, a slot per tile over its output
+    buffers and scratch memory (``CoreLayout``; no traffic)."""
 
     @property
     def weight_stationary(self) -> bool:

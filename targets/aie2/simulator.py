@@ -122,7 +122,7 @@ class LayerState:
     in_held: list[int | None] = field(default_factory=lambda: [None, None])
     out_held: list[tuple[str, int] | None] = field(default_factory=lambda: [None, None])
     sums: SumsLayout | None = None  # partial sums kept in the memtile between chunks
-    scratch_tile: int = 0  # bytes of a tile's partial sums kept in the core's scratch
+    scratch_tile: int = 0  # bytes of a tile's partial-sum slot in the core (0: none)
     current: Pass | None = None     # the DDR pass running
     residual: SSAValue | None = None  # the other operand of a fused addition
     residual_buffer: Buffer | None = None
@@ -878,15 +878,11 @@ class Simulator:
             offsets = np.cumsum([0, *sizes])
             valid = [raw[offsets[i]:offsets[i + 1]].view(np.int8).reshape(shape)
                      for i, shape in enumerate(shapes)]
-            # partial sums so far: after the input (from the memtile), in the core's
-            # scratch or in the output; a fused addition's residual after the input
-            # (and the sums), with the tile's last chunk
+            # partial sums so far: after the input (from the memtile), in the tile's
+            # slot in the core or in the output; a fused addition's residual after the
+            # input (and the sums), with the tile's last chunk
             sums_at = in_start + sum(sizes) if state.sums is not None else \
-                op.field("sums") + step.tile * state.scratch_tile if in_scratch else out_start
-            if in_scratch and ("sums" not in op.properties
-                               or op.field("sums") < self.layout.scratch):
-                raise SimulationError("keeps partial sums in the core's scratch, but names "
-                                      "no address there for them")
+                self.sum_slot(state, op, step) if in_scratch else out_start
             residual = None
             stationary = state.sums is not None or in_scratch
             if state.residual is not None and (not stationary or step.last_k):
@@ -898,7 +894,7 @@ class Simulator:
                                           f"core {core[0]},{core[1]}"
                                           ).view(np.int8).reshape(tile)
             result = self.compute(state, core, chunk, step, valid, sums_at, residual)
-            if in_scratch and not step.last_k:
+            if in_scratch:  # the partial sums, or the int8 result over their start
                 self.write_core(core, sums_at, result.ravel().view(np.uint8),
                                 f"core {core[0]},{core[1]}: partial sums")
                 continue
@@ -908,6 +904,21 @@ class Simulator:
         if in_scratch and not step.last_k:
             return
         outputs[out_slot] = ("final" if step.last_k else "partial", step.subvolume)
+
+    def sum_slot(self, state: LayerState, op, step: Step) -> int:
+        """The core address of a tile's partial-sum slot (``CoreLayout``) from the first
+        slot ``op`` names, checked to lie in the output buffers or the scratch."""
+        offset = self.layout.sum_slot(step.tile, state.scratch_tile)
+        if "sums" not in op.properties or offset is None:
+            raise SimulationError(f"keeps partial sums in the core, but has no slot for tile "
+                                  f"{step.tile} of its chunk")
+        start = op.field("sums") + offset
+        if not any(begin <= start and start + state.scratch_tile <= begin + size
+                   for begin, size in self.layout.sum_regions):
+            raise SimulationError(f"puts partial sums at core [{start}, "
+                                  f"{start + state.scratch_tile}), outside the output "
+                                  "buffers and the scratch")
+        return start
 
     def compute(self, state: LayerState, core, chunk: Chunk, step: Step,
                 valid: list[np.ndarray], sums_at: int,
@@ -974,6 +985,11 @@ class Simulator:
             raise SimulationError(f"reads output buffer {out_slot}, which COMP has not "
                                   "filled for it")
         start = op.field("core") + out_slot * self.array.output_buffer
+        if state.scratch_tile:  # the result lies at the start of the tile's slot
+            offset = self.layout.sum_slot(step.tile, state.scratch_tile)
+            if offset is None:
+                raise SimulationError(f"has no partial-sum slot for tile {step.tile}")
+            start = op.field("core") + offset
         buffer = state.out_buffer
         assert buffer is not None
         owner = self.root_id(state.output)

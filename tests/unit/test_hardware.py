@@ -3,7 +3,7 @@
 import pytest
 
 from bsir.diagnostics import BsirError
-from bsir.targets.aie2.hardware import PRESETS, AIE2Array, parse_grid, resolve_array
+from bsir.targets.aie2.hardware import PRESETS, AIE2Array, CoreLayout, parse_grid, resolve_array
 
 
 def test_defaults_follow_the_paper():
@@ -117,3 +117,11 @@ def test_the_array_survives_the_ir_exactly():
     module = ModuleOp([])
     module.attributes[tiling.ARRAY_ATTR] = array_to_attr(array)
     assert module_array(parse_module(print_module(module))) == array
+
+
+def test_partial_sum_slots_fill_the_output_buffers_then_the_scratch():
+    layout = CoreLayout.of(resolve_array("4x4"))
+    assert layout.sum_regions == ((16384, 16384), (49152, 16384))
+    assert layout.sum_slots(12544) == 2  # one slot in each region, none straddling
+    assert [layout.sum_slot(i, 12544) for i in range(3)] == [0, 32768, None]
+    assert layout.sum_slots(4096) == 8 and layout.sum_slot(4, 4096) == 32768

@@ -6,7 +6,7 @@ import pytest
 
 from bsir.diagnostics import BsirError
 from bsir.targets.aie2.channels import layer_plan
-from bsir.targets.aie2.hardware import AIE2Array, resolve_array
+from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, resolve_array
 from bsir.targets.aie2.mapping import (
     LayerShape,
     _split_floor_s,
@@ -169,16 +169,18 @@ def test_a_strided_one_by_one_convolution_moves_only_the_input_it_reads():
 
 
 def test_partial_sums_through_the_memtile_when_weights_overflow_the_core():
-    # InceptionV3's Mixed_6b 1x1 branch (17x17, 768 -> 192) on 2x2: each core's 48
-    # output channels carry 36 KiB of weights, and its 17x17x48 block has 55 KiB of
-    # int32 partial sums, more than its scratch. Weight-stationary over input-channel
-    # chunks, the sums go to the memtile between chunks: each chunk's weights load once.
+    # InceptionV3's Mixed_6e 1x7 convolution (17x17, 192 -> 192) on 2x2: each core's 48
+    # output channels carry 63 KiB of weights, and the int32 partial sums of its
+    # 17x17x48 block (55 KiB) do not fit its output buffers and scratch (32 KiB).
+    # Weight-stationary over input-channel chunks, the sums go to the memtile between
+    # chunks: each chunk's weights load once.
     array = resolve_array("2x2")
-    shape = conv(h=17, w=17, cin=768, cout=192, k=1, pad=0)
+    shape = LayerShape("conv", (17, 17), 192, (17, 17), 192, kernel=(1, 7),
+                       pad=(0, 3, 0, 3), has_bias=True)
     mapping = map_layer(shape, array)
     sub = mapping.sub
     assert sub.cin_split and sub.sums_in_memtile and sub.weight_stationary
-    assert sub.weight_loads == ceil(768 / sub.cin) * ceil(48 / sub.cout)
+    assert sub.weight_loads == ceil(192 / sub.cin) * ceil(48 / sub.cout)
     in_core = map_layer(shape, array, sums_budget=0)  # no room for them in the memtiles
     assert not in_core.sub.sums_in_memtile
     assert mapping.on_array_s < in_core.on_array_s
@@ -187,19 +189,20 @@ def test_partial_sums_through_the_memtile_when_weights_overflow_the_core():
     assert sub.input_bytes + sub.h * sub.w * sub.cout * 4 <= array.input_buffer
 
 
-def test_partial_sums_in_the_core_scratch_when_a_core_block_is_small():
+def test_partial_sums_in_the_core_when_a_core_block_is_small():
     # ResNet50's layer3 3x3 convolution on 4x4: 36 KiB of weights per core, a 14x14
-    # block of 16 channels per core: the int32 sums of all its tiles fit the 16 KiB
-    # scratch, so each input-channel chunk's weights load once and nothing moves
-    # between the chunks.
+    # block of 16 channels per core: the int32 sums of all its tiles fit slots in its
+    # output buffers and scratch, so each input-channel chunk's weights load once and
+    # nothing moves between the chunks.
     array = resolve_array("4x4")
     shape = conv(h=14, w=14, cin=256, cout=256)
     mapping = map_layer(shape, array)
     sub = mapping.sub
     assert sub.sums_in_scratch and sub.weight_stationary and not sub.sums_in_memtile
-    chunks, tiles = ceil(256 / sub.cin), ceil(14 / sub.h) * ceil(14 / sub.w)
-    assert sub.weight_loads == chunks * ceil(16 / sub.cout)
-    assert tiles * sub.h * sub.w * sub.cout * 4 <= array.scratch_bytes
+    chunks, columns = ceil(256 / sub.cin), ceil(14 / sub.w)
+    assert sub.weight_loads == chunks * ceil(16 / sub.cout) * columns
+    slot = sub.h * sub.w * sub.cout * 4  # the row blocks of a column chunk, a slot each
+    assert ceil(14 / sub.h) <= CoreLayout.of(array).sum_slots(slot)
     assert sub.output_bytes == sub.h * sub.w * sub.cout  # int8: only the last chunk writes
     groups = stream_groups(shape, sub, DDRTiling(), mapping.split.row_parts)
     assert {g.phase.partition(".")[2] for g in groups} == {"first", "middle", "last"}

@@ -224,31 +224,33 @@ def test_a_sparse_layer_run_with_its_zeros_is_bit_exact():
     verify_compiled(result.module, result.weights, x)
 
 
-def deep_program(size: int, channels: int, kernel: int, cout: int, grid: str):
-    """A convolution over many channels, half its blocks pruned, then a 1x1 one: its
-    weights overflow a core, so it runs weight-stationary input-channel chunks."""
+def deep_program(size: int, channels: int, kernel: tuple[int, int], cout: int, grid: str,
+                 sparsity: float):
+    """A convolution over many channels, then a 1x1 one: its weights overflow a core, so
+    it runs weight-stationary input-channel chunks."""
     builder = GraphBuilder("deep", (1, size, size, channels))
-    y = builder.relu(builder.conv(builder.input, cout, kernel, "conv", pad=kernel // 2))
+    pad = (kernel[0] // 2, kernel[1] // 2)
+    y = builder.relu(builder.conv(builder.input, cout, kernel, "conv", pad=pad))
     built = builder.finish(builder.conv(y, 64, 1, "conv1x1"))
     x = random_inputs(built.module, 0, 1)[0]
     result = compile_module(built.module, materialize(built.specs, 0), grid, "shared",
-                            CompileOptions(0.5, calibration=tuple(x)))
+                            CompileOptions(sparsity, calibration=tuple(x)))
     assert result.failed is None
     return result, x
 
 
 @pytest.fixture(scope="module")
 def memtile_sums_program():
-    """InceptionV3's Mixed_6b 1x1 branch shape (17x17, 768 -> 192) on 2x2: a core's block
-    has too many partial sums for its scratch, so they go through the memtile between
-    chunks."""
-    return deep_program(17, 768, 1, 192, "2x2")
+    """InceptionV3's Mixed_6e 1x7 convolution (17x17, 192 -> 192), dense on 2x2: a core's
+    17x17x48 block has too many partial sums for its output buffers and scratch, so they
+    go through the memtile between chunks."""
+    return deep_program(17, 192, (1, 7), 192, "2x2", 0.0)
 
 
 @pytest.fixture(scope="module")
 def scratch_sums_program():
     """ResNet50's layer3 3x3 shape: a core's partial sums fit its scratch memory."""
-    return deep_program(14, 256, 3, 256, "4x4")
+    return deep_program(14, 256, (3, 3), 256, "4x4", 0.5)
 
 
 @pytest.mark.parametrize("fixture,code", [("memtile_sums_program", 2),
@@ -292,8 +294,8 @@ def test_misplaced_partial_sums_are_caught(memtile_sums_program, phase, field, d
 
 @pytest.mark.parametrize("phase,delta,message", [
     ("middle", 4, "differs|reads never"),  # sums read 4 bytes off
-    ("last", -4096, "no address there"),   # in the weights, not the scratch
-    ("first", 16 * 1024, "outside"),       # past the end of core memory
+    ("last", -4096, "outside the output"), # in the input buffers
+    ("first", 16 * 1024, "outside the output"),  # in the weights
 ])
 def test_misplaced_scratch_sums_are_caught(scratch_sums_program, phase, delta, message):
     result, x = scratch_sums_program

@@ -3,22 +3,23 @@
 // RUN: bsir-opt %s --split-input-file -p 'convert-tg-to-tiling{grid=4x4},tiling-color-memtiles,convert-tiling-to-aie2,aie2-form-lock-chains' | filecheck %s
 
 // A 3x3 convolution over 256 channels on 4x4 (ResNet50's layer3 shape): each core's
-// 14x14x16 block has 12,544 bytes of int32 partial sums, which fit its 16 KiB scratch:
-// weight-stationary over four chunks of 64 input channels with the sums in the core
-// (cin_split = 3), each chunk streaming the core's five 3-row blocks (head, 3 body,
-// tail) through its weights. COMP names where the sums lie (the scratch, after the
-// weights); the chunks before the last write nothing, so their COMP frees the input
-// buffer itself (k1 -> k0).
+// 14x14x16 block has 12,544 bytes of int32 partial sums, which fit slots in its output
+// buffers and scratch: weight-stationary over four chunks of 64 input channels with the
+// sums in the core (cin_split = 3), each chunk streaming the core's five 3-row blocks
+// (head, 3 body, tail) through its weights. COMP names the first slot (the output
+// buffers' start); the chunks before the last write nothing, so their COMP frees the
+// input buffer itself (k1 -> k0); the last leaves each tile's int8 result at the start
+// of its slot, where WRITEFM takes it.
 // CHECK: aie2.layer "conv" {split = #tiling.split<mode = "cout"{{.*}}cin = 64{{.*}}cin_split = 3>{{.*}}scratch = [-1, 0]>
 // CHECK: aie2.loadwdm once {{.*}}bytes 9216 iter 1 repeat 4
 // CHECK: aie2.loadfm head.first acquire 0 release 1 memtile 0 core 0 bytes 4096 extent 14336 stride 1024 iter 1 repeat 1{{$}}
-// CHECK: aie2.comp head.first acquire 1 release 0 macs 387072 iter 1 repeat 1 sums 49152
+// CHECK: aie2.comp head.first acquire 1 release 0 macs 387072 iter 1 repeat 1 sums 16384
 // CHECK-NOT: aie2.writefm head.first
-// CHECK: aie2.comp head.middle acquire 1 release 0 {{.*}}repeat 2 sums 49152
+// CHECK: aie2.comp head.middle acquire 1 release 0 {{.*}}repeat 2 sums 16384
 // CHECK-NOT: aie2.writefm head.middle
-// CHECK: aie2.comp head.last acquire 1 release 2 {{.*}}sums 49152
+// CHECK: aie2.comp head.last acquire 1 release 2 {{.*}}sums 16384
 // CHECK: aie2.writefm head.last acquire 2 release 0 {{.*}}bytes 672
-// CHECK: aie2.comp body.first acquire 1 release 0 macs 387072 iter 3 repeat 1 sums 49152
+// CHECK: aie2.comp body.first acquire 1 release 0 macs 387072 iter 3 repeat 1 sums 16384
 // CHECK: aie2.writefm tail.last
 
 builtin.module attributes {tg.weights = "w.npz"} {
