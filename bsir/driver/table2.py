@@ -67,7 +67,7 @@ def _cells_for(model: str, sparse: bool, layers: bool = False,
                cost_models: tuple[str, ...] = COST_MODELS) -> list[dict]:
     """The seven grids of one model, dense or sparse: the graph-level passes run once,
     the lowering once per grid (no quantization: the estimate does not depend on it).
-    With ``layers``, each cell also lists (name, seconds) of every layer."""
+    With ``layers``, each cell also lists (name, seconds, op) of every layer."""
     built = build_model(model)
     ratio = SPARSITY if sparse else 0.0
     options = CompileOptions(sparsity=ratio, quantize=False)
@@ -98,7 +98,8 @@ def _cells_for(model: str, sparse: bool, layers: bool = False,
                 cell["conv_at_paper_rates_s"] = honest.timed_by(
                     "honest", resolve_array(f"paper-{n}x{n}")).timing.conv_s
             if layers:
-                cell["layers"] = [(layer.name, layer.total_s) for layer in result.layers]
+                cell["layers"] = [(layer.name, layer.total_s, layer.op)
+                                  for layer in result.layers]
             cells.append(cell)
     return cells
 
