@@ -751,6 +751,10 @@ class Simulator:
                     continue
                 op = ops_of[kind][k]
                 if op is None:  # a chunk that writes nothing: done once computed
+                    if not state.scratch_tile:
+                        raise SimulationError(
+                            "a chunk's stream group has no WRITEFM, though the layer "
+                            "sends its partial sums to the memtile", op_location(layer))
                     if next_step[1] <= k:
                         continue
                     next_step[kind] += 1
@@ -1055,7 +1059,7 @@ def pairs(values) -> list[tuple[int, int]]:
 
 def stream_groups(program: list[aie2.InstructionOp]) -> dict[str, list[aie2.InstructionOp]]:
     """phase -> [LOADFM, COMP, WRITEFM]; WRITEFM None in a phase that writes nothing
-    (an input-channel chunk whose partial sums stay in the core's scratch)."""
+    (an input-channel chunk before the last whose partial sums stay in the core)."""
     groups: dict[str, list] = {}
     index = {aie2.LoadFMOp: 0, aie2.CompOp: 1, aie2.WriteFMOp: 2}
     for op in program:
@@ -1064,8 +1068,9 @@ def stream_groups(program: list[aie2.InstructionOp]) -> dict[str, list[aie2.Inst
             continue
         groups.setdefault(op.phase.data, [None, None, None])[kind] = op
     for phase, ops in groups.items():
-        if None in ops[:2]:
-            missing = ("LOADFM", "COMP")[ops.index(None)]
+        writes = phase.partition(".")[2] not in ("first", "middle")  # results leave
+        if None in ops[:2] or (writes and ops[2] is None):
+            missing = ("LOADFM", "COMP", "WRITEFM")[ops.index(None)]
             raise SimulationError(f"the {phase} group has no {missing}")
     return groups
 

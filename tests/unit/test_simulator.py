@@ -305,3 +305,26 @@ def test_misplaced_scratch_sums_are_caught(scratch_sums_program, phase, delta, m
     text = _perturbed(result, x, aie2.CompOp, "sums", delta, op=op)
     assert re.search(message, text), text
     assert "layer 'conv'" in text
+
+
+def test_a_missing_writefm_is_caught_where_results_or_partial_sums_leave(
+        memtile_sums_program):
+    result, x = compiled("tiny_resnet", "2x2", 0.0)
+    layer = _busiest(result, aie2.WriteFMOp)
+    next(o for o in layer.instructions if isinstance(o, aie2.WriteFMOp)).detach()
+    with pytest.raises((SimulationError, VerificationError)) as caught:
+        verify_compiled(result.module, result.weights, x)
+    assert "has no WRITEFM" in str(caught.value)
+    # a chunk before the last sends its partial sums to the memtile: it must write too
+    result, x = memtile_sums_program
+    conv = layers_of(result)[0]
+    op = next(o for o in conv.instructions if isinstance(o, aie2.WriteFMOp)
+              and o.phase.data.endswith(".first"))
+    block, after = op.parent_block(), op.next_op
+    op.detach()
+    try:
+        with pytest.raises((SimulationError, VerificationError)) as caught:
+            verify_compiled(result.module, result.weights, x)
+    finally:
+        block.insert_op_before(op, after)
+    assert "has no WRITEFM" in str(caught.value)
