@@ -355,6 +355,8 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
     in_w_of = {w: shape.tile_extent(1, w) for w in widths}
     in_h_of = lru_cache(maxsize=None)(lambda h: shape.tile_extent(0, h))
     taken: dict[int, int] = {}  # output-channel chunks costed per input-channel chunk
+    layout = CoreLayout.of(array)
+    sums_room = layout.output_bytes + layout.scratch_bytes  # partial sums kept in the core
     for cout in _chunk_candidates(deepest, shape.channel_unit):
         n_cout = ceil(deepest / cout)
         pieces = shape.pieces(ranges, cout)
@@ -386,14 +388,12 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             row_bytes_in = cin_in * shape.inputs
             gate = shape.gate_bytes(cout)
             # the widest column chunk whose sums (every row of the core) fit the core
-            layout = CoreLayout.of(array)
-            widest_sums = (layout.output_bytes + layout.scratch_bytes) \
-                // (out_h * cout * PARTIAL_SUM_BYTES)
+            widest_sums = sums_room // (out_h * cout * PARTIAL_SUM_BYTES)
             if cin_split and shape.weighted and widest_sums:
                 for w in (w for w in widths if w <= widest_sums):
                     scratch = _sums_in_scratch(
-                        shape, array, out_h, widest, w, in_w_of[w], cout, cin, n_cout,
-                        n_chunks, peak, row_bytes_in, gate, weight_bytes,
+                        shape, array, layout, out_h, widest, w, in_w_of[w], cout, cin,
+                        n_cout, n_chunks, peak, row_bytes_in, gate, weight_bytes,
                         (in_link, w_link, out_link), in_h_of)
                     if scratch:
                         least = min(relaxed for relaxed, _ in scratch)
@@ -471,11 +471,11 @@ def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
                                 iterations, loads, macs, True, True))]
 
 
-def _sums_in_scratch(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, w: int,
-                     in_w: int, cout: int, cin: int, n_cout: int, n_chunks: int, peak: float,
-                     row_bytes_in: int, gate: int, weight_bytes: int,
-                     links: tuple[float, float, float], in_h_of: Callable[[int], int]
-                     ) -> list[tuple[float, Subvolume]]:
+def _sums_in_scratch(shape: LayerShape, array: AIE2Array, layout: CoreLayout, out_h: int,
+                     widest: int, w: int, in_w: int, cout: int, cin: int, n_cout: int,
+                     n_chunks: int, peak: float, row_bytes_in: int, gate: int,
+                     weight_bytes: int, links: tuple[float, float, float],
+                     in_h_of: Callable[[int], int]) -> list[tuple[float, Subvolume]]:
     """The weight-stationary CIN-split of one chunk pair and column chunk whose partial
     sums stay in the core (in slots over its output buffers and scratch memory,
     :class:`~bsir.targets.aie2.hardware.CoreLayout`): for each output-channel chunk and
@@ -491,7 +491,6 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
             + shape.residual_bytes(h_max, w, cout) > array.input_buffer:
         h_max -= 1
     found = []
-    layout = CoreLayout.of(array)
     for h in _row_blocks(out_h, h_max) if h_max else ():
         blocks = ceil(out_h / h)
         if blocks > layout.sum_slots(h * w * cout * PARTIAL_SUM_BYTES):

@@ -43,7 +43,7 @@ def _split_label(layer: LayerTime) -> str:
     if not cores:
         return ""
     sums = " (sums in memtile)" if layer.split.get("sums_in_memtile") else \
-        " (sums in scratch)" if layer.split.get("sums_in_scratch") else ""
+        " (sums in core)" if layer.split.get("sums_in_scratch") else ""
     return f"{cores} sub {sub}" + (f" cin-split{sums}" if layer.split.get("cin_split") else "")
 
 

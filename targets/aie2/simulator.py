@@ -860,17 +860,20 @@ class Simulator:
             raise SimulationError(f"reads input buffer {slot}, which LOADFM has not filled "
                                   "for it")
         held = outputs[out_slot]
-        in_scratch = bool(state.scratch_tile)
+        in_scratch = bool(state.scratch_tile)  # partial sums in slots: no output buffer
         # the output buffer starts empty, unless it holds the partial sums so far
         fresh = step.first_k or state.sums is not None or in_scratch
         if in_scratch and not step.last_k:
-            pass  # the output buffer is not touched before the last chunk
+            pass  # nothing reaches an output buffer before the last chunk
         elif fresh and held is not None:
             raise SimulationError(f"overwrites output buffer {out_slot} before WRITEFM "
                                   "moved it")
         elif not fresh and held != ("partial", step.subvolume):
             raise SimulationError(f"accumulates into output buffer {out_slot}, which holds "
                                   "no partial sums of its subvolume")
+        if in_scratch and "sums" not in op.properties:
+            raise SimulationError("keeps partial sums in the core, but names no slot for "
+                                  "them")
         geometry = state.geometry
         in_start = self.layout.input + slot * self.array.input_buffer
         out_start = self.layout.output + out_slot * self.array.output_buffer
@@ -886,7 +889,7 @@ class Simulator:
             # slot in the core or in the output; a fused addition's residual after the
             # input (and the sums), with the tile's last chunk
             sums_at = in_start + sum(sizes) if state.sums is not None else \
-                self.sum_slot(state, op, step) if in_scratch else out_start
+                self.sum_slot(state, step, op.field("sums")) if in_scratch else out_start
             residual = None
             stationary = state.sums is not None or in_scratch
             if state.residual is not None and (not stationary or step.last_k):
@@ -909,14 +912,14 @@ class Simulator:
             return
         outputs[out_slot] = ("final" if step.last_k else "partial", step.subvolume)
 
-    def sum_slot(self, state: LayerState, op, step: Step) -> int:
-        """The core address of a tile's partial-sum slot (``CoreLayout``) from the first
-        slot ``op`` names, checked to lie in the output buffers or the scratch."""
+    def sum_slot(self, state: LayerState, step: Step, first: int) -> int:
+        """The core address of a step's tile's partial-sum slot (``CoreLayout``), the
+        first slot at ``first``, checked to lie in the output buffers or the scratch."""
         offset = self.layout.sum_slot(step.tile, state.scratch_tile)
-        if "sums" not in op.properties or offset is None:
+        if offset is None:
             raise SimulationError(f"keeps partial sums in the core, but has no slot for tile "
                                   f"{step.tile} of its chunk")
-        start = op.field("sums") + offset
+        start = first + offset
         if not any(begin <= start and start + state.scratch_tile <= begin + size
                    for begin, size in self.layout.sum_regions):
             raise SimulationError(f"puts partial sums at core [{start}, "
@@ -990,10 +993,7 @@ class Simulator:
                                   "filled for it")
         start = op.field("core") + out_slot * self.array.output_buffer
         if state.scratch_tile:  # the result lies at the start of the tile's slot
-            offset = self.layout.sum_slot(step.tile, state.scratch_tile)
-            if offset is None:
-                raise SimulationError(f"has no partial-sum slot for tile {step.tile}")
-            start = op.field("core") + offset
+            start = self.sum_slot(state, step, op.field("core"))
         buffer = state.out_buffer
         assert buffer is not None
         owner = self.root_id(state.output)
