@@ -39,6 +39,7 @@ from math import ceil
 from bsir.dialects import tiling
 from bsir.targets.aie2.geometry import LayerShape, even_bounds
 from bsir.targets.aie2.mapping import Split, band_channels
+from bsir.targets.aie2.program import Subvolume
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,9 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
     split = Split.of(layer)
     out_h, out_w, cout = geometry.out_hwc
     band = band_channels(geometry, ddr["cout_passes"])
-    cin_split = bool(sub["cin_split"]) and geometry.weighted
-    weight_stationary = sub["cin_split"] in (2, 3) and geometry.weighted
+    loop = Subvolume.of(layer)  # the loop order the cin_split code stands for
+    cin_split = loop.cin_split and geometry.weighted
+    weight_stationary = loop.weight_stationary and geometry.weighted
     k_bounds = [(k, min(k + sub["cin"], geometry.cin_per_group))
                 for k in range(0, geometry.cin_per_group, sub["cin"])] if cin_split \
         else [(0, geometry.cin_per_group)]
@@ -117,7 +119,7 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
             if weight_stationary:
                 subvolume = _weight_stationary(current, ranges, base, r0, cout, n_cout, n_w,
                                                n_blocks, sub, k_bounds, subvolume,
-                                               columns_outside=sub["cin_split"] == 3)
+                                               columns_outside=loop.sums_in_scratch)
                 yield current
                 continue
             for ci in range(n_cout):

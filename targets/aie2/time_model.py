@@ -147,15 +147,15 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
     rules (``cost_model`` "honest") or the paper's estimator's (``"paper"``,
     targets/aie2/paper_cost.py)."""
     split = layer.split.as_dict()
-    sub = layer.subvolume.as_dict()
+    sub = Subvolume.of(layer)
     result = LayerTime(
         name=layer.layer_name.data, op=layer_op_name(layer), macs=stats[0],
         macs_computed=stats[1],
         split={"mode": split["mode"], "columns": list(split["cols"]), "rows": list(split["rows"]),
-               "subvolume": [sub["h"], sub["w"], sub["cout"], sub["cin"]],
-               "cin_split": bool(sub["cin_split"]),
-               "sums_in_memtile": sub["cin_split"] == 2,
-               "sums_in_scratch": sub["cin_split"] == 3,
+               "subvolume": [sub.h, sub.w, sub.cout, sub.cin],
+               "cin_split": sub.cin_split,
+               "sums_in_memtile": sub.sums_in_memtile,
+               "sums_in_scratch": sub.sums_in_scratch,
                "ddr_passes": [layer.ddr.get("h_passes"), layer.ddr.get("cout_passes")]},
         keeps_zeros=layer.keeps_zeros is not None,
         blocks=(None if layer.compaction is None else
@@ -167,7 +167,7 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
         bound = layer_bound(shape, array)
         result.bound_s, result.bound_by = bound.seconds, bound.bound_by
         plan = layer_plan(shape, array, split["mode"], Split.of(layer).rows_in_use,
-                          Subvolume.of(layer).sums_in_memtile)
+                          sub.sums_in_memtile)
 
     routes: dict[tuple, dict[str, str]] = {}
 
