@@ -62,7 +62,7 @@ from bsir.dialects.record_attr import RecordAttr
 PHASES = ("ddr", "once", "head", "body", "tail")
 CHUNK_PHASES = ("first", "middle", "last")
 FIELDS = ("acquire", "release", "memtile", "core", "bytes", "extent", "stride", "macs", "iter",
-          "repeat", "share", "sums")
+          "repeat", "share", "sums", "moved")
 NO_LOCK = -1
 
 
@@ -105,6 +105,7 @@ class InstructionOp(IRDLOperation):
     repeat = opt_prop_def(IntegerAttr)
     share = opt_prop_def(IntegerAttr)
     sums = opt_prop_def(IntegerAttr)
+    moved = opt_prop_def(IntegerAttr)
 
     traits = traits_def(HasParent(LayerOp))
 
@@ -130,6 +131,12 @@ class InstructionOp(IRDLOperation):
     @property
     def nbytes(self) -> int:
         return self.field("bytes")
+
+    @property
+    def moved_bytes(self) -> int:
+        """Bytes moved over every iteration and repeat: ``moved`` where the transfers
+        differ in size (``bytes`` is then the largest), else bytes x iter x repeat."""
+        return self.field("moved", self.nbytes * self.iterations * self.repeats)
 
     @property
     def shares(self) -> int:
@@ -167,6 +174,10 @@ class InstructionOp(IRDLOperation):
             raise VerifyException("iter, repeat and share must be at least 1")
         if self.nbytes < 0 or self.field("macs") < 0:
             raise VerifyException("bytes and macs must be non-negative")
+        if not 0 <= self.moved_bytes <= self.nbytes * self.iterations * self.repeats:
+            raise VerifyException(
+                f"moved {self.moved_bytes} must be in 0..bytes x iter x repeat "
+                f"({self.nbytes * self.iterations * self.repeats})")
         array = _array_of(self)
         if array is None:
             return

@@ -129,6 +129,9 @@ class SplitAttr(RecordAttr):
 @irdl_attr_definition
 class SubvolumeAttr(RecordAttr):
     """What one core computes per iteration and how often (the busiest core).
+    ``weights_moved``: the bytes its weight loads move in one DDR pass, each load the
+    largest chunk any core loads with it (``weight_bytes`` is the largest of all: the
+    core's weight buffer).
     ``cin_split``: 0 every input channel at once, 1 input-channel chunks whose int32
     partial sums stay in the core's output buffer, 2 weight-stationary over the chunks
     with the partial sums kept in the memtile between them, 3 the same with every
@@ -147,6 +150,7 @@ class SubvolumeAttr(RecordAttr):
     weight_bytes: IntAttr
     iterations: IntAttr
     weight_loads: IntAttr
+    weights_moved: IntAttr
     macs: IntAttr
     cin_split: IntAttr
 
@@ -155,6 +159,12 @@ class SubvolumeAttr(RecordAttr):
             raise VerifyException(
                 "subvolume cin_split must be 0 (none), 1 (sums in the output buffer), 2 "
                 f"(in the memtile) or 3 (in the core's scratch), got {self.get('cin_split')}")
+        if not 0 <= self.get("weights_moved") <= self.get("weight_bytes") \
+                * self.get("weight_loads"):
+            raise VerifyException(
+                f"subvolume weights_moved must be in 0..weight_bytes x weight_loads "
+                f"({self.get('weight_bytes') * self.get('weight_loads')}), got "
+                f"{self.get('weights_moved')}")
 
 
 @irdl_attr_definition

@@ -152,9 +152,11 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
             f"layer '{layer.layer_name.data}': {error.message}") from None
     shares = plan.shares
     if sub.weight_loads:
+        repeat, moved = sub.weight_loads * passes, sub.weights_moved * passes
+        # ``moved`` only where the chunks differ in size from the largest
+        uneven = {"moved": moved} if moved != sub.weight_bytes * repeat else {}
         out.append(aie2.LoadWDMOp("once", memtile=w_addr, core=core.weights,
-                                  bytes=sub.weight_bytes, iter=1,
-                                  repeat=sub.weight_loads * passes,
+                                  bytes=sub.weight_bytes, iter=1, repeat=repeat, **uneven,
                                   **_shared(shares.loadwdm)))
     in_dist = in_dists[0] if in_dists else Distribution(1, 1, 1, tiles)
     in_addr = in_addrs[0] if in_addrs else 0

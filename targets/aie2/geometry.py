@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from math import ceil
 
 import numpy as np
@@ -44,6 +44,73 @@ def input_span(size: int, o0: int, o1: int, kernel: int, stride: int, dilation: 
 
 
 @dataclass(frozen=True)
+class BlockMask:
+    """Which weight blocks a block-sparse layer keeps: ``rows`` COUT block rows by
+    ``cols`` CIN block columns, packed row-major one bit a block. Frozen and hashable
+    (on its bits), so a layer shape that carries it stays a memoisation key.
+
+    The mask of one COUT band of a layer tiled into ``bands`` bands through DDR holds
+    every band's rows (:meth:`in_bands`): a pass computes one band, and what a pass
+    costs is known for each."""
+
+    rows: int
+    cols: int
+    bits: bytes
+    bands: int = 1
+
+    @staticmethod
+    def of(mask: np.ndarray) -> BlockMask:
+        """The mask of a boolean array ``[block rows, block columns]`` (or ``[bands,
+        block rows, block columns]``)."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.ndim == 2:
+            mask = mask[None]
+        if mask.ndim != 3:
+            raise ValueError(f"a block mask is 2-D, got shape {mask.shape}")
+        bands, rows, cols = mask.shape
+        return BlockMask(rows, cols, np.packbits(mask, axis=None).tobytes(), bands)
+
+    @staticmethod
+    def leading(counts: Sequence[int], cols: int) -> BlockMask:
+        """A mask keeping the first ``counts[r]`` blocks of each block row ``r``."""
+        return BlockMask.of(np.arange(cols)[None, :] < np.asarray(counts)[:, None])
+
+    @cached_property
+    def array(self) -> np.ndarray:
+        """The mask as a boolean array ``[bands, rows, cols]``."""
+        size = self.bands * self.rows * self.cols
+        flat = np.unpackbits(np.frombuffer(self.bits, dtype=np.uint8))
+        return flat[:size].reshape(self.bands, self.rows, self.cols).astype(bool)
+
+    @cached_property
+    def row_counts(self) -> tuple[int, ...]:
+        """Kept blocks per block row (with bands: the most of any band's row)."""
+        return tuple(int(n) for n in self.array.sum(axis=2).max(axis=0))
+
+    @cached_property
+    def prefix(self) -> np.ndarray:
+        """Prefix sums per band: ``prefix[b, r, c]`` kept blocks of band ``b`` in rows
+        < r and columns < c."""
+        out = np.zeros((self.bands, self.rows + 1, self.cols + 1), dtype=np.int64)
+        out[:, 1:, 1:] = self.array.cumsum(axis=1).cumsum(axis=2)
+        return out
+
+    def kept(self, r0, r1, c0, c1) -> np.ndarray:
+        """Kept blocks in block rows [r0, r1) and block columns [c0, c1) (integers or
+        index arrays that broadcast), one value per band along a first axis."""
+        p = self.prefix
+        return p[:, r1, c1] - p[:, r0, c1] - p[:, r1, c0] + p[:, r0, c0]
+
+    def in_bands(self, rows: int) -> BlockMask:
+        """The mask cut into bands of ``rows`` block rows (the last padded with empty
+        rows)."""
+        whole = self.array.reshape(-1, self.cols)
+        padded = np.zeros((ceil(whole.shape[0] / rows) * rows, self.cols), dtype=bool)
+        padded[:whole.shape[0]] = whole
+        return BlockMask.of(padded.reshape(-1, rows, self.cols))
+
+
+@dataclass(frozen=True)
 class LayerShape:
     """A layer's geometry (batch 1, NHWC, INT8 sizes): the one description of a layer
     that the mapper, the code generator, the simulator, the time model and the lower
@@ -62,7 +129,7 @@ class LayerShape:
     inputs: int = 1                # activation inputs (2 for add)
     has_bias: bool = False
     block: tuple[int, int] = (8, 8)
-    block_row_nnz: tuple[int, ...] | None = None  # kept blocks per COUT block row
+    block_mask: BlockMask | None = None  # the kept blocks of a block-sparse layer
     other_input_bytes: int = 0     # bytes of extra inputs (concat: all but the largest)
     gate: bool = False             # an N x 1 x 1 x C input broadcast over H, W (tg.mul)
     channel_map: tuple[int, ...] | None = None  # input channel of each output channel
@@ -80,6 +147,11 @@ class LayerShape:
     def __post_init__(self) -> None:
         if self.kind not in LAYER_KINDS:
             raise ValueError(f"unknown layer kind '{self.kind}' (one of {LAYER_KINDS})")
+
+    @property
+    def block_row_nnz(self) -> tuple[int, ...] | None:
+        """Kept blocks per COUT block row (None when dense)."""
+        return None if self.block_mask is None else self.block_mask.row_counts
 
     @property
     def weighted(self) -> bool:
@@ -226,34 +298,45 @@ def _kept_prefix(nnz: tuple[int, ...], cap: int) -> np.ndarray:
 
 
 class ChannelPieces:
-    """The output-channel pieces a layer's cores load their weights in: the largest
-    weight bytes of any piece for an input-channel chunk, and the largest MACs per
-    output position of any piece.
+    """The output-channel pieces a layer's cores load their weights in (each core's
+    channel range cut into ``chunk``-channel pieces, whole block rows when sparse): the
+    bytes of every piece for each input-channel chunk, and the largest MACs per output
+    position of any piece.
 
-    Weight bytes bound every CIN chunk (a chunk of k block columns holds at most k blocks
-    of a block row); MACs are a piece's kept MACs spread evenly over its CIN chunks."""
+    A piece's bytes for one CIN chunk are exactly what LOADWDM moves for it (the kept
+    blocks of its block rows in the chunk's block columns, or the dense sub-block, then
+    its biases; targets/aie2/weight_image.py); MACs are a piece's kept MACs spread evenly
+    over its CIN chunks."""
 
     def __init__(self, shape: LayerShape, ranges: tuple[tuple[int, int], ...], chunk: int):
         self.shape = shape
-        self._weight_bytes: dict[int, int] = {}
+        self._sizes: dict[int, tuple[int, int]] = {}
         ranges = tuple(r for r in ranges if r[1] > r[0])
-        widest = max((c1 - c0 for c0, c1 in ranges), default=0)
-        self.dense_channels = min(chunk, widest)
-        if shape.block_row_nnz is None or not shape.weighted:
-            self.peak_rate = float(self.dense_channels * shape.ops_per_output)
-            return
-        bo = shape.block[0]
-        step = max(1, ceil(chunk / bo))
+        unit = shape.block[0] if shape.block_mask is not None else 1
+        step = max(1, ceil(chunk / unit))
         starts, ends, channels = [], [], []
-        for c0, c1 in ranges:
-            first = np.arange(c0 // bo, ceil(c1 / bo), step)
-            last = np.minimum(first + step, ceil(c1 / bo))
+        for c0, c1 in ranges:  # pieces in units (block rows when sparse, else channels)
+            first = np.arange(c0 // unit, ceil(c1 / unit), step)
+            last = np.minimum(first + step, ceil(c1 / unit))
             starts.append(first)
             ends.append(last)
-            channels.append(np.minimum(last * bo, c1) - np.maximum(first * bo, c0))
-        self.starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-        self.ends = np.concatenate(ends) if ends else np.zeros(0, np.int64)
-        self.channels = np.concatenate(channels) if channels else np.zeros(0, np.int64)
+            channels.append(np.minimum(last * unit, c1) - np.maximum(first * unit, c0))
+        slots = max((len(first) for first in starts), default=0)
+        # by_slot[k, r]: the k-th piece of range r (its place in that core's sequence of
+        # channel chunks), -1 where the range has fewer
+        self.by_slot = np.full((slots, len(starts)), -1, np.int64)
+        offset = 0
+        for r, first in enumerate(starts):
+            self.by_slot[:len(first), r] = np.arange(offset, offset + len(first))
+            offset += len(first)
+        empty = np.zeros(0, np.int64)
+        self.starts = np.concatenate(starts) if starts else empty
+        self.ends = np.concatenate(ends) if ends else empty
+        self.channels = np.concatenate(channels) if channels else empty
+        if shape.block_row_nnz is None or not shape.weighted:
+            widest = max((c1 - c0 for c0, c1 in ranges), default=0)
+            self.peak_rate = float(min(chunk, widest) * shape.ops_per_output)
+            return
         kept = _kept_prefix(shape.block_row_nnz, shape.block_cols)
         full = (self.ends - self.starts) * shape.block_cols
         rate = self.channels * shape.ops_per_output * (kept[self.ends] - kept[self.starts]) \
@@ -261,27 +344,46 @@ class ChannelPieces:
         self.peak_rate = float(rate.max()) if rate.size else 0.0
 
     def weight_bytes(self, cin: int) -> int:
-        """The largest weight bytes of any piece, for a CIN chunk of ``cin`` channels."""
-        known = self._weight_bytes.get(cin)
+        """The largest weight load of any piece, for CIN chunks of ``cin`` channels: the
+        core's weight buffer must hold it."""
+        return self.sizes(cin)[0]
+
+    def moved_bytes(self, cin: int) -> int:
+        """Bytes the busiest core's channel moves over one sequence of weight loads (each
+        channel chunk, then each CIN chunk of ``cin`` channels): the cores load together
+        (LOADWDM halts them), so each load costs the largest piece any core loads then."""
+        return self.sizes(cin)[1]
+
+    def sizes(self, cin: int) -> tuple[int, int]:
+        """(:meth:`weight_bytes`, :meth:`moved_bytes`) for CIN chunks of ``cin``."""
+        known = self._sizes.get(cin)
         if known is None:
-            known = self._weight_bytes[cin] = self._largest_weight_bytes(cin)
+            known = self._sizes[cin] = self._load_sizes(cin)
         return known
 
-    def _largest_weight_bytes(self, cin: int) -> int:
+    def _load_sizes(self, cin: int) -> tuple[int, int]:
         shape = self.shape
-        if not shape.weighted:
-            return 0
-        if shape.block_row_nnz is None:
-            return shape.weight_bytes(0, self.dense_channels, cin)
-        if not self.starts.size:
-            return 0
-        bo, bi = shape.block
+        if not shape.weighted or not self.starts.size:
+            return 0, 0
         kh, kw = shape.kernel
-        stored = _kept_prefix(shape.block_row_nnz, ceil(min(cin, shape.cin_per_group) / bi))
-        weight = (stored[self.ends] - stored[self.starts]) * (bo * kh * kw * bi)
-        if shape.has_bias:
-            weight = weight + self.channels * BIAS_BYTES
-        return int(weight.max())
+        total = shape.cin_per_group
+        cin = min(cin, total)
+        chunks = ceil(total / cin)
+        bias = BIAS_BYTES if shape.has_bias else 0
+        present = self.by_slot >= 0  # [slot, range]
+        if shape.block_mask is None:  # a piece's load: its channels x the chunk's
+            widest = np.where(present, self.channels[self.by_slot], 0).max(axis=1)
+            return (int(self.channels.max()) * (kh * kw * cin + bias),
+                    int(widest.sum()) * (kh * kw * total + chunks * bias))
+        bo, bi = shape.block
+        columns = (np.minimum(np.arange(chunks + 1) * cin, total) + bi - 1) // bi
+        mask = shape.block_mask
+        loads = mask.kept(self.starts[:, None], self.ends[:, None], columns[None, :-1],
+                          columns[None, 1:]) * (bo * kh * kw * bi) \
+            + self.channels[None, :, None] * bias                 # [band, piece, chunk]
+        per_slot = np.where(present[None, :, :, None], loads[:, self.by_slot], 0).max(axis=2)
+        # a COUT band per DDR pass: per pass, on average over the bands (rounded up)
+        return int(loads.max()), ceil(int(per_slot.sum()) / mask.bands)
 
     def macs(self, positions: int, cin: int) -> int:
         """MACs of the busiest piece over ``positions`` output positions, one CIN chunk."""

@@ -16,7 +16,7 @@ from dataclasses import replace
 from xdsl.ir import Operation, SSAValue
 
 from bsir.dialects import tg, tiling
-from bsir.targets.aie2.geometry import LayerShape
+from bsir.targets.aie2.geometry import BlockMask, LayerShape
 
 VIEW_OPS = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
 ACTIVATION_OPS = (tg.ReluOp, tg.ClipOp, *tg.TABLE_OPS)
@@ -143,19 +143,19 @@ def layer_shape(op: Operation) -> LayerShape | None:
     if isinstance(op, tg.WEIGHTED_OPS):
         in_hw, cin = _hwc(op.input)
         w_shape = tg.tensor_shape(op.weight)
-        nnz = None
+        mask = None
         block = (8, 8)
         if op.sparsity is not None:
             block = op.sparsity.block_shape
-            nnz = tuple(int(n) for n in op.sparsity.mask_array().sum(axis=1))
+            mask = BlockMask.of(op.sparsity.mask_array())
         residual = fused_add(op) is not None
         if isinstance(op, tg.Conv2dOp):
             return LayerShape("conv", in_hw, cin, out_hw, cout, kernel=w_shape[1:3],
                               stride=op.stride_hw, pad=op.pads, dilation=op.dilation_hw,
                               groups=op.group_count, has_bias=op.bias is not None,
-                              block=block, block_row_nnz=nnz, residual=residual)
+                              block=block, block_mask=mask, residual=residual)
         return LayerShape("matmul", in_hw, cin, out_hw, cout, has_bias=op.bias is not None,
-                          block=block, block_row_nnz=nnz, residual=residual)
+                          block=block, block_mask=mask, residual=residual)
     if isinstance(op, tg.MaxPool2dOp | tg.AvgPool2dOp):
         in_hw, cin = _hwc(op.input)
         kind = "maxpool" if isinstance(op, tg.MaxPool2dOp) else "avgpool"
@@ -184,4 +184,4 @@ def mapped_shape(layer: tiling.MappedLayer) -> LayerShape:
     shape = layer_shape(layer.inner)
     if shape is None:
         raise ValueError(f"'{layer.inner.name}' is not a layer the array computes")
-    return replace(shape, block_row_nnz=None) if layer.keeps_zeros is not None else shape
+    return replace(shape, block_mask=None) if layer.keeps_zeros is not None else shape

@@ -310,8 +310,7 @@ def program_cost(program: list[StreamGroup], sub: Subvolume, ddr: DDRTiling,
     groups = [group_time(g.in_bytes, g.macs, g.out_bytes, g.iterations, g.repeat, array,
                          shares)
               for g in program]
-    loads = [(sub.weight_bytes, sub.weight_loads * ddr.passes, shares.loadwdm)] \
-        if sub.weight_loads else []
+    loads = [(sub.weights_moved * ddr.passes, 1, shares.loadwdm)] if sub.weight_loads else []
     return on_array_s(loads, groups, array)
 
 
@@ -373,14 +372,14 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             weight_bytes = pieces.weight_bytes(cin)
             if weight_bytes > array.weight_buffer:
                 continue
+            moved = pieces.moved_bytes(cin)  # every channel chunk's, every CIN chunk's
             if taken.get(cin, 0) >= COUT_CHUNKS_PER_CIN:
                 continue
             out_bytes = PARTIAL_SUM_BYTES if cin_split else 1
             n_chunks = ceil(n_cin_total / cin)  # pieces.macs spreads MACs over them
             n_cin = n_chunks if shape.weighted else 1
             if found:  # its loads and MACs alone exceed what the search would cost
-                loads = n_cout * n_cin if cin_split else n_cout
-                least = loads * weight_bytes / w_link if shape.weighted else 0.0
+                least = moved / w_link
                 least += n_cout * n_cin * pieces.macs(out_h * widest, cin) / rate
                 if least > RELAXED_SLACK * best:
                     continue
@@ -393,7 +392,7 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                 for w in (w for w in widths if w <= widest_sums):
                     scratch = _sums_in_scratch(
                         shape, array, layout, out_h, widest, w, in_w_of[w], cout, cin,
-                        n_cout, n_chunks, peak, row_bytes_in, gate, weight_bytes,
+                        n_cout, n_chunks, peak, row_bytes_in, gate, (weight_bytes, moved),
                         (in_link, w_link, out_link), in_h_of)
                     if scratch:
                         least = min(relaxed for relaxed, _ in scratch)
@@ -417,25 +416,31 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     in_h = in_h_of(h)
                     n_spatial = ceil(out_h / h) * ceil(widest / w)
                     iterations = n_spatial * n_cout * n_cin
-                    weight_loads = 0
-                    if shape.weighted:
+                    weight_loads = weights_moved = 0
+                    if shape.weighted:  # with a CIN-split, every tile reloads
                         weight_loads = iterations if cin_split else n_cout
+                        weights_moved = moved * n_spatial if cin_split else moved
                     macs = round(peak * (h * w)) // n_chunks
                     input_bytes = in_h * in_w * row_bytes_in + gate
                     output_bytes = h * w * cout
-                    step = max((input_bytes + shape.residual_bytes(h, w, cout)) / in_link,
-                               macs / rate, output_bytes / out_link)
-                    relaxed = iterations * step + weight_loads * weight_bytes / w_link
+                    stages = ((input_bytes + shape.residual_bytes(h, w, cout)) / in_link,
+                              macs / rate, output_bytes / out_link / n_cin)
+                    # a weight load before every step (CIN-split), or one tile between
+                    # loads: nothing overlaps
+                    alone = cin_split or n_spatial == 1
+                    step = sum(stages) if alone else max(stages)
+                    relaxed = iterations * step + weights_moved / w_link
                     if found and relaxed > RELAXED_SLACK * best:
                         continue
                     best = min(best, relaxed) if found else relaxed
                     found.append((relaxed, Subvolume(
                         h, w, cout, cin, in_h, in_w, input_bytes, output_bytes, weight_bytes,
-                        iterations, weight_loads, macs, cin_split)))
+                        iterations, weight_loads, macs, cin_split,
+                        weights_moved=weights_moved)))
                 if cin_split and shape.weighted and sums_shares is not None:
                     found.extend(_sums_in_memtile(
                         shape, array, out_h, widest, w, in_w, h_max, cout, cin, n_cout,
-                        n_chunks, peak, row_bytes_in, gate, weight_bytes, sums_links,
+                        n_chunks, peak, row_bytes_in, gate, (weight_bytes, moved), sums_links,
                         in_h_of))
                 if h_max >= out_h:
                     break  # every row in one block: narrower only adds iterations
@@ -444,13 +449,15 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
 
 def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, w: int,
                      in_w: int, h_max: int, cout: int, cin: int, n_cout: int, n_chunks: int,
-                     peak: float, row_bytes_in: int, gate: int, weight_bytes: int,
+                     peak: float, row_bytes_in: int, gate: int, weights: tuple[int, int],
                      links: tuple[float, float, float], in_h_of: Callable[[int], int]
                      ) -> list[tuple[float, Subvolume]]:
     """The weight-stationary CIN-split of one chunk pair and column chunk, its partial
     sums through the memtile: the most rows whose input and partial sums fit the input
-    buffer (at most ``h_max``, what the output buffer allows), with its relaxed cost."""
+    buffer (at most ``h_max``, what the output buffer allows), with its relaxed cost.
+    ``weights``: the largest weight load, and the bytes of one sequence of them."""
     in_link, w_link, out_link = links
+    weight_bytes, moved = weights
     h = h_max
     while h and in_h_of(h) * in_w * row_bytes_in + gate \
             + h * w * cout * PARTIAL_SUM_BYTES + shape.residual_bytes(h, w, cout) \
@@ -466,15 +473,15 @@ def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
     step = max((input_bytes + sums) / in_link, macs / array.macs_per_second, sums / out_link)
     # (the last chunk's residual, if any, is in the exact cost of the program)
     loads = n_cout * n_chunks
-    relaxed = iterations * step + loads * weight_bytes / w_link
+    relaxed = iterations * step + moved / w_link
     return [(relaxed, Subvolume(h, w, cout, cin, in_h, in_w, input_bytes, sums, weight_bytes,
-                                iterations, loads, macs, True, True))]
+                                iterations, loads, macs, True, True, weights_moved=moved))]
 
 
 def _sums_in_scratch(shape: LayerShape, array: AIE2Array, layout: CoreLayout, out_h: int,
                      widest: int, w: int, in_w: int, cout: int, cin: int, n_cout: int,
                      n_chunks: int, peak: float, row_bytes_in: int, gate: int,
-                     weight_bytes: int, links: tuple[float, float, float],
+                     weights: tuple[int, int], links: tuple[float, float, float],
                      in_h_of: Callable[[int], int]) -> list[tuple[float, Subvolume]]:
     """The weight-stationary CIN-split of one chunk pair and column chunk whose partial
     sums stay in the core (in slots over its output buffers and scratch memory,
@@ -482,8 +489,10 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, layout: CoreLayout, ou
     column chunk, the input-channel chunks' weights each load once and every row block
     of the column chunk streams through them. Every row-block height whose row blocks'
     int32 sums each get a slot, and whose input (with a fused addition's residual) fits
-    the input buffer and int8 output the output buffer; with their relaxed costs."""
+    the input buffer and int8 output the output buffer; with their relaxed costs.
+    ``weights``: the largest weight load, and the bytes of one sequence of them."""
     in_link, w_link, out_link = links
+    weight_bytes, moved = weights
     n_w = ceil(widest / w)
     h_max = min(out_h, _rows_by_input(shape, (array.input_buffer - gate) // (in_w * row_bytes_in)),
                 array.output_buffer // (w * cout))
@@ -504,13 +513,14 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, layout: CoreLayout, ou
         stages = (input_bytes / in_link, macs / array.macs_per_second)
         # a chunk of one row block runs its load and compute one after the other
         step = sum(stages) if blocks == 1 else max(stages)
-        loads = n_cout * n_w * n_chunks
+        loads = n_cout * n_w * n_chunks  # every column chunk reloads the sequence
         # only the last chunk writes: where its output outlasts the input and the MACs
-        relaxed = iterations * step + loads * weight_bytes / w_link \
+        relaxed = iterations * step + n_w * moved / w_link \
             + n_spatial * n_cout * max(0.0, output_bytes / out_link - step)
         found.append((relaxed, Subvolume(h, w, cout, cin, in_h, in_w, input_bytes,
                                          output_bytes, weight_bytes, iterations, loads, macs,
-                                         True, sums_in_scratch=True)))
+                                         True, sums_in_scratch=True,
+                                         weights_moved=n_w * moved)))
     return found
 
 
@@ -679,18 +689,17 @@ def band_channels(shape: LayerShape, cout_passes: int) -> int:
 
 
 def band_shape(shape: LayerShape, cout_passes: int) -> LayerShape:
-    """The layer restricted to one COUT band. When sparse, block row i of the band keeps
-    the most blocks row i keeps in any band: a bound that holds for every pass."""
+    """The layer restricted to one COUT band. When sparse, its mask holds every band's
+    (:meth:`~bsir.targets.aie2.geometry.BlockMask.in_bands`): its block row i counts
+    the most blocks row i keeps in any band, a bound that holds for every pass, and
+    the weight loads are those of each band."""
     if cout_passes == 1:
         return shape
     channels = band_channels(shape, cout_passes)
-    nnz = shape.block_row_nnz
-    if nnz is not None:
-        rows = max(1, channels // shape.block[0])
-        padded = np.zeros(ceil(len(nnz) / rows) * rows, dtype=np.int64)
-        padded[:len(nnz)] = nnz
-        nnz = tuple(int(v) for v in padded.reshape(-1, rows).max(axis=0))
-    return replace(shape, cout=channels, block_row_nnz=nnz)
+    mask = shape.block_mask
+    if mask is not None:
+        mask = mask.in_bands(max(1, channels // shape.block[0]))
+    return replace(shape, cout=channels, block_mask=mask)
 
 
 def band_weight_bytes(shape: LayerShape, array: AIE2Array, ddr: DDRTiling) -> int:
@@ -755,7 +764,7 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
     # sparse never slower: with its zeros, uncompacted, when that is faster (only worth
     # a search when the dense layer's lower bound leaves it a chance, and only among
     # the mappings whose floors do)
-    dense_shape = replace(shape, block_row_nnz=None)
+    dense_shape = replace(shape, block_mask=None)
     if layer_bound(dense_shape, array).seconds >= best.estimate_s:
         return best
     try:

@@ -47,6 +47,11 @@ class Subvolume:
     """A weight-stationary CIN-split whose partial sums, every tile's of the core,
     stay in the core between input-channel chunks, a slot per tile over its output
     buffers and scratch memory (``CoreLayout``; no traffic)."""
+    weights_moved: int = 0
+    """Bytes the weight loads of one DDR pass move to the busiest core's channel: the
+    cores load together (LOADWDM halts them), so each load costs the largest chunk any
+    core loads then (at most ``weight_bytes x weight_loads``; with COUT bands, the
+    average over the bands' passes, rounded up)."""
 
     @property
     def weight_stationary(self) -> bool:
@@ -203,7 +208,12 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
     an output) with the input after the first chunk and WRITEFM takes them back before
     the last; in the core's scratch they move nowhere and the chunks before the last
     write nothing. A fused addition's residual (a byte an output) comes with the input
-    of the tile's last (or only) chunk."""
+    of the tile's last (or only) chunk.
+
+    With input-channel chunks whose partial sums stay in the output buffer
+    (``cin_split = 1``) every step loads its own weights first, and LOADWDM halts the
+    cores until every earlier step has drained: no two steps overlap, so each group is
+    one iteration, repeated."""
     out_h = shape.out_hw[0]
     bands = ddr.h_passes
     rows = ceil(out_h / bands) if bands > 1 else out_h
@@ -222,6 +232,7 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
     row_bytes = (sub.input_bytes - gate) // max(sub.in_h, 1)
     positions = [(None, 1)] if chunks == 1 else \
         [(p, n) for p, n in zip(CHUNK_POSITIONS, (1, chunks - 2, 1), strict=True) if n]
+    halted = sub.cin_split and not sub.weight_stationary  # a weight load before each step
     program = []
     for group in groups:
         in_rows = group.in_rows
@@ -237,6 +248,6 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
                 group.phase if position is None else f"{group.phase}.{position}",
                 in_rows * row_bytes + gate + sums_in + residual,
                 ceil(sub.macs_per_iteration * group.out_rows / max(sub.h, 1)),
-                outputs * (moved if sums_out else 1), group.iterations,
-                repeat * count))
+                outputs * (moved if sums_out else 1), 1 if halted else group.iterations,
+                repeat * count * (group.iterations if halted else 1)))
     return program

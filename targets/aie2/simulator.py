@@ -126,6 +126,7 @@ class LayerState:
     current: Pass | None = None     # the DDR pass running
     residual: SSAValue | None = None  # the other operand of a fused addition
     residual_buffer: Buffer | None = None
+    weights_moved: int = 0  # bytes of every weight load, the largest chunk of each
 
     @property
     def reads(self) -> list[SSAValue]:
@@ -431,9 +432,20 @@ class Simulator:
         for op in after:
             if not state.streamed:
                 self.ddr_instruction(state, op, None, 0)
+        self.check_weights_moved(state, program)
         self.free(self.tensor_id(("weights", layer), f"the weights of '{layer.layer_name.data}'"))
         if state.sums is not None:
             self.free(self.sums_id(state))
+
+    @staticmethod
+    def check_weights_moved(state: LayerState, program: list[aie2.InstructionOp]) -> None:
+        """The estimate charges every weight byte the cores load: LOADWDM's ``moved`` is
+        at least the sum, over its loads, of the largest chunk a core took."""
+        for op in program:
+            if isinstance(op, aie2.LoadWDMOp) and state.weights_moved > op.moved_bytes:
+                raise SimulationError(
+                    f"{describe(op)}: the cores' weight loads move {state.weights_moved} "
+                    f"bytes, more than the {op.moved_bytes} it charges", op_location(op))
 
     def sums_id(self, state: LayerState) -> int:
         """The owner id of a layer's partial sums in the memtiles."""
@@ -720,6 +732,7 @@ class Simulator:
             raise SimulationError(f"{what}: no weights were loaded into the memtiles",
                                   op_location(op))
         owner = self.weights_id(state)
+        largest = 0
         for core, chunk in chunks.items():
             offsets = image.chunk_offsets(chunk.c0, chunk.c1, chunk.k0, chunk.k1)
             try:
@@ -730,6 +743,8 @@ class Simulator:
             except SimulationError as error:
                 raise SimulationError(f"{what}: core {core[0]},{core[1]}: {error.message}",
                                       op_location(op)) from None
+            largest = max(largest, data.size)
+        state.weights_moved += largest
 
     def run_segment(self, state: LayerState, groups, steps: list[Step]) -> None:
         """LOADFM, COMP and WRITEFM of the steps as three lock-chained processes."""

@@ -243,7 +243,7 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
             timed = iteration.group(loadfm.iterations, repeat, array)
         groups.append((phase, loadfm, amounts, timed, repeat))
     passes = DDRTiling.of(layer).passes
-    weight_loads = [(op.nbytes, op.iterations * op.repeats, op.shares) if paper is None
+    weight_loads = [(op.moved_bytes, 1, op.shares) if paper is None
                     else (op.nbytes, paper_weight_loads(passes), 1) for op in weights]
     result.memtile_core_s, result.compute_s = on_array_s(
         weight_loads, [group[3] for group in groups], array)
@@ -253,7 +253,8 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
         paced["LOADWDM"] += duration
         for r, c in cores:
             result.events.append(Event(f"core {r},{c}", "LOADWDM", t, duration,
-                                       {"bytes": op.nbytes, "iter": op.iterations,
+                                       {"bytes": op.nbytes, "moved": nbytes * loads,
+                                        "iter": op.iterations,
                                         "repeat": op.repeats, "share": op.shares,
                                         **route("LOADWDM", r, c)}))
         t += duration

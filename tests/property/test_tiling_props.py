@@ -18,6 +18,7 @@ from bsir.dialects import tg_shapes as shapes
 from bsir.dialects.tg import only_graph
 from bsir.driver.pipeline import run_pipeline
 from bsir.targets.aie2.bound import layer_bound
+from bsir.targets.aie2.geometry import BlockMask
 from bsir.targets.aie2.hardware import AIE2Array
 from bsir.targets.aie2.mapping import LayerShape, coverage, map_layer, memtile_demand
 from bsir.targets.aie2.memtile_allocator import overlaps
@@ -60,7 +61,7 @@ def masks(draw, cout, cin):
     ratio = draw(st.floats(0, 0.9))
     mask = sparsity.select_mask(np.random.default_rng(draw(st.integers(0, 99))).random(
         (rows, cols)), ratio, balanced=draw(st.booleans()))
-    return {"block": block, "block_row_nnz": tuple(int(n) for n in mask.sum(axis=1))}
+    return {"block": block, "block_mask": BlockMask.of(mask)}
 
 
 @given(layers(), grids, st.sampled_from(["shared", "separate"]))
@@ -87,7 +88,7 @@ def test_every_output_element_is_written_once_and_buffers_fit(shape, grid, mode)
     assert mapping.estimate_s >= layer_bound(shape, array).seconds * (1 - 1e-9)
     # sparsity never makes a layer slower: at worst it runs with its zeros
     if shape.block_row_nnz is not None:
-        dense = map_layer(replace(shape, block_row_nnz=None), array)
+        dense = map_layer(replace(shape, block_mask=None), array)
         assert mapping.estimate_s <= dense.estimate_s
 
 

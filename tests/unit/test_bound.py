@@ -4,6 +4,7 @@ import pytest
 
 import bsir
 from bsir.targets.aie2.bound import busiest_core_s, covered, layer_bound, needed_input_bytes
+from bsir.targets.aie2.geometry import BlockMask
 from bsir.targets.aie2.hardware import resolve_array
 from bsir.targets.aie2.mapping import LayerShape
 
@@ -36,7 +37,7 @@ def test_the_terms_of_a_large_convolution():
     assert bound.seconds == pytest.approx(bound.terms["DDR"] + bound.terms["weights to cores"]
                                           + bound.terms["compute"])
     half = LayerShape("conv", (14, 14), 256, (14, 14), 256, kernel=(3, 3), pad=(1, 1, 1, 1),
-                      block_row_nnz=(16,) * 32)
+                      block_mask=BlockMask.leading((16,) * 32, 32))
     assert layer_bound(half, array).terms["DDR"] == pytest.approx(bound.terms["DDR"] / 2)
 
 

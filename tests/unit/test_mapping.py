@@ -2,10 +2,12 @@
 
 from math import ceil
 
+import numpy as np
 import pytest
 
 from bsir.diagnostics import BsirError
 from bsir.targets.aie2.channels import layer_plan
+from bsir.targets.aie2.geometry import BlockMask
 from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, resolve_array
 from bsir.targets.aie2.mapping import (
     LayerShape,
@@ -27,7 +29,8 @@ from bsir.targets.aie2.program import DDRTiling, stream_groups
 def conv(h=56, w=56, cin=64, cout=64, k=3, stride=1, pad=1, nnz=None):
     out = ((h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1)
     return LayerShape("conv", (h, w), cin, out, cout, kernel=(k, k), stride=(stride, stride),
-                      pad=(pad,) * 4, has_bias=True, block_row_nnz=nnz)
+                      pad=(pad,) * 4, has_bias=True,
+                      block_mask=None if nnz is None else BlockMask.leading(nnz, ceil(cin / 8)))
 
 
 def test_even_bounds_and_window():
@@ -140,7 +143,7 @@ def test_sparse_layers_are_never_slower_than_dense():
     # 32 channels in 4 block rows over 8 core rows: whole block rows leave half the rows
     # idle; run with its zeros over all 8 rows, the layer is faster
     shape = LayerShape("conv", (8, 8), 16, (8, 8), 32, kernel=(3, 3), pad=(1,) * 4,
-                       has_bias=True, block_row_nnz=(1, 1, 2, 0))
+                       has_bias=True, block_mask=BlockMask.leading((1, 1, 2, 0), 2))
     array = resolve_array("8x8")
     mapping = map_layer(shape, array)
     dense = map_layer(LayerShape("conv", (8, 8), 16, (8, 8), 32, kernel=(3, 3),
@@ -231,3 +234,28 @@ def test_the_search_floor_is_below_every_subvolume_cost(shape, grid):
             assert _split_floor_s(band, split, array, ddr) <= cost * (1 + 1e-12)
             checked += 1
     assert checked >= 2
+
+
+@pytest.mark.parametrize("cin_chunk", [8, 24, 64])
+def test_weight_loads_move_each_chunk_as_packed(cin_chunk):
+    # the cores load together: each load costs the largest chunk any core loads then
+    rng = np.random.default_rng(3)
+    mask = rng.random((8, 8)) < 0.4                  # 64 x 64 channels, 8x8 blocks
+    shape = LayerShape("conv", (8, 8), 64, (8, 8), 64, kernel=(3, 3), pad=(1,) * 4,
+                       has_bias=True, block_mask=BlockMask.of(mask))
+    ranges = ((0, 24), (24, 48), (48, 64))           # three cores' channels
+    pieces = shape.pieces(ranges, 16)                # loaded 16 channels at a time
+    per_block = 8 * 9 * 8
+    moved, largest = 0, 0
+    for slot in range(2):
+        for k0 in range(0, 64, cin_chunk):
+            loads = []
+            for c0, c1 in ranges:
+                lo, hi = c0 + 16 * slot, min(c0 + 16 * (slot + 1), c1)
+                if lo < hi:
+                    kept = mask[lo // 8:-(-hi // 8), k0 // 8:-(-min(k0 + cin_chunk, 64) // 8)]
+                    loads.append(int(kept.sum()) * per_block + (hi - lo) * 4)
+            moved += max(loads)
+            largest = max(largest, *loads)
+    assert pieces.moved_bytes(cin_chunk) == moved
+    assert pieces.weight_bytes(cin_chunk) == largest

@@ -267,6 +267,22 @@ def test_weight_stationary_partial_sums_are_bit_exact(request, fixture, code):
     assert report.layers == 2
 
 
+def test_the_estimate_charges_every_weight_byte_the_cores_load(scratch_sums_program):
+    result, x = scratch_sums_program
+    conv = layers_of(result)[0]
+    load = next(op for op in conv.instructions if isinstance(op, aie2.LoadWDMOp))
+    assert load.moved_bytes <= load.nbytes * load.repeats
+    # charged exactly: one byte less and the simulator finds the cores loading more
+    moved = load.moved_bytes
+    load.properties["moved"] = IntegerAttr(moved - 1, i64)
+    try:
+        with pytest.raises(SimulationError, match="more than the") as caught:
+            verify_compiled(result.module, result.weights, x)
+    finally:
+        load.properties["moved"] = IntegerAttr(moved, i64)
+    assert "layer '" in str(caught.value)
+
+
 def test_output_rows_split_over_core_rows_are_bit_exact():
     result, x = compiled("tiny_resnet", "4x4", 0.0)
     split = [layer for layer in layers_of(result) if layer.split.get("mode") == "h"]
