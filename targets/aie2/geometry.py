@@ -311,30 +311,24 @@ class ChannelPieces:
     def __init__(self, shape: LayerShape, ranges: tuple[tuple[int, int], ...], chunk: int):
         self.shape = shape
         self._sizes: dict[int, tuple[int, int]] = {}
-        ranges = tuple(r for r in ranges if r[1] > r[0])
+        bounds = np.array([r for r in ranges if r[1] > r[0]], np.int64).reshape(-1, 2)
+        c0, c1 = bounds[:, 0], bounds[:, 1]
         unit = shape.block[0] if shape.block_mask is not None else 1
         step = max(1, ceil(chunk / unit))
-        starts, ends, channels = [], [], []
-        for c0, c1 in ranges:  # pieces in units (block rows when sparse, else channels)
-            first = np.arange(c0 // unit, ceil(c1 / unit), step)
-            last = np.minimum(first + step, ceil(c1 / unit))
-            starts.append(first)
-            ends.append(last)
-            channels.append(np.minimum(last * unit, c1) - np.maximum(first * unit, c0))
-        slots = max((len(first) for first in starts), default=0)
-        # by_slot[k, r]: the k-th piece of range r (its place in that core's sequence of
-        # channel chunks), -1 where the range has fewer
-        self.by_slot = np.full((slots, len(starts)), -1, np.int64)
-        offset = 0
-        for r, first in enumerate(starts):
-            self.by_slot[:len(first), r] = np.arange(offset, offset + len(first))
-            offset += len(first)
-        empty = np.zeros(0, np.int64)
-        self.starts = np.concatenate(starts) if starts else empty
-        self.ends = np.concatenate(ends) if ends else empty
-        self.channels = np.concatenate(channels) if channels else empty
+        # pieces in units (block rows when sparse, else channels), range after range;
+        # slot: a piece's place in its core's sequence of channel chunks
+        first, end = c0 // unit, -(-c1 // unit)
+        counts = -(-(end - first) // step)
+        slot = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        self.starts = np.repeat(first, counts) + slot * step
+        self.ends = np.minimum(self.starts + step, np.repeat(end, counts))
+        self.channels = np.minimum(self.ends * unit, np.repeat(c1, counts)) \
+            - np.maximum(self.starts * unit, np.repeat(c0, counts))
+        # by_slot[k, r]: the k-th piece of range r, -1 where the range has fewer
+        self.by_slot = np.full((int(counts.max(initial=0)), len(counts)), -1, np.int64)
+        self.by_slot[slot, np.repeat(np.arange(len(counts)), counts)] = np.arange(slot.size)
         if shape.block_row_nnz is None or not shape.weighted:
-            widest = max((c1 - c0 for c0, c1 in ranges), default=0)
+            widest = int((c1 - c0).max(initial=0))
             self.peak_rate = float(min(chunk, widest) * shape.ops_per_output)
             return
         kept = _kept_prefix(shape.block_row_nnz, shape.block_cols)
