@@ -23,9 +23,13 @@ largest of its loads, computes and stores. Whatever the split, subvolume and loo
 - **the busiest core**: a core that computes a block of at least 1/N of the output needs
   the weights of its channels and the input its positions read; whatever the split,
   one core pays for both (:func:`busiest_core_s`).
+- **the cores on average**: weighted by their positions, the cores' weights add up to
+  the layer's kept weights at every position, and their input to their positions':
+  the busiest core pays at least that average (:func:`average_core_s`).
 
 The bound is ``DDR + max(weights to cores + max(compute, activations, results), the
-busiest core)``; what binds is the largest term. Every estimate is at least its bound
+busiest core, the cores on average)``; what binds is the largest term (the last two
+report as "weights and input to the busiest core"). Every estimate is at least its bound
 (tested).
 """
 
@@ -78,10 +82,61 @@ def kept_weight_bytes(shape: LayerShape) -> int:
     return min(dense, sum(shape.block_row_nnz) * bo * bi * kh * kw)
 
 
-def _interior(size: int, out: int, stride: int, pad: int, owned: int) -> int:
-    """Outputs whose ``owned`` first input positions all lie inside the input."""
-    return sum(1 for o in range(out) if o * stride - pad >= 0
-               and o * stride - pad + owned <= size)
+def _interior(size: int, out: int, kernel: int, stride: int, dilation: int, pad: int,
+              owned: int) -> int:
+    """Outputs whose owned input lies inside the input along one axis, for the best
+    placement of the owned span in the window: ``owned`` consecutive positions (at most
+    the stride, so no two outputs share them) from an offset that keeps the most
+    outputs' spans off the padding."""
+    offsets = range(kernel - owned + 1) if dilation == 1 \
+        else range(0, dilation * (kernel - 1) + 1, dilation)
+    return max(sum(1 for o in range(out) if o * stride - pad + offset >= 0
+                   and o * stride - pad + offset + owned <= size) for offset in offsets)
+
+
+def owned_input(shape: LayerShape) -> tuple[int, int]:
+    """(input bytes each output position owns alone, positions whose owned input runs
+    into the padding): a position owns ``min(k, s)`` x ``min(k, s)`` elements of its
+    window (one where dilated), every input channel; no other position of the layer
+    reads them."""
+    owned = [min(k, s) if d == 1 else 1 for k, s, d in
+             zip(shape.kernel, shape.stride, shape.dilation, strict=True)]
+    interior = 1
+    for axis in (0, 1):
+        interior *= _interior(shape.in_hw[axis], shape.out_hw[axis], shape.kernel[axis],
+                              shape.stride[axis], shape.dilation[axis], shape.pad[axis],
+                              owned[axis])
+    return owned[0] * owned[1] * shape.cin, shape.out_hw[0] * shape.out_hw[1] - interior
+
+
+def average_core_s(shape: LayerShape, array: AIE2Array) -> float:
+    """The averaging term: a lower bound on the busiest core's weights plus input that
+    charges the layer's kept weights as they are (not the sparsest channel's) for layers
+    whose cores each need every input channel; 0 for the others.
+
+    Core ``i`` computes ``p_i`` positions times a set ``S_i`` of channels, and every
+    channel is computed at all ``P`` positions, so ``sum_i p_i w(S_i) >= P W`` (``W``
+    the kept weight bytes). The busiest core takes at least the average of the cores'
+    times weighted by ``p_i / S`` (``S = sum_i p_i``, between ``P`` and ``N P``): its
+    weights at least ``P W / S`` and, as ``sum_i p_i^2 >= S^2 / N``, its input at least
+    ``(S / N - E)`` positions' owned input (``E`` the padded positions). The bound is
+    the least such time over ``S`` (decreasing to the kink ``S = N E``, then convex)."""
+    if not shape.weighted or shape.groups != 1:
+        return 0.0
+    link, cores = array.link_bandwidth(), array.cores
+    positions = shape.out_hw[0] * shape.out_hw[1]
+    weights = kept_weight_bytes(shape)
+    per_position, edge = owned_input(shape)
+
+    def time(spread: float) -> float:
+        return (positions * weights / spread
+                + max(spread / cores - edge, 0.0) * per_position) / link
+
+    lo, hi = float(positions), float(cores * positions)
+    points = [lo, hi, float(cores * edge)]
+    if per_position:
+        points.append((positions * weights * cores / per_position) ** 0.5)
+    return min(time(min(max(s, lo), hi)) for s in points)
 
 
 def busiest_core_s(shape: LayerShape, array: AIE2Array) -> float:
@@ -111,13 +166,7 @@ def busiest_core_s(shape: LayerShape, array: AIE2Array) -> float:
         kept_columns = min(shape.block_row_nnz) * bi
         w_min = kh * kw * min(kept_columns, shape.cin_per_group)  # or run with zeros
         taps = kh * kw * max(0, kept_columns - (shape.block_cols * bi - shape.cin_per_group))
-    owned = [min(k, s) if d == 1 else 1 for k, s, d in
-             zip(shape.kernel, shape.stride, shape.dilation, strict=True)]
-    interior = _interior(shape.in_hw[0], shape.out_hw[0], shape.stride[0], shape.pad[0],
-                         owned[0]) * _interior(shape.in_hw[1], shape.out_hw[1],
-                                               shape.stride[1], shape.pad[1], owned[1])
-    edge = positions - interior
-    per_position = owned[0] * owned[1] * shape.cin           # input bytes a position owns
+    per_position, edge = owned_input(shape)
     share = positions * channels / array.cores                # p x c of the busiest core
     floor = max(share / link, share * taps / rate)            # its outputs, its MACs
 
@@ -153,7 +202,8 @@ def layer_bound(shape: LayerShape, array: AIE2Array) -> LayerBound:
     streamed = max(terms["compute"], terms["activations to cores"],
                    terms["results from cores"])
     on_array = terms["weights to cores"] + streamed
-    replication = busiest_core_s(shape, array)
+    busiest, average = busiest_core_s(shape, array), average_core_s(shape, array)
+    replication = max(busiest, average)
     seconds = terms["DDR"] + max(on_array, replication)
     if replication > on_array:
         terms["weights and input to the busiest core"] = replication

@@ -3,7 +3,14 @@
 import pytest
 
 import bsir
-from bsir.targets.aie2.bound import busiest_core_s, covered, layer_bound, needed_input_bytes
+from bsir.targets.aie2.bound import (
+    average_core_s,
+    busiest_core_s,
+    covered,
+    layer_bound,
+    needed_input_bytes,
+    owned_input,
+)
 from bsir.targets.aie2.geometry import BlockMask
 from bsir.targets.aie2.hardware import resolve_array
 from bsir.targets.aie2.mapping import LayerShape
@@ -56,3 +63,31 @@ def test_the_busiest_core_pays_for_weights_and_input_by_hand():
     depthwise = LayerShape("conv", (14, 14), 256, (14, 14), 256, kernel=(3, 3),
                            pad=(1,) * 4, groups=256)
     assert busiest_core_s(depthwise, array) == 0.0
+
+
+def test_the_averaged_cores_charge_the_kept_weights_not_the_sparsest_channel():
+    # InceptionV3's 17x17 1x7 layer, 160 -> 160, on 8x8: one block row keeps a single
+    # block, the others all of theirs. The busiest core may hold that sparse channel,
+    # but averaged over the cores (weighted by their positions) the kept weights W are
+    # all paid: P W / S weights and S / N positions' input each, least at
+    # S = sqrt(P W N / rho) -- 2 x sqrt(P W rho / N) bytes.
+    counts = [1] + [20] * 19
+    shape = LayerShape("conv", (17, 17), 160, (17, 17), 160, kernel=(1, 7),
+                       pad=(0, 3, 0, 3), block_mask=BlockMask.leading(counts, 20))
+    array = resolve_array("8x8")
+    weights, rho = sum(counts) * 8 * 7 * 8, 160     # a 1x7 window owns one element
+    expected = 2 * (289 * weights * rho / 64) ** 0.5 / 4e9
+    assert average_core_s(shape, array) == pytest.approx(expected)
+    assert average_core_s(shape, array) > busiest_core_s(shape, array)
+    assert layer_bound(shape, array).seconds >= layer_bound(shape, array).terms["DDR"] \
+        + expected
+
+
+def test_an_output_owns_the_part_of_its_window_inside_the_input():
+    # a 'same' 1x7 convolution: every output owns the input element under its centre,
+    # none in the padding, so every position counts
+    shape = LayerShape("conv", (17, 17), 160, (17, 17), 160, kernel=(1, 7), pad=(0, 3, 0, 3))
+    assert owned_input(shape) == (160, 0)
+    # a strided 3x3 owns 2x2 of its window; with padding 1 every output keeps its 2x2 in
+    assert owned_input(LayerShape("conv", (14, 14), 8, (7, 7), 8, kernel=(3, 3),
+                                   stride=(2, 2), pad=(1,) * 4)) == (32, 0)
