@@ -327,6 +327,11 @@ class ChannelPieces:
         # by_slot[k, r]: the k-th piece of range r, -1 where the range has fewer
         self.by_slot = np.full((int(counts.max(initial=0)), len(counts)), -1, np.int64)
         self.by_slot[slot, np.repeat(np.arange(len(counts)), counts)] = np.arange(slot.size)
+        present = self.by_slot >= 0
+        # dense: the widest piece, and the widest of each slot summed (every CIN chunk's
+        # load scales with the piece's channels)
+        self._dense_channels = (int(self.channels.max(initial=0)), int(np.where(
+            present, self.channels[self.by_slot], 0).max(axis=1, initial=0).sum()))
         if shape.block_row_nnz is None or not shape.weighted:
             widest = int((c1 - c0).max(initial=0))
             self.peak_rate = float(min(chunk, widest) * shape.ops_per_output)
@@ -364,11 +369,10 @@ class ChannelPieces:
         cin = min(cin, total)
         chunks = ceil(total / cin)
         bias = BIAS_BYTES if shape.has_bias else 0
-        present = self.by_slot >= 0  # [slot, range]
         if shape.block_mask is None:  # a piece's load: its channels x the chunk's
-            widest = np.where(present, self.channels[self.by_slot], 0).max(axis=1)
-            return (int(self.channels.max()) * (kh * kw * cin + bias),
-                    int(widest.sum()) * (kh * kw * total + chunks * bias))
+            widest, per_slot = self._dense_channels
+            return widest * (kh * kw * cin + bias), per_slot * (kh * kw * total + chunks * bias)
+        present = self.by_slot >= 0  # [slot, range]
         bo, bi = shape.block
         columns = (np.minimum(np.arange(chunks + 1) * cin, total) + bi - 1) // bi
         mask = shape.block_mask
