@@ -16,7 +16,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from bsir.diagnostics import BsirError, MappingError, UsageError, guarded_main
 from bsir.dialects import tg
 from bsir.dialects.tg import WEIGHTS_ATTR, only_graph
-from bsir.files import check_output, file_run, write_json
+from bsir.files import check_output, file_run, note_input, write_json
 from bsir.ir import print_module
 from bsir.models import MODELS, PAPER_MODELS, build_model
 from bsir.stats import LayerStats, layer_stats, summarize
@@ -329,6 +329,46 @@ def cmd_table2(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from bsir.driver.sweep import SweepInterrupted, load_spec, run_sweep
+
+    configs = load_spec(args.spec)
+    note_input(args.spec)
+    bars: list = []
+
+    def progress(done: int, todo: int) -> None:
+        if not bars:  # made once the rows already there are known: ETA for the rest
+            bars.append(_progress_bar(todo, args.progress))
+        if bars[0] is not None and done:
+            bars[0].update()
+
+    try:
+        summary = run_sweep(configs, args.output, args.jobs, args.verify, progress,
+                            ray=args.ray)
+    except SweepInterrupted as error:
+        print(str(error), file=sys.stderr)
+        return 130
+    finally:
+        if bars and bars[0] is not None:
+            bars[0].close()
+    print(f"{summary.configurations} configurations: {summary.skipped} already done, "
+          f"{summary.ran} compiled, {summary.failed} do not fit")
+    for path in summary.files:
+        print(f"wrote {path}")
+    return 0
+
+
+def _progress_bar(total: int, wanted: bool):
+    """A tqdm progress bar with ETA on stderr (None when off or tqdm is missing)."""
+    if not wanted:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="config", file=sys.stderr, dynamic_ncols=True)
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -464,6 +504,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="write the cells as a self-contained HTML chart, ours "
                                     "beside the paper's")
     p.set_defaults(run=cmd_table2)
+
+    p = sub.add_parser("sweep", help="compile every configuration of a spec (TOML): "
+                                     "models x grids x memtiles x sparsities x ...")
+    p.add_argument("spec", help="the sweep spec (docs/cli.md#bsir-sweep)")
+    p.add_argument("-o", "--output", required=True,
+                   help="results folder: rows.jsonl, results.csv, results.parquet; a "
+                        "re-run skips the configurations already there")
+    p.add_argument("--jobs", type=_count(1), default=os.cpu_count() or 1,
+                   help="worker processes (1: compile in this process)")
+    p.add_argument("--verify", action="store_true",
+                   help="also simulate each INT8 program bit for bit")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run on Ray, a task per configuration: 'local' (an instance of "
+                        "--jobs CPUs started here), 'auto' (the running cluster) or the "
+                        "cluster's address (needs bsir[cluster])")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar")
+    p.set_defaults(run=cmd_sweep)
 
     for name, sub_parser in sub.choices.items():
         sub_parser.error = (  # type: ignore[method-assign]

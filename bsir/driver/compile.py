@@ -58,6 +58,9 @@ class CompileOptions:
     sparsity: float = 0.0
     block: tuple[int, int] = (8, 8)
     criterion: str = "l2"
+    overrides: str = ""
+    """Per-layer sparsities, ``"layer4.*=0.75 fc=0"`` (fnmatch patterns on layer names;
+    tg-sparsify's ``overrides``)."""
     quantize: bool = True
     """Lower the INT8 program (power-of-two scales). Off, calibration is skipped and the
     program stays float: the time estimate is the same, the program cannot be verified
@@ -79,10 +82,10 @@ def front_passes(options: CompileOptions) -> list[ModulePass]:
     """The graph-level passes of a compilation before quantization: sparsify, fold,
     split large global pools."""
     passes: list[ModulePass] = []
-    if options.sparsity > 0:
+    if options.sparsity > 0 or options.overrides:
         passes.append(TgSparsifyPass(block=tuple(options.block), ratio=float(options.sparsity),
                                      criterion=options.criterion, skip_first=True,
-                                     report=False))
+                                     overrides=options.overrides, report=False))
     passes.append(TgFoldBatchnormPass())
     passes.append(TgSplitGlobalPoolPass())
     return passes
