@@ -7,7 +7,7 @@ them, or the explicit ``[[configuration]]`` list when the spec has one::
     grids = ["4x4", "2..8x2..8"]             # ROWSxCOLS, or ranges of rows and columns
     hardware = ["ryzen-ai-strix"]            # presets or hardware TOML files
     memtiles = ["shared", "separate"]
-    sparsities = [0.0, 0.5, 0.75]
+    sparsities = [0.0, 0.5, "auto:0.75"]    # auto: keep dense what sparsity does not speed
     blocks = ["8x8", "4x4"]
     criteria = ["l2"]
     overrides = ["", "layer4.*=0.75"]        # per-layer sparsities (tg-sparsify)
@@ -46,6 +46,9 @@ SPEC_KEYS = ("models", "grids", "hardware", "memtiles", "sparsities", "blocks", 
              "overrides", "cost_models", "overlap")
 """The dimensions of a spec, in the order configurations vary (the last fastest)."""
 
+AUTO_RATIO = 0.5
+"""The block sparsity ``sparsities = ["auto"]`` tries on every layer."""
+
 OVERLAPS = ("none",)
 """Schedule options a sweep can compile (the paper's: no overlap across layers)."""
 
@@ -76,6 +79,8 @@ class Configuration:
     overrides: str = ""
     cost_model: str = "honest"
     overlap: str = "none"
+    sparsity_auto: bool = False
+    """Keep dense (and accurate) the layers whose time the sparsity does not reduce."""
 
     @property
     def key(self) -> str:
@@ -137,7 +142,7 @@ def parse_spec(data: dict, where: str = "spec", folder: str = ".") -> list[Confi
         "hardware": arrays or [DEFAULTS.hardware],
         "memtiles": [_choice(m, ("shared", "separate"), where, "memtiles")
                      for m in values["memtiles"]] or [DEFAULTS.memtiles],
-        "sparsity": [_sparsity(s, where) for s in values["sparsities"]] or [0.0],
+        "sparsity": [_sparsity(s, where) for s in values["sparsities"]] or [(0.0, False)],
         "block": [_block(b, where) for b in values["blocks"]] or [DEFAULTS.block],
         "criterion": [_criterion(c, where) for c in values["criteria"]]
         or [DEFAULTS.criterion],
@@ -147,9 +152,12 @@ def parse_spec(data: dict, where: str = "spec", folder: str = ".") -> list[Confi
         "overlap": [_choice(o, OVERLAPS, where, "overlap") for o in values["overlap"]]
         or [DEFAULTS.overlap],
     }
-    names = [f.name for f in fields(Configuration)]
-    configs = [Configuration(**dict(zip(names, combo, strict=True)))
-               for combo in itertools.product(*(dimensions[name] for name in names))]
+    names = [f.name for f in fields(Configuration) if f.name != "sparsity_auto"]
+    configs = []
+    for combo in itertools.product(*(dimensions[name] for name in names)):
+        values = dict(zip(names, combo, strict=True))
+        values["sparsity"], values["sparsity_auto"] = values["sparsity"]
+        configs.append(Configuration(**values))
     return list(dict.fromkeys(configs))  # a value listed twice is one configuration
 
 
@@ -215,14 +223,20 @@ def _choice(value: object, allowed: Sequence[str], where: str, key: str) -> str:
     return str(value)
 
 
-def _sparsity(value: object, where: str) -> float:
-    if value == "auto":
-        raise SweepError("sparsities: 'auto' (per layer, keep dense what sparsity does not "
-                         "speed up) is not available yet; give ratios in [0, 1)", where)
+def _sparsity(value: object, where: str) -> tuple[float, bool]:
+    """A ratio, or ``"auto"`` / ``"auto:RATIO"`` (RATIO 0.5 by default): (ratio, auto)."""
+    auto = isinstance(value, str) and (value == "auto" or value.startswith("auto:"))
+    if auto:
+        try:
+            value = float(value.partition(":")[2] or AUTO_RATIO)
+        except ValueError:
+            raise SweepError(f"sparsities: expected 'auto:RATIO', got {value!r}",
+                             where) from None
     if isinstance(value, bool) or not isinstance(value, int | float) \
             or not 0.0 <= value < 1.0:
-        raise SweepError(f"sparsities: expected a ratio in [0, 1), got {value!r}", where)
-    return float(value)
+        raise SweepError(f"sparsities: expected a ratio in [0, 1) or 'auto:RATIO', got "
+                         f"{value!r}", where)
+    return float(value), auto
 
 
 def _block(value: object, where: str) -> str:
@@ -281,20 +295,34 @@ def _explicit(entry: object, where: str, folder: str) -> Configuration:
 
 
 ROW_FIGURES = ("total_s", "ddr_s", "memtile_core_s", "compute_s", "bound_s", "conv_s",
-               "efficiency", "layers", "failed", "verified")
+               "efficiency", "density", "dense_layers", "layers", "failed", "verified")
 """The figures of a row, after its key and configuration."""
 
 
 def run_configuration(config: Configuration, verify: bool = False) -> dict:
     """Compile one configuration; its row (a configuration that does not fit is a row
-    with ``failed`` saying why; a bad model or option raises)."""
+    with ``failed`` saying why; a bad model or option raises).
+
+    With ``sparsity_auto``, the layers whose time the sparsity does not reduce (each
+    layer's estimate sparse against the same compilation dense) are kept dense, and
+    the row's ``dense_layers`` counts them: same time, more weights kept."""
     from bsir.driver.compile import CompileOptions, compile_source
     from bsir.sparsity import parse_block
 
     options = CompileOptions(sparsity=config.sparsity, block=parse_block(config.block),
                              criterion=config.criterion, overrides=config.overrides,
-                             quantize=verify, cost_model=config.cost_model)
+                             quantize=verify and not config.sparsity_auto,
+                             cost_model=config.cost_model)
     result = compile_source(config.model, config.hardware, config.memtiles, options)
+    kept_dense: list[str] = []
+    if config.sparsity_auto and result.timing is not None and not result.failed:
+        dense = compile_source(config.model, config.hardware, config.memtiles,
+                               replace(options, sparsity=0.0, overrides=""))
+        if dense.timing is not None:
+            kept_dense = _not_faster_sparse(result.timing.layers, dense.timing.layers)
+        overrides = " ".join([config.overrides, *(f"{_pattern(n)}=0" for n in kept_dense)])
+        result = compile_source(config.model, config.hardware, config.memtiles,
+                                replace(options, overrides=overrides.strip(), quantize=verify))
     row: dict = {"key": config.key, **asdict(config)}
     timing = result.timing
     if timing is None or result.failed:
@@ -308,12 +336,46 @@ def run_configuration(config: Configuration, verify: bool = False) -> dict:
         "compute_s": sum(layer.compute_s for layer in timing.layers),
         "bound_s": timing.bound_s, "conv_s": timing.conv_s,
         "efficiency": timing.bound_s / timing.total_s if timing.total_s else None,
+        "density": weight_density(result.module), "dense_layers": len(kept_dense),
         "layers": len(timing.layers), "failed": None, "verified": None,
     })
     if verify:
         result.verify()  # a mismatch raises: the compiler is wrong, not the input
         row["verified"] = True
     return row
+
+
+def _not_faster_sparse(sparse: Sequence, dense: Sequence) -> list[str]:
+    """Names of the sparsified layers whose sparse estimate is not below the dense one's
+    (layers fused differently in the two are left sparse)."""
+    times = {(layer.name, layer.op): layer.total_s for layer in dense}
+    return [layer.name for layer in sparse
+            if (layer.blocks is not None or layer.keeps_zeros)  # sparsified
+            and (layer.name, layer.op) in times
+            and layer.total_s >= times[(layer.name, layer.op)]]
+
+
+def _pattern(name: str) -> str:
+    """An fnmatch pattern matching exactly ``name``."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def weight_density(module) -> float | None:
+    """The fraction of the network's weights kept (each layer's kept blocks times its
+    weights; 1.0 when dense)."""
+    from bsir.dialects import tg
+
+    if module is None:
+        return None
+    kept = total = 0.0
+    for op in module.walk():
+        if isinstance(op, tg.WEIGHTED_OPS):
+            size = 1
+            for extent in tg.tensor_shape(op.weight):
+                size *= extent
+            total += size
+            kept += size * (op.sparsity.density() if op.sparsity is not None else 1.0)
+    return kept / total if total else None
 
 
 # --------------------------------------------------------------------------- the rows

@@ -64,7 +64,7 @@ def test_explicit_configurations():
     ({"models": ["tiny_cnn"], "grids": ["0x2"]}, "grids:"),
     ({"models": ["tiny_cnn"], "grids": ["3..2x2"]}, "is empty"),
     ({"models": ["tiny_cnn"], "sparsities": [1.5]}, r"ratio in \[0, 1\)"),
-    ({"models": ["tiny_cnn"], "sparsities": ["auto"]}, "not available yet"),
+    ({"models": ["tiny_cnn"], "sparsities": ["auto:half"]}, "'auto:RATIO'"),
     ({"models": ["tiny_cnn"], "blocks": ["8"]}, "blocks:"),
     ({"models": ["tiny_cnn"], "criteria": ["l3"]}, "'l3' is not one of"),
     ({"models": ["tiny_cnn"], "cost_models": ["fast"]}, "cost_models"),
@@ -245,3 +245,15 @@ def test_overrides_sparsify_the_layers_they_name():
     overridden = run_configuration(Configuration("tiny_resnet", "2x2", overrides="*=0.75"))
     assert overridden["total_s"] < dense["total_s"]
     assert overridden["key"] != dense["key"]
+
+
+def test_auto_sparsity_keeps_dense_what_sparsity_does_not_speed_up():
+    from bsir.driver.sweep import run_configuration
+
+    sparse, auto = parse_spec({"models": ["tiny_inception"], "grids": ["8x8"],
+                               "sparsities": [0.5, "auto"]})
+    assert (auto.sparsity, auto.sparsity_auto) == (0.5, True)
+    plain, kept = run_configuration(sparse), run_configuration(auto)
+    # on 64 cores its small layers run as fast with their zeros: all of them stay dense
+    assert kept["dense_layers"] > 0 and kept["density"] > plain["density"]
+    assert kept["total_s"] <= plain["total_s"]
