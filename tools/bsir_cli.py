@@ -330,7 +330,7 @@ def cmd_table2(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from bsir.driver.sweep import SweepInterrupted, load_spec, run_sweep
+    from bsir.driver.sweep import SweepInterrupted, load_spec, run_sweep, write_fronts
 
     configs = load_spec(args.spec)
     note_input(args.spec)
@@ -353,7 +353,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             bars[0].close()
     print(f"{summary.configurations} configurations: {summary.skipped} already done, "
           f"{summary.ran} compiled, {summary.failed} do not fit")
-    for path in summary.files:
+    files = list(summary.files)
+    if args.plot:
+        files += write_fronts(args.output, configs)
+    for path in files:
         print(f"wrote {path}")
     return 0
 
@@ -519,6 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on Ray, a task per configuration: 'local' (an instance of "
                         "--jobs CPUs started here), 'auto' (the running cluster) or the "
                         "cluster's address (needs bsir[cluster])")
+    p.add_argument("--plot", action="store_true",
+                   help="also draw the Pareto fronts (time against cores, against the "
+                        "weights kept; sparse speed-up per grid): fronts.html, fronts.png")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar")
     p.set_defaults(run=cmd_sweep)

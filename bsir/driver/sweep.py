@@ -593,3 +593,119 @@ def _describe(config: Configuration) -> str:
                if k != "model" and v != getattr(replace(DEFAULTS, model=config.model), k)}
     extra = "".join(f" {k}={v}" for k, v in changed.items())
     return f"{config.model} on {config.hardware}{extra}"
+
+
+# --------------------------------------------------------------------------- fronts
+
+
+def pareto(points: Sequence[tuple[float, float]]) -> list[bool]:
+    """Which of the (cost, time) points no other point beats on both (no higher cost and
+    no longer time, one of them strictly): the Pareto front, both lower better."""
+    flags = [False] * len(points)
+    order = sorted(range(len(points)), key=lambda i: points[i])
+    best = float("inf")  # the least time at a lower cost
+    for _, group in itertools.groupby(order, key=lambda i: points[i][0]):
+        members = list(group)
+        least = points[members[0]][1]  # sorted: the group's least time first
+        for i in members:
+            flags[i] = points[i][1] == least and least < best
+        best = min(best, least)
+    return flags
+
+
+def front_data(rows: Sequence[dict]) -> dict:
+    """What the fronts page and the PNG draw, from the rows of a sweep: per model, each
+    configuration's cores, time and weight density with its place on the two fronts
+    (time against cores; time against the weights kept), and the dense-to-sparse
+    speed-up of each sparse configuration with the same settings dense."""
+    from bsir.targets.aie2.hardware import resolve_array
+
+    cores: dict[str, int] = {}
+    points = []
+    for row in rows:
+        if row.get("failed") or row.get("total_s") is None:
+            continue
+        if row["hardware"] not in cores:
+            cores[row["hardware"]] = resolve_array(row["hardware"], row["memtiles"]).cores
+        points.append({key: row.get(key) for key in (
+            "key", "model", "hardware", "memtiles", "sparsity", "sparsity_auto", "block",
+            "criterion", "overrides", "cost_model", "total_s", "bound_s", "density")}
+            | {"cores": cores[row["hardware"]]})
+    settings = ("model", "hardware", "memtiles", "criterion", "block", "overrides",
+                "cost_model")
+    dense = {tuple(p[k] for k in settings[:3] + settings[6:]): p for p in points
+             if p["sparsity"] == 0 and not p["overrides"]}
+    for point in points:
+        base = dense.get(tuple(point[k] for k in settings[:3] + settings[6:]))
+        point["speedup"] = base["total_s"] / point["total_s"] \
+            if base is not None and point["sparsity"] > 0 else None
+    models = []
+    for model in dict.fromkeys(p["model"] for p in points):
+        mine = [p for p in points if p["model"] == model]
+        for flag, p in zip(pareto([(p["cores"], p["total_s"]) for p in mine]), mine,
+                           strict=True):
+            p["front_cores"] = flag
+        for flag, p in zip(pareto([(-(p["density"] or 1.0), p["total_s"]) for p in mine]),
+                           mine, strict=True):
+            p["front_density"] = flag
+        models.append({"model": model, "points": mine})
+    return {"models": models, "rows": len(rows),
+            "failed": sum(1 for row in rows if row.get("failed"))}
+
+
+def write_fronts_png(path: str, data: dict) -> bool:
+    """The fronts as a PNG (matplotlib; False when it is not installed)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    models = data["models"]
+    figure, axes = plt.subplots(len(models) or 1, 3, figsize=(15, 4 * max(len(models), 1)),
+                                squeeze=False)
+    for row_axes, entry in zip(axes, models, strict=False):
+        points = entry["points"]
+        # fewer cores are better (the front steps down after each point), more weights
+        # kept are (it steps up before each)
+        for ax, x_of, flag, label, where in (
+                (row_axes[0], lambda p: p["cores"], "front_cores", "cores", "post"),
+                (row_axes[1], lambda p: p["density"] or 1.0, "front_density",
+                 "fraction of weights kept", "pre")):
+            ax.scatter([x_of(p) for p in points], [p["total_s"] * 1e3 for p in points],
+                       s=12, c=[p["sparsity"] for p in points], cmap="viridis")
+            front = sorted((p for p in points if p[flag]), key=x_of)
+            ax.step([x_of(p) for p in front], [p["total_s"] * 1e3 for p in front],
+                    where=where, color="#e15759", label="Pareto front")
+            ax.set_xlabel(label)
+            ax.set_ylabel("estimated ms")
+            ax.set_title(f"{entry['model']}: time against {label}")
+            ax.legend()
+        sparse = [p for p in points if p["speedup"] is not None]
+        ax = row_axes[2]
+        ax.scatter([p["cores"] for p in sparse], [p["speedup"] for p in sparse], s=12,
+                   c=[p["sparsity"] for p in sparse], cmap="viridis")
+        ax.axhline(1.0, color="#656d76", linewidth=0.8)
+        ax.set_xlabel("cores")
+        ax.set_ylabel("dense / sparse time")
+        ax.set_title(f"{entry['model']}: sparse speed-up per grid")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    plt.close(figure)
+    write_atomically(path, lambda stream: stream.write(buffer.getvalue()))
+    return True
+
+
+def write_fronts(folder: str, configs: Sequence[Configuration]) -> list[str]:
+    """``fronts.html`` (the report) and ``fronts.png`` (with matplotlib) in ``folder``,
+    from the rows of ``configs`` there; the files written."""
+    from bsir.targets.aie2.report import write_fronts_report
+
+    store = RowStore(folder)
+    data = front_data([store.rows[c.key] for c in configs if c.key in store.rows])
+    written = [os.path.join(folder, "fronts.html")]
+    write_fronts_report(written[0], data)
+    if write_fronts_png(os.path.join(folder, "fronts.png"), data):
+        written.append(os.path.join(folder, "fronts.png"))
+    return written

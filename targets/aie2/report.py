@@ -144,3 +144,15 @@ def table2_html(cells: list[dict]) -> str:
 def write_table2_report(path: str, cells: list[dict]) -> None:
     """Write :func:`table2_html` to ``path``."""
     write_text(path, table2_html(cells))
+
+
+def fronts_html(data: dict) -> str:
+    """A sweep's Pareto fronts (``data`` as :func:`bsir.driver.sweep.front_data` makes
+    it): per model, estimated time against cores and against the weights kept, with the
+    front marked, and the sparse speed-up of each grid."""
+    return _page("bsir sweep: Pareto fronts", "sweep", data, "sweep.js")
+
+
+def write_fronts_report(path: str, data: dict) -> None:
+    """Write :func:`fronts_html` to ``path``."""
+    write_text(path, fronts_html(data))

@@ -176,3 +176,25 @@ def test_table2_report_draws_ours_beside_the_papers(open_page, tmp_path):
     page.locator("rect.t2-bar[data-series='rules-dense']").first.hover()
     assert "bsir / paper, same estimator" in page.inner_text("#tooltip")
     assert page.locator("#cells tbody tr").count() == 2
+
+
+def test_sweep_fronts_draw_every_configuration_and_the_front(open_page, tmp_path):
+    from bsir.driver.sweep import parse_spec, run_sweep, write_fronts
+
+    configs = parse_spec({"models": ["tiny_cnn"], "grids": ["1x2", "2x2", "2x3"],
+                          "sparsities": [0.0, 0.5]})
+    run_sweep(configs, str(tmp_path / "out"))
+    written = write_fronts(str(tmp_path / "out"), configs)
+    page = open_page(tmp_path / "out" / "fronts.html")
+    assert written[0].endswith("fronts.html")
+    cores = page.locator("[data-plot='cores'] circle.point")
+    assert cores.count() == 6
+    assert page.locator("[data-plot='density'] circle.point").count() == 6
+    assert page.locator("[data-plot='speedup'] circle.point").count() == 3  # sparse ones
+    assert page.locator("[data-plot='cores'] path.front").count() == 1
+    on_front = page.locator("[data-plot='cores'] circle.on-front").count()
+    assert 1 <= on_front <= 6
+    page.locator("[data-plot='cores'] circle.on-front").first.hover()
+    text = page.inner_text("#tooltip")
+    assert "tiny_cnn on" in text and "weights kept" in text
+    assert page.locator("section[data-model='tiny_cnn'] tbody tr").count() >= on_front

@@ -257,3 +257,27 @@ def test_auto_sparsity_keeps_dense_what_sparsity_does_not_speed_up():
     # on 64 cores its small layers run as fast with their zeros: all of them stay dense
     assert kept["dense_layers"] > 0 and kept["density"] > plain["density"]
     assert kept["total_s"] <= plain["total_s"]
+
+
+def test_the_pareto_front_is_what_nothing_beats_on_both():
+    from bsir.driver.sweep import pareto
+
+    points = [(2, 10.0), (4, 6.0), (4, 7.0), (8, 6.0), (16, 3.0), (16, 3.0), (1, 12.0)]
+    assert pareto(points) == [True, True, False, False, True, True, True]
+
+
+def test_fronts_of_a_sweep(tmp_path):
+    from bsir.driver.sweep import front_data, write_fronts
+
+    configs = parse_spec({"models": ["tiny_cnn"], "grids": ["1x2", "2x2"],
+                          "sparsities": [0.0, 0.5]})
+    run_sweep(configs, str(tmp_path))
+    data = front_data(list(RowStore(str(tmp_path)).rows.values()))
+    points = data["models"][0]["points"]
+    assert {p["cores"] for p in points} == {2, 4}
+    fastest = min(points, key=lambda p: p["total_s"])
+    assert fastest["front_cores"] and fastest["front_density"]
+    sparse = [p for p in points if p["sparsity"] > 0]
+    assert all(p["speedup"] > 1 for p in sparse)
+    files = write_fronts(str(tmp_path), configs)
+    assert os.path.basename(files[0]) == "fronts.html"
