@@ -3,7 +3,7 @@
 A spec (TOML) lists values per dimension; the sweep compiles the cartesian product of
 them, or the explicit ``[[configuration]]`` list when the spec has one::
 
-    models = ["resnet50", "net.mlir"]       # built-in names or IR files
+    models = ["resnet50", "net.mlir"]       # built-in names, IR or ONNX files
     grids = ["4x4", "2..8x2..8"]             # ROWSxCOLS, or ranges of rows and columns
     hardware = ["ryzen-ai-strix"]            # presets or hardware TOML files
     memtiles = ["shared", "separate"]
@@ -204,7 +204,7 @@ def _model(text: str, folder: str, where: str) -> str:
     if text.endswith((".mlir", ".onnx")):
         raise SweepError(f"models: no such file: {path}", where)
     raise SweepError(f"models: unknown model '{text}' (built-in: {', '.join(MODELS)}; or "
-                     "an IR file)", where)
+                     "an IR or ONNX file)", where)
 
 
 def _array(text: str, where: str, key: str) -> str:
@@ -313,16 +313,25 @@ def run_configuration(config: Configuration, verify: bool = False) -> dict:
                              criterion=config.criterion, overrides=config.overrides,
                              quantize=verify and not config.sparsity_auto,
                              cost_model=config.cost_model)
-    result = compile_source(config.model, config.hardware, config.memtiles, options)
+
+    def compile_with(options: CompileOptions):
+        if not config.model.endswith(".onnx"):
+            return compile_source(config.model, config.hardware, config.memtiles, options)
+        from bsir.driver.compile import compile_module
+        from bsir.onnx_import import import_onnx
+
+        module, weights = import_onnx(config.model)
+        return compile_module(module, weights, config.hardware, config.memtiles, options,
+                              name=os.path.splitext(os.path.basename(config.model))[0])
+
+    result = compile_with(options)
     kept_dense: list[str] = []
     if config.sparsity_auto and result.timing is not None and not result.failed:
-        dense = compile_source(config.model, config.hardware, config.memtiles,
-                               replace(options, sparsity=0.0, overrides=""))
+        dense = compile_with(replace(options, sparsity=0.0, overrides=""))
         if dense.timing is not None:
             kept_dense = _not_faster_sparse(result.timing.layers, dense.timing.layers)
         overrides = " ".join([config.overrides, *(f"{_pattern(n)}=0" for n in kept_dense)])
-        result = compile_source(config.model, config.hardware, config.memtiles,
-                                replace(options, overrides=overrides.strip(), quantize=verify))
+        result = compile_with(replace(options, overrides=overrides.strip(), quantize=verify))
     row: dict = {"key": config.key, **asdict(config)}
     timing = result.timing
     if timing is None or result.failed:

@@ -281,3 +281,20 @@ def test_fronts_of_a_sweep(tmp_path):
     assert all(p["speedup"] > 1 for p in sparse)
     files = write_fronts(str(tmp_path), configs)
     assert os.path.basename(files[0]) == "fronts.html"
+
+
+def test_an_onnx_model_sweeps_like_the_built_in_one(tmp_path):
+    pytest.importorskip("onnx")
+    from bsir.driver.sweep import load_spec
+    from bsir.models import build_model
+    from bsir.onnx_export import export_onnx
+    from bsir.weights import materialize
+
+    built = build_model("tiny_cnn")
+    export_onnx(built.module, materialize(built.specs, 0), str(tmp_path / "net.onnx"))
+    spec = tmp_path / "spec.toml"
+    spec.write_text('models = ["net.onnx", "tiny_cnn"]\ngrids = ["2x2"]\n')
+    run_sweep(load_spec(str(spec)), str(tmp_path / "out"))
+    rows = sorted(RowStore(str(tmp_path / "out")).rows.values(), key=lambda r: r["model"])
+    assert rows[0]["model"].endswith("net.onnx") and rows[1]["model"] == "tiny_cnn"
+    assert rows[0]["total_s"] == rows[1]["total_s"]
