@@ -519,14 +519,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true",
                    help="also simulate each INT8 program bit for bit")
     p.add_argument("--ray", metavar="ADDRESS",
-                   help="run on Ray, a task per configuration: 'local' (an instance of "
+                   help="run on Ray, a task per few configurations: 'local' (an instance of "
                         "--jobs CPUs started here), 'auto' (the running cluster) or the "
                         "cluster's address (needs bsir[cluster])")
     p.add_argument("--plot", action="store_true",
                    help="also draw the Pareto fronts (time against cores, against the "
                         "weights kept; sparse speed-up per grid): fronts.html, fronts.png")
     p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bar")
+                   help="no progress bar (one with ETA is drawn on stderr by default)")
     p.set_defaults(run=cmd_sweep)
 
     for name, sub_parser in sub.choices.items():

@@ -22,6 +22,8 @@ configuration and the compiler's version: a re-run skips the rows already presen
 rows are appended one by one as compilations finish, so an interrupted sweep loses
 nothing already done. The rows file is ``rows.jsonl``; ``results.csv`` (and
 ``results.parquet`` with pyarrow) tabulate it, one row per configuration in spec order.
+Compilations run on a local process pool, or on Ray (a local instance or a cluster);
+:func:`front_data` and :func:`write_fronts` draw the rows' Pareto fronts.
 """
 
 from __future__ import annotations
