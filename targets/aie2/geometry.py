@@ -311,6 +311,9 @@ class ChannelPieces:
     def __init__(self, shape: LayerShape, ranges: tuple[tuple[int, int], ...], chunk: int):
         self.shape = shape
         self._sizes: dict[int, tuple[int, int]] = {}
+        if shape.block_mask is None or not shape.weighted:
+            self._dense(ranges, chunk)
+            return
         bounds = np.array([r for r in ranges if r[1] > r[0]], np.int64).reshape(-1, 2)
         c0, c1 = bounds[:, 0], bounds[:, 1]
         unit = shape.block[0] if shape.block_mask is not None else 1
@@ -327,20 +330,26 @@ class ChannelPieces:
         # by_slot[k, r]: the k-th piece of range r, -1 where the range has fewer
         self.by_slot = np.full((int(counts.max(initial=0)), len(counts)), -1, np.int64)
         self.by_slot[slot, np.repeat(np.arange(len(counts)), counts)] = np.arange(slot.size)
-        present = self.by_slot >= 0
-        # dense: the widest piece, and the widest of each slot summed (every CIN chunk's
-        # load scales with the piece's channels)
-        self._dense_channels = (int(self.channels.max(initial=0)), int(np.where(
-            present, self.channels[self.by_slot], 0).max(axis=1, initial=0).sum()))
-        if shape.block_row_nnz is None or not shape.weighted:
-            widest = int((c1 - c0).max(initial=0))
-            self.peak_rate = float(min(chunk, widest) * shape.ops_per_output)
-            return
+        self.pieces = int(slot.size)
         kept = _kept_prefix(shape.block_row_nnz, shape.block_cols)
         full = (self.ends - self.starts) * shape.block_cols
         rate = self.channels * shape.ops_per_output * (kept[self.ends] - kept[self.starts]) \
             / np.maximum(full, 1)
         self.peak_rate = float(rate.max()) if rate.size else 0.0
+
+    def _dense(self, ranges: tuple[tuple[int, int], ...], chunk: int) -> None:
+        """Dense pieces: a load scales with its channels, so the widest piece and, summed
+        over the places in the cores' sequences, the widest piece at each place say all.
+        Every range has full pieces but its last, so every place before the last of the
+        longest sequence has a full one."""
+        widths = [c1 - c0 for c0, c1 in ranges if c1 > c0]
+        self.pieces = sum(ceil(w / chunk) for w in widths)
+        longest = max((ceil(w / chunk) for w in widths), default=0)
+        last = max((w - (longest - 1) * chunk for w in widths if ceil(w / chunk) == longest),
+                   default=0)
+        widest = min(chunk, max(widths, default=0))
+        self._dense_channels = (widest, (longest - 1) * chunk + last if longest else 0)
+        self.peak_rate = float(widest * self.shape.ops_per_output)
 
     def weight_bytes(self, cin: int) -> int:
         """The largest weight load of any piece, for CIN chunks of ``cin`` channels: the
@@ -362,7 +371,7 @@ class ChannelPieces:
 
     def _load_sizes(self, cin: int) -> tuple[int, int]:
         shape = self.shape
-        if not shape.weighted or not self.starts.size:
+        if not shape.weighted or not self.pieces:
             return 0, 0
         kh, kw = shape.kernel
         total = shape.cin_per_group
