@@ -55,6 +55,7 @@ OVERLAPS = ("none",)
 """Schedule options a sweep can compile (the paper's: no overlap across layers)."""
 
 ROWS_FILE, CSV_FILE, PARQUET_FILE = "rows.jsonl", "results.csv", "results.parquet"
+FRONT_FILES = ("fronts.html", "fronts.png")
 
 WORKER_RETRIES = 2
 """How often a configuration is tried again after its worker process died."""
@@ -405,6 +406,13 @@ class RowStore:
         os.makedirs(folder, exist_ok=True)
         if os.path.exists(self.rows_path):
             self._load()
+            return
+        # a folder without rows is a new sweep's: it replaces none of the user's files
+        for name in (CSV_FILE, PARQUET_FILE, *FRONT_FILES):
+            if os.path.lexists(os.path.join(folder, name)):
+                raise SweepError(f"refusing to replace {name}: the folder holds no sweep "
+                                 f"rows ({ROWS_FILE}), so bsir did not write it; choose "
+                                 "another results folder", folder)
 
     def _load(self) -> None:
         with open(self.rows_path, "rb") as stream:
@@ -515,9 +523,13 @@ def _rows(todo: Sequence[Configuration], jobs: int, verify: bool) -> Iterable[di
     pending = list(todo)
     while pending:
         with ProcessPoolExecutor(max_workers=min(jobs, len(pending))) as pool:
-            futures: dict[Future, Configuration] = {
-                pool.submit(_located, config, verify): config for config in pending}
-            pending = []
+            futures: dict[Future, Configuration] = {}
+            try:
+                for config in pending:
+                    futures[pool.submit(_located, config, verify)] = config
+            except BrokenProcessPool:  # a worker died already: the rest go to the next pool
+                pass
+            pending = pending[len(futures):]
             try:
                 while futures:
                     finished, _ = wait(futures, return_when=FIRST_COMPLETED)
@@ -715,8 +727,9 @@ def write_fronts(folder: str, configs: Sequence[Configuration]) -> list[str]:
 
     store = RowStore(folder)
     data = front_data([store.rows[c.key] for c in configs if c.key in store.rows])
-    written = [os.path.join(folder, "fronts.html")]
-    write_fronts_report(written[0], data)
-    if write_fronts_png(os.path.join(folder, "fronts.png"), data):
-        written.append(os.path.join(folder, "fronts.png"))
+    html, png = (os.path.join(folder, name) for name in FRONT_FILES)
+    written = [html]
+    write_fronts_report(html, data)
+    if write_fronts_png(png, data):
+        written.append(png)
     return written

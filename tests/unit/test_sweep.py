@@ -298,3 +298,11 @@ def test_an_onnx_model_sweeps_like_the_built_in_one(tmp_path):
     rows = sorted(RowStore(str(tmp_path / "out")).rows.values(), key=lambda r: r["model"])
     assert rows[0]["model"].endswith("net.onnx") and rows[1]["model"] == "tiny_cnn"
     assert rows[0]["total_s"] == rows[1]["total_s"]
+
+
+def test_a_users_table_in_a_new_results_folder_is_not_replaced(tmp_path):
+    (tmp_path / "results.csv").write_text("mine\n")
+    with pytest.raises(SweepError, match=r"refusing to replace results\.csv"):
+        run_sweep(parse_spec({"models": ["tiny_cnn"]}), str(tmp_path))
+    assert (tmp_path / "results.csv").read_text() == "mine\n"
+    assert not (tmp_path / "rows.jsonl").exists()
