@@ -66,7 +66,7 @@ class BlockMask:
         if mask.ndim == 2:
             mask = mask[None]
         if mask.ndim != 3:
-            raise ValueError(f"a block mask is 2-D, got shape {mask.shape}")
+            raise ValueError(f"a block mask is 2-D (or 3-D: bands), got shape {mask.shape}")
         bands, rows, cols = mask.shape
         return BlockMask(rows, cols, np.packbits(mask, axis=None).tobytes(), bands)
 
