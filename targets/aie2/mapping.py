@@ -349,7 +349,6 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
     found: list[tuple[float, Subvolume]] = []
     best = 0.0  # the least relaxed cost found
     n_cin_total = shape.cin_per_group
-    input_buffer, output_buffer = array.input_buffer, array.output_buffer
     widths = _chunk_candidates(widest, 1)
     in_w_of = {w: shape.tile_extent(1, w) for w in widths}
     in_h_of = lru_cache(maxsize=None)(lambda h: shape.tile_extent(0, h))
@@ -401,12 +400,8 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                         break
             for w in widths:
                 in_w = in_w_of[w]
-                h_max = min(out_h, _rows_by_input(shape, (input_buffer - gate)
-                                                  // (in_w * row_bytes_in)),
-                            output_buffer // (w * cout * out_bytes))
-                while h_max and in_h_of(h_max) * in_w * row_bytes_in + gate \
-                        + shape.residual_bytes(h_max, w, cout) > input_buffer:
-                    h_max -= 1  # a fused addition's residual rides with the input
+                h_max = _tallest_tile(shape, array, in_h_of, out_h, w, in_w, cout,
+                                      row_bytes_in, gate, out_bytes)
                 if h_max <= rows_seen:
                     continue  # narrower, no more rows: only more iterations
                 if not rows_seen:  # this chunk pair fits the core's buffers
@@ -447,6 +442,30 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
     return found
 
 
+def _tallest_tile(shape: LayerShape, array: AIE2Array, in_h_of: Callable[[int], int],
+                  out_h: int, w: int, in_w: int, cout: int, row_bytes_in: int, gate: int,
+                  out_bytes: int) -> int:
+    """The most output rows (at most ``out_h``) of a ``w``-column, ``cout``-channel tile
+    whose input fits the input buffer and whose output, ``out_bytes`` an element, fits
+    the output buffer (0 when none does)."""
+    h_max = min(out_h, _rows_by_input(shape, (array.input_buffer - gate) // (in_w * row_bytes_in)),
+                array.output_buffer // (w * cout * out_bytes))
+    return _rows_that_fit(shape, array, in_h_of, h_max, w, in_w, cout, row_bytes_in, gate)
+
+
+def _rows_that_fit(shape: LayerShape, array: AIE2Array, in_h_of: Callable[[int], int],
+                   h_max: int, w: int, in_w: int, cout: int, row_bytes_in: int, gate: int,
+                   sum_bytes: int = 0) -> int:
+    """The most rows, at most ``h_max``, whose input tile fits the input buffer with
+    what rides along: ``sum_bytes`` of partial sums an output, a fused addition's
+    residual."""
+    h = h_max
+    while h and in_h_of(h) * in_w * row_bytes_in + gate + h * w * cout * sum_bytes \
+            + shape.residual_bytes(h, w, cout) > array.input_buffer:
+        h -= 1
+    return h
+
+
 def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, w: int,
                      in_w: int, h_max: int, cout: int, cin: int, n_cout: int, n_chunks: int,
                      peak: float, row_bytes_in: int, gate: int, weights: tuple[int, int],
@@ -458,11 +477,9 @@ def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
     ``weights``: the largest weight load, and the bytes of one sequence of them."""
     in_link, w_link, out_link = links
     weight_bytes, moved = weights
-    h = h_max
-    while h and in_h_of(h) * in_w * row_bytes_in + gate \
-            + h * w * cout * PARTIAL_SUM_BYTES + shape.residual_bytes(h, w, cout) \
-            > array.input_buffer:
-        h -= 1  # the last chunk brings the sums and a fused addition's residual
+    # the last chunk brings the sums (and a fused addition's residual) with its input
+    h = _rows_that_fit(shape, array, in_h_of, h_max, w, in_w, cout, row_bytes_in, gate,
+                       PARTIAL_SUM_BYTES)
     if not h:
         return []
     in_h = in_h_of(h)
@@ -494,11 +511,7 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, layout: CoreLayout, ou
     in_link, w_link, out_link = links
     weight_bytes, moved = weights
     n_w = ceil(widest / w)
-    h_max = min(out_h, _rows_by_input(shape, (array.input_buffer - gate) // (in_w * row_bytes_in)),
-                array.output_buffer // (w * cout))
-    while h_max and in_h_of(h_max) * in_w * row_bytes_in + gate \
-            + shape.residual_bytes(h_max, w, cout) > array.input_buffer:
-        h_max -= 1
+    h_max = _tallest_tile(shape, array, in_h_of, out_h, w, in_w, cout, row_bytes_in, gate, 1)
     found = []
     for h in _row_blocks(out_h, h_max) if h_max else ():
         blocks = ceil(out_h / h)
