@@ -33,6 +33,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import os
 import re
 import tomllib
@@ -343,9 +344,8 @@ def run_configuration(config: Configuration, verify: bool = False) -> dict:
         return row
     row.update({
         "total_s": timing.total_s,
-        "ddr_s": sum(layer.ddr_s for layer in timing.layers),
-        "memtile_core_s": sum(layer.memtile_core_s for layer in timing.layers),
-        "compute_s": sum(layer.compute_s for layer in timing.layers),
+        "ddr_s": timing.ddr_s, "memtile_core_s": timing.memtile_core_s,
+        "compute_s": timing.compute_s,
         "bound_s": timing.bound_s, "conv_s": timing.conv_s,
         "efficiency": timing.bound_s / timing.total_s if timing.total_s else None,
         "density": weight_density(result.module), "dense_layers": len(kept_dense),
@@ -382,9 +382,7 @@ def weight_density(module) -> float | None:
     kept = total = 0.0
     for op in module.walk():
         if isinstance(op, tg.WEIGHTED_OPS):
-            size = 1
-            for extent in tg.tensor_shape(op.weight):
-                size *= extent
+            size = math.prod(tg.tensor_shape(op.weight))
             total += size
             kept += size * (op.sparsity.density() if op.sparsity is not None else 1.0)
     return kept / total if total else None
@@ -613,7 +611,7 @@ def _located(config: Configuration, verify: bool) -> dict:
 
 def _describe(config: Configuration) -> str:
     changed = {k: v for k, v in asdict(config).items()
-               if k != "model" and v != getattr(replace(DEFAULTS, model=config.model), k)}
+               if k != "model" and v != getattr(DEFAULTS, k)}
     extra = "".join(f" {k}={v}" for k, v in changed.items())
     return f"{config.model} on {config.hardware}{extra}"
 

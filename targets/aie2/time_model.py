@@ -113,6 +113,21 @@ class NetworkTime:
         return sum(layer.total_s for layer in self.layers)
 
     @property
+    def ddr_s(self) -> float:
+        """The DDR part of the total."""
+        return sum(layer.ddr_s for layer in self.layers)
+
+    @property
+    def memtile_core_s(self) -> float:
+        """The memtile<->core part of the total."""
+        return sum(layer.memtile_core_s for layer in self.layers)
+
+    @property
+    def compute_s(self) -> float:
+        """The compute part of the total."""
+        return sum(layer.compute_s for layer in self.layers)
+
+    @property
     def bound_s(self) -> float:
         """The sum of the layers' lower bounds."""
         return sum(layer.bound_s for layer in self.layers)
