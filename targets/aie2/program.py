@@ -226,7 +226,7 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
         groups = row_groups(shape, rows, sub.h)
     rows_per_pass = sum(g.iterations for g in groups)
     chunks = ceil(shape.cin_per_group / sub.cin) if sub.weight_stationary else 1
-    moved = PARTIAL_SUM_BYTES if sub.sums_in_memtile else 0  # partial-sum bytes an output
+    sum_bytes = PARTIAL_SUM_BYTES if sub.sums_in_memtile else 0  # partial-sum bytes an output
     repeat = max(1, round(sub.iterations / max(rows_per_pass * chunks, 1))) * ddr.passes
     gate = shape.gate_bytes(sub.cout)
     row_bytes = (sub.input_bytes - gate) // max(sub.in_h, 1)
@@ -240,7 +240,7 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
             in_rows = max(in_rows, min(shape.in_hw[0], shape.tile_extent(0, group.out_rows)))
         outputs = group.out_rows * sub.w * sub.cout
         for position, count in positions:
-            sums_in = outputs * moved if position in ("middle", "last") else 0
+            sums_in = outputs * sum_bytes if position in ("middle", "last") else 0
             sums_out = position in ("first", "middle")
             residual = shape.residual_bytes(group.out_rows, sub.w, sub.cout) \
                 if position in (None, "last") else 0
@@ -248,6 +248,6 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
                 group.phase if position is None else f"{group.phase}.{position}",
                 in_rows * row_bytes + gate + sums_in + residual,
                 ceil(sub.macs_per_iteration * group.out_rows / max(sub.h, 1)),
-                outputs * (moved if sums_out else 1), 1 if halted else group.iterations,
+                outputs * (sum_bytes if sums_out else 1), 1 if halted else group.iterations,
                 repeat * count * (group.iterations if halted else 1)))
     return program
