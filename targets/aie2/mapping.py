@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import pairwise
 from math import ceil, inf
+from operator import itemgetter
 
 import numpy as np
 
@@ -250,34 +251,43 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
                                                      ceil(shape.out_hw[0] / ddr.h_passes))
     out_h, widest, deepest = max(tallest, 1), max(widest, 1), max(deepest, 1)
     ranges = sorted(set(ranges))  # cores with the same channels weigh the same
-    candidates: list[tuple[float, Subvolume]] = []
+
+    def exact(sub: Subvolume) -> float | None:
+        """The cost of ``sub``'s program; None when its tiles overflow the DMA buffer
+        descriptors."""
+        program = stream_groups(shape, sub, ddr, split.row_parts)
+        its_plan = sums_plan if sub.sums_in_memtile else plan
+        if its_plan is not None and not _descriptors_fit(its_plan, *tile_sizes(program)):
+            return None
+        return sum(program_cost(program, sub, ddr, array,
+                                its_plan.shares if its_plan is not None else UNSHARED))
+
+    candidates: list[Candidate] = []
     for allow_cin_split in (shape.groups == 1, True):
         candidates = _candidates(shape, array, out_h, widest, deepest, ranges,
-                                 allow_cin_split, shares, sums_shares)
+                                 allow_cin_split, shares, sums_shares, exact)
         if candidates:
             break
     if not candidates:
         raise _does_not_fit(shape, array)
-    candidates.sort(key=lambda item: (item[0], item[1].iterations))
+    candidates.sort(key=itemgetter(0, 1))
     best: tuple[float, int, Subvolume] | None = None
     since_best = 0
-    for relaxed, sub in candidates:
+    for relaxed, _, fields in candidates:
         if best is not None and (relaxed > best[0] or since_best >= EXACT_PATIENCE):
             break
         since_best += 1
-        program = stream_groups(shape, sub, ddr, split.row_parts)
-        its_plan = sums_plan if sub.sums_in_memtile else plan
-        if its_plan is not None and not _descriptors_fit(its_plan, *tile_sizes(program)):
+        sub = Subvolume(*fields)
+        cost = exact(sub)
+        if cost is None:
             continue
-        cost = sum(program_cost(program, sub, ddr, array,
-                                its_plan.shares if its_plan is not None else UNSHARED))
         key = (cost, sub.iterations, sub)
         if best is None or key[:2] < best[:2]:
             best, since_best = key, 0
     if best is None:  # every candidate overflows the DMA buffer descriptors
         assert plan is not None
-        plan.check_descriptors(*tile_sizes(stream_groups(shape, candidates[0][1], ddr,
-                                                         split.row_parts)))
+        plan.check_descriptors(*tile_sizes(stream_groups(shape, Subvolume(*candidates[0][2]),
+                                                         ddr, split.row_parts)))
     assert best is not None
     return best[2], best[0]
 
@@ -314,6 +324,14 @@ def program_cost(program: list[StreamGroup], sub: Subvolume, ddr: DDRTiling,
     return on_array_s(loads, groups, array)
 
 
+Candidate = tuple[float, int, tuple]
+"""A subvolume the search may cost: (relaxed cost, iterations, the :class:`Subvolume`'s
+fields in order), built only when costed exactly (most never are)."""
+
+EXACT_EARLY = 0.9
+"""While candidates are gathered, the one of least relaxed cost is costed exactly again
+when its relaxed cost has fallen below this fraction of the last one costed."""
+
 COUT_CHUNKS_PER_CIN = 4
 """For each input-channel chunk, the largest output-channel chunks that fit the core's
 buffers that are costed: smaller ones only add weight loads and input re-streams, and buy rows
@@ -332,13 +350,20 @@ costed exactly, and are not kept."""
 
 def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, deepest: int,
                 ranges: list[tuple[int, int]], allow_cin_split: bool, shares: Shares,
-                sums_shares: Shares | None = None) -> list[tuple[float, Subvolume]]:
+                sums_shares: Shares | None = None,
+                exact: Callable[[Subvolume], float | None] | None = None) -> list[Candidate]:
     """Every subvolume worth costing that fits, with its relaxed cost (one pass): for
     each output-channel and input-channel chunk, the widest column chunk, and narrower
     ones only where they allow more rows; chunk pairs whose weight loads and MACs alone
     cost more than :data:`RELAXED_SLACK` times the least relaxed cost are skipped.
     With ``sums_shares``, every CIN-split is also offered with its partial sums in the
-    memtile (their int32 tile rides in the input buffer with the input)."""
+    memtile (their int32 tile rides in the input buffer with the input).
+
+    With ``exact`` (a subvolume's exact cost), the candidate of least relaxed cost is
+    costed exactly as the search goes; where that cost is at least its relaxed cost,
+    candidates (and chunk pairs) whose relaxed cost exceeds it are not kept: the
+    search, which stops at the first relaxed cost above the best exact one, would
+    never reach them."""
     link = array.link_bandwidth()
     in_link, w_link, out_link = (link / shares.loadfm, link / shares.loadwdm,
                                  link / shares.writefm)
@@ -346,15 +371,18 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
         sums_links = (link / sums_shares.loadfm, link / sums_shares.loadwdm,
                       link / sums_shares.writefm)
     rate = array.macs_per_second
-    found: list[tuple[float, Subvolume]] = []
+    found: list[Candidate] = []
     best = 0.0  # the least relaxed cost found
     n_cin_total = shape.cin_per_group
     widths = _chunk_candidates(widest, 1)
     in_w_of = {w: shape.tile_extent(1, w) for w in widths}
     in_h_of = lru_cache(maxsize=None)(lambda h: shape.tile_extent(0, h))
     taken: dict[int, int] = {}  # output-channel chunks costed per input-channel chunk
+    ceiling = inf  # an exact cost no larger than its candidate's relaxed cost
+    costed = inf  # the relaxed cost of the last candidate costed exactly
     layout = CoreLayout.of(array)
     sums_room = layout.output_bytes + layout.scratch_bytes  # partial sums kept in the core
+    rows_read = min(in_h_of(out_h), out_h)  # input rows all of a core's row blocks read
     for cout in _chunk_candidates(deepest, shape.channel_unit):
         n_cout = ceil(deepest / cout)
         pieces = shape.pieces(ranges, cout)
@@ -363,25 +391,28 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             cin_split = cin < n_cin_total
             if cin_split and not allow_cin_split:
                 break
+            if exact is not None and found and best < EXACT_EARLY * costed:
+                costed, fields = min(found, key=itemgetter(0))[0::2]
+                cost = exact(Subvolume(*fields))
+                if cost is not None and cost >= costed:
+                    ceiling = min(ceiling, cost)
             groups_spanned = 1 if shape.groups == 1 else min(
                 shape.groups, ceil(cout / (shape.cout // shape.groups)) + 1)
             cin_in = cin * groups_spanned if shape.weighted else min(cout, shape.cin)
             if shape.kind == "eltwise" or shape.is_pool:
                 cin_in = cout
+            if taken.get(cin, 0) >= COUT_CHUNKS_PER_CIN:
+                continue
             weight_bytes = pieces.weight_bytes(cin)
             if weight_bytes > array.weight_buffer:
                 continue
             moved = pieces.moved_bytes(cin)  # every channel chunk's, every CIN chunk's
-            if taken.get(cin, 0) >= COUT_CHUNKS_PER_CIN:
-                continue
             out_bytes = PARTIAL_SUM_BYTES if cin_split else 1
             n_chunks = ceil(n_cin_total / cin)  # pieces.macs spreads MACs over them
             n_cin = n_chunks if shape.weighted else 1
-            if found:  # its loads and MACs alone exceed what the search would cost
-                least = moved / w_link
-                least += n_cout * n_cin * pieces.macs(out_h * widest, cin) / rate
-                if least > RELAXED_SLACK * best:
-                    continue
+            compute = n_cout * n_cin * pieces.macs(out_h * widest, cin) / rate
+            if found and moved / w_link + compute > min(RELAXED_SLACK * best, ceiling):
+                continue  # its loads and MACs alone exceed what the search would cost
             rows_seen = 0
             row_bytes_in = cin_in * shape.inputs
             gate = shape.gate_bytes(cout)
@@ -389,14 +420,21 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             widest_sums = sums_room // (out_h * cout * PARTIAL_SUM_BYTES)
             if cin_split and shape.weighted and widest_sums:
                 for w in (w for w in widths if w <= widest_sums):
+                    n_w = ceil(widest / w)  # every column chunk loads the weights again
+                    streamed = n_cout * n_cin * n_w * in_w_of[w] * row_bytes_in * rows_read
+                    if found and n_w * moved / w_link + max(streamed / in_link, compute) \
+                            > min(RELAXED_SLACK * best, ceiling):
+                        break  # and narrower chunks would cost more still
                     scratch = _sums_in_scratch(
                         shape, array, layout, out_h, widest, w, in_w_of[w], cout, cin,
                         n_cout, n_chunks, peak, row_bytes_in, gate, (weight_bytes, moved),
                         (in_link, w_link, out_link), in_h_of)
-                    if scratch:
-                        least = min(relaxed for relaxed, _ in scratch)
-                        best = min(best, least) if found else least
-                        found.extend(scratch)
+                    if scratch:  # the widest whose sums fit: narrower only reload more
+                        kept = [candidate for candidate in scratch if candidate[0] <= ceiling]
+                        if kept:
+                            least = min(candidate[0] for candidate in kept)
+                            best = min(best, least) if found else least
+                            found.extend(kept)
                         break
             for w in widths:
                 in_w = in_w_of[w]
@@ -407,9 +445,20 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                 if not rows_seen:  # this chunk pair fits the core's buffers
                     taken[cin] = taken.get(cin, 0) + 1
                 rows_seen = h_max
-                for h in _row_blocks(out_h, h_max):
+                # what any of its candidates costs at least: every column chunk's input
+                # rows read once, every chunk; the MACs; the weights, loaded again for
+                # every tile when each step loads its own (and then nothing overlaps)
+                n_w = ceil(widest / w)
+                streamed = n_cout * n_cin * n_w * in_w * row_bytes_in * rows_read
+                limit = min(RELAXED_SLACK * best, ceiling) if found else inf
+                if cin_split and shape.weighted:
+                    floor = moved * n_w * ceil(out_h / h_max) / w_link + streamed / in_link \
+                        + compute
+                else:
+                    floor = moved / w_link + max(streamed / in_link, compute)
+                for h in _row_blocks(out_h, h_max) if floor <= limit else ():
                     in_h = in_h_of(h)
-                    n_spatial = ceil(out_h / h) * ceil(widest / w)
+                    n_spatial = ceil(out_h / h) * n_w
                     iterations = n_spatial * n_cout * n_cin
                     weight_loads = weights_moved = 0
                     if shape.weighted:  # with a CIN-split, every tile reloads
@@ -425,18 +474,20 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     alone = cin_split or n_spatial == 1
                     step = sum(stages) if alone else max(stages)
                     relaxed = iterations * step + weights_moved / w_link
-                    if found and relaxed > RELAXED_SLACK * best:
+                    if found and (relaxed > RELAXED_SLACK * best or relaxed > ceiling):
                         continue
                     best = min(best, relaxed) if found else relaxed
-                    found.append((relaxed, Subvolume(
+                    found.append((relaxed, iterations, (
                         h, w, cout, cin, in_h, in_w, input_bytes, output_bytes, weight_bytes,
-                        iterations, weight_loads, macs, cin_split,
-                        weights_moved=weights_moved)))
-                if cin_split and shape.weighted and sums_shares is not None:
-                    found.extend(_sums_in_memtile(
+                        iterations, weight_loads, macs, cin_split, False, False,
+                        weights_moved)))
+                if cin_split and shape.weighted and sums_shares is not None \
+                        and moved / sums_links[1] + max(streamed / sums_links[0], compute) \
+                        <= limit:
+                    found.extend(candidate for candidate in _sums_in_memtile(
                         shape, array, out_h, widest, w, in_w, h_max, cout, cin, n_cout,
                         n_chunks, peak, row_bytes_in, gate, (weight_bytes, moved), sums_links,
-                        in_h_of))
+                        in_h_of) if candidate[0] <= ceiling)
                 if h_max >= out_h:
                     break  # every row in one block: narrower only adds iterations
     return found
@@ -470,7 +521,7 @@ def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
                      in_w: int, h_max: int, cout: int, cin: int, n_cout: int, n_chunks: int,
                      peak: float, row_bytes_in: int, gate: int, weights: tuple[int, int],
                      links: tuple[float, float, float], in_h_of: Callable[[int], int]
-                     ) -> list[tuple[float, Subvolume]]:
+                     ) -> list[Candidate]:
     """The weight-stationary CIN-split of one chunk pair and column chunk, its partial
     sums through the memtile: the most rows whose input and partial sums fit the input
     buffer (at most ``h_max``, what the output buffer allows), with its relaxed cost.
@@ -491,15 +542,16 @@ def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
     # (the last chunk's residual, if any, is in the exact cost of the program)
     loads = n_cout * n_chunks
     relaxed = iterations * step + moved / w_link
-    return [(relaxed, Subvolume(h, w, cout, cin, in_h, in_w, input_bytes, sums, weight_bytes,
-                                iterations, loads, macs, True, True, weights_moved=moved))]
+    return [(relaxed, iterations, (h, w, cout, cin, in_h, in_w, input_bytes, sums,
+                                   weight_bytes, iterations, loads, macs, True, True, False,
+                                   moved))]
 
 
 def _sums_in_scratch(shape: LayerShape, array: AIE2Array, layout: CoreLayout, out_h: int,
                      widest: int, w: int, in_w: int, cout: int, cin: int, n_cout: int,
                      n_chunks: int, peak: float, row_bytes_in: int, gate: int,
                      weights: tuple[int, int], links: tuple[float, float, float],
-                     in_h_of: Callable[[int], int]) -> list[tuple[float, Subvolume]]:
+                     in_h_of: Callable[[int], int]) -> list[Candidate]:
     """The weight-stationary CIN-split of one chunk pair and column chunk whose partial
     sums stay in the core (in slots over its output buffers and scratch memory,
     :class:`~bsir.targets.aie2.hardware.CoreLayout`): for each output-channel chunk and
@@ -530,10 +582,9 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, layout: CoreLayout, ou
         # only the last chunk writes: where its output outlasts the input and the MACs
         relaxed = iterations * step + n_w * moved / w_link \
             + n_spatial * n_cout * max(0.0, output_bytes / out_link - step)
-        found.append((relaxed, Subvolume(h, w, cout, cin, in_h, in_w, input_bytes,
-                                         output_bytes, weight_bytes, iterations, loads, macs,
-                                         True, sums_in_scratch=True,
-                                         weights_moved=n_w * moved)))
+        found.append((relaxed, iterations, (h, w, cout, cin, in_h, in_w, input_bytes,
+                                            output_bytes, weight_bytes, iterations, loads,
+                                            macs, True, False, True, n_w * moved)))
     return found
 
 
