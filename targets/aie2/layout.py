@@ -202,6 +202,15 @@ def bytes_live_across(block: Block, tiles: int) -> dict[object, int]:
         if value in views:
             last[views[value].root] = len(ops)
     size = {root: distribution_of(root, tiles).tile_bytes for root in first}
-    return {op: sum(size[r] for r in first if first[r] < index < last[r]
-                    and r not in touched[index])
-            for index, op in enumerate(ops)}
+    change = [0] * (len(ops) + 1)  # alive strictly between its first and last op
+    for root, start in first.items():
+        if last[root] - start > 1:
+            change[start + 1] += size[root]
+            change[last[root]] -= size[root]
+    across: dict[object, int] = {}
+    alive = 0
+    for index, op in enumerate(ops):
+        alive += change[index]
+        across[op] = alive - sum(size[r] for r in touched[index]
+                                 if first[r] < index < last[r])
+    return across
