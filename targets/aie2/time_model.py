@@ -24,6 +24,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from xdsl.dialects.builtin import ModuleOp
 
@@ -59,6 +60,18 @@ class Event:
     args: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CoreBar:
+    """A bar every core of the array draws alike, on its own track: its name, start,
+    duration and arguments, and the transfer whose DMA channels it adds (None: none)."""
+
+    name: str
+    start: float
+    duration: float
+    args: dict
+    stage: str | None = None
+
+
 @dataclass
 class LayerTime:
     name: str
@@ -69,7 +82,13 @@ class LayerTime:
     memtile_core_s: float = 0.0
     compute_s: float = 0.0
     split: dict = field(default_factory=dict)
-    events: list[Event] = field(default_factory=list)
+    ddr_events: list[Event] = field(default_factory=list)
+    """The timeline's DDR bars (per memtile)."""
+    core_bars: list[list[CoreBar]] = field(default_factory=list)
+    """The cores' bars, in runs that every core draws in turn (:attr:`events`)."""
+    cores: tuple[tuple[int, int], ...] = ()
+    plan: ChannelPlan | None = field(default=None, repr=False)
+    """The DMA channels of the layer's transfers (the timeline's bars name them)."""
     memtile_bytes_used: int = 0
     blocks: tuple[int, int] | None = None
     """(kept, total) weight blocks of a block-sparse layer; None when dense."""
@@ -91,6 +110,25 @@ class LayerTime:
     @property
     def total_s(self) -> float:
         return self.ddr_s + self.memtile_core_s + self.compute_s
+
+    @cached_property
+    def events(self) -> list[Event]:
+        """Every bar of the layer's timeline: its DDR bars, then each run of core bars
+        drawn core by core (built when first asked: only traces and reports draw)."""
+        events = list(self.ddr_events)
+        routes: dict[tuple[str, int, int], dict[str, str]] = {}
+        for run in self.core_bars:
+            for r, c in self.cores:
+                for bar in run:
+                    args = bar.args
+                    if bar.stage and self.plan is not None:
+                        key = (bar.stage, r, c)
+                        if key not in routes:
+                            routes[key] = {"channels": self.plan.route(bar.stage, r, c)}
+                        args = {**args, **routes[key]}
+                    events.append(Event(f"core {r},{c}", bar.name, bar.start, bar.duration,
+                                        args))
+        return events
 
     def split_labels(self) -> tuple[str, str]:
         """The split as printed: cores (``W:4x4``) and subvolume (``HxWxCOUTxCIN``)."""
@@ -184,16 +222,12 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
         plan = layer_plan(shape, array, split["mode"], Split.of(layer).rows_in_use,
                           sub.sums_in_memtile)
 
-    routes: dict[tuple, dict[str, str]] = {}
+    result.plan = plan
+    result.cores = tuple((r, c) for r in range(array.rows) for c in range(array.cols))
 
-    def route(stage: str, *where: int) -> dict[str, str]:
-        """The DMA channels a transfer uses (timeline arguments), once per core."""
-        key = (stage, *where)
-        if key not in routes:
-            routes[key] = {} if plan is None else {"channels": (
-                plan.ddr_route(stage, where[0]) if len(where) == 1
-                else plan.route(stage, *where))}
-        return routes[key]
+    def route(stage: str, memtile: int) -> dict[str, str]:
+        """The DMA channels a DDR transfer uses (timeline arguments)."""
+        return {} if plan is None else {"channels": plan.ddr_route(stage, memtile)}
 
     paper = paper_rules(layer, shape) if cost_model == "paper" else None
     load_bw, store_bw = array.ddr_load_bandwidth(), array.ddr_store_bandwidth()
@@ -217,17 +251,17 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
     if load or loadw:
         for m in memtiles:
             if load:
-                result.events.append(Event(f"DDR memtile {m} ch0", "LOAD", t, load,
+                result.ddr_events.append(Event(f"DDR memtile {m} ch0", "LOAD", t, load,
                                            {"bytes": moved_by_kind["LOAD"],
                                             **route("LOAD", m)}))
             if loadw:
-                result.events.append(Event(f"DDR memtile {m} ch1", "LOADW", t, loadw,
+                result.ddr_events.append(Event(f"DDR memtile {m} ch1", "LOADW", t, loadw,
                                            {"bytes": moved_by_kind["LOADW"],
                                             **route("LOADW", m)}))
     t += max(load, loadw)
     if write:
         for m in memtiles:
-            result.events.append(Event(f"DDR memtile {m} ch0+1", "WRITE", t, write,
+            result.ddr_events.append(Event(f"DDR memtile {m} ch0+1", "WRITE", t, write,
                                        {"bytes": moved_by_kind["WRITE"],
                                         **route("WRITE", m)}))
         t += write
@@ -236,7 +270,6 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
                    "LOADFM": 0.0, "COMP": 0.0, "WRITEFM": 0.0}
     paced = {"DDR": result.ddr_s, "LOADWDM": 0.0, "LOADFM": 0.0, "COMP": 0.0,
              "WRITEFM": 0.0}
-    cores = [(r, c) for r in range(array.rows) for c in range(array.cols)]
     weights = [op for op in layer.instructions if isinstance(op, aie2.LoadWDMOp)]
     groups = []
     for phase, loadfm, comp, writefm in _groups(layer):
@@ -266,25 +299,21 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
         duration = weights_to_cores_s(nbytes, loads, array, share)
         result.busy["LOADWDM"] += duration
         paced["LOADWDM"] += duration
-        for r, c in cores:
-            result.events.append(Event(f"core {r},{c}", "LOADWDM", t, duration,
-                                       {"bytes": op.nbytes, "moved": nbytes * loads,
-                                        "iter": op.iterations,
-                                        "repeat": op.repeats, "share": op.shares,
-                                        **route("LOADWDM", r, c)}))
+        result.core_bars.append([CoreBar("LOADWDM", t, duration,
+                                         {"bytes": op.nbytes, "moved": nbytes * loads,
+                                          "iter": op.iterations, "repeat": op.repeats,
+                                          "share": op.shares}, "LOADWDM")])
         t += duration
     for phase, loadfm, amounts, timed, repeat in groups:
         for stage, seconds in timed.paced:
             paced[stage] += seconds
         for stage, _, length in timed.spans:
             result.busy[stage] += length
-        for r, c in cores:
-            for stage, offset, length in timed.spans:
-                if length > 0:
-                    result.events.append(Event(
-                        f"core {r},{c}", f"{stage} {phase}", t + offset, length,
-                        {**amounts[stage], "iter": loadfm.iterations, "repeat": repeat,
-                         **(route(stage, r, c) if stage != "COMP" else {})}))
+        result.core_bars.append([
+            CoreBar(f"{stage} {phase}", t + offset, length,
+                    {**amounts[stage], "iter": loadfm.iterations, "repeat": repeat},
+                    stage if stage != "COMP" else None)
+            for stage, offset, length in timed.spans if length > 0])
         t += timed.duration
     result.binds = max(paced, key=paced.__getitem__)
     place = layer.placement
