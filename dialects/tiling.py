@@ -115,6 +115,7 @@ class SplitAttr(RecordAttr):
     mode: StringAttr
     cols: ArrayAttr[IntAttr]
     rows: ArrayAttr[IntAttr]
+    parts: IntAttr
 
     def verify(self) -> None:
         if self.get("mode") not in ("w", "cout", "h"):
@@ -124,6 +125,11 @@ class SplitAttr(RecordAttr):
             bounds = self.get(what)
             if len(bounds) < 2 or bounds[0] != 0 or any(b < a for a, b in pairwise(bounds)):
                 raise VerifyException(f"split {what} must be increasing bounds from 0")
+        parts, rows = self.get("parts"), len(self.get("rows")) - 1
+        if parts < 1 or (parts > 1 and (self.get("mode") == "h" or parts > rows)):
+            raise VerifyException(
+                f"split parts must be 1, or with mode \"w\" or \"cout\" at most the "
+                f"{rows} rows, got {parts}")
 
 
 @irdl_attr_definition

@@ -58,7 +58,8 @@ def mapping_properties(mapping: LayerMapping) -> dict:
     return {
         "split": tiling.SplitAttr.make(mode=mapping.split.column_mode,
                                        cols=mapping.split.col_bounds,
-                                       rows=mapping.split.row_bounds),
+                                       rows=mapping.split.row_bounds,
+                                       parts=mapping.split.parts),
         "subvolume": tiling.SubvolumeAttr.make(
             h=sub.h, w=sub.w, cout=sub.cout, cin=sub.cin, in_h=sub.in_h, in_w=sub.in_w,
             input_bytes=sub.input_bytes, output_bytes=sub.output_bytes,
@@ -99,8 +100,8 @@ def layer_body_ops(mapping: LayerMapping, array: AIE2Array) -> list[Operation]:
     return ops
 
 
-def fuse_additions(block: Block, array: AIE2Array, others: dict[Operation, int]
-                   ) -> list[tg.AddOp]:
+def fuse_additions(block: Block, array: AIE2Array, others: dict[Operation, int],
+                   row_parts: bool = True) -> list[tg.AddOp]:
     """Mark each addition that runs faster fused into the convolution (or matrix
     product) producing one of its operands than as a layer of its own: the fused layer
     reads the other operand tile by tile with its input, the separate addition reads
@@ -115,9 +116,10 @@ def fuse_additions(block: Block, array: AIE2Array, others: dict[Operation, int]
         if alone is None or add is None:
             continue
         try:
-            together = map_layer_among(replace(alone, residual=True), array, others[host])
-            apart = map_layer_among(alone, array, others[host]).estimate_s \
-                + map_layer_among(add, array, others[op]).estimate_s
+            together = map_layer_among(replace(alone, residual=True), array, others[host],
+                                       row_parts)
+            apart = map_layer_among(alone, array, others[host], row_parts).estimate_s \
+                + map_layer_among(add, array, others[op], row_parts).estimate_s
         except BsirError:
             continue
         if together.estimate_s < apart:
@@ -127,11 +129,11 @@ def fuse_additions(block: Block, array: AIE2Array, others: dict[Operation, int]
 
 
 def map_op(op: Operation, shape: LayerShape, array: AIE2Array, name: str,
-           others: int = 0) -> LayerMapping:
+           others: int = 0, row_parts: bool = True) -> LayerMapping:
     """The mapping of one layer; ``others``: bytes per memtile other tensors hold across
     it, which partial sums kept in the memtile must leave room for."""
     try:
-        return map_layer_among(shape, array, others)
+        return map_layer_among(shape, array, others, row_parts)
     except BsirError as error:
         raise MappingFailed(
             f"cannot map layer '{name}' ({op.name}) on {array.name}: {error.message}"
@@ -173,19 +175,25 @@ class ConvertTgToTilingPass(ModulePass):
     grid: str = "4x4"
     memtiles: str = "shared"
     hardware: str = ""
+    row_parts: bool = True
+    """Let core rows split output rows beside channels (``row-parts=false``: the
+    paper's splits only)."""
     resolved: AIE2Array | None = field(default=None, init=False, repr=False, compare=False)
     """The array already read from ``hardware`` (Python only, see :meth:`onto`)."""
 
     @staticmethod
-    def onto(array: AIE2Array, hardware: str, memtiles: str) -> ConvertTgToTilingPass:
+    def onto(array: AIE2Array, hardware: str, memtiles: str, row_parts: bool = True
+             ) -> ConvertTgToTilingPass:
         """The pass for an array a driver has resolved from ``hardware`` (a grid, preset
         or TOML file) and ``memtiles``, which are the options it prints as; the file is
         not read again."""
         try:
             parse_grid(hardware)
-            mapping = ConvertTgToTilingPass(grid=hardware.strip(), memtiles=memtiles)
+            mapping = ConvertTgToTilingPass(grid=hardware.strip(), memtiles=memtiles,
+                                            row_parts=row_parts)
         except BsirError:
-            mapping = ConvertTgToTilingPass(hardware=hardware, memtiles=memtiles)
+            mapping = ConvertTgToTilingPass(hardware=hardware, memtiles=memtiles,
+                                            row_parts=row_parts)
         object.__setattr__(mapping, "resolved", array)
         return mapping
 
@@ -207,7 +215,7 @@ class ConvertTgToTilingPass(ModulePass):
                 f"{tiling.ARRAY_ATTR}); it takes a tg graph")
         names = layer_names(graph)
         tiles = len(array.activation_memtiles)
-        fused = fuse_additions(block, array, bytes_live_across(block, tiles))
+        fused = fuse_additions(block, array, bytes_live_across(block, tiles), self.row_parts)
         others = bytes_live_across(block, tiles)
         mappings: dict[Operation, tuple[str, LayerMapping]] = {}
         for layer in block.ops:  # map every layer first: a misfit fails before any rewrite
@@ -217,7 +225,7 @@ class ConvertTgToTilingPass(ModulePass):
             shape = layer_shape(layer)
             if shape is not None:
                 mappings[layer] = names[layer], map_op(layer, shape, array, names[layer],
-                                                       others[layer])
+                                                       others[layer], self.row_parts)
         PatternRewriteWalker(WrapLayer(mappings, array),
                              apply_recursively=False).rewrite_module(op)
         for add in fused:  # inside its layer now: the fusion is explicit

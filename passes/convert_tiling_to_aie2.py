@@ -56,12 +56,18 @@ from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import aie2, tiling
 from bsir.dialects.tg import only_graph
-from bsir.targets.aie2.channels import ChannelBudgetError, layer_plan
+from bsir.targets.aie2.channels import ChannelBudgetError
 from bsir.targets.aie2.geometry import LayerShape
 from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, module_array
 from bsir.targets.aie2.layer_shape import layer_inputs, mapped_shape
 from bsir.targets.aie2.layout import Distribution, distribution_of, value_views
-from bsir.targets.aie2.mapping import Split, band_distributions, sums_layout, tile_sizes
+from bsir.targets.aie2.mapping import (
+    Split,
+    band_distributions,
+    split_plan,
+    sums_layout,
+    tile_sizes,
+)
 from bsir.targets.aie2.memtile_allocator import align
 from bsir.targets.aie2.program import DDRTiling, Subvolume, stream_groups
 
@@ -144,8 +150,7 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
     split = Split.of(layer)
     groups = stream_groups(shape, sub, ddr, split.row_parts)
     try:
-        plan = layer_plan(shape, array, split.column_mode, split.rows_in_use,
-                          sub.sums_in_memtile)
+        plan = split_plan(shape, array, split, sub.sums_in_memtile)
         plan.check_descriptors(*tile_sizes(groups))
     except ChannelBudgetError as error:
         raise PassFailedException(

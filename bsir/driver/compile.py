@@ -73,6 +73,9 @@ class CompileOptions:
     seed: int = 0
     verify_each_pass: bool = False
     """Verify the IR after every pass (as bsir-opt does), not only the final program."""
+    row_parts: bool = True
+    """Let the mapper split output rows over core rows beside channels (False: the
+    paper's splits only; convert-tg-to-tiling's ``row-parts``)."""
     cost_model: str = "honest"
     """How the program is timed: bsir's rules (``honest``) or the paper's estimator's
     (``paper``, targets/aie2/paper_cost.py)."""
@@ -99,7 +102,8 @@ def compile_passes(options: CompileOptions, array: AIE2Array, hardware: str = ""
     passes = front_passes(options)
     if options.quantize and not quantized:
         passes.append(_quantize_pass(options))
-    passes += [ConvertTgToTilingPass.onto(array, hardware or array.name, memtiles),
+    passes += [ConvertTgToTilingPass.onto(array, hardware or array.name, memtiles,
+                                          options.row_parts),
                TilingCompactWeightsPass(), TilingColorMemtilesPass(),
                ConvertTilingToAie2Pass(), Aie2FormLockChainsPass()]
     return passes

@@ -50,9 +50,13 @@ class LayerBound:
     terms: dict[str, float]
 
 
-def covered(size: int, out: int, kernel: int, stride: int, dilation: int, pad: int) -> int:
-    """How many of ``size`` input positions some output window reads."""
-    read = {o * stride - pad + i * dilation for o in range(out) for i in range(kernel)}
+def covered(size: int, out: int, kernel: int, stride: int, dilation: int, pad: int,
+            first: int = 0) -> int:
+    """How many of ``size`` input positions the windows of outputs [first, out) read
+    (padding and the positions a stride or dilation skips excluded)."""
+    if stride == 1 and dilation == 1:  # one run of positions
+        return max(0, min(out - 1 - pad + kernel, size) - max(first - pad, 0))
+    read = {o * stride - pad + i * dilation for o in range(first, out) for i in range(kernel)}
     return sum(1 for position in read if 0 <= position < size)
 
 

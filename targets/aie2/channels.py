@@ -115,6 +115,10 @@ class ChannelPlan:
     loadfm_channels: int
     weight_channels: int
     write_channels: int
+    parts: int = 1
+    """Output-row parts the core rows form (mapping.Split): each part's rows get their
+    own input broadcast, and a part's rows split the channels (a weight stream per
+    channel slice, of each column under "cout")."""
 
     @property
     def input_share(self) -> int:
@@ -148,15 +152,17 @@ class ChannelPlan:
         N streams take turns on the memtile's channel."""
         core = core_name(row, col)
         memtile, place = self._columns[col]
+        slices = self.array.rows // self.parts
         if stage == "LOADFM":
-            slot = 0 if self.mode == "cout" else place
+            slot = row // slices if self.mode == "cout" else place * self.parts + row // slices
             if not self.broadcast_input:  # a stream of its own for every core
                 slot = row * self.array.cols + col if self.mode == "cout" \
                     else slot * self.array.rows + row
             return f"{memtile_name(memtile)} MM2S " \
                    f"{slot % self.loadfm_channels} -> {core} S2MM 0{_turns(self.input_share)}"
         if stage == "LOADWDM":
-            stream = {"w": row, "cout": row * self.array.cols + col, "h": 0}[self.mode]
+            stream = {"w": row % slices, "cout": row % slices * self.array.cols + col,
+                      "h": 0}[self.mode]
             tiles = self.array.weight_memtiles
             k = (stream // len(tiles)) % self.weight_channels
             return f"{memtile_name(tiles[stream % len(tiles)])} MM2S {k} -> {core} S2MM 0" \
@@ -259,7 +265,7 @@ def _served_by(streams: int, channels: int, k: int) -> int:
 
 
 def layer_plan(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None = None,
-               sums_in_memtile: bool = False) -> ChannelPlan:
+               sums_in_memtile: bool = False, parts: int = 1) -> ChannelPlan:
     """:func:`plan_channels` of a layer: a convolution or matrix product without groups
     reads every input channel, so the cores of a column share their input; a pool, an
     element-wise or a grouped layer reads the channels it writes, so every core gets its
@@ -267,20 +273,22 @@ def layer_plan(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None 
     also streams every core its own sums, from its column's memtile."""
     return plan_channels(array, mode, shape.inputs, shape.weighted, rows,
                          broadcast_input=shape.weighted and shape.groups == 1,
-                         sums=sums_in_memtile, residual=shape.residual)
+                         sums=sums_in_memtile, residual=shape.residual, parts=parts)
 
 
 def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool = True,
                   rows: int | None = None, broadcast_input: bool = True,
-                  sums: bool = False, residual: bool = False) -> ChannelPlan:
+                  sums: bool = False, residual: bool = False, parts: int = 1
+                  ) -> ChannelPlan:
     """The channel plan of a layer split in ``mode`` ("w", "cout" or "h") over ``rows`` core
     rows (all by default; the others idle), reading ``inputs`` activation tensors, with
     weights or not, its input broadcast to the cores that share it or sent to each core
     on its own, and (``sums``) every core's partial sums or (``residual``) the residual
-    of its outputs streamed to it besides; the
-    LOADFM streams of a memtile then take turns on its channels as one kind. Raises
-    :class:`ChannelBudgetError` when a tile's channels cannot carry one of its phases
-    even shared."""
+    of its outputs streamed to it besides; with ``parts`` > 1 (rows split into output-row
+    parts) each part of the rows gets its own input broadcast and the weights one stream
+    per channel slice. The LOADFM streams of a memtile then take turns on its channels
+    as one kind. Raises :class:`ChannelBudgetError` when a tile's channels cannot carry
+    one of its phases even shared."""
     a = array
     rows = a.rows if rows is None else max(rows, 1)
     shared = a.memtile_mode == "shared"
@@ -300,7 +308,7 @@ def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool =
     cols_per_memtile = ceil(a.cols / len(a.activation_memtiles))
     broadcast_input = broadcast_input and mode != "h"  # "h": every core its own rows
     if broadcast_input:
-        loadfm = cols_per_memtile if mode == "w" else 1
+        loadfm = (cols_per_memtile if mode == "w" else 1) * parts
     else:
         loadfm = rows * (a.cols if mode == "cout" else cols_per_memtile)
     if broadcast_input:
@@ -313,10 +321,11 @@ def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool =
         if residual:
             loadfm += rows * (a.cols if mode == "cout" else cols_per_memtile)
     # weights: one stream per row (w), per core (cout), one for every core (h)
-    streams = {"w": rows, "cout": rows * a.cols, "h": 1}[mode]
+    streams = {"w": ceil(rows / parts), "cout": ceil(rows / parts) * a.cols, "h": 1}[mode]
     weights = ceil(streams / len(a.weight_memtiles)) if weighted else 0
     writes = rows * cols_per_memtile
     return ChannelPlan(a, mode, inputs, weighted, broadcast_input,
                        Streams(loadfm, weights, writes),
                        ddr_load, ddr_store, min(loadfm, a.memtile_mm2s),
-                       min(max(weights, 1), a.memtile_mm2s), min(writes, a.memtile_s2mm))
+                       min(max(weights, 1), a.memtile_mm2s), min(writes, a.memtile_s2mm),
+                       parts)

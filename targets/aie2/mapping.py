@@ -32,7 +32,7 @@ import numpy as np
 
 from bsir.diagnostics import BsirError
 from bsir.dialects import tiling
-from bsir.targets.aie2.bound import layer_bound
+from bsir.targets.aie2.bound import covered, layer_bound
 from bsir.targets.aie2.channels import ChannelPlan, layer_plan
 from bsir.targets.aie2.cost import UNSHARED, Shares, group_time, on_array_s
 from bsir.targets.aie2.geometry import (
@@ -55,44 +55,74 @@ class Split:
     rows; "cout": output channels across columns, and each column's across its rows;
     "h": output columns across core columns and output rows across core rows, every core
     every output channel (a 1x1 layer with many input channels then moves each input
-    element to one core only, not to one per channel slice)."""
+    element to one core only, not to one per channel slice).
+
+    A "w" or "cout" split with ``parts`` > 1 also splits output rows: the core rows form
+    ``parts`` groups of ``S = R div parts`` rows, each group a part of the output rows,
+    and the ``S`` rows of a group split the channels as the split's rows do (core row
+    ``r`` computes channel slice ``r mod S`` of row part ``r div S``; the ``R mod
+    parts`` rows left over idle): under "w" each core then reads fewer input rows than
+    a plain "w" core and holds fewer channels' weights than an "h" core."""
 
     column_mode: str                 # "w", "cout" or "h"
     col_bounds: tuple[int, ...]      # per column: output columns (w, h) or channels (cout)
     row_bounds: tuple[int, ...]      # per row: output channels (w, cout; within the
-    #                                  column's range) or output rows of a band (h)
+    #                                  column's range) or output rows of a band (h); with
+    #                                  parts, the bounds of the channel slices, the last
+    #                                  repeated to one entry per row
+    parts: int = 1                   # output-row parts of a "w" split (see above)
 
     @staticmethod
     def of(layer: tiling.MappedLayer) -> Split:
         """The split a mapped layer's ``#tiling.split`` records."""
         attr = layer.split
-        return Split(attr.get("mode"), attr.get("cols"), attr.get("rows"))
+        return Split(attr.get("mode"), attr.get("cols"), attr.get("rows"), attr.get("parts"))
+
+    @property
+    def channel_slices(self) -> int:
+        """Output-channel slices across a column's core rows (1 for "h")."""
+        if self.column_mode == "h":
+            return 1
+        if self.parts > 1:
+            return (len(self.row_bounds) - 1) // self.parts
+        return self.rows_in_use
 
     @property
     def rows_in_use(self) -> int:
         """Core rows that get output (the others idle)."""
+        if self.parts > 1:
+            slices = (len(self.row_bounds) - 1) // self.parts
+            return self.parts * sum(1 for a, b in pairwise(self.row_bounds[:slices + 1])
+                                    if b > a)
         return sum(1 for a, b in pairwise(self.row_bounds) if b > a)
 
     @property
     def row_parts(self) -> int:
         """Parts the output rows of a band are split into across core rows."""
-        return self.rows_in_use if self.column_mode == "h" else 1
+        return self.rows_in_use if self.column_mode == "h" else self.parts
 
     def core_block(self, band_hw: tuple[int, int], channels: int, row: int, col: int
                    ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
         """((h0, h1), (w0, w1), (c0, c1)) of output a core computes in one DDR pass of
         ``band_hw`` output rows x columns and ``channels`` output channels; rows and
         channels relative to the pass's first."""
+        rows = (0, band_hw[0])
+        if self.parts > 1:  # row ``row`` computes a channel slice of an output-row part
+            part, row = divmod(row, (len(self.row_bounds) - 1) // self.parts)
+            if part >= self.parts:  # a row left over: idle
+                return (0, 0), (0, 0), (0, 0)
+            heights = even_bounds(band_hw[0], self.parts)
+            rows = (heights[part], heights[part + 1])
         if self.column_mode == "cout":
             base, end = self.col_bounds[col], self.col_bounds[col + 1]
             c = (min(base + self.row_bounds[row], end), min(base + self.row_bounds[row + 1],
                                                             end))
-            return (0, band_hw[0]), (0, band_hw[1]), c
+            return rows, (0, band_hw[1]), c
         w = (self.col_bounds[col], self.col_bounds[col + 1])
         if self.column_mode == "h":
             h0, h1 = self.row_bounds[row], self.row_bounds[row + 1]
             return (min(h0, band_hw[0]), min(h1, band_hw[0])), w, (0, channels)
-        return (0, band_hw[0]), w, (self.row_bounds[row], self.row_bounds[row + 1])
+        return rows, w, (self.row_bounds[row], self.row_bounds[row + 1])
 
 
 @dataclass(frozen=True)
@@ -134,15 +164,34 @@ def split_modes(shape: LayerShape, array: AIE2Array) -> tuple[str, ...]:
     return tuple(m for m in SPLIT_MODES if m != "h")
 
 
+def row_part_counts(shape: LayerShape, array: AIE2Array, mode: str) -> tuple[int, ...]:
+    """The output-row parts a split may form of the core rows: 1 and, for "w" and
+    "cout", every count from 2 to one less than the rows that leaves each part two
+    output rows or more (the ``R mod parts`` rows left over idle)."""
+    if mode == "h":
+        return (1,)
+    return (1, *(p for p in range(2, array.rows) if shape.out_hw[0] >= 2 * p))
+
+
 def choose_split(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None = None,
-                 band_rows: int | None = None) -> Split:
+                 band_rows: int | None = None, parts: int = 1) -> Split:
     """Over columns, the output width (``mode`` "w" and "h") or the output channels
     (``"cout"``: every core then holds different weights and reads the whole input);
     over rows, output channels ("w", "cout") or the ``band_rows`` output rows of a DDR
     pass ("h", the whole layer's by default). With ``rows``, only the first ``rows``
-    core rows get work."""
+    core rows get work. With ``parts`` ("w"), the rows form that many output-row parts,
+    each splitting the output channels over its ``R / parts`` rows."""
     unit = shape.channel_unit
     used = array.rows if rows is None else rows
+    if parts > 1:
+        slices = array.rows // parts
+        if mode == "cout":
+            cols = even_bounds(shape.cout, array.cols, unit)
+            bounds = even_bounds(max(b - a for a, b in pairwise(cols)), slices, unit)
+        else:
+            cols = even_bounds(shape.out_hw[1], array.cols)
+            bounds = even_bounds(shape.cout, slices, unit)
+        return Split(mode, cols, bounds + (bounds[-1],) * (array.rows - slices), parts)
     if mode == "h":
         cols = even_bounds(shape.out_hw[1], array.cols)
         bounds = even_bounds(shape.out_hw[0] if band_rows is None else band_rows, used)
@@ -153,6 +202,13 @@ def choose_split(shape: LayerShape, array: AIE2Array, mode: str, rows: int | Non
         cols = even_bounds(shape.cout, array.cols, unit)
         bounds = even_bounds(max(b - a for a, b in pairwise(cols)), used, unit)
     return Split(mode, cols, bounds + (bounds[-1],) * (array.rows - used))
+
+
+def split_plan(shape: LayerShape, array: AIE2Array, split: Split,
+               sums_in_memtile: bool = False) -> ChannelPlan:
+    """The channel plan (targets/aie2/channels.py) of a layer under ``split``."""
+    return layer_plan(shape, array, split.column_mode, split.rows_in_use, sums_in_memtile,
+                      split.parts)
 
 
 def row_counts(shape: LayerShape, array: AIE2Array, mode: str) -> tuple[int, ...]:
@@ -806,7 +862,7 @@ def mapping_ddr_s(shape: LayerShape, array: AIE2Array, ddr: DDRTiling,
 
 @lru_cache(maxsize=4096)
 def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
-              sums_budget: int | None = None) -> LayerMapping:
+              sums_budget: int | None = None, row_parts: bool = True) -> LayerMapping:
     """The least-cost split, subvolume and DDR tiling of one layer; with COUT bands, the
     split and the subvolume are those of one band (each pass computes one).
 
@@ -820,8 +876,10 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
     A block-sparse layer runs with its zeros, uncompacted (``keeps_zeros``), when that
     costs less than computing only its kept blocks: sparsity never makes a layer slower.
     A pure function of frozen values, so it is memoised: networks repeat layer shapes
-    (ResNet50 has 72 layers of 23 shapes) and Table 2 maps each network seven times."""
-    best = _search(shape, array, budget, sums_budget)
+    (ResNet50 has 72 layers of 23 shapes) and Table 2 maps each network seven times.
+    Without ``row_parts`` the core rows never split output rows beside channels (the
+    paper's splits only: "w", "cout" and "h")."""
+    best = _search(shape, array, budget, sums_budget, row_parts=row_parts)
     assert best is not None
     if shape.block_row_nnz is None:
         return best
@@ -832,47 +890,55 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
     if layer_bound(dense_shape, array).seconds >= best.estimate_s:
         return best
     try:
-        dense = _search(dense_shape, array, budget, sums_budget, below=best.estimate_s)
+        dense = _search(dense_shape, array, budget, sums_budget, below=best.estimate_s,
+                        row_parts=row_parts)
     except BsirError:
         return best
     return replace(dense, keeps_zeros=True) if dense is not None else best
 
 
 def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
-            sums_budget: int | None, below: float | None = None) -> LayerMapping | None:
+            sums_budget: int | None, below: float | None = None, row_parts: bool = True
+            ) -> LayerMapping | None:
     """:func:`map_layer`'s search of one shape; with ``below``, only mappings that cost
     less (None when none does)."""
     best: LayerMapping | None = None
     failures: list[tuple[int, BsirError]] = []  # the first option's error is reported
-    options = []  # (floor, order, mode, ddr, band, split): the cheapest floors first
-    for mode, rows in ((split_mode, rows) for split_mode in split_modes(shape, array)
-                       for rows in row_counts(shape, array, split_mode)):
+    options = []  # (floor, order, ddr, band, split): the cheapest floors first
+    for mode, rows, parts in ((split_mode, used, count)
+                              for split_mode in split_modes(shape, array)
+                              for count in (row_part_counts(shape, array, split_mode)
+                                            if row_parts else (1,))
+                              for used in (row_counts(shape, array, split_mode)
+                                           if count == 1 else (array.rows,))):
+        whole = choose_split(shape, array, mode, parts=parts)
         try:
-            tilings = ddr_tilings(shape, choose_split(shape, array, mode), array, budget)
+            tilings = ddr_tilings(shape, whole, array, budget)
         except BsirError as error:
             failures.append((len(options), error))
             continue
         if shape.weighted and tilings == [DDRTiling()]:
-            tilings += _bands_for_sums(shape, choose_split(shape, array, mode), array,
+            tilings += _bands_for_sums(shape, whole, array,
                                        budget if sums_budget is None else sums_budget)
         for ddr in tilings:
             band = band_shape(shape, ddr.cout_passes)
-            split = choose_split(band, array, mode, rows, ceil(shape.out_hw[0] / ddr.h_passes))
+            split = choose_split(band, array, mode, rows, ceil(shape.out_hw[0] / ddr.h_passes),
+                                 parts)
             floor = _split_floor_s(band, split, array, ddr) \
                 + mapping_ddr_s(shape, array, ddr, resident=True)
-            options.append((floor, len(options), mode, ddr, band, split))
+            options.append((floor, len(options), ddr, band, split))
     options.sort(key=lambda option: option[:2])
-    for floor, order, mode, ddr, band, split in options:
+    for floor, order, ddr, band, split in options:
         limit = best.estimate_s if best is not None else inf if below is None else below
         if floor >= limit:
             break  # every mapping left costs at least its floor
         try:
-            plan = layer_plan(band, array, mode, split.rows_in_use)
+            plan = split_plan(band, array, split)
             sums_plan = None
             if shape.weighted and _sums_fit(shape, split, array, ddr,
                                              budget if sums_budget is None
                                              else sums_budget):
-                sums_plan = layer_plan(band, array, mode, split.rows_in_use, True)
+                sums_plan = split_plan(band, array, split, True)
             sub, on_array = choose_subvolume(band, split, array, ddr, plan, sums_plan)
         except BsirError as error:
             failures.append((order, error))
@@ -893,11 +959,19 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
     """A floor under the memtile<->core and compute time of any subvolume of a split
     (what the search is ordered and cut by): every pass, each core loads the weights of
     all its channels at least once (LOADWDM halts; a shared channel only makes it
-    longer) and computes its MACs besides."""
+    longer), then streams the input its block reads (every input channel, when the
+    layer has no groups) at least once and computes its MACs, overlapped at best."""
     if not band.weighted:
         return 0.0
     band_hw = (ceil(band.out_hw[0] / ddr.h_passes), band.out_hw[1])
     link, rate = array.link_bandwidth(), array.macs_per_second
+    per_position = band.cin * band.inputs if band.groups == 1 else 0
+
+    def read(axis: int, o0: int, o1: int) -> int:
+        """Input positions outputs [o0, o1) read along ``axis``, padding excluded."""
+        return covered(band.in_hw[axis], o1, band.kernel[axis], band.stride[axis],
+                       band.dilation[axis], band.pad[axis], o0)
+
     slowest = 0.0
     for row in range(array.rows):
         for col in range(array.cols):
@@ -905,15 +979,19 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
             if c1 <= c0 or h1 <= h0 or w1 <= w0:
                 continue
             macs = band.pieces([(c0, c1)], c1 - c0).peak_rate * (h1 - h0) * (w1 - w0)
-            slowest = max(slowest, band.weight_bytes(c0, c1) / link + macs / rate)
+            streamed = read(0, h0, h1) * read(1, w0, w1) * per_position / link
+            slowest = max(slowest, band.weight_bytes(c0, c1) / link
+                          + max(macs / rate, streamed))
     return ddr.passes * slowest
 
 
-def map_layer_among(shape: LayerShape, array: AIE2Array, others: int) -> LayerMapping:
+def map_layer_among(shape: LayerShape, array: AIE2Array, others: int,
+                    row_parts: bool = True) -> LayerMapping:
     """:func:`map_layer` for a layer of a network across which other tensors hold
     ``others`` bytes a memtile (:func:`~bsir.targets.aie2.layout.bytes_live_across`):
     partial sums kept in the memtile must leave them room."""
-    return map_layer(shape, array, sums_budget=array.memtile_bytes - others)
+    return map_layer(shape, array, sums_budget=array.memtile_bytes - others,
+                     row_parts=row_parts)
 
 
 def _sums_fit(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling,

@@ -86,15 +86,15 @@ class PaperIteration:
                           self.writefm_bytes, iterations, repeat, array)
 
 
-def paper_iteration(shape: LayerShape, sub: Subvolume, rows_in_use: int, density: float,
-                    row_parts: int = 1) -> PaperIteration:
+def paper_iteration(shape: LayerShape, sub: Subvolume, channel_slices: int,
+                    density: float, row_parts: int = 1) -> PaperIteration:
     """The iteration of a mapped layer under R1-R3: the subvolume's full tiles, the
-    output channels of all ``rows_in_use`` core rows of a column; when the rows split
-    output rows instead (``row_parts`` > 1), every core's own tiles on the column's
-    link."""
+    output channels of the ``channel_slices`` core rows of a column that split them;
+    when the rows also split output rows (``row_parts`` > 1), each part's tiles on the
+    column's link."""
     in_channels = sub.input_bytes // max(sub.in_h * sub.in_w, 1)
     weighted = shape.weighted
-    channels = sub.cout if row_parts > 1 else sub.cout * rows_in_use
+    channels = sub.cout * channel_slices
     return PaperIteration((sub.in_h, sub.in_w, in_channels), (sub.h, sub.w, channels),
                           shape.kernel if weighted or shape.is_pool else (1, 1),
                           sub.cin if weighted else 1, density, row_parts, shape.residual)

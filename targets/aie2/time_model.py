@@ -33,12 +33,12 @@ from bsir.dialects import aie2, tg, tiling
 from bsir.dialects.tg import only_graph
 from bsir.stats import op_macs
 from bsir.targets.aie2.bound import layer_bound
-from bsir.targets.aie2.channels import ChannelPlan, layer_plan
+from bsir.targets.aie2.channels import ChannelPlan
 from bsir.targets.aie2.cost import Shares, group_time, on_array_s, weights_to_cores_s
 from bsir.targets.aie2.geometry import LayerShape
 from bsir.targets.aie2.hardware import AIE2Array, module_array
 from bsir.targets.aie2.layer_shape import layer_shape
-from bsir.targets.aie2.mapping import Split
+from bsir.targets.aie2.mapping import Split, split_plan
 from bsir.targets.aie2.paper_cost import (
     PAPER_WRITE_CHANNELS,
     PaperIteration,
@@ -131,11 +131,14 @@ class LayerTime:
         return events
 
     def split_labels(self) -> tuple[str, str]:
-        """The split as printed: cores (``W:4x4``) and subvolume (``HxWxCOUTxCIN``)."""
+        """The split as printed: cores (``W:4x4``; ``W+H2:4x4`` when the core rows form
+        2 output-row parts) and subvolume (``HxWxCOUTxCIN``)."""
         split = self.split
         if not split:
             return "", ""
-        cores = f"{split['mode'].upper()}:{len(split['columns']) - 1}x{len(split['rows']) - 1}"
+        parts = f"+H{split['parts']}" if split.get("parts", 1) > 1 else ""
+        cores = f"{split['mode'].upper()}{parts}:{len(split['columns']) - 1}x" \
+            f"{len(split['rows']) - 1}"
         return cores, "x".join(map(str, split["subvolume"]))
 
 
@@ -205,6 +208,7 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
         name=layer.layer_name.data, op=layer_op_name(layer), macs=stats[0],
         macs_computed=stats[1],
         split={"mode": split["mode"], "columns": list(split["cols"]), "rows": list(split["rows"]),
+               "parts": split["parts"],
                "subvolume": [sub.h, sub.w, sub.cout, sub.cin],
                "cin_split": sub.cin_split,
                "sums_in_memtile": sub.sums_in_memtile,
@@ -219,8 +223,7 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
     if shape is not None:
         bound = layer_bound(shape, array)
         result.bound_s, result.bound_by = bound.seconds, bound.bound_by
-        plan = layer_plan(shape, array, split["mode"], Split.of(layer).rows_in_use,
-                          sub.sums_in_memtile)
+        plan = split_plan(shape, array, Split.of(layer), sub.sums_in_memtile)
 
     result.plan = plan
     result.cores = tuple((r, c) for r in range(array.rows) for c in range(array.cols))
@@ -335,7 +338,7 @@ def paper_rules(layer: aie2.LayerOp, shape: LayerShape | None
         density = layer.compaction.get("kept_blocks") / max(
             layer.compaction.get("total_blocks"), 1)
     split = Split.of(layer)
-    return paper_iteration(shape, sub, split.rows_in_use, density, split.row_parts), sub
+    return paper_iteration(shape, sub, split.channel_slices, density, split.row_parts), sub
 
 
 def layer_op_name(layer: aie2.LayerOp) -> str:

@@ -31,8 +31,10 @@ def check_budgets(result) -> None:
         split, shape = Split.of(layer), layer_shape(layer.inner)
         rows = split.rows_in_use
         writes = rows * per_memtile
-        # weights: a stream per row (w), per core (cout), one for all cores (h)
-        streams = {"w": rows, "cout": rows * array.cols, "h": 1}[split.column_mode]
+        # weights: a stream per row (w; per channel slice of a row part when the rows
+        # also split output rows), per core (cout), one for all cores (h)
+        streams = {"w": rows // split.parts, "cout": rows // split.parts * array.cols,
+                   "h": 1}[split.column_mode]
         weights = ceil(streams / len(array.weight_memtiles))
         sums = Subvolume.of(layer).sums_in_memtile
         for op in layer.instructions:
@@ -42,7 +44,9 @@ def check_budgets(result) -> None:
             elif isinstance(op, aie2.LoadWDMOp):
                 assert op.shares == ceil(weights / array.memtile_mm2s), layer.layer_name
             elif isinstance(op, aie2.LoadFMOp):
-                cores = per_memtile if split.column_mode == "w" else 1
+                # a broadcast per column ("w") or per memtile ("cout"), and per
+                # output-row part of the rows
+                cores = (per_memtile if split.column_mode == "w" else 1) * split.parts
                 if not (shape.weighted and shape.groups == 1) \
                         or split.column_mode == "h":  # every core its own input,
                     cores = rows * (array.cols if split.column_mode == "cout"   # with its
@@ -61,7 +65,7 @@ def check_budgets(result) -> None:
             if isinstance(op, aie2.LoadFMOp | aie2.WriteFMOp):
                 chunk = op.phase.data.partition(".")[2]
                 sizes.setdefault((chunk, type(op)), set()).add(op.nbytes)
-        plan = layer_plan(shape, array, split.column_mode, rows, sums)
+        plan = layer_plan(shape, array, split.column_mode, rows, sums, split.parts)
         plan.check_descriptors(
             max(len(v) for (_, kind), v in sizes.items() if kind is aie2.LoadFMOp),
             max(len(v) for (_, kind), v in sizes.items() if kind is aie2.WriteFMOp))

@@ -45,8 +45,13 @@ def test_resnet_layer_on_4x4_by_hand():
     mapping = map_layer(conv(), resolve_array("4x4"))
     split, sub = mapping.split, mapping.sub
     assert split.column_mode == "w" and split.col_bounds == (0, 14, 28, 42, 56)
-    assert split.row_bounds == (0, 16, 32, 48, 64)
-    # Each core: 56 rows x 14 columns x 16 channels; the buffers bound the subvolume.
+    # The rows form two output-row parts of two channel slices each: a core reads half
+    # the input rows a plain W-split core reads, for twice the weights (16 KB in all).
+    assert split.parts == 2 and split.row_bounds == (0, 32, 64, 64, 64)
+    assert [split.core_block((56, 56), 64, row, 0) for row in range(4)] == [
+        ((0, 28), (0, 14), (0, 32)), ((0, 28), (0, 14), (32, 64)),
+        ((28, 56), (0, 14), (0, 32)), ((28, 56), (0, 14), (32, 64))]
+    # Each core: 28 rows x 14 columns x 32 channels; the buffers bound the subvolume.
     assert sub.in_w == sub.w + 2 and sub.in_h == sub.h + 2
     assert sub.input_bytes == sub.in_h * sub.in_w * sub.cin <= 8192
     assert sub.output_bytes == sub.h * sub.w * sub.cout <= 8192
@@ -64,8 +69,12 @@ def test_narrow_outputs_split_channels_across_columns():
 
 
 def test_sparse_layers_compute_less():
-    dense = map_layer(conv(h=14, w=14, cin=256, cout=256), resolve_array("4x4"))
-    half = map_layer(conv(h=14, w=14, cin=256, cout=256, nnz=(16,) * 32), resolve_array("4x4"))
+    # the paper's splits: with output rows split over core rows as well, each core's
+    # last row block is charged in full (stream_groups), which this count would see
+    dense = map_layer(conv(h=14, w=14, cin=256, cout=256), resolve_array("4x4"),
+                      row_parts=False)
+    half = map_layer(conv(h=14, w=14, cin=256, cout=256, nnz=(16,) * 32), resolve_array("4x4"),
+                     row_parts=False)
     # the MACs of the program's row groups (a short last row block computes its rows)
     computed = sum(g.macs * g.iterations * g.repeat for g in
                    stream_groups(half.shape, half.sub, half.ddr, half.split.row_parts))

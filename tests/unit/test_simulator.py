@@ -285,8 +285,11 @@ def test_the_estimate_charges_every_weight_byte_the_cores_load(scratch_sums_prog
 
 def test_output_rows_split_over_core_rows_are_bit_exact():
     result, x = compiled("tiny_resnet", "4x4", 0.0)
-    split = [layer for layer in layers_of(result) if layer.split.get("mode") == "h"]
+    # "h" splits, and "w"/"cout" splits whose core rows form output-row parts
+    split = [layer for layer in layers_of(result)
+             if layer.split.get("mode") == "h" or layer.split.get("parts") > 1]
     assert any(layer_shape(layer.inner).kernel == (3, 3) for layer in split)
+    assert any(layer.split.get("parts") > 1 for layer in split)
     # (3x3 windows overlap between the cores' row slices)
     verify_compiled(result.module, result.weights, x)
 

@@ -19,7 +19,7 @@ GB = 1e9
 MACS_PER_S = 256e9
 
 
-def one_conv(sparse: bool):
+def one_conv(sparse: bool, row_parts: bool = True):
     """28x28x64 -> 64, 3x3, padding 1 (the kind of layer of paper section 4.6)."""
     b = GraphBuilder("one", (1, 28, 28, 64), "one.npz")
     model = b.finish(b.conv(b.input, 64, 3, "conv", pad=1, bias=False))
@@ -28,12 +28,13 @@ def one_conv(sparse: bool):
         with in_memory_weights(model.module, arrays):
             run_pipeline(model.module, "tg-sparsify{ratio=0.5 balanced=true report=false}")
             arrays = current_weights(model.module)
-    return compile_module(model.module, arrays, "4x4")
+    return compile_module(model.module, arrays, "4x4",
+                          options=CompileOptions(row_parts=row_parts))
 
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
 def test_padded_convolution_on_4x4_by_hand(sparse):
-    result = one_conv(sparse)
+    result = one_conv(sparse, row_parts=False)  # the paper's splits: worked by hand
     layer = next(op for op in only_graph(result.module).block.ops
                  if isinstance(op, aie2.LayerOp))
     sub = layer.subvolume.as_dict()

@@ -2,8 +2,11 @@
 // with its zeros on 8 core rows: its 32 output channels are 4 block rows, which would
 // leave half the rows idle; dense, the channels spread over all 8. The layer is marked
 // keeps_zeros (tiling-compact-weights leaves it alone). On 2x2, compaction pays: no mark.
-// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=8x8}' | filecheck %s
-// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=8x8}' | bsir-opt | filecheck %s
+// With the core rows also splitting output rows (the default) the zeros still pay: four
+// row parts of two rows, each row 2 dense channels of its column's 4.
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=8x8 row-parts=false}' | filecheck %s
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=8x8 row-parts=false}' | bsir-opt | filecheck %s
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=8x8}' | filecheck %s --check-prefix=PARTS
 // RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=2x2}' | filecheck %s --check-prefix=PACKED
 
 builtin.module attributes {tg.weights = "w.npz"} {
@@ -15,9 +18,13 @@ builtin.module attributes {tg.weights = "w.npz"} {
   }
 }
 
-// CHECK: tiling.layer "conv" {split = #tiling.split<mode = "w", cols = [0, 1, 2, 3, 4, 5, 6, 7, 8], rows = [0, 4, 8, 12, 16, 20, 24, 28, 32]>
+// CHECK: tiling.layer "conv" {split = #tiling.split<mode = "w", cols = [0, 1, 2, 3, 4, 5, 6, 7, 8], rows = [0, 4, 8, 12, 16, 20, 24, 28, 32], parts = 1>
 // CHECK-SAME: cout = 4,
 // CHECK-SAME: keeps_zeros}
+
+// PARTS: tiling.layer "conv" {split = #tiling.split<mode = "cout", cols = [0, 4, 8, 12, 16, 20, 24, 28, 32], rows = [0, 2, 4, 4, 4, 4, 4, 4, 4], parts = 4>
+// PARTS-SAME: cout = 2,
+// PARTS-SAME: keeps_zeros}
 
 // PACKED: tiling.layer "conv"
 // PACKED-NOT: keeps_zeros

@@ -4,7 +4,7 @@
 // RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=2x2}' | filecheck %s
 // RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=2x2}' | bsir-opt | filecheck %s
 // RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=1x3 memtiles=separate}' 2>&1 | filecheck %s --check-prefix=SEP
-// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=3x3}' | filecheck %s --check-prefix=UNEVEN
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=3x3 row-parts=false}' | filecheck %s --check-prefix=UNEVEN
 
 builtin.module attributes {tg.weights = "w.npz"} {
   tg.graph @g(%x: tensor<1x12x12x16xf32>) -> (tensor<1x12x12x32xf32>) {
@@ -17,7 +17,7 @@ builtin.module attributes {tg.weights = "w.npz"} {
 }
 
 // CHECK: builtin.module attributes {tg.weights = "w.npz", tiling.array = #tiling.array<array_name = "aie2-2x2", rows = 2, cols = 2, memtile_bytes = 524288, memtile_mode = "shared"
-// CHECK: %[[L:.*]] = tiling.layer "conv" {split = #tiling.split<mode = "w", cols = [0, 6, 12], rows = [0, 16, 32]>, subvolume = #tiling.subvolume<h = 3, w = 6, cout = 16, cin = 16, in_h = 5, in_w = 8, input_bytes = 640, output_bytes = 288, weight_bytes = 2368, iterations = 4, weight_loads = 1, weights_moved = 2368, macs = 41472, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x12x12x32xf32> {
+// CHECK: %[[L:.*]] = tiling.layer "conv" {split = #tiling.split<mode = "w", cols = [0, 6, 12], rows = [0, 16, 32], parts = 1>, subvolume = #tiling.subvolume<h = 3, w = 6, cout = 16, cin = 16, in_h = 5, in_w = 8, input_bytes = 640, output_bytes = 288, weight_bytes = 2368, iterations = 4, weight_loads = 1, weights_moved = 2368, macs = 41472, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x12x12x32xf32> {
 // CHECK-NEXT: %[[C:.*]] = tg.conv2d %x, %w, %b
 // CHECK-NEXT: %[[R:.*]] = tg.relu %[[C]]
 // CHECK-NEXT: tiling.transfer {kind = "loadw", tensor = "weights", bytes = 2368 : i64, count = 1 : i64}
@@ -33,4 +33,4 @@ builtin.module attributes {tg.weights = "w.npz"} {
 // SEP: tiling.transfer {kind = "loadw", tensor = "weights", bytes = 4736 : i64
 
 // 12 columns over 3 and 32 channels over 3 rows: 11 + 11 + 10.
-// UNEVEN: split = #tiling.split<mode = "w", cols = [0, 4, 8, 12], rows = [0, 11, 22, 32]>
+// UNEVEN: split = #tiling.split<mode = "w", cols = [0, 4, 8, 12], rows = [0, 11, 22, 32], parts = 1>

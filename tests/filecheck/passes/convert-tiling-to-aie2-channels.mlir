@@ -15,9 +15,8 @@ builtin.module attributes {tg.weights = "w.npz"} {
 }
 
 // CHECK: aie2.loadwdm once {{.*}} repeat 1{{$}}
-// CHECK: aie2.loadfm head {{.*}} repeat 1{{$}}
-// CHECK: aie2.writefm head {{.*}} repeat 1 share 2{{$}}
-// CHECK: aie2.writefm body {{.*}} repeat 1 share 2{{$}}
+// CHECK: aie2.loadfm {{.*}} repeat 1{{$}}
+// CHECK: aie2.writefm {{.*}} repeat 1 share 2{{$}}
 
 // CHANNELS: bsir-opt: error: cannot map layer 'conv' (tg.conv2d) on one-s2mm: memtile (0,1): 2 S2MM channels needed, 1 available
 // BDS: bsir-opt: error: cannot map layer 'conv' (tg.conv2d) on four-bds: core (0,2): 5 buffer descriptors needed, 4 available

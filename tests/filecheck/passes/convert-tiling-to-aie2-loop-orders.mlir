@@ -36,7 +36,7 @@ builtin.module attributes {tg.weights = "w.npz"} {
 // columns by width and over rows by output rows (mode "h"), every core computes all 64
 // channels of its 14x14 block from its own 14x14x256 input, so each input byte
 // reaches one core; one group of full row blocks (no head or tail).
-// CHECK: aie2.layer "conv" {split = #tiling.split<mode = "h", cols = [0, 14, 28, 42, 56], rows = [0, 14, 28, 42, 56]>
+// CHECK: aie2.layer "conv" {split = #tiling.split<mode = "h", cols = [0, 14, 28, 42, 56], rows = [0, 14, 28, 42, 56], parts = 1>
 // CHECK-NOT: aie2.loadfm head
 // CHECK: aie2.loadfm body
 // CHECK-NOT: aie2.loadfm tail

@@ -1,8 +1,10 @@
-// convert-tiling-to-aie2 + aie2-form-lock-chains on one padded convolution on 4x4: DDR
+// convert-tiling-to-aie2 + aie2-form-lock-chains on one padded convolution on 4x4, mapped
+// with the paper's splits (row-parts=false: output columns over columns, channels over
+// rows, as worked out below): DDR
 // loads in parallel, LOADWDM once, then head (top padding), a body of 4 iterations and
 // a tail (bottom padding), each LOADFM -> COMP -> WRITEFM on the lock ring k0 -> k1 -> k2 -> k0.
-// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=4x4},tiling-color-memtiles,convert-tiling-to-aie2,aie2-form-lock-chains' | filecheck %s
-// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=4x4},tiling-color-memtiles,convert-tiling-to-aie2,aie2-form-lock-chains' | bsir-opt | filecheck %s
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=4x4 row-parts=false},tiling-color-memtiles,convert-tiling-to-aie2,aie2-form-lock-chains' | filecheck %s
+// RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=4x4 row-parts=false},tiling-color-memtiles,convert-tiling-to-aie2,aie2-form-lock-chains' | bsir-opt | filecheck %s
 // RUN: not bsir-opt %s -p 'convert-tg-to-tiling,convert-tiling-to-aie2' 2>&1 | filecheck %s --check-prefix=UNPLACED
 
 builtin.module attributes {tg.weights = "w.npz"} {
