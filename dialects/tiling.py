@@ -141,7 +141,9 @@ class SubvolumeAttr(RecordAttr):
     ``cin_split``: 0 every input channel at once, 1 input-channel chunks whose int32
     partial sums stay in the core's output buffer, 2 weight-stationary over the chunks
     with the partial sums kept in the memtile between them, 3 the same with every
-    tile's partial sums in the core (slots over its output buffers and scratch)."""
+    tile's partial sums in the core (slots over its output buffers and scratch), 4 as 3
+    with every column chunk of the core (a row block each) streamed through each
+    chunk's weights, loaded once."""
 
     name = "tiling.subvolume"
 
@@ -161,10 +163,11 @@ class SubvolumeAttr(RecordAttr):
     cin_split: IntAttr
 
     def verify(self) -> None:
-        if self.get("cin_split") not in range(4):
+        if self.get("cin_split") not in range(5):
             raise VerifyException(
                 "subvolume cin_split must be 0 (none), 1 (sums in the output buffer), 2 "
-                f"(in the memtile) or 3 (in the core's scratch), got {self.get('cin_split')}")
+                "(in the memtile), 3 (in the core's scratch) or 4 (there, column chunks "
+                f"inside), got {self.get('cin_split')}")
         if not 0 <= self.get("weights_moved") <= self.get("weight_bytes") \
                 * self.get("weight_loads"):
             raise VerifyException(

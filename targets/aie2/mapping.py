@@ -492,6 +492,11 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                             best = min(best, least) if found else least
                             found.extend(kept)
                         break
+                if widest_sums >= widest:  # every tile's sums fit: columns inside too
+                    found.extend(candidate for candidate in _columns_inside(
+                        shape, array, layout, out_h, widest, widths, in_w_of, cout, cin,
+                        n_cout, n_chunks, peak, row_bytes_in, gate, (weight_bytes, moved),
+                        (in_link, w_link, out_link), in_h_of) if candidate[0] <= ceiling)
             for w in widths:
                 in_w = in_w_of[w]
                 h_max = _tallest_tile(shape, array, in_h_of, out_h, w, in_w, cout,
@@ -535,7 +540,7 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     best = min(best, relaxed) if found else relaxed
                     found.append((relaxed, iterations, (
                         h, w, cout, cin, in_h, in_w, input_bytes, output_bytes, weight_bytes,
-                        iterations, weight_loads, macs, cin_split, False, False,
+                        iterations, weight_loads, macs, cin_split, False, False, False,
                         weights_moved)))
                 if cin_split and shape.weighted and sums_shares is not None \
                         and moved / sums_links[1] + max(streamed / sums_links[0], compute) \
@@ -600,7 +605,7 @@ def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
     relaxed = iterations * step + moved / w_link
     return [(relaxed, iterations, (h, w, cout, cin, in_h, in_w, input_bytes, sums,
                                    weight_bytes, iterations, loads, macs, True, True, False,
-                                   moved))]
+                                   False, moved))]
 
 
 def _sums_in_scratch(shape: LayerShape, array: AIE2Array, layout: CoreLayout, out_h: int,
@@ -640,7 +645,45 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, layout: CoreLayout, ou
             + n_spatial * n_cout * max(0.0, output_bytes / out_link - step)
         found.append((relaxed, iterations, (h, w, cout, cin, in_h, in_w, input_bytes,
                                             output_bytes, weight_bytes, iterations, loads,
-                                            macs, True, False, True, n_w * moved)))
+                                            macs, True, False, True, False, n_w * moved)))
+    return found
+
+
+def _columns_inside(shape: LayerShape, array: AIE2Array, layout: CoreLayout, out_h: int,
+                    widest: int, widths: tuple[int, ...], in_w_of: dict[int, int], cout: int,
+                    cin: int, n_cout: int, n_chunks: int, peak: float, row_bytes_in: int,
+                    gate: int, weights: tuple[int, int], links: tuple[float, float, float],
+                    in_h_of: Callable[[int], int]) -> list[Candidate]:
+    """The weight-stationary CIN-split with the partial sums in the core and the column
+    chunks inside the chunk loop: each input-channel chunk's weights load once, and
+    every column chunk of the core, all its rows at once (no row block, so no halo
+    rows read twice: a 7x1 kernel reads each input element once), streams through
+    them. For every column chunk narrower than the core whose whole-height tile fits
+    the buffers and whose tiles' int32 sums all get a slot; with their relaxed costs."""
+    in_link, w_link, out_link = links
+    weight_bytes, moved = weights
+    found = []
+    in_h = in_h_of(out_h)
+    for w in widths:
+        n_w = ceil(widest / w)
+        if n_w < 2 or n_w > layout.sum_slots(out_h * w * cout * PARTIAL_SUM_BYTES):
+            continue
+        in_w = in_w_of[w]
+        if _tallest_tile(shape, array, in_h_of, out_h, w, in_w, cout, row_bytes_in, gate,
+                         1) < out_h:
+            continue
+        input_bytes = in_h * in_w * row_bytes_in + gate
+        output_bytes = out_h * w * cout
+        iterations = n_w * n_cout * n_chunks
+        macs = round(peak * (out_h * w)) // n_chunks
+        step = max(input_bytes / in_link, macs / array.macs_per_second)
+        # only the last chunk writes: where its output outlasts the input and the MACs
+        relaxed = iterations * step + moved / w_link \
+            + n_w * n_cout * max(0.0, output_bytes / out_link - step)
+        found.append((relaxed, iterations, (out_h, w, cout, cin, in_h, in_w, input_bytes,
+                                            output_bytes, weight_bytes, iterations,
+                                            n_cout * n_chunks, macs, True, False, True, True,
+                                            moved)))
     return found
 
 

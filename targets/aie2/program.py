@@ -47,6 +47,11 @@ class Subvolume:
     """A weight-stationary CIN-split whose partial sums, every tile's of the core,
     stay in the core between input-channel chunks, a slot per tile over its output
     buffers and scratch memory (``CoreLayout``; no traffic)."""
+    columns_inside: bool = False
+    """With the partial sums in the core's scratch: each input-channel chunk's weights
+    load once for all the core's column chunks, each one row block high, which stream
+    through them one after another (the whole core's sums take a slot each), rather than
+    once per column chunk."""
     weights_moved: int = 0
     """Bytes the weight loads of one DDR pass move to the busiest core's channel: the
     cores load together (LOADWDM halts them), so each load costs the largest chunk any
@@ -62,9 +67,11 @@ class Subvolume:
     @property
     def cin_split_code(self) -> int:
         """``cin_split`` as ``#tiling.subvolume`` records it: 0 none, 1 partial sums in
-        the core's output buffer, 2 in the memtile, 3 in the core's scratch."""
-        return 3 if self.sums_in_scratch else 2 if self.sums_in_memtile \
-            else int(self.cin_split)
+        the core's output buffer, 2 in the memtile, 3 in the core's scratch, 4 there with
+        the column chunks inside the chunk loop."""
+        if self.sums_in_scratch:
+            return 4 if self.columns_inside else 3
+        return 2 if self.sums_in_memtile else int(self.cin_split)
 
     @staticmethod
     def of(layer: tiling.MappedLayer) -> Subvolume:
@@ -74,7 +81,8 @@ class Subvolume:
         code = fields["cin_split"]
         fields["cin_split"] = code > 0
         fields["sums_in_memtile"] = code == 2
-        fields["sums_in_scratch"] = code == 3
+        fields["sums_in_scratch"] = code in (3, 4)
+        fields["columns_inside"] = code == 4
         return Subvolume(**fields)
 
 
@@ -227,7 +235,11 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
     rows_per_pass = sum(g.iterations for g in groups)
     chunks = ceil(shape.cin_per_group / sub.cin) if sub.weight_stationary else 1
     sum_bytes = PARTIAL_SUM_BYTES if sub.sums_in_memtile else 0  # partial-sum bytes an output
-    repeat = max(1, round(sub.iterations / max(rows_per_pass * chunks, 1))) * ddr.passes
+    repeat = max(1, round(sub.iterations / max(rows_per_pass * chunks, 1)))
+    # column chunks inside the chunk loop, a row block each: consecutive tiles of one
+    # chunk's weights, streamed as one group
+    columns = sub.iterations // sub.weight_loads if sub.columns_inside else 1
+    repeat = repeat // columns * ddr.passes
     gate = shape.gate_bytes(sub.cout)
     row_bytes = (sub.input_bytes - gate) // max(sub.in_h, 1)
     positions = [(None, 1)] if chunks == 1 else \
@@ -248,6 +260,7 @@ def stream_groups(shape: LayerShape, sub: Subvolume, ddr: DDRTiling, row_parts: 
                 group.phase if position is None else f"{group.phase}.{position}",
                 in_rows * row_bytes + gate + sums_in + residual,
                 ceil(sub.macs_per_iteration * group.out_rows / max(sub.h, 1)),
-                outputs * (sum_bytes if sums_out else 1), 1 if halted else group.iterations,
+                outputs * (sum_bytes if sums_out else 1),
+                1 if halted else group.iterations * columns,
                 repeat * count * (group.iterations if halted else 1)))
     return program

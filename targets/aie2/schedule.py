@@ -119,7 +119,8 @@ def layer_passes(layer: tiling.MappedLayer, geometry: LayerShape, rows: int, col
             if weight_stationary:
                 subvolume = _weight_stationary(current, ranges, base, r0, cout, n_cout, n_w,
                                                n_blocks, sub, k_bounds, subvolume,
-                                               columns_outside=loop.sums_in_scratch)
+                                               columns_outside=loop.sums_in_scratch
+                                               and not loop.columns_inside)
                 yield current
                 continue
             for ci in range(n_cout):

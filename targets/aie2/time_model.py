@@ -213,6 +213,7 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
                "cin_split": sub.cin_split,
                "sums_in_memtile": sub.sums_in_memtile,
                "sums_in_scratch": sub.sums_in_scratch,
+               "columns_inside": sub.columns_inside,
                "ddr_passes": [layer.ddr.get("h_passes"), layer.ddr.get("cout_passes")]},
         keeps_zeros=layer.keeps_zeros is not None,
         blocks=(None if layer.compaction is None else

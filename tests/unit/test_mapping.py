@@ -205,20 +205,25 @@ def test_partial_sums_in_the_core_when_a_core_block_is_small():
     # ResNet50's layer3 3x3 convolution on 4x4: 36 KiB of weights per core, a 14x14
     # block of 16 channels per core: the int32 sums of all its tiles fit slots in its
     # output buffers and scratch, so each input-channel chunk's weights load once and
-    # nothing moves between the chunks.
+    # nothing moves between the chunks. The core's column chunks, each all 14 rows high,
+    # stream through every chunk's weights (columns inside the chunk loop).
     array = resolve_array("4x4")
     shape = conv(h=14, w=14, cin=256, cout=256)
     mapping = map_layer(shape, array)
     sub = mapping.sub
     assert sub.sums_in_scratch and sub.weight_stationary and not sub.sums_in_memtile
+    assert sub.columns_inside and sub.cin_split_code == 4 and sub.h == 14
     chunks, columns = ceil(256 / sub.cin), ceil(14 / sub.w)
-    assert sub.weight_loads == chunks * ceil(16 / sub.cout) * columns
-    slot = sub.h * sub.w * sub.cout * 4  # the row blocks of a column chunk, a slot each
-    assert ceil(14 / sub.h) <= CoreLayout.of(array).sum_slots(slot)
+    assert sub.weight_loads == chunks * ceil(16 / sub.cout)  # once for every column
+    assert sub.iterations == sub.weight_loads * columns
+    slot = sub.h * sub.w * sub.cout * 4  # every tile of the core, a slot each
+    assert columns <= CoreLayout.of(array).sum_slots(slot)
     assert sub.output_bytes == sub.h * sub.w * sub.cout  # int8: only the last chunk writes
     groups = stream_groups(shape, sub, DDRTiling(), mapping.split.row_parts)
     assert {g.phase.partition(".")[2] for g in groups} == {"first", "middle", "last"}
     assert all(g.out_bytes == 0 for g in groups if not g.phase.endswith(".last"))
+    # a chunk's column tiles stream as one group of overlapped iterations
+    assert all(g.iterations == columns for g in groups)
     assert (coverage(mapping) == 1).all()
 
 

@@ -17,7 +17,7 @@ from bsir.driver.verify import VerificationError, verify_compiled
 from bsir.executor import Executor, random_inputs
 from bsir.models import build_model
 from bsir.models.builder import GraphBuilder
-from bsir.targets.aie2 import core_kernels
+from bsir.targets.aie2 import core_kernels, mapping
 from bsir.targets.aie2.layer_shape import layer_shape
 from bsir.targets.aie2.simulator import SimulationError, Simulator
 from bsir.tools import bsir_cli
@@ -249,12 +249,30 @@ def memtile_sums_program():
 
 @pytest.fixture(scope="module")
 def scratch_sums_program():
-    """ResNet50's layer3 3x3 shape: a core's partial sums fit its scratch memory."""
+    """ResNet50's layer3 3x3 shape: a core's partial sums fit its scratch memory, and
+    its column chunks (all rows high) stream through each chunk's weights."""
     return deep_program(14, 256, (3, 3), 256, "4x4", 0.5)
 
 
+@pytest.fixture(scope="module")
+def columns_outside_program():
+    """The same, mapped without the column chunks inside the chunk loop: each column
+    chunk runs the chunk loop over its row blocks (the order the mapper picks where a
+    whole-height tile does not fit)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mapping, "_columns_inside", lambda *args: [])
+        mapping.map_layer.cache_clear()
+        mapping.choose_subvolume.cache_clear()
+        try:
+            return deep_program(14, 256, (3, 3), 256, "4x4", 0.5)
+        finally:
+            mapping.map_layer.cache_clear()
+            mapping.choose_subvolume.cache_clear()
+
+
 @pytest.mark.parametrize("fixture,code", [("memtile_sums_program", 2),
-                                          ("scratch_sums_program", 3)])
+                                          ("columns_outside_program", 3),
+                                          ("scratch_sums_program", 4)])
 def test_weight_stationary_partial_sums_are_bit_exact(request, fixture, code):
     result, x = request.getfixturevalue(fixture)
     conv = layers_of(result)[0]
@@ -262,7 +280,7 @@ def test_weight_stationary_partial_sums_are_bit_exact(request, fixture, code):
     phases = {op.phase.data for op in conv.instructions if isinstance(op, aie2.LoadFMOp)}
     assert {p.partition(".")[2] for p in phases} >= {"first", "last"}
     writes = {op.phase.data for op in conv.instructions if isinstance(op, aie2.WriteFMOp)}
-    assert (writes == {p for p in phases if p.endswith(".last")}) == (code == 3)
+    assert (writes == {p for p in phases if p.endswith(".last")}) == (code in (3, 4))
     report = verify_compiled(result.module, result.weights, x)
     assert report.layers == 2
 

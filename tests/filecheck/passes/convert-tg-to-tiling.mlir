@@ -1,6 +1,8 @@
-// convert-tg-to-tiling on hand-written layers: the least-cost split (W across columns,
-// COUT across rows) and subvolume (4 row blocks of 3, so that the middle two overlap),
-// the fused ReLU inside the layer, transfers with iteration counts.
+// convert-tg-to-tiling on hand-written layers: the least-cost split (COUT across columns
+// and rows: 8 channels a core) and loop order (two chunks of 8 input channels, each
+// loaded once, the core's two 6-column tiles, all 12 rows high, streaming through each
+// with their int32 sums in the core: cin_split = 4), the fused ReLU inside the layer,
+// transfers with iteration counts.
 // RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=2x2}' | filecheck %s
 // RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=2x2}' | bsir-opt | filecheck %s
 // RUN: bsir-opt %s -p 'convert-tg-to-tiling{grid=1x3 memtiles=separate}' 2>&1 | filecheck %s --check-prefix=SEP
@@ -17,14 +19,14 @@ builtin.module attributes {tg.weights = "w.npz"} {
 }
 
 // CHECK: builtin.module attributes {tg.weights = "w.npz", tiling.array = #tiling.array<array_name = "aie2-2x2", rows = 2, cols = 2, memtile_bytes = 524288, memtile_mode = "shared"
-// CHECK: %[[L:.*]] = tiling.layer "conv" {split = #tiling.split<mode = "w", cols = [0, 6, 12], rows = [0, 16, 32], parts = 1>, subvolume = #tiling.subvolume<h = 3, w = 6, cout = 16, cin = 16, in_h = 5, in_w = 8, input_bytes = 640, output_bytes = 288, weight_bytes = 2368, iterations = 4, weight_loads = 1, weights_moved = 2368, macs = 41472, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x12x12x32xf32> {
+// CHECK: %[[L:.*]] = tiling.layer "conv" {split = #tiling.split<mode = "cout", cols = [0, 16, 32], rows = [0, 8, 16], parts = 1>, subvolume = #tiling.subvolume<h = 12, w = 6, cout = 8, cin = 8, in_h = 14, in_w = 8, input_bytes = 896, output_bytes = 576, weight_bytes = 608, iterations = 4, weight_loads = 2, weights_moved = 1216, macs = 41472, cin_split = 4>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>}
 // CHECK-NEXT: %[[C:.*]] = tg.conv2d %x, %w, %b
 // CHECK-NEXT: %[[R:.*]] = tg.relu %[[C]]
 // CHECK-NEXT: tiling.transfer {kind = "loadw", tensor = "weights", bytes = 2368 : i64, count = 1 : i64}
-// CHECK-NEXT: tiling.transfer {kind = "to_cores", tensor = "input0", bytes = 640 : i64, count = 4 : i64}
-// CHECK-NEXT: tiling.transfer {kind = "weights_to_cores", tensor = "weights", bytes = 2368 : i64, count = 1 : i64}
+// CHECK-NEXT: tiling.transfer {kind = "to_cores", tensor = "input0", bytes = 896 : i64, count = 4 : i64}
+// CHECK-NEXT: tiling.transfer {kind = "weights_to_cores", tensor = "weights", bytes = 608 : i64, count = 2 : i64}
 // CHECK-NEXT: tiling.compute {macs = 41472 : i64, count = 4 : i64, macs_total = 663552 : i64}
-// CHECK-NEXT: tiling.transfer {kind = "from_cores", tensor = "output", bytes = 288 : i64, count = 4 : i64}
+// CHECK-NEXT: tiling.transfer {kind = "from_cores", tensor = "output", bytes = 576 : i64, count = 2 : i64}
 // CHECK-NEXT: tiling.yield %[[R]] : tensor<1x12x12x32xf32>
 // CHECK: tg.output %[[L]]
 

@@ -68,8 +68,8 @@ builtin.module {
 
 builtin.module {
   tg.graph @g(%x: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>) {
-    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: subvolume cin_split must be 0 (none), 1 (sums in the output buffer), 2 (in the memtile) or 3 (in the core's scratch), got 4
-    %y = tiling.layer "r" {split = #tiling.split<mode = "w", cols = [0, 4], rows = [0, 8], parts = 1>, subvolume = #tiling.subvolume<h = 4, w = 4, cout = 8, cin = 8, in_h = 4, in_w = 4, input_bytes = 128, output_bytes = 128, weight_bytes = 0, iterations = 1, weight_loads = 0, weights_moved = 0, macs = 128, cin_split = 4>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x4x4x8xf32> {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: subvolume cin_split must be 0 (none), 1 (sums in the output buffer), 2 (in the memtile), 3 (in the core's scratch) or 4 (there, column chunks inside), got 5
+    %y = tiling.layer "r" {split = #tiling.split<mode = "w", cols = [0, 4], rows = [0, 8], parts = 1>, subvolume = #tiling.subvolume<h = 4, w = 4, cout = 8, cin = 8, in_h = 4, in_w = 4, input_bytes = 128, output_bytes = 128, weight_bytes = 0, iterations = 1, weight_loads = 0, weights_moved = 0, macs = 128, cin_split = 5>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x4x4x8xf32> {
       %r = tg.relu %x : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
       tiling.yield %r : tensor<1x4x4x8xf32>
     }
