@@ -36,6 +36,7 @@ report as "weights and input to the busiest core"). Every estimate is at least i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from bsir.targets.aie2.geometry import LayerShape
 from bsir.targets.aie2.hardware import AIE2Array
@@ -50,6 +51,7 @@ class LayerBound:
     terms: dict[str, float]
 
 
+@lru_cache(maxsize=8192)
 def covered(size: int, out: int, kernel: int, stride: int, dilation: int, pad: int,
             first: int = 0) -> int:
     """How many of ``size`` input positions the windows of outputs [first, out) read

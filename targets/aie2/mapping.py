@@ -778,7 +778,7 @@ def band_distributions(shape: LayerShape, array: AIE2Array, ddr: DDRTiling
             Distribution(band_out_h, shape.out_hw[1], cout_band, tiles))
 
 
-def band_bytes(shape: LayerShape, split: Split, array: AIE2Array,
+def band_bytes(shape: LayerShape, array: AIE2Array,
                ddr: DDRTiling) -> tuple[int, int, int]:
     """Bytes one DDR pass keeps on the busiest memtile: (input bands, output band,
     weights). Each input band is aligned; an element-wise layer writes its output over
@@ -793,46 +793,47 @@ def band_bytes(shape: LayerShape, split: Split, array: AIE2Array,
     return per_tile_in, per_tile_out, band_weight_bytes(shape, array, ddr)
 
 
-def memtile_demand(shape: LayerShape, split: Split, array: AIE2Array,
+def memtile_demand(shape: LayerShape, array: AIE2Array,
                    ddr: DDRTiling) -> tuple[int, int, int]:
     """Bytes one activation memtile and one weight memtile need for one DDR pass:
     (activation bytes, weight bytes, total on the busiest memtile)."""
-    per_tile_in, per_tile_out, weights = band_bytes(shape, split, array, ddr)
+    per_tile_in, per_tile_out, weights = band_bytes(shape, array, ddr)
     act = align(per_tile_in) + align(per_tile_out)
     weights = align(weights) if weights else 0
     busiest = act + weights if array.memtile_mode == "shared" else max(act, weights)
     return act, weights, busiest
 
 
-def ddr_tilings(shape: LayerShape, split: Split, array: AIE2Array,
-                budget: int | None = None, count: int = 3) -> list[DDRTiling]:
+@lru_cache(maxsize=4096)
+def ddr_tilings(shape: LayerShape, array: AIE2Array,
+                budget: int | None = None, count: int = 3) -> tuple[DDRTiling, ...]:
     """The ``count`` DDR tilings of least DDR traffic whose working set fits ``budget``
     bytes per memtile: for each number of channel bands, the fewest row bands that fit
     (the input is read once per channel band, the weights once per row band). A layer
-    that fits in one pass gets that one."""
+    that fits in one pass gets that one. Memoised (a split does not change them)."""
     budget = array.memtile_bytes if budget is None else budget
-    if memtile_demand(shape, split, array, DDRTiling())[2] <= budget:
-        return [DDRTiling()]  # the layer fits: no DDR tiling can beat none
+    if memtile_demand(shape, array, DDRTiling())[2] <= budget:
+        return (DDRTiling(),)  # the layer fits: no DDR tiling can beat none
     fitting: list[tuple[int, int, DDRTiling]] = []
     max_h = max(shape.out_hw[0], 1)
     max_c = max(ceil(shape.cout / shape.channel_unit), 1)
     for cout_passes in _pass_counts(max_c):
         for h_passes in _pass_counts(max_h):
             ddr = DDRTiling(h_passes, cout_passes)
-            _, _, busiest = memtile_demand(shape, split, array, ddr)
+            _, _, busiest = memtile_demand(shape, array, ddr)
             if busiest <= budget:
                 traffic = shape.input_bytes * cout_passes \
                     + shape.total_weight_bytes * h_passes
                 fitting.append((traffic, ddr.passes, ddr))
                 break
     if not fitting:
-        _, _, need = memtile_demand(shape, split, array, DDRTiling(max_h, max_c))
+        _, _, need = memtile_demand(shape, array, DDRTiling(max_h, max_c))
         raise BsirError(
             f"memtile overflows by {need - budget} bytes even with the layer tiled into "
             f"{max_h} row bands and {max_c} channel bands ({need} needed, {budget} available)"
         )
     fitting.sort(key=lambda item: item[:2])
-    return [ddr for _, _, ddr in fitting[:count]]
+    return tuple(ddr for _, _, ddr in fitting[:count])
 
 
 def _pass_counts(limit: int) -> Iterator[int]:
@@ -875,12 +876,12 @@ def band_weight_bytes(shape: LayerShape, array: AIE2Array, ddr: DDRTiling) -> in
     return ceil(band / len(array.weight_memtiles))
 
 
-def resident_demand(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling
+def resident_demand(shape: LayerShape, array: AIE2Array, ddr: DDRTiling
                     ) -> int:
     """Bytes on the busiest memtile when the layer keeps its activations resident whole
     (its input and its whole output) and loads one COUT band of weights at a time: what
     memtile coloring does with a layer tiled into COUT bands only when they fit."""
-    per_in, per_out, _ = band_bytes(shape, split, array, DDRTiling())
+    per_in, per_out, _ = band_bytes(shape, array, DDRTiling())
     act = align(per_in) + align(per_out)
     weights = band_weight_bytes(shape, array, ddr)
     weights = align(weights) if weights else 0
@@ -956,7 +957,7 @@ def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
                                            if count == 1 else (array.rows,))):
         whole = choose_split(shape, array, mode, parts=parts)
         try:
-            tilings = ddr_tilings(shape, whole, array, budget)
+            tilings = [*ddr_tilings(shape, array, budget)]
         except BsirError as error:
             failures.append((len(options), error))
             continue
@@ -997,6 +998,7 @@ def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
     return best
 
 
+@lru_cache(maxsize=8192)
 def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling
                      ) -> float:
     """A floor under the memtile<->core and compute time of any subvolume of a split
@@ -1016,15 +1018,14 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
                        band.dilation[axis], band.pad[axis], o0)
 
     slowest = 0.0
-    for row in range(array.rows):
-        for col in range(array.cols):
-            (h0, h1), (w0, w1), (c0, c1) = split.core_block(band_hw, band.cout, row, col)
-            if c1 <= c0 or h1 <= h0 or w1 <= w0:
-                continue
-            macs = band.pieces([(c0, c1)], c1 - c0).peak_rate * (h1 - h0) * (w1 - w0)
-            streamed = read(0, h0, h1) * read(1, w0, w1) * per_position / link
-            slowest = max(slowest, band.weight_bytes(c0, c1) / link
-                          + max(macs / rate, streamed))
+    blocks = {split.core_block(band_hw, band.cout, row, col)
+              for row in range(array.rows) for col in range(array.cols)}
+    for (h0, h1), (w0, w1), (c0, c1) in blocks:
+        if c1 <= c0 or h1 <= h0 or w1 <= w0:
+            continue
+        macs = band.pieces([(c0, c1)], c1 - c0).peak_rate * (h1 - h0) * (w1 - w0)
+        streamed = read(0, h0, h1) * read(1, w0, w1) * per_position / link
+        slowest = max(slowest, band.weight_bytes(c0, c1) / link + max(macs / rate, streamed))
     return ddr.passes * slowest
 
 
@@ -1042,7 +1043,7 @@ def _sums_fit(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling,
     """Do the activation memtiles have room for a DDR pass's partial sums beside the
     bands the pass keeps there? (Where the whole activations cannot stay resident
     beside them, memtile coloring streams the layer's bands through DDR.)"""
-    act, weights, _ = memtile_demand(shape, split, array, ddr)
+    act, weights, _ = memtile_demand(shape, array, ddr)
     used = act + weights if array.memtile_mode == "shared" else act
     room = (array.memtile_bytes if budget is None else budget) - used
     return align(sums_layout(shape, split, array, ddr).tile_bytes) <= room
@@ -1055,7 +1056,7 @@ def _stays_resident(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRT
     the memtile), rather than stream its bands through DDR?"""
     if ddr.h_passes != 1:
         return False
-    need = resident_demand(shape, split, array, ddr)
+    need = resident_demand(shape, array, ddr)
     if need > (array.memtile_bytes if budget is None else budget):
         return False
     if not sub.sums_in_memtile:
@@ -1069,15 +1070,16 @@ SUMS_BANDS = (2, 3, 4)
 resident at a time) when a layer fits in one pass but its partial sums do not."""
 
 
+@lru_cache(maxsize=4096)
 def _bands_for_sums(shape: LayerShape, split: Split, array: AIE2Array, budget: int | None
-                    ) -> list[DDRTiling]:
+                    ) -> tuple[DDRTiling, ...]:
     """COUT bands (activations resident, weights one band at a time: no more DDR
-    traffic than one pass) whose partial sums fit where one pass's do not."""
+    traffic than one pass) whose partial sums fit where one pass's do not. Memoised."""
     if _sums_fit(shape, split, array, DDRTiling(), budget):
-        return []
+        return ()
     most = ceil(shape.cout / shape.channel_unit)
-    return [DDRTiling(1, n) for n in SUMS_BANDS
-            if n <= most and _sums_fit(shape, split, array, DDRTiling(1, n), budget)][:1]
+    return tuple([DDRTiling(1, n) for n in SUMS_BANDS
+                  if n <= most and _sums_fit(shape, split, array, DDRTiling(1, n), budget)][:1])
 
 
 # --------------------------------------------------------------------------- coverage

@@ -82,7 +82,7 @@ def test_every_output_element_is_written_once_and_buffers_fit(shape, grid, mode)
               (2 * array.input_buffer + array.output_buffer, array.output_buffer),
               (2 * array.input_buffer + 2 * array.output_buffer, array.weight_buffer)]
     assert overlaps(layout, array.core_memory) == []
-    _, _, busiest = memtile_demand(shape, mapping.split, array, mapping.ddr)
+    _, _, busiest = memtile_demand(shape, array, mapping.ddr)
     assert busiest <= array.memtile_bytes
     # no mapping beats the lower bound, the search's own included
     assert mapping.estimate_s >= layer_bound(shape, array).seconds * (1 - 1e-9)

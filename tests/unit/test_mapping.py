@@ -129,7 +129,7 @@ def test_layers_too_big_for_the_memtiles_are_tiled_through_ddr():
     fc = LayerShape("matmul", (1, 1), 25088, (1, 1), 4096, has_bias=True)   # VGG16 fc6
     mapping = map_layer(fc, resolve_array("2x2"))
     assert mapping.ddr.cout_passes > 1
-    _, _, busiest = memtile_demand(fc, mapping.split, resolve_array("2x2"), mapping.ddr)
+    _, _, busiest = memtile_demand(fc, resolve_array("2x2"), mapping.ddr)
     assert busiest <= 512 * 1024
     assert (coverage(mapping) == 1).all()
     big = conv(h=224, w=224, cin=64, cout=64)                                # VGG16 conv1_2
@@ -240,7 +240,7 @@ def test_the_search_floor_is_below_every_subvolume_cost(shape, grid):
     array = resolve_array(grid)
     checked = 0
     for mode in split_modes(shape, array):
-        for ddr in ddr_tilings(shape, choose_split(shape, array, mode), array):
+        for ddr in ddr_tilings(shape, array):
             band = band_shape(shape, ddr.cout_passes)
             split = choose_split(band, array, mode, None, ceil(shape.out_hw[0] / ddr.h_passes))
             plan = layer_plan(band, array, mode, split.rows_in_use)
