@@ -493,10 +493,11 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                             found.extend(kept)
                         break
                 if widest_sums >= widest:  # every tile's sums fit: columns inside too
-                    found.extend(candidate for candidate in _columns_inside(
+                    found.extend(_columns_inside(
                         shape, array, layout, out_h, widest, widths, in_w_of, cout, cin,
                         n_cout, n_chunks, peak, row_bytes_in, gate, (weight_bytes, moved),
-                        (in_link, w_link, out_link), in_h_of) if candidate[0] <= ceiling)
+                        (in_link, w_link, out_link), in_h_of,
+                        min(RELAXED_SLACK * best, ceiling) if found else inf))
             for w in widths:
                 in_w = in_w_of[w]
                 h_max = _tallest_tile(shape, array, in_h_of, out_h, w, in_w, cout,
@@ -653,25 +654,23 @@ def _columns_inside(shape: LayerShape, array: AIE2Array, layout: CoreLayout, out
                     widest: int, widths: tuple[int, ...], in_w_of: dict[int, int], cout: int,
                     cin: int, n_cout: int, n_chunks: int, peak: float, row_bytes_in: int,
                     gate: int, weights: tuple[int, int], links: tuple[float, float, float],
-                    in_h_of: Callable[[int], int]) -> list[Candidate]:
+                    in_h_of: Callable[[int], int], limit: float = inf) -> list[Candidate]:
     """The weight-stationary CIN-split with the partial sums in the core and the column
     chunks inside the chunk loop: each input-channel chunk's weights load once, and
     every column chunk of the core, all its rows at once (no row block, so no halo
     rows read twice: a 7x1 kernel reads each input element once), streams through
     them. For every column chunk narrower than the core whose whole-height tile fits
-    the buffers and whose tiles' int32 sums all get a slot; with their relaxed costs."""
+    the buffers and whose tiles' int32 sums all get a slot, and whose relaxed cost is at
+    most ``limit``; with their relaxed costs."""
     in_link, w_link, out_link = links
     weight_bytes, moved = weights
     found = []
     in_h = in_h_of(out_h)
     for w in widths:
         n_w = ceil(widest / w)
-        if n_w < 2 or n_w > layout.sum_slots(out_h * w * cout * PARTIAL_SUM_BYTES):
+        if n_w < 2:
             continue
         in_w = in_w_of[w]
-        if _tallest_tile(shape, array, in_h_of, out_h, w, in_w, cout, row_bytes_in, gate,
-                         1) < out_h:
-            continue
         input_bytes = in_h * in_w * row_bytes_in + gate
         output_bytes = out_h * w * cout
         iterations = n_w * n_cout * n_chunks
@@ -680,6 +679,10 @@ def _columns_inside(shape: LayerShape, array: AIE2Array, layout: CoreLayout, out
         # only the last chunk writes: where its output outlasts the input and the MACs
         relaxed = iterations * step + moved / w_link \
             + n_w * n_cout * max(0.0, output_bytes / out_link - step)
+        if relaxed > limit or n_w > layout.sum_slots(out_h * w * cout * PARTIAL_SUM_BYTES) \
+                or _tallest_tile(shape, array, in_h_of, out_h, w, in_w, cout, row_bytes_in,
+                                 gate, 1) < out_h:
+            continue
         found.append((relaxed, iterations, (out_h, w, cout, cin, in_h, in_w, input_bytes,
                                             output_bytes, weight_bytes, iterations,
                                             n_cout * n_chunks, macs, True, False, True, True,
