@@ -382,7 +382,14 @@ def program_cost(program: list[StreamGroup], sub: Subvolume, ddr: DDRTiling,
 
 Candidate = tuple[float, int, tuple]
 """A subvolume the search may cost: (relaxed cost, iterations, the :class:`Subvolume`'s
-fields in order), built only when costed exactly (most never are)."""
+fields in the order of :data:`CANDIDATE_FIELDS`), built only when costed exactly (most
+never are)."""
+
+CANDIDATE_FIELDS = ("h", "w", "cout", "cin", "in_h", "in_w", "input_bytes", "output_bytes",
+                    "weight_bytes", "iterations", "weight_loads", "macs_per_iteration",
+                    "cin_split", "sums_in_memtile", "sums_in_scratch", "columns_inside",
+                    "weights_moved")
+"""The order of a candidate's fields: :class:`Subvolume`'s (tested)."""
 
 EXACT_EARLY = 0.9
 """While candidates are gathered, the one of least relaxed cost is costed exactly again

@@ -1,5 +1,6 @@
 """Split, subvolume and DDR tiling choices, checked by hand on small layers."""
 
+import dataclasses
 from math import ceil
 
 import numpy as np
@@ -10,6 +11,7 @@ from bsir.targets.aie2.channels import layer_plan
 from bsir.targets.aie2.geometry import BlockMask
 from bsir.targets.aie2.hardware import AIE2Array, CoreLayout, resolve_array
 from bsir.targets.aie2.mapping import (
+    CANDIDATE_FIELDS,
     LayerShape,
     _split_floor_s,
     band_shape,
@@ -23,7 +25,7 @@ from bsir.targets.aie2.mapping import (
     split_modes,
     window,
 )
-from bsir.targets.aie2.program import DDRTiling, stream_groups
+from bsir.targets.aie2.program import DDRTiling, Subvolume, stream_groups
 
 
 def conv(h=56, w=56, cin=64, cout=64, k=3, stride=1, pad=1, nnz=None):
@@ -273,3 +275,9 @@ def test_weight_loads_move_each_chunk_as_packed(cin_chunk):
             largest = max(largest, *loads)
     assert pieces.moved_bytes(cin_chunk) == moved
     assert pieces.weight_bytes(cin_chunk) == largest
+
+
+def test_candidates_list_the_subvolume_fields_in_order():
+    # the search builds its candidates as plain tuples (most are never costed): their
+    # order must stay the Subvolume's
+    assert tuple(f.name for f in dataclasses.fields(Subvolume)) == CANDIDATE_FIELDS
