@@ -50,6 +50,7 @@ from bsir.targets.aie2.mapping import (
     LayerShape,
     band_weight_bytes,
     map_layer_among,
+    map_layer_below,
 )
 
 
@@ -116,13 +117,13 @@ def fuse_additions(block: Block, array: AIE2Array, others: dict[Operation, int],
         if alone is None or add is None:
             continue
         try:
-            together = map_layer_among(replace(alone, residual=True), array, others[host],
-                                       row_parts)
             apart = map_layer_among(alone, array, others[host], row_parts).estimate_s \
                 + map_layer_among(add, array, others[op], row_parts).estimate_s
+            together = map_layer_below(replace(alone, residual=True), array, others[host],
+                                       apart, row_parts)
         except BsirError:
             continue
-        if together.estimate_s < apart:
+        if together is not None:  # it costs less than the two apart
             op.attributes[FUSED_ADD_ATTR] = UnitAttr()
             fused.append(op)
     return fused

@@ -393,6 +393,7 @@ class ChannelPieces:
         return int(loads.max()), ceil(int(per_slot.sum()) / mask.bands)
 
     def macs(self, positions: int, cin: int) -> int:
-        """MACs of the busiest piece over ``positions`` output positions, one CIN chunk."""
-        return round(self.peak_rate * positions) // ceil(self.shape.cin_per_group / cin)
+        """MACs of the busiest piece over ``positions`` output positions, one CIN chunk
+        (rounded up: the chunks together never charge fewer than the piece's MACs)."""
+        return ceil(round(self.peak_rate * positions) / ceil(self.shape.cin_per_group / cin))
 

@@ -533,7 +533,7 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                     if shape.weighted:  # with a CIN-split, every tile reloads
                         weight_loads = iterations if cin_split else n_cout
                         weights_moved = moved * n_spatial if cin_split else moved
-                    macs = round(peak * (h * w)) // n_chunks
+                    macs = ceil(round(peak * (h * w)) / n_chunks)
                     input_bytes = in_h * in_w * row_bytes_in + gate
                     output_bytes = h * w * cout
                     stages = ((input_bytes + shape.residual_bytes(h, w, cout)) / in_link,
@@ -606,7 +606,7 @@ def _sums_in_memtile(shape: LayerShape, array: AIE2Array, out_h: int, widest: in
     input_bytes = in_h * in_w * row_bytes_in + gate
     sums = h * w * cout * PARTIAL_SUM_BYTES
     iterations = ceil(out_h / h) * ceil(widest / w) * n_cout * n_chunks
-    macs = round(peak * (h * w)) // n_chunks
+    macs = ceil(round(peak * (h * w)) / n_chunks)
     step = max((input_bytes + sums) / in_link, macs / array.macs_per_second, sums / out_link)
     # (the last chunk's residual, if any, is in the exact cost of the program)
     loads = n_cout * n_chunks
@@ -643,7 +643,7 @@ def _sums_in_scratch(shape: LayerShape, array: AIE2Array, layout: CoreLayout, ou
         input_bytes = in_h * in_w * row_bytes_in + gate
         output_bytes = h * w * cout
         iterations = n_spatial * n_cout * n_chunks
-        macs = round(peak * (h * w)) // n_chunks
+        macs = ceil(round(peak * (h * w)) / n_chunks)
         stages = (input_bytes / in_link, macs / array.macs_per_second)
         # a chunk of one row block runs its load and compute one after the other
         step = sum(stages) if blocks == 1 else max(stages)
@@ -681,7 +681,7 @@ def _columns_inside(shape: LayerShape, array: AIE2Array, layout: CoreLayout, out
         input_bytes = in_h * in_w * row_bytes_in + gate
         output_bytes = out_h * w * cout
         iterations = n_w * n_cout * n_chunks
-        macs = round(peak * (out_h * w)) // n_chunks
+        macs = ceil(round(peak * (out_h * w)) / n_chunks)
         step = max(input_bytes / in_link, macs / array.macs_per_second)
         # only the last chunk writes: where its output outlasts the input and the MACs
         relaxed = iterations * step + moved / w_link \
@@ -933,18 +933,29 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
     (ResNet50 has 72 layers of 23 shapes) and Table 2 maps each network seven times.
     Without ``row_parts`` the core rows never split output rows beside channels (the
     paper's splits only: "w", "cout" and "h")."""
-    best = _search(shape, array, budget, sums_budget, row_parts=row_parts)
+    best = _best_mapping(shape, array, budget, sums_budget, row_parts)
     assert best is not None
+    return best
+
+
+def _best_mapping(shape: LayerShape, array: AIE2Array, budget: int | None,
+                  sums_budget: int | None, row_parts: bool, below: float | None = None
+                  ) -> LayerMapping | None:
+    """:func:`map_layer`; with ``below``, only a mapping that costs less (None when
+    none does: the search stops where the options' floors reach it)."""
+    best = _search(shape, array, budget, sums_budget, below=below, row_parts=row_parts)
     if shape.block_row_nnz is None:
         return best
     # sparse never slower: with its zeros, uncompacted, when that is faster (only worth
     # a search when the dense layer's lower bound leaves it a chance, and only among
     # the mappings whose floors do)
+    limit = best.estimate_s if best is not None else below
+    assert limit is not None
     dense_shape = replace(shape, block_mask=None)
-    if layer_bound(dense_shape, array).seconds >= best.estimate_s:
+    if layer_bound(dense_shape, array).seconds >= limit:
         return best
     try:
-        dense = _search(dense_shape, array, budget, sums_budget, below=best.estimate_s,
+        dense = _search(dense_shape, array, budget, sums_budget, below=limit,
                         row_parts=row_parts)
     except BsirError:
         return best
@@ -1046,6 +1057,14 @@ def map_layer_among(shape: LayerShape, array: AIE2Array, others: int,
     partial sums kept in the memtile must leave them room."""
     return map_layer(shape, array, sums_budget=array.memtile_bytes - others,
                      row_parts=row_parts)
+
+
+def map_layer_below(shape: LayerShape, array: AIE2Array, others: int, limit: float,
+                    row_parts: bool = True) -> LayerMapping | None:
+    """:func:`map_layer_among`'s mapping if it costs less than ``limit`` seconds, else
+    None: a bounded search, cheaper where nothing beats the limit."""
+    return _best_mapping(shape, array, None, array.memtile_bytes - others, row_parts,
+                         below=limit)
 
 
 def _sums_fit(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling,

@@ -19,7 +19,7 @@ from bsir.dialects.tg import only_graph
 from bsir.driver.pipeline import run_pipeline
 from bsir.targets.aie2.bound import layer_bound
 from bsir.targets.aie2.geometry import BlockMask
-from bsir.targets.aie2.hardware import AIE2Array
+from bsir.targets.aie2.hardware import AIE2Array, CoreLayout
 from bsir.targets.aie2.mapping import LayerShape, coverage, map_layer, memtile_demand
 from bsir.targets.aie2.memtile_allocator import overlaps
 from bsir.weights import ir_location, materialize, save_weights
@@ -74,7 +74,12 @@ def test_every_output_element_is_written_once_and_buffers_fit(shape, grid, mode)
     assert (coverage(mapping) == 1).all()
     sub = mapping.sub
     assert 0 < sub.input_bytes <= array.input_buffer
-    assert 0 < sub.output_bytes * (4 if sub.cin_split else 1) <= array.output_buffer
+    # int32 partial sums in the output buffer (CIN-split), else int8 there; kept in the
+    # core's slots instead (sums in scratch), every tile's sums a slot
+    in_output_buffer = 4 if sub.cin_split and not sub.sums_in_scratch else 1
+    assert 0 < sub.output_bytes * in_output_buffer <= array.output_buffer
+    if sub.sums_in_scratch:
+        assert CoreLayout.of(array).sum_slots(sub.h * sub.w * sub.cout * 4) >= 1
     assert sub.weight_bytes <= array.weight_buffer
     # The core's buffers (input ping/pong, output ping/pong, weights) tile its memory.
     layout = [(0, array.input_buffer), (array.input_buffer, array.input_buffer),
