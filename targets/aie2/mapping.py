@@ -1026,9 +1026,8 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
     (what the search is ordered and cut by): every pass, each core loads the weights of
     all its channels at least once (LOADWDM halts; a shared channel only makes it
     longer), then streams the input its block reads (every input channel, when the
-    layer has no groups) at least once and computes its MACs, overlapped at best."""
-    if not band.weighted:
-        return 0.0
+    layer has no groups; a pool or element-wise layer's core the channels it writes) at
+    least once and computes its MACs, overlapped at best."""
     band_hw = (ceil(band.out_hw[0] / ddr.h_passes), band.out_hw[1])
     link, rate = array.link_bandwidth(), array.macs_per_second
     per_position = band.cin * band.inputs if band.groups == 1 else 0
@@ -1043,6 +1042,10 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
               for row in range(array.rows) for col in range(array.cols)}
     for (h0, h1), (w0, w1), (c0, c1) in blocks:
         if c1 <= c0 or h1 <= h0 or w1 <= w0:
+            continue
+        if not band.weighted:  # its input, the channels it writes, at least once
+            streamed = read(0, h0, h1) * read(1, w0, w1) * (c1 - c0) * band.inputs / link
+            slowest = max(slowest, streamed)
             continue
         macs = band.pieces([(c0, c1)], c1 - c0).peak_rate * (h1 - h0) * (w1 - w0)
         streamed = read(0, h0, h1) * read(1, w0, w1) * per_position / link
