@@ -41,7 +41,7 @@ split and subvolume (targets/aie2/schedule.py); the functional simulator
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import ArrayAttr, IntAttr, IntegerAttr, ModuleOp, StringAttr, i64
+from xdsl.dialects.builtin import ArrayAttr, IntAttr, IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Attribute, Dialect, Operation
 from xdsl.irdl import (
     IRDLOperation,
@@ -57,7 +57,7 @@ from xdsl.traits import HasParent
 from xdsl.utils.exceptions import VerifyException
 
 from bsir.dialects import tiling
-from bsir.dialects.record_attr import RecordAttr
+from bsir.dialects.record_attr import RecordAttr, i64_attr
 
 PHASES = ("ddr", "once", "head", "body", "tail")
 CHUNK_PHASES = ("first", "middle", "last")
@@ -113,7 +113,7 @@ class InstructionOp(IRDLOperation):
     def __init__(self, phase: str, **fields: int):
         properties: dict[str, Attribute] = {"phase": StringAttr(phase)}
         for key, value in fields.items():
-            properties[key] = IntegerAttr(int(value), i64)
+            properties[key] = i64_attr(int(value))
         super().__init__(properties=properties)
 
     def field(self, key: str, default: int = 0) -> int:

@@ -10,11 +10,19 @@ aie2 dialects describe mapping decisions with it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
-from xdsl.dialects.builtin import ArrayAttr, FloatData, IntAttr, StringAttr
+from xdsl.dialects.builtin import ArrayAttr, FloatData, IntAttr, IntegerAttr, StringAttr, i64
 from xdsl.ir import Attribute, ParametrizedAttribute
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
+
+
+@lru_cache(maxsize=4096)
+def i64_attr(value: int) -> IntegerAttr:
+    """An i64 integer attribute, one instance per value: attributes are immutable values
+    (as MLIR uniques them), and a lowered network builds thousands of the same few."""
+    return IntegerAttr(value, i64)
 
 
 def to_attr(value: int | float | str | Sequence[int] | Attribute) -> Attribute:

@@ -36,7 +36,6 @@ from xdsl.dialects.builtin import (
     StringAttr,
     TensorType,
     UnitAttr,
-    i64,
 )
 from xdsl.ir import Attribute, Block, Dialect, Operation, Region, SSAValue
 from xdsl.irdl import (
@@ -56,7 +55,7 @@ from xdsl.traits import HasParent, IsTerminator
 from xdsl.utils.exceptions import VerifyException
 
 from bsir.dialects import tg
-from bsir.dialects.record_attr import RecordAttr
+from bsir.dialects.record_attr import RecordAttr, i64_attr
 
 ARRAY_ATTR = "tiling.array"
 """Module attribute: the #tiling.array the module is mapped onto."""
@@ -325,10 +324,10 @@ class TransferOp(IRDLOperation):
                  address: int | None = None):
         properties: dict[str, Attribute] = {
             "kind": StringAttr(kind), "tensor": StringAttr(tensor),
-            "bytes": IntegerAttr(int(nbytes), i64), "count": IntegerAttr(int(count), i64),
+            "bytes": i64_attr(int(nbytes)), "count": i64_attr(int(count)),
         }
         if address is not None:
-            properties["address"] = IntegerAttr(int(address), i64)
+            properties["address"] = i64_attr(int(address))
         super().__init__(properties=properties)
 
     @property
@@ -370,8 +369,8 @@ class ComputeOp(IRDLOperation):
 
     def __init__(self, macs: int, count: int, macs_total: int):
         super().__init__(properties={
-            "macs": IntegerAttr(int(macs), i64), "count": IntegerAttr(int(count), i64),
-            "macs_total": IntegerAttr(int(macs_total), i64),
+            "macs": i64_attr(int(macs)), "count": i64_attr(int(count)),
+            "macs_total": i64_attr(int(macs_total)),
         })
 
     def verify_(self) -> None:

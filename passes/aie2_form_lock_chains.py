@@ -27,11 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import aie2, tiling
+from bsir.dialects.record_attr import i64_attr
 from bsir.dialects.tg import only_graph
 
 FREE, INPUT_READY, OUTPUT_READY = 0, 1, 2
@@ -51,8 +52,8 @@ def form_chains(layer: aie2.LayerOp) -> None:
             continue
         if isinstance(op, aie2.CompOp) and op.phase.data not in writes:
             locks = (INPUT_READY, FREE)
-        op.properties["acquire"] = IntegerAttr(locks[0], i64)
-        op.properties["release"] = IntegerAttr(locks[1], i64)
+        op.properties["acquire"] = i64_attr(locks[0])
+        op.properties["release"] = i64_attr(locks[1])
     layer.properties["locks"] = aie2.LocksAttr.make(init=[PING_PONG, 0, 0])
 
 
