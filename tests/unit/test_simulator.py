@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from search_space import without_columns_inside
 from xdsl.dialects.builtin import IntegerAttr, i64
 
 from bsir.diagnostics import BsirError
@@ -17,7 +18,7 @@ from bsir.driver.verify import VerificationError, verify_compiled
 from bsir.executor import Executor, random_inputs
 from bsir.models import build_model
 from bsir.models.builder import GraphBuilder
-from bsir.targets.aie2 import core_kernels, mapping
+from bsir.targets.aie2 import core_kernels
 from bsir.targets.aie2.layer_shape import layer_shape
 from bsir.targets.aie2.simulator import SimulationError, Simulator
 from bsir.tools import bsir_cli
@@ -259,15 +260,8 @@ def columns_outside_program():
     """The same, mapped without the column chunks inside the chunk loop: each column
     chunk runs the chunk loop over its row blocks (the order the mapper picks where a
     whole-height tile does not fit)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mapping, "_columns_inside", lambda *args: [])
-        mapping.map_layer.cache_clear()
-        mapping.choose_subvolume.cache_clear()
-        try:
-            return deep_program(14, 256, (3, 3), 256, "4x4", 0.5)
-        finally:
-            mapping.map_layer.cache_clear()
-            mapping.choose_subvolume.cache_clear()
+    with without_columns_inside():
+        return deep_program(14, 256, (3, 3), 256, "4x4", 0.5)
 
 
 @pytest.mark.parametrize("fixture,code", [("memtile_sums_program", 2),

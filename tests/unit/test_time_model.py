@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from search_space import without_columns_inside
 
 from bsir.dialects import aie2
 from bsir.dialects.tg import only_graph
@@ -9,7 +10,6 @@ from bsir.driver.compile import CompileOptions, compile_module, load_source
 from bsir.driver.pipeline import run_pipeline
 from bsir.models import build_model
 from bsir.models.builder import GraphBuilder
-from bsir.targets.aie2 import mapping
 from bsir.targets.aie2.layer_shape import layer_shape
 from bsir.targets.aie2.layout import bytes_live_across
 from bsir.targets.aie2.mapping import map_layer_among
@@ -34,16 +34,12 @@ def one_conv(sparse: bool, row_parts: bool = True):
 
 
 @pytest.fixture
-def row_blocks_only(monkeypatch):
+def row_blocks_only():
     """The mapper without the loop order that streams whole-height column chunks
     through each input-channel chunk's weights: the mapping worked out by hand below
     (5-row blocks of every input channel) is the one it picks then."""
-    monkeypatch.setattr(mapping, "_columns_inside", lambda *args: [])
-    mapping.map_layer.cache_clear()
-    mapping.choose_subvolume.cache_clear()
-    yield
-    mapping.map_layer.cache_clear()
-    mapping.choose_subvolume.cache_clear()
+    with without_columns_inside():
+        yield
 
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
