@@ -5,7 +5,7 @@ time model and lower bound."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property, lru_cache
 from math import ceil
 
@@ -135,6 +135,14 @@ class LayerShape:
     channel_map: tuple[int, ...] | None = None  # input channel of each output channel
     residual: bool = False         # an addition fused in: an output-shaped input added
 
+    def __hash__(self) -> int:
+        # computed once: the mapper's memo tables look shapes up many thousands of times
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     def gate_bytes(self, channels: int) -> int:
         """Bytes of the gate a core's tile of ``channels`` channels reads with its input."""
         return channels if self.gate else 0
@@ -263,6 +271,13 @@ class LayerShape:
         rows = np.asarray(self.block_row_nnz[c0 // bo: ceil(c1 / bo)])
         blocks = int(np.minimum(rows, ceil(cin / bi)).sum())  # a chunk of k block columns
         return blocks * bo * kh * kw * bi + bias             # holds <= k blocks per row
+
+    def peak_rate(self, c0: int, c1: int) -> float:
+        """MACs per output position of channels [c0, c1) loaded as one piece (its kept
+        blocks' when sparse): :attr:`ChannelPieces.peak_rate` of that one range."""
+        if self.block_mask is None or not self.weighted:
+            return float((c1 - c0) * self.ops_per_output)
+        return self.pieces([(c0, c1)], c1 - c0).peak_rate
 
     def pieces(self, ranges: Sequence[tuple[int, int]], chunk: int) -> ChannelPieces:
         """The ``chunk``-channel pieces of every core's channel range (whole block rows

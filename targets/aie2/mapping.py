@@ -124,6 +124,19 @@ class Split:
             return (min(h0, band_hw[0]), min(h1, band_hw[0])), w, (0, channels)
         return rows, w, (self.row_bounds[row], self.row_bounds[row + 1])
 
+    def core_blocks(self, band_hw: tuple[int, int], channels: int, rows: int, cols: int
+                    ) -> tuple[tuple[tuple[int, int], tuple[int, int], tuple[int, int]], ...]:
+        """:meth:`core_block` of every core of a ``rows`` x ``cols`` array, row by row.
+        Memoised: the search asks for them under every DDR tiling and loop order."""
+        return _core_blocks(self, band_hw, channels, rows, cols)
+
+
+@lru_cache(maxsize=8192)
+def _core_blocks(split: Split, band_hw: tuple[int, int], channels: int, rows: int, cols: int
+                 ) -> tuple[tuple[tuple[int, int], tuple[int, int], tuple[int, int]], ...]:
+    return tuple(split.core_block(band_hw, channels, row, col)
+                 for row in range(rows) for col in range(cols))
+
 
 @dataclass(frozen=True)
 class LayerMapping:
@@ -226,18 +239,18 @@ def row_counts(shape: LayerShape, array: AIE2Array, mode: str) -> tuple[int, ...
 
 
 def _core_extents(shape: LayerShape, split: Split, array: AIE2Array, band_rows: int
-                  ) -> tuple[int, int, int, list[tuple[int, int]]]:
+                  ) -> tuple[int, int, int, tuple[tuple[int, int], ...]]:
     """Tallest row slice, widest column slice, widest channel slice of any core in a DDR
     pass of ``band_rows`` output rows, and every core's channel range."""
-    heights, widths, ranges = [], [], []
-    for row in range(array.rows):
-        for col in range(array.cols):
-            (h0, h1), (w0, w1), (c0, c1) = split.core_block(
-                (band_rows, shape.out_hw[1]), shape.cout, row, col)
-            heights.append(h1 - h0)
-            widths.append(w1 - w0)
-            ranges.append((c0, c1))
-    return max(heights), max(widths), max(c1 - c0 for c0, c1 in ranges), ranges
+    return _extents(split.core_blocks((band_rows, shape.out_hw[1]), shape.cout, array.rows,
+                                      array.cols))
+
+
+@lru_cache(maxsize=8192)
+def _extents(blocks: tuple[tuple[tuple[int, int], tuple[int, int], tuple[int, int]], ...]
+             ) -> tuple[int, int, int, tuple[tuple[int, int], ...]]:
+    return (max(h1 - h0 for (h0, h1), _, _ in blocks), max(w1 - w0 for _, (w0, w1), _ in blocks),
+            max(c1 - c0 for _, _, (c0, c1) in blocks), tuple(c for _, _, c in blocks))
 
 
 # --------------------------------------------------------------------------- subvolume
@@ -423,10 +436,10 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
     memtile (their int32 tile rides in the input buffer with the input).
 
     With ``exact`` (a subvolume's exact cost), the candidate of least relaxed cost is
-    costed exactly as the search goes; where that cost is at least its relaxed cost,
-    candidates (and chunk pairs) whose relaxed cost exceeds it are not kept: the
-    search, which stops at the first relaxed cost above the best exact one, would
-    never reach them."""
+    costed exactly as the search goes, and candidates (and chunk pairs) whose relaxed
+    cost exceeds both its relaxed and its exact cost are not kept: the search, which
+    costs candidates in order of relaxed cost and stops at the first above the best
+    exact one, reaches that candidate first and would never reach them."""
     link = array.link_bandwidth()
     in_link, w_link, out_link = (link / shares.loadfm, link / shares.loadwdm,
                                  link / shares.writefm)
@@ -441,13 +454,23 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
     in_w_of = {w: shape.tile_extent(1, w) for w in widths}
     in_h_of = lru_cache(maxsize=None)(lambda h: shape.tile_extent(0, h))
     taken: dict[int, int] = {}  # output-channel chunks costed per input-channel chunk
-    ceiling = inf  # an exact cost no larger than its candidate's relaxed cost
+    ceiling = inf  # the larger of a candidate's relaxed and exact costs: none above it
+    #                is ever costed
     costed = inf  # the relaxed cost of the last candidate costed exactly
     layout = CoreLayout.of(array)
     sums_room = layout.output_bytes + layout.scratch_bytes  # partial sums kept in the core
     rows_read = min(in_h_of(out_h), out_h)  # input rows all of a core's row blocks read
+    # the fewest input columns the column chunks of a core read, all chunks together
+    cols_read = min(ceil(widest / w) * in_w_of[w] for w in widths)
+    # the fastest input link of any loop order (partial sums through the memtile use
+    # another channel plan)
+    pair_in_link = in_link if sums_shares is None else max(in_link, sums_links[0])
+    input_read = rows_read * cols_read * shape.inputs  # bytes of a channel's input
     for cout in _chunk_candidates(deepest, shape.channel_unit):
         n_cout = ceil(deepest / cout)
+        if found and n_cout * input_read * (shape.cin_per_group if shape.weighted else 1) \
+                / pair_in_link > min(RELAXED_SLACK * best, ceiling):
+            break  # every chunk streams the input again: smaller chunks only more often
         pieces = shape.pieces(ranges, cout)
         peak = pieces.peak_rate
         for cin in _cin_candidates(shape):
@@ -457,8 +480,8 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             if exact is not None and found and best < EXACT_EARLY * costed:
                 costed, fields = min(found, key=itemgetter(0))[0::2]
                 cost = exact(Subvolume(*fields))
-                if cost is not None and cost >= costed:
-                    ceiling = min(ceiling, cost)
+                if cost is not None:
+                    ceiling = min(ceiling, max(cost, costed))
             groups_spanned = 1 if shape.groups == 1 else min(
                 shape.groups, ceil(cout / (shape.cout // shape.groups)) + 1)
             cin_in = cin * groups_spanned if shape.weighted else min(cout, shape.cin)
@@ -474,8 +497,10 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             n_chunks = ceil(n_cin_total / cin)  # pieces.macs spreads MACs over them
             n_cin = n_chunks if shape.weighted else 1
             compute = n_cout * n_cin * pieces.macs(out_h * widest, cin) / rate
-            if found and moved / w_link + compute > min(RELAXED_SLACK * best, ceiling):
-                continue  # its loads and MACs alone exceed what the search would cost
+            if found and moved / w_link + max(n_cout * n_cin * cin_in * input_read
+                                              / pair_in_link, compute) \
+                    > min(RELAXED_SLACK * best, ceiling):
+                continue  # its loads, input and MACs alone exceed what the search would cost
             rows_seen = 0
             row_bytes_in = cin_in * shape.inputs
             gate = shape.gate_bytes(cout)
@@ -862,11 +887,13 @@ def band_channels(shape: LayerShape, cout_passes: int) -> int:
     return min(shape.cout, ceil(ceil(shape.cout / unit) / cout_passes) * unit)
 
 
+@lru_cache(maxsize=4096)
 def band_shape(shape: LayerShape, cout_passes: int) -> LayerShape:
     """The layer restricted to one COUT band. When sparse, its mask holds every band's
     (:meth:`~bsir.targets.aie2.geometry.BlockMask.in_bands`): its block row i counts
     the most blocks row i keeps in any band, a bound that holds for every pass, and
-    the weight loads are those of each band."""
+    the weight loads are those of each band. Memoised: one band object per layer and
+    pass count, which the search's memo tables then find at once."""
     if cout_passes == 1:
         return shape
     channels = band_channels(shape, cout_passes)
@@ -876,9 +903,11 @@ def band_shape(shape: LayerShape, cout_passes: int) -> LayerShape:
     return replace(shape, cout=channels, block_mask=mask)
 
 
+@lru_cache(maxsize=8192)
 def band_weight_bytes(shape: LayerShape, array: AIE2Array, ddr: DDRTiling) -> int:
     """Weight bytes one DDR pass keeps on each weight memtile: those of the fullest COUT
-    band (every band fits that bound), spread over the weight memtiles; 0 unweighted."""
+    band (every band fits that bound), spread over the weight memtiles; 0 unweighted.
+    Memoised."""
     if not shape.weighted:
         return 0
     band = band_shape(shape, ddr.cout_passes).weight_bytes(
@@ -1026,8 +1055,9 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
     (what the search is ordered and cut by): every pass, each core loads the weights of
     all its channels at least once (LOADWDM halts; a shared channel only makes it
     longer), then streams the input its block reads (every input channel, when the
-    layer has no groups; a pool or element-wise layer's core the channels it writes) at
-    least once and computes its MACs, overlapped at best."""
+    layer has no groups; a pool or element-wise layer's core the channels it writes;
+    with a fused addition, the residual of its outputs) at least once and computes its
+    MACs, overlapped at best."""
     band_hw = (ceil(band.out_hw[0] / ddr.h_passes), band.out_hw[1])
     link, rate = array.link_bandwidth(), array.macs_per_second
     per_position = band.cin * band.inputs if band.groups == 1 else 0
@@ -1038,18 +1068,22 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
                        band.dilation[axis], band.pad[axis], o0)
 
     slowest = 0.0
-    blocks = {split.core_block(band_hw, band.cout, row, col)
-              for row in range(array.rows) for col in range(array.cols)}
-    for (h0, h1), (w0, w1), (c0, c1) in blocks:
-        if c1 <= c0 or h1 <= h0 or w1 <= w0:
-            continue
-        if not band.weighted:  # its input, the channels it writes, at least once
-            streamed = read(0, h0, h1) * read(1, w0, w1) * (c1 - c0) * band.inputs / link
-            slowest = max(slowest, streamed)
-            continue
-        macs = band.pieces([(c0, c1)], c1 - c0).peak_rate * (h1 - h0) * (w1 - w0)
-        streamed = read(0, h0, h1) * read(1, w0, w1) * per_position / link
-        slowest = max(slowest, band.weight_bytes(c0, c1) / link + max(macs / rate, streamed))
+    blocks = [block for block in set(split.core_blocks(band_hw, band.cout, array.rows,
+                                                       array.cols))
+              if all(end > start for start, end in block)]
+    # cores share row, column and channel ranges: each is worked out once
+    rows = {h: read(0, *h) for h, _, _ in blocks}
+    cols = {w: read(1, *w) for _, w, _ in blocks}
+    if not band.weighted:  # its input, the channels it writes, at least once
+        for h, w, (c0, c1) in blocks:
+            slowest = max(slowest, rows[h] * cols[w] * (c1 - c0) * band.inputs / link)
+        return ddr.passes * slowest
+    channels = {c: (band.weight_bytes(*c) / link, band.peak_rate(*c)) for _, _, c in blocks}
+    for (h0, h1), (w0, w1), c in blocks:
+        load_s, peak = channels[c]
+        streamed = (rows[h0, h1] * cols[w0, w1] * per_position
+                    + band.residual_bytes(h1 - h0, w1 - w0, c[1] - c[0])) / link
+        slowest = max(slowest, load_s + max(peak * (h1 - h0) * (w1 - w0) / rate, streamed))
     return ddr.passes * slowest
 
 
