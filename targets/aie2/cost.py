@@ -39,22 +39,52 @@ UNSHARED = Shares()
 
 @dataclass(frozen=True)
 class GroupTime:
-    """The time of one streamed group on a core."""
+    """The time of one streamed group on a core: one stage after another for one
+    iteration, else overlapped and paced by the slowest."""
 
     duration: float
-    spans: tuple[tuple[str, float, float], ...]
-    """(stage, start within the group, seconds busy) of LOADFM, COMP and WRITEFM."""
-    paced: tuple[tuple[str, float], ...]
-    """The stages the group's duration is charged to, and how much to each: all three
-    in turn for one iteration, else the slowest stage for all of it."""
+    stage_s: tuple[float, float, float]
+    """Seconds LOADFM, COMP and WRITEFM take for one iteration."""
+    iterations: int
+    repeat: int
+    pacing: str
+    """The stage the duration is charged to when the stages overlap."""
+
+    @property
+    def overlapped(self) -> bool:
+        return self.iterations != 1
+
+    @property
+    def spans(self) -> tuple[tuple[str, float, float], ...]:
+        """(stage, start within the group, seconds busy) of LOADFM, COMP and WRITEFM."""
+        if not self.overlapped:
+            lengths = tuple(t * self.repeat for t in self.stage_s)
+            starts = (0.0, lengths[0], lengths[0] + lengths[1])
+            return tuple(zip(STREAM_STAGES, starts, lengths, strict=True))
+        return tuple((stage, 0.0, self.iterations * t * self.repeat)
+                     for stage, t in zip(STREAM_STAGES, self.stage_s, strict=True))
+
+    @property
+    def paced(self) -> tuple[tuple[str, float], ...]:
+        """The stages the group's duration is charged to, and how much to each: all
+        three in turn for one iteration, else the slowest stage for all of it."""
+        if not self.overlapped:
+            return tuple(zip(STREAM_STAGES, (t * self.repeat for t in self.stage_s),
+                             strict=True))
+        return ((self.pacing, self.duration),)
 
     @property
     def memtile_core_s(self) -> float:
-        return sum(seconds for stage, seconds in self.paced if stage != "COMP")
+        if not self.overlapped:
+            t_in, _, t_out = self.stage_s
+            return t_in * self.repeat + t_out * self.repeat
+        return self.duration if self.pacing != "COMP" else 0.0
 
     @property
     def compute_s(self) -> float:
-        return sum(seconds for stage, seconds in self.paced if stage == "COMP")
+        if not self.overlapped:
+            return self.stage_s[1] * self.repeat
+        return self.duration if self.pacing == "COMP" else 0.0
 
 
 def weights_to_cores_s(nbytes: int, loads: int, array: AIE2Array, share: int = 1) -> float:
@@ -71,15 +101,11 @@ def group_time(in_bytes: int, macs: int, out_bytes: int, iterations: int, repeat
     t_c = macs / rate
     t_out = out_bytes * shares.writefm / link
     if iterations == 1:
-        lengths = (t_in * repeat, t_c * repeat, t_out * repeat)
-        starts = (0.0, lengths[0], lengths[0] + lengths[1])
-        return GroupTime(sum(lengths), tuple(zip(STREAM_STAGES, starts, lengths, strict=True)),
-                         tuple(zip(STREAM_STAGES, lengths, strict=True)))
+        duration = t_in * repeat + t_c * repeat + t_out * repeat
+        return GroupTime(duration, (t_in, t_c, t_out), 1, repeat, "")
     duration = iterations * max(t_in, t_c, t_out) * repeat
-    spans = tuple((stage, 0.0, iterations * t * repeat)
-                  for stage, t in zip(STREAM_STAGES, (t_in, t_c, t_out), strict=True))
     pacing = "COMP" if t_c >= max(t_in, t_out) else "LOADFM" if t_in >= t_out else "WRITEFM"
-    return GroupTime(duration, spans, ((pacing, duration),))
+    return GroupTime(duration, (t_in, t_c, t_out), iterations, repeat, pacing)
 
 
 def on_array_s(weight_loads: Iterable[tuple[int, int, int]], groups: Iterable[GroupTime],

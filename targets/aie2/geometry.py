@@ -16,9 +16,11 @@ PARTIAL_SUM_BYTES = 4
 LAYER_KINDS = ("conv", "matmul", "maxpool", "avgpool", "gap", "eltwise")
 
 
+@lru_cache(maxsize=4096)
 def even_bounds(total: int, parts: int, unit: int = 1) -> tuple[int, ...]:
     """Split ``total`` into ``parts`` ranges as even as possible, in multiples of ``unit``
-    (the last range may be shorter); parts beyond the units available are empty."""
+    (the last range may be shorter); parts beyond the units available are empty.
+    Memoised: every core's block of a split asks for the same few."""
     units = ceil(total / unit)
     base, extra = divmod(units, parts)
     bounds, edge = [0], 0

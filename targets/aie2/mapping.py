@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import pairwise
 from math import ceil, inf
 from operator import itemgetter
@@ -748,7 +748,7 @@ class SumsLayout:
         first = next(c for c in range(cols) if self.memtile_of(c) == self.memtile_of(col))
         return (col - first) * self.array.rows + row
 
-    @property
+    @cached_property
     def tile_bytes(self) -> int:
         """Bytes on the busiest memtile."""
         served = [self.memtile_of(c) for c in range(self.array.cols)]
@@ -764,10 +764,11 @@ class SumsLayout:
         return np.full(offset.shape, self.memtile_of(col)), offset
 
 
+@lru_cache(maxsize=8192)
 def sums_layout(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling
                 ) -> SumsLayout:
     """The partial sums' layout of a DDR pass of ``shape`` (a whole layer; its COUT band
-    is taken here) split as ``split``."""
+    is taken here) split as ``split``. Memoised."""
     band = band_shape(shape, ddr.cout_passes)
     tallest, widest, deepest, _ = _core_extents(band, split, array,
                                                 ceil(shape.out_hw[0] / ddr.h_passes))
@@ -828,10 +829,11 @@ def band_bytes(shape: LayerShape, array: AIE2Array,
     return per_tile_in, per_tile_out, band_weight_bytes(shape, array, ddr)
 
 
+@lru_cache(maxsize=8192)
 def memtile_demand(shape: LayerShape, array: AIE2Array,
                    ddr: DDRTiling) -> tuple[int, int, int]:
     """Bytes one activation memtile and one weight memtile need for one DDR pass:
-    (activation bytes, weight bytes, total on the busiest memtile)."""
+    (activation bytes, weight bytes, total on the busiest memtile). Memoised."""
     per_tile_in, per_tile_out, weights = band_bytes(shape, array, ddr)
     act = align(per_tile_in) + align(per_tile_out)
     weights = align(weights) if weights else 0
