@@ -305,13 +305,14 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
     full input window), then, in that order, by the program the code generator emits
     (targets/aie2/program.py) under the time model's rules (targets/aie2/cost.py); the
     search stops when the relaxed cost of the next candidate exceeds the best exact
-    cost. Input-channel chunks (CIN-split: int32 partial sums stay in the core across
-    the chunks, each chunk's weights loaded as it comes) are candidates like any other,
-    except for grouped convolutions, where they are the last resort. With ``sums_plan``
-    (the channel plan when partial sums go through the memtile; given when the memtiles
-    have room for them) the CIN-splits are also tried weight-stationary: each chunk's
-    weights loaded once, every tile of the core streamed through them, its partial sums
-    sent to the memtile and brought back with the next chunk's input.
+    cost (both of one DDR pass). Input-channel chunks (CIN-split: int32 partial sums
+    stay in the core across the chunks, each chunk's weights loaded as it comes) are
+    candidates like any other, except for grouped convolutions, where they are the last
+    resort. With ``sums_plan`` (the channel plan when partial sums go through the
+    memtile; given when the memtiles have room for them) the CIN-splits are also tried
+    weight-stationary: each chunk's weights loaded once, every tile of the core streamed
+    through them, its partial sums sent to the memtile and brought back with the next
+    chunk's input.
     """
     ddr = ddr or DDRTiling()
     shares = plan.shares if plan is not None else UNSHARED
@@ -331,10 +332,16 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
         return sum(program_cost(program, sub, ddr, array,
                                 its_plan.shares if its_plan is not None else UNSHARED))
 
+    passes = ddr.passes  # relaxed costs are of one pass, exact ones of every pass
+
+    def exact_per_pass(sub: Subvolume) -> float | None:
+        cost = exact(sub)
+        return None if cost is None else cost / passes
+
     candidates: list[Candidate] = []
     for allow_cin_split in (shape.groups == 1, True):
         candidates = _candidates(shape, array, out_h, widest, deepest, ranges,
-                                 allow_cin_split, shares, sums_shares, exact)
+                                 allow_cin_split, shares, sums_shares, exact_per_pass)
         if candidates:
             break
     if not candidates:
@@ -343,7 +350,7 @@ def choose_subvolume(shape: LayerShape, split: Split, array: AIE2Array,
     best: tuple[float, int, Subvolume] | None = None
     since_best = 0
     for relaxed, _, fields in candidates:
-        if best is not None and (relaxed > best[0] or since_best >= EXACT_PATIENCE):
+        if best is not None and (relaxed > best[0] / passes or since_best >= EXACT_PATIENCE):
             break
         since_best += 1
         sub = Subvolume(*fields)
@@ -435,11 +442,11 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
     With ``sums_shares``, every CIN-split is also offered with its partial sums in the
     memtile (their int32 tile rides in the input buffer with the input).
 
-    With ``exact`` (a subvolume's exact cost), the candidate of least relaxed cost is
-    costed exactly as the search goes, and candidates (and chunk pairs) whose relaxed
-    cost exceeds both its relaxed and its exact cost are not kept: the search, which
-    costs candidates in order of relaxed cost and stops at the first above the best
-    exact one, reaches that candidate first and would never reach them."""
+    With ``exact`` (a subvolume's exact cost, of one pass too), the candidate of least
+    relaxed cost is costed exactly as the search goes, and candidates (and chunk pairs)
+    whose relaxed cost exceeds both its relaxed and its exact cost are not kept: the
+    search, which costs candidates in order of relaxed cost and stops at the first above
+    the best exact one, reaches that candidate first and would never reach them."""
     link = array.link_bandwidth()
     in_link, w_link, out_link = (link / shares.loadfm, link / shares.loadwdm,
                                  link / shares.writefm)
