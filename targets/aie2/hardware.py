@@ -308,7 +308,10 @@ class CoreLayout:
 
     def sum_slots(self, slot_bytes: int) -> int:
         """How many slots of ``slot_bytes`` the regions hold (none straddles two)."""
-        return sum(size // slot_bytes for _, size in self.sum_regions) if slot_bytes else 0
+        if not slot_bytes:
+            return 0
+        (_, first), (_, second) = self.sum_regions
+        return first // slot_bytes + second // slot_bytes
 
     def sum_slot(self, index: int, slot_bytes: int) -> int | None:
         """The offset of slot ``index`` from the first slot (None past the last one)."""

@@ -106,13 +106,25 @@ class Split:
         """((h0, h1), (w0, w1), (c0, c1)) of output a core computes in one DDR pass of
         ``band_hw`` output rows x columns and ``channels`` output channels; rows and
         channels relative to the pass's first."""
-        rows = (0, band_hw[0])
-        if self.parts > 1:  # row ``row`` computes a channel slice of an output-row part
-            part, row = divmod(row, (len(self.row_bounds) - 1) // self.parts)
-            if part >= self.parts:  # a row left over: idle
-                return (0, 0), (0, 0), (0, 0)
-            heights = even_bounds(band_hw[0], self.parts)
-            rows = (heights[part], heights[part + 1])
+        return self._block(band_hw, channels, self._row_slice(band_hw[0], row), col)
+
+    def _row_slice(self, band_h: int, row: int) -> tuple[tuple[int, int], int] | None:
+        """The output rows core row ``row`` computes (of a band of ``band_h``) and its
+        index among the rows that split them (None: a row left over, idle)."""
+        if self.parts == 1:
+            return (0, band_h), row
+        part, row = divmod(row, (len(self.row_bounds) - 1) // self.parts)
+        if part >= self.parts:
+            return None
+        heights = even_bounds(band_h, self.parts)
+        return (heights[part], heights[part + 1]), row
+
+    def _block(self, band_hw: tuple[int, int], channels: int,
+               row_slice: tuple[tuple[int, int], int] | None, col: int
+               ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        if row_slice is None:
+            return (0, 0), (0, 0), (0, 0)
+        rows, row = row_slice
         if self.column_mode == "cout":
             base, end = self.col_bounds[col], self.col_bounds[col + 1]
             c = (min(base + self.row_bounds[row], end), min(base + self.row_bounds[row + 1],
@@ -134,8 +146,9 @@ class Split:
 @lru_cache(maxsize=8192)
 def _core_blocks(split: Split, band_hw: tuple[int, int], channels: int, rows: int, cols: int
                  ) -> tuple[tuple[tuple[int, int], tuple[int, int], tuple[int, int]], ...]:
-    return tuple(split.core_block(band_hw, channels, row, col)
-                 for row in range(rows) for col in range(cols))
+    slices = [split._row_slice(band_hw[0], row) for row in range(rows)]
+    return tuple(split._block(band_hw, channels, row_slice, col)
+                 for row_slice in slices for col in range(cols))
 
 
 @dataclass(frozen=True)
@@ -511,6 +524,7 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
             rows_seen = 0
             row_bytes_in = cin_in * shape.inputs
             gate = shape.gate_bytes(cout)
+            stream_floor = n_cout * n_cin * cin_in * input_read  # every chunk's input
             # the widest column chunk whose sums (every row of the core) fit the core
             widest_sums = sums_room // (out_h * cout * PARTIAL_SUM_BYTES)
             if cin_split and shape.weighted and widest_sums:
@@ -537,6 +551,20 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                         n_cout, n_chunks, peak, row_bytes_in, gate, (weight_bytes, moved),
                         (in_link, w_link, out_link), in_h_of,
                         min(RELAXED_SLACK * best, ceiling) if found else inf))
+            if found and cin_split and shape.weighted:
+                # the loop below offers a weight load before every step (its floor: the
+                # loads, then the input, then the MACs) and, with room in the memtiles,
+                # the partial sums there: where neither floor is below what the search
+                # would cost, it is skipped, only counting the pair if it fits (the
+                # narrowest column chunk fits if any does)
+                limit = min(RELAXED_SLACK * best, ceiling)
+                if moved / w_link + stream_floor / in_link + compute > limit and (
+                        sums_shares is None or moved / sums_links[1]
+                        + max(stream_floor / sums_links[0], compute) > limit):
+                    if _tallest_tile(shape, array, in_h_of, out_h, widths[-1],
+                                     in_w_of[widths[-1]], cout, row_bytes_in, gate, out_bytes):
+                        taken[cin] = taken.get(cin, 0) + 1
+                    continue
             for w in widths:
                 in_w = in_w_of[w]
                 h_max = _tallest_tile(shape, array, in_h_of, out_h, w, in_w, cout,
