@@ -15,10 +15,8 @@ def without_columns_inside() -> Iterator[None]:
     searches are forgotten on entry and exit, so no mapping leaks either way."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(mapping, "_columns_inside", lambda *args: [])
-        mapping.map_layer.cache_clear()
-        mapping.choose_subvolume.cache_clear()
+        mapping.forget_searches()
         try:
             yield
         finally:
-            mapping.map_layer.cache_clear()
-            mapping.choose_subvolume.cache_clear()
+            mapping.forget_searches()

@@ -242,7 +242,7 @@ class LayerShape:
         """Output channels move between cores in these units."""
         return self.block[0] if self.block_row_nnz is not None else 1
 
-    @property
+    @cached_property
     def ops_per_output(self) -> int:
         """MACs (or compares/adds for pools and element-wise ops) per output element."""
         kh, kw = self.kernel

@@ -1004,6 +1004,14 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
     return best
 
 
+def forget_searches() -> None:
+    """Drop every memoised search result (:func:`map_layer`, :func:`map_layer_below`,
+    :func:`choose_subvolume`): for a caller that changes the search space itself, as
+    tests restricting it to hand-worked loop orders do."""
+    for memo in (map_layer, map_layer_below, choose_subvolume):
+        memo.cache_clear()
+
+
 def _best_mapping(shape: LayerShape, array: AIE2Array, budget: int | None,
                   sums_budget: int | None, row_parts: bool, below: float | None = None
                   ) -> LayerMapping | None:
@@ -1105,9 +1113,7 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
                        band.dilation[axis], band.pad[axis], o0)
 
     slowest = 0.0
-    blocks = [block for block in set(split.core_blocks(band_hw, band.cout, array.rows,
-                                                       array.cols))
-              if all(end > start for start, end in block)]
+    blocks = _busy_blocks(split, band_hw, band.cout, array.rows, array.cols)
     # cores share row, column and channel ranges: each is worked out once
     rows = {h: read(0, *h) for h, _, _ in blocks}
     cols = {w: read(1, *w) for _, w, _ in blocks}
@@ -1124,6 +1130,14 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
     return ddr.passes * slowest
 
 
+@lru_cache(maxsize=8192)
+def _busy_blocks(split: Split, band_hw: tuple[int, int], channels: int, rows: int, cols: int
+                 ) -> tuple[tuple[tuple[int, int], tuple[int, int], tuple[int, int]], ...]:
+    """The different blocks of :meth:`Split.core_blocks` that hold some output."""
+    blocks = dict.fromkeys(split.core_blocks(band_hw, channels, rows, cols))
+    return tuple(block for block in blocks if all(end > start for start, end in block))
+
+
 def map_layer_among(shape: LayerShape, array: AIE2Array, others: int,
                     row_parts: bool = True) -> LayerMapping:
     """:func:`map_layer` for a layer of a network across which other tensors hold
@@ -1133,10 +1147,12 @@ def map_layer_among(shape: LayerShape, array: AIE2Array, others: int,
                      row_parts=row_parts)
 
 
+@lru_cache(maxsize=4096)
 def map_layer_below(shape: LayerShape, array: AIE2Array, others: int, limit: float,
                     row_parts: bool = True) -> LayerMapping | None:
     """:func:`map_layer_among`'s mapping if it costs less than ``limit`` seconds, else
-    None: a bounded search, cheaper where nothing beats the limit."""
+    None: a bounded search, cheaper where nothing beats the limit. Memoised (a network's
+    repeated blocks ask the same)."""
     return _best_mapping(shape, array, None, array.memtile_bytes - others, row_parts,
                          below=limit)
 
