@@ -50,7 +50,7 @@ from bsir.targets.aie2.mapping import (
     LayerShape,
     band_weight_bytes,
     map_layer_among,
-    map_layer_below,
+    maps_below,
 )
 
 
@@ -117,13 +117,14 @@ def fuse_additions(block: Block, array: AIE2Array, others: dict[Operation, int],
         if alone is None or add is None:
             continue
         try:
-            apart = map_layer_among(alone, array, others[host], row_parts).estimate_s \
+            host_alone = map_layer_among(alone, array, others[host], row_parts)
+            apart = host_alone.estimate_s \
                 + map_layer_among(add, array, others[op], row_parts).estimate_s
-            together = map_layer_below(replace(alone, residual=True), array, others[host],
-                                       apart, row_parts)
+            together = maps_below(replace(alone, residual=True), array, others[host],
+                                  apart, row_parts, like=host_alone)
         except BsirError:
             continue
-        if together is not None:  # it costs less than the two apart
+        if together:  # it costs less than the two apart
             op.attributes[FUSED_ADD_ATTR] = UnitAttr()
             fused.append(op)
     return fused

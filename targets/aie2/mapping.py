@@ -1036,14 +1036,18 @@ def _best_mapping(shape: LayerShape, array: AIE2Array, budget: int | None,
     return replace(dense, keeps_zeros=True) if dense is not None else best
 
 
-def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
-            sums_budget: int | None, below: float | None = None, row_parts: bool = True
-            ) -> LayerMapping | None:
-    """:func:`map_layer`'s search of one shape; with ``below``, only mappings that cost
-    less (None when none does)."""
-    best: LayerMapping | None = None
-    failures: list[tuple[int, BsirError]] = []  # the first option's error is reported
-    options = []  # (floor, order, ddr, band, split): the cheapest floors first
+SearchOption = tuple[DDRTiling, LayerShape, Split]
+"""One option of a layer's search: a DDR tiling, the COUT band it computes per pass, and
+the band's split over the cores."""
+
+
+def _options(shape: LayerShape, array: AIE2Array, budget: int | None,
+             sums_budget: int | None, row_parts: bool) -> list[SearchOption | BsirError]:
+    """Every option :func:`map_layer` searches, in a fixed order: each split mode, on
+    every core row and (where the memtiles' DMA channels are too few for every stream)
+    on as many rows as they serve unshared, and with every row-part count, under each
+    of the few DDR tilings of least traffic that fit (an error where none fits)."""
+    options: list[SearchOption | BsirError] = []
     for mode, rows, parts in ((split_mode, used, count)
                               for split_mode in split_modes(shape, array)
                               for count in (row_part_counts(shape, array, split_mode)
@@ -1054,37 +1058,62 @@ def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
         try:
             tilings = [*ddr_tilings(shape, array, budget)]
         except BsirError as error:
-            failures.append((len(options), error))
+            options.append(error)
             continue
         if shape.weighted and tilings == [DDRTiling()]:
             tilings += _bands_for_sums(shape, whole, array,
                                        budget if sums_budget is None else sums_budget)
         for ddr in tilings:
             band = band_shape(shape, ddr.cout_passes)
-            split = choose_split(band, array, mode, rows, ceil(shape.out_hw[0] / ddr.h_passes),
-                                 parts)
-            floor = _split_floor_s(band, split, array, ddr) \
-                + mapping_ddr_s(shape, array, ddr, resident=True)
-            options.append((floor, len(options), ddr, band, split))
+            options.append((ddr, band, choose_split(band, array, mode, rows,
+                                                    ceil(shape.out_hw[0] / ddr.h_passes),
+                                                    parts)))
+    return options
+
+
+def _option_mapping(shape: LayerShape, array: AIE2Array, budget: int | None,
+                    sums_budget: int | None, option: SearchOption) -> LayerMapping:
+    """The least-cost mapping of one option (its subvolume searched; partial sums in the
+    memtile offered where they fit); raises :class:`BsirError` where none fits."""
+    ddr, band, split = option
+    plan = split_plan(band, array, split)
+    sums_plan = None
+    if shape.weighted and _sums_fit(shape, split, array, ddr,
+                                     budget if sums_budget is None else sums_budget):
+        sums_plan = split_plan(band, array, split, True)
+    sub, on_array = choose_subvolume(band, split, array, ddr, plan, sums_plan)
+    resident = _stays_resident(shape, split, array, ddr, sub, budget, sums_budget)
+    return LayerMapping(shape, split, sub, ddr, array.rows, array.cols, on_array,
+                        mapping_ddr_s(shape, array, ddr, resident))
+
+
+def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
+            sums_budget: int | None, below: float | None = None, row_parts: bool = True
+            ) -> LayerMapping | None:
+    """:func:`map_layer`'s search of one shape; with ``below``, only mappings that cost
+    less (None when none does). Options are tried in order of their floors (a floor is
+    at most any mapping's cost) until a floor reaches the best cost found."""
+    best: LayerMapping | None = None
+    failures: list[tuple[int, BsirError]] = []  # the first option's error is reported
+    options = []  # (floor, order, option): the cheapest floors first
+    for option in _options(shape, array, budget, sums_budget, row_parts):
+        if isinstance(option, BsirError):
+            failures.append((len(options), option))
+            continue
+        ddr, band, split = option
+        floor = _split_floor_s(band, split, array, ddr) \
+            + mapping_ddr_s(shape, array, ddr, resident=True)
+        options.append((floor, len(options), option))
     options.sort(key=lambda option: option[:2])
-    for floor, order, ddr, band, split in options:
+    for floor, order, option in options:
         limit = best.estimate_s if best is not None else inf if below is None else below
         if floor >= limit:
             break  # every mapping left costs at least its floor
         try:
-            plan = split_plan(band, array, split)
-            sums_plan = None
-            if shape.weighted and _sums_fit(shape, split, array, ddr,
-                                             budget if sums_budget is None
-                                             else sums_budget):
-                sums_plan = split_plan(band, array, split, True)
-            sub, on_array = choose_subvolume(band, split, array, ddr, plan, sums_plan)
+            mapping = _option_mapping(shape, array, budget, sums_budget, option)
         except BsirError as error:
             failures.append((order, error))
             continue
-        resident = _stays_resident(shape, split, array, ddr, sub, budget, sums_budget)
-        mapping = LayerMapping(shape, split, sub, ddr, array.rows, array.cols,
-                               on_array, mapping_ddr_s(shape, array, ddr, resident))
         if mapping.estimate_s < limit:
             best = mapping
     if best is None and below is None:
@@ -1155,6 +1184,28 @@ def map_layer_below(shape: LayerShape, array: AIE2Array, others: int, limit: flo
     repeated blocks ask the same)."""
     return _best_mapping(shape, array, None, array.memtile_bytes - others, row_parts,
                          below=limit)
+
+
+def maps_below(shape: LayerShape, array: AIE2Array, others: int, limit: float,
+               row_parts: bool = True, like: LayerMapping | None = None) -> bool:
+    """Does some mapping of ``shape`` (among ``others`` bytes a memtile, as
+    :func:`map_layer_among`) cost less than ``limit`` seconds? With ``like`` (a mapping
+    of a layer of the same geometry, say without a fused addition), its split and DDR
+    tiling are costed first, and where that mapping answers yes no search is needed:
+    its floor is below its cost, so :func:`map_layer_below` would find one too."""
+    if like is not None:
+        sums_budget = array.memtile_bytes - others
+        for option in _options(shape, array, None, sums_budget, row_parts):
+            if not isinstance(option, BsirError) and option[0] == like.ddr \
+                    and option[2] == like.split:
+                try:
+                    if _option_mapping(shape, array, None, sums_budget,
+                                       option).estimate_s < limit:
+                        return True
+                except BsirError:
+                    pass
+                break
+    return map_layer_below(shape, array, others, limit, row_parts) is not None
 
 
 def _sums_fit(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling,
