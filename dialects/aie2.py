@@ -41,6 +41,10 @@ split and subvolume (targets/aie2/schedule.py); the functional simulator
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import lru_cache
+from types import MappingProxyType
+
 from xdsl.dialects.builtin import ArrayAttr, IntAttr, IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Attribute, Dialect, Operation
 from xdsl.irdl import (
@@ -181,7 +185,7 @@ class InstructionOp(IRDLOperation):
         array = _array_of(self)
         if array is None:
             return
-        values = array.as_dict()
+        values = _array_values(array)
         locks = values["locks_per_core"]
         for key in ("acquire", "release"):
             lock = self.field(key, NO_LOCK)
@@ -200,6 +204,13 @@ class InstructionOp(IRDLOperation):
                 raise VerifyException(
                     f"core range [{self.field('core')}, {end}) is outside the "
                     f"{values['core_memory']}-byte core memory")
+
+
+@lru_cache(maxsize=64)
+def _array_values(array: tiling.HardwareAttr) -> Mapping[str, int | str | tuple[int, ...]]:
+    """The fields of a module's array, read once (every instruction checks its locks
+    and ranges against them)."""
+    return MappingProxyType(array.as_dict())
 
 
 def _array_of(op: Operation) -> tiling.HardwareAttr | None:

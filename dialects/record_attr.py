@@ -57,12 +57,20 @@ def float_text(value: float) -> str:
     return mantissa + e + exponent
 
 
+_NAMES: dict[type, tuple[str, ...]] = {}
+"""Each RecordAttr class's parameter names."""
+
+
 class RecordAttr(ParametrizedAttribute):
     """Base class; subclasses declare parameters as annotations, in print order."""
 
     @classmethod
-    def names(cls) -> list[str]:
-        return [name for name, _ in cls.get_irdl_definition().parameters]
+    def names(cls) -> tuple[str, ...]:
+        """The parameters' names, in order (read once per class)."""
+        known = _NAMES.get(cls)
+        if known is None:
+            known = _NAMES[cls] = tuple(name for name, _ in cls.get_irdl_definition().parameters)
+        return known
 
     @classmethod
     def make(cls, **values: int | str | Sequence[int]):
