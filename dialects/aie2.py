@@ -27,6 +27,14 @@ the chunks before the last have no WRITEFM, and the last leaves each tile's int8
 at the start of its slot, from where its WRITEFM (``core``: the first slot) moves it.
 ``acquire``/``release`` are the core locks of the chain (-1: none).
 
+A weight load issued early (``bsir compile --overlap weights``) names how many layers
+before its own it runs under (``ahead``) and the weight memtiles' lock it releases when
+its bytes have landed (``signal``); every LOADWDM of its layer acquires that lock before
+it reads them (``wait``)::
+
+    aie2.loadw   ddr    memtile 65536 bytes 9216 iter 1 ahead 1 signal 63
+    aie2.loadwdm once   memtile 65536 core 32768 bytes 9216 iter 1 wait 63
+
 Addresses: ``memtile`` is where the transfer's buffer starts on each memtile it spans
 (for LOADFM/WRITEFM the tensor or band buffer; ``stride`` is its row pitch and
 ``extent`` its bytes per memtile); ``core`` is the ping buffer in core memory, the pong
@@ -66,7 +74,7 @@ from bsir.dialects.record_attr import RecordAttr, i64_attr
 PHASES = ("ddr", "once", "head", "body", "tail")
 CHUNK_PHASES = ("first", "middle", "last")
 FIELDS = ("acquire", "release", "memtile", "core", "bytes", "extent", "stride", "macs", "iter",
-          "repeat", "share", "sums", "moved")
+          "repeat", "share", "sums", "moved", "ahead", "signal", "wait")
 NO_LOCK = -1
 
 
@@ -110,6 +118,9 @@ class InstructionOp(IRDLOperation):
     share = opt_prop_def(IntegerAttr)
     sums = opt_prop_def(IntegerAttr)
     moved = opt_prop_def(IntegerAttr)
+    ahead = opt_prop_def(IntegerAttr)
+    signal = opt_prop_def(IntegerAttr)
+    wait = opt_prop_def(IntegerAttr)
 
     traits = traits_def(HasParent(LayerOp))
 
@@ -182,10 +193,24 @@ class InstructionOp(IRDLOperation):
             raise VerifyException(
                 f"moved {self.moved_bytes} must be in 0..bytes x iter x repeat "
                 f"({self.nbytes * self.iterations * self.repeats})")
+        if self.field("ahead") and not isinstance(self, LoadWOp):
+            raise VerifyException("only a weight load (aie2.loadw) is issued 'ahead'")
+        if self.field("ahead") < 0:
+            raise VerifyException("'ahead' counts layers: it is at least 0")
+        if "signal" in self.properties and not isinstance(self, LoadWOp):
+            raise VerifyException("only a weight load (aie2.loadw) signals a memtile lock")
+        if "wait" in self.properties and not isinstance(self, LoadWDMOp):
+            raise VerifyException("only aie2.loadwdm waits on a memtile lock")
         array = _array_of(self)
         if array is None:
             return
         values = _array_values(array)
+        for key in ("signal", "wait"):
+            if key in self.properties \
+                    and not 0 <= self.field(key) < values["locks_per_memtile"]:
+                raise VerifyException(
+                    f"{key} lock {self.field(key)} is outside the memtile's "
+                    f"0..{values['locks_per_memtile'] - 1}")
         locks = values["locks_per_core"]
         for key in ("acquire", "release"):
             lock = self.field(key, NO_LOCK)

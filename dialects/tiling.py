@@ -315,20 +315,31 @@ class TransferOp(IRDLOperation):
     bytes = prop_def(IntegerAttr)
     count = prop_def(IntegerAttr)
     address = opt_prop_def(IntegerAttr)
+    ahead = opt_prop_def(IntegerAttr)
+    """A weight prefetch (``loadw`` only): its first load (the first COUT band's, when
+    there are ``count``) is issued while this many layers before the layer still run,
+    into memtile space free until the layer (``--overlap weights``)."""
 
     irdl_options = (ParsePropInAttrDict(),)
     traits = traits_def(HasParent(LayerOp))
     assembly_format = "attr-dict"
 
     def __init__(self, kind: str, tensor: str, nbytes: int, count: int,
-                 address: int | None = None):
+                 address: int | None = None, ahead: int = 0):
         properties: dict[str, Attribute] = {
             "kind": StringAttr(kind), "tensor": StringAttr(tensor),
             "bytes": i64_attr(int(nbytes)), "count": i64_attr(int(count)),
         }
         if address is not None:
             properties["address"] = i64_attr(int(address))
+        if ahead:
+            properties["ahead"] = i64_attr(int(ahead))
         super().__init__(properties=properties)
+
+    @property
+    def layers_ahead(self) -> int:
+        """How many layers early a weight prefetch is issued (0: with its layer)."""
+        return self.ahead.value.data if self.ahead is not None else 0
 
     @property
     def memtile_address(self) -> int | None:
@@ -350,6 +361,12 @@ class TransferOp(IRDLOperation):
             )
         if self.nbytes < 0 or self.repeat < 0:
             raise VerifyException("transfer bytes and count must be non-negative")
+        if self.ahead is not None:
+            if self.kind.data != "loadw":
+                raise VerifyException("only a weight load ('loadw') is prefetched ('ahead')")
+            if self.layers_ahead < 1:
+                raise VerifyException("a prefetched weight load is issued at least 1 layer "
+                                      "ahead")
 
 
 @irdl_op_definition

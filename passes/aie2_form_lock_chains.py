@@ -19,6 +19,17 @@ proves every acquire has a matching release in the same phase, and that no cycle
 locks is without a token — by Commoner's theorem exactly the condition for the chain to
 run forever without deadlock. A program that fails is rejected, naming the layer, the
 phase and the cycle. ``aie2.layer`` ops that already have locks are checked as they are.
+
+A weight load issued ahead (``--overlap weights``) crosses layers: it releases a lock of
+the weight memtiles when its bytes have landed (``signal``) and every LOADWDM of its
+layer acquires it first (``wait``). Prefetches whose spans of layers overlap get
+different locks, from the top of the memtile's range down (its streams number theirs
+from the bottom). The check proves that every prefetch signals the lock its layer's
+LOADWDMs wait on (else the cores could read weights still in flight), that every wait
+has that signal (else they wait forever), that no lock serves two prefetches at once,
+that a prefetch starts no earlier than the program, and that its memtile range is its
+own in every layer it runs under (in their ``live`` ranges, overlapping none of the
+others: else it would overwrite a tensor still in use).
 """
 
 from __future__ import annotations
@@ -34,6 +45,8 @@ from xdsl.utils.exceptions import PassFailedException
 from bsir.dialects import aie2, tiling
 from bsir.dialects.record_attr import i64_attr
 from bsir.dialects.tg import only_graph
+from bsir.targets.aie2.channels import LOCKS_PER_STREAM
+from bsir.targets.aie2.memtile_allocator import align
 
 FREE, INPUT_READY, OUTPUT_READY = 0, 1, 2
 PING_PONG = 2
@@ -121,6 +134,88 @@ def token_free_cycle(edges: set[tuple[int, int]], init: Sequence[int]) -> list[i
     return None
 
 
+def prefetches(layers: Sequence[aie2.LayerOp]) -> list[tuple[int, int, aie2.LoadWOp]]:
+    """(position of the layer, layers ahead, its weight load) of every prefetch."""
+    found = []
+    for position, layer in enumerate(layers):
+        for op in layer.instructions:
+            if isinstance(op, aie2.LoadWOp) and op.field("ahead"):
+                found.append((position, op.field("ahead"), op))
+    return found
+
+
+def form_prefetch_locks(layers: Sequence[aie2.LayerOp], locks_per_memtile: int) -> None:
+    """Give every prefetch a lock of the weight memtiles (the highest one no prefetch
+    whose span of layers overlaps its own holds) and its layer's LOADWDMs the wait."""
+    held: list[tuple[int, int]] = []  # (last layer position, lock)
+    for position, ahead, load in prefetches(layers):
+        held = [(last, lock) for last, lock in held if last >= position - ahead]
+        busy = {lock for _, lock in held}
+        lock = next(k for k in range(locks_per_memtile - 1, -1, -1) if k not in busy)
+        held.append((position, lock))
+        load.properties["signal"] = i64_attr(lock)
+        for op in layers[position].instructions:
+            if isinstance(op, aie2.LoadWDMOp):
+                op.properties["wait"] = i64_attr(lock)
+
+
+def check_prefetches(layers: Sequence[aie2.LayerOp], shared_memtiles: bool,
+                     lock_budget: int) -> None:
+    """Raise unless every prefetch is signalled, awaited, alone on its lock, inside the
+    program and in memtile space of its own (see the module docstring)."""
+    spans: list[tuple[int, int, int, str]] = []  # (first, last, lock, layer)
+    signalled: dict[int, int] = {}  # layer position -> lock
+    for position, ahead, load in prefetches(layers):
+        name = layers[position].layer_name.data
+        if ahead > position:
+            raise PassFailedException(
+                f"layer '{name}': its weights load {ahead} layers ahead, before the program "
+                f"starts ({position} layers run before it)")
+        if "signal" not in load.properties:
+            raise PassFailedException(
+                f"layer '{name}': race: its weight load runs {ahead} layers ahead and "
+                "signals no lock, so its LOADWDM could read the weights before they land")
+        lock = load.field("signal")
+        signalled[position] = lock
+        for first, last, other, owner in spans:
+            if other == lock and first <= position and position - ahead <= last:
+                raise PassFailedException(
+                    f"layer '{name}': the prefetches of '{owner}' and '{name}' both hold "
+                    f"weight-memtile lock {lock} at once")
+        spans.append((position - ahead, position, lock, name))
+        start, size = load.field("memtile"), align(load.nbytes)
+        for other in layers[position - ahead:position]:
+            place = other.placement.as_dict() if other.placement is not None else None
+            live = [] if place is None else tiling.PlacementAttr.pairs(
+                place["live" if shared_memtiles else "weight_live"])
+            clash = [(a, n) for a, n in live if a < start + size and start < a + n
+                     and (a, n) != (start, size)]
+            if (start, size) not in live or clash:
+                where = f"[{start}, {start + size})"
+                what = f"where it keeps [{clash[0][0]}, {sum(clash[0])})" if clash \
+                    else "which does not keep that range for it"
+                raise PassFailedException(
+                    f"layer '{name}': race: its weights load into {where} under layer "
+                    f"'{other.layer_name.data}', {what}")
+    if len({lock for *_, lock, _ in spans}) > lock_budget:
+        raise PassFailedException(
+            f"prefetches hold {len({lock for *_, lock, _ in spans})} weight-memtile locks, "
+            f"the memtile has {lock_budget} beside its streams'")
+    for position, layer in enumerate(layers):
+        for op in layer.instructions:
+            if isinstance(op, aie2.LoadWDMOp):
+                waits = op.field("wait", aie2.NO_LOCK)
+                if waits != signalled.get(position, aie2.NO_LOCK):
+                    name = layer.layer_name.data
+                    if position in signalled:
+                        raise PassFailedException(
+                            f"layer '{name}': race: its LOADWDM does not wait on lock "
+                            f"{signalled[position]}, which its prefetched weights signal")
+                    raise PassFailedException(
+                        f"layer '{name}': deadlock: its LOADWDM waits on weight-memtile "
+                        f"lock {waits}, which no prefetch of its weights signals")
+
+
 @dataclass(frozen=True)
 class Aie2FormLockChainsPass(ModulePass):
     """Chain loads, computes and stores with ping/pong locks; prove the chain is live."""
@@ -145,3 +240,14 @@ class Aie2FormLockChainsPass(ModulePass):
             if layer.locks is None:
                 form_chains(layer)
             check_chains(layer)
+        if not isinstance(array, tiling.HardwareAttr):
+            return
+        memtile_locks = array.get("locks_per_memtile")
+        budget = memtile_locks - LOCKS_PER_STREAM * (array.get("memtile_mm2s")
+                                                     + array.get("memtile_s2mm"))
+        loads = prefetches(layers)
+        if loads and all("signal" not in load.properties for *_, load in loads) \
+                and not any(isinstance(i, aie2.LoadWDMOp) and "wait" in i.properties
+                            for layer in layers for i in layer.instructions):
+            form_prefetch_locks(layers, memtile_locks)
+        check_prefetches(layers, array.get("memtile_mode") == "shared", max(budget, 0))

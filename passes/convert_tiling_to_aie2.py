@@ -5,7 +5,8 @@ implements, the layer's instructions:
 
 1. DDR: ``WRITE`` of tensors spilled to make room, ``LOAD`` of activations not
    resident (or, for a layer streamed through DDR, of each input's band per pass),
-   ``LOADW`` of the weights (one COUT band per pass); ``WRITE`` of results at the end;
+   ``LOADW`` of the weights (one COUT band per pass; ``ahead`` when memtile coloring
+   lets it load while earlier layers run); ``WRITE`` of results at the end;
 2. ``LOADWDM``: the weights of each core's chunk, memtile to cores, halting;
 3. the streamed rows as groups of ``LOADFM``, ``COMP``, ``WRITEFM``: a *head* and a
    *tail* where padding makes the first or last row block read a different number of
@@ -144,8 +145,9 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
                                      iter=passes))
         epilogue.append(aie2.WriteOp("ddr", memtile=out_base, bytes=out_dist.tile_bytes,
                                      iter=passes))
-    if w_band:
-        loads.append(aie2.LoadWOp("ddr", memtile=w_addr, bytes=w_band, iter=passes))
+    if w_band:  # a prefetch says how many layers early it is issued
+        ahead = {"ahead": loadw[0].layers_ahead} if loadw[0].layers_ahead else {}
+        loads.append(aie2.LoadWOp("ddr", memtile=w_addr, bytes=w_band, iter=passes, **ahead))
     out = prologue + loads
     split = Split.of(layer)
     groups = stream_groups(shape, sub, ddr, split.row_parts)

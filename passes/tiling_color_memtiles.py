@@ -22,6 +22,15 @@ scratch range for them on the activation memtiles during the layer.
 Each layer gets a ``#tiling.placement``: its inputs, weights and output as memtile
 [address, bytes] or -1 for DDR, its scratch, and every live range on the memtiles during
 the layer.
+
+With ``prefetch=N`` (``bsir compile --overlap weights``), once every tensor is placed,
+each layer's weights are moved where they can land while up to ``N`` layers before it
+run: a range free during those layers (not live in them, not evicted by them) and during
+the layer itself, its current one if it is. Nothing is evicted to make that room: the
+activations keep every address they had. The weight load gets ``ahead`` (the layers it
+runs under; a layer that loads its weights band by band prefetches its first band) and
+the range joins those layers' ``live`` lists. A layer streamed through DDR (it lays out
+the memtiles itself) and a prefetch across such a layer are left as they are.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from bsir.dialects import tg, tiling
+from bsir.dialects.record_attr import i64_attr
 from bsir.dialects.tg import only_graph
 from bsir.targets.aie2.hardware import AIE2Array, module_array
 from bsir.targets.aie2.layer_shape import (
@@ -72,6 +82,18 @@ def top_level(op: Operation, block) -> Operation:
 
 
 @dataclass
+class Placed:
+    """A colored layer, as a weight prefetch sees it: where its weights are, what its
+    weights' memtiles hold during it, and what it evicted."""
+
+    layer: tiling.LayerOp
+    streamed: bool
+    weights: tuple[int, int]            # [address, bytes]; address -1: none in memtile
+    space: list[tuple[int, int]]        # live ranges of the memtiles holding weights
+    evicted: list[tuple[int, int]]      # ranges emptied during the layer (spilled first)
+
+
+@dataclass
 class Buffer:
     """An allocation unit: a value and every value sharing its bytes."""
 
@@ -96,6 +118,8 @@ class Colorer:
         self.order = list(graph.block.ops)
         self.views = value_views(graph.block)
         self.buffers: dict[SSAValue, Buffer] = {}
+        self.placed: list[Placed] = []
+        self.evicted: list[tuple[int, int]] = []  # during the layer being colored
         self._build_buffers()
 
     # ------------------------------------------------------------------ buffers
@@ -168,6 +192,7 @@ class Colorer:
         if not resident:
             return False
         victim = max(resident, key=lambda b: (self.next_use(b, index), b.size))
+        self.evicted.append(self.acts.ranges[victim.root])
         if victim.last_use > index and not victim.in_ddr:
             layer.body.block.insert_op_before(
                 tiling.TransferOp("spill", str(victim.root.name_hint or "tensor"),
@@ -244,6 +269,12 @@ class Colorer:
         layer.properties["placement"] = tiling.PlacementAttr.make(
             inputs=placements, weights=weight_range, output=out_range, live=live,
             weight_live=weight_live, scratch=scratch_range)
+        shared_memtiles = self.weights is self.acts
+        self.placed.append(Placed(
+            layer, streamed, (weight_range[0], weight_range[1]),
+            tiling.PlacementAttr.pairs(tuple(live if shared_memtiles else weight_live)),
+            self.evicted if shared_memtiles else []))
+        self.evicted = []
         self.weights.free(("weights", index))
         self.acts.free(("scratch", index))
         if streamed and self.weights is not self.acts:
@@ -346,6 +377,39 @@ class Colorer:
                 return f"input{index}"
         return "output"  # a concatenation this layer writes into, reloaded
 
+    def prefetch_weights(self, depth: int) -> None:
+        """Move each layer's weights where they can load while up to ``depth`` layers
+        before it run (see the module docstring), and mark its weight load ``ahead``."""
+        capacity = self.array.memtile_bytes
+        for position, placed in enumerate(self.placed):
+            loads = placed.layer.transfers("loadw")
+            address, size = placed.weights
+            if placed.streamed or address < 0 or len(loads) != 1:
+                continue
+            for ahead in range(min(depth, position), 0, -1):
+                between = self.placed[position - ahead:position]
+                if any(other.streamed for other in between):
+                    continue
+                taken = [r for other in between for r in (*other.space, *other.evicted)]
+                taken += [r for r in placed.space if r != placed.weights]
+                start = free_range(taken, size, address, capacity)
+                if start is None:
+                    continue
+                placed.space[placed.space.index(placed.weights)] = (start, size)
+                placed.weights = (start, size)
+                for other in between:
+                    other.space.append((start, size))
+                loads[0].properties["ahead"] = i64_attr(ahead)
+                break
+        shared_memtiles = self.weights is self.acts
+        for placed in self.placed:
+            values = placed.layer.placement.as_dict()
+            space = sorted(placed.space)
+            values["weights"] = list(placed.weights)
+            values["live" if shared_memtiles else "weight_live"] = \
+                [v for pair in space for v in pair]
+            placed.layer.properties["placement"] = tiling.PlacementAttr.make(**values)
+
     def run(self) -> None:
         for index, op in enumerate(self.order):
             if isinstance(op, tiling.LayerOp):
@@ -356,16 +420,38 @@ class Colorer:
                     f"'{op.name}' is not mapped: run convert-tg-to-tiling first")
 
 
+def free_range(taken: list[tuple[int, int]], size: int, preferred: int, capacity: int
+               ) -> int | None:
+    """An address where ``size`` bytes overlap none of the ``taken`` (address, bytes)
+    ranges: ``preferred`` if it is free, else the lowest that is; None when none is."""
+    ends = sorted((start, start + length) for start, length in taken)
+    if preferred + size <= capacity and all(
+            end <= preferred or start >= preferred + size for start, end in ends):
+        return preferred
+    occupied = IntervalAllocator(capacity)
+    occupied.ranges = {index: (start, end - start) for index, (start, end) in enumerate(ends)}
+    return occupied.allocate("prefetch", size)
+
+
 @dataclass(frozen=True)
 class TilingColorMemtilesPass(ModulePass):
-    """Assign memtile address ranges (or DDR) to every tensor, with explicit spills."""
+    """Assign memtile address ranges (or DDR) to every tensor, with explicit spills;
+    with ``prefetch`` > 0, let weights load up to that many layers early into free space."""
 
     name = "tiling-color-memtiles"
 
+    prefetch: int = 0
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.prefetch < 0:
+            raise PassFailedException(
+                f"tiling-color-memtiles: prefetch is a count of layers, got {self.prefetch}")
         array = module_array(op)
         graph = only_graph(op)
         for layer in graph.block.ops:
             if isinstance(layer, tiling.LayerOp) and layer.placement is not None:
                 raise PassFailedException("tiling-color-memtiles: the module is already placed")
-        Colorer(graph, array).run()
+        colorer = Colorer(graph, array)
+        colorer.run()
+        if self.prefetch:
+            colorer.prefetch_weights(self.prefetch)

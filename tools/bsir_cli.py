@@ -20,6 +20,7 @@ from bsir.files import check_output, file_run, note_input, write_json
 from bsir.ir import print_module
 from bsir.models import MODELS, PAPER_MODELS, build_model
 from bsir.stats import LayerStats, layer_stats, summarize
+from bsir.targets.aie2.cost import OVERLAPS
 from bsir.targets.aie2.paper_cost import COST_MODELS
 
 TOOL = "bsir"
@@ -233,18 +234,22 @@ def _block(text: str) -> tuple[int, int]:
 def print_compile_table(result) -> None:
     timing = result.timing
     rows = []
+    overlapped = timing.overlapped
     for layer in timing.layers:
         cores, sub = layer.split_labels()
         passes = "x".join(map(str, layer.split["ddr_passes"]))
         op = layer.op.removeprefix("tg.") + (" (zeros kept)" if layer.keeps_zeros else "")
+        window = (f"{layer.start_s * 1e6:.1f}", f"{layer.hidden_ddr_s * 1e6:.1f}") \
+            if overlapped else ()
         rows.append((layer.name, op, cores, sub, passes,
-                     f"{layer.macs_computed:,}", f"{layer.ddr_s * 1e6:.1f}",
+                     f"{layer.macs_computed:,}", *window, f"{layer.ddr_s * 1e6:.1f}",
                      f"{layer.memtile_core_s * 1e6:.1f}", f"{layer.compute_s * 1e6:.1f}",
-                     f"{layer.total_s * 1e6:.1f}", f"{layer.bound_s * 1e6:.1f}",
-                     f"{layer.bound_s / layer.total_s:.2f}" if layer.total_s else "-",
+                     f"{layer.total_s * 1e6:.1f}", f"{layer.window_bound_s * 1e6:.1f}",
+                     f"{layer.window_bound_s / layer.total_s:.2f}" if layer.total_s else "-",
                      layer.bound_by, layer.binds))
     print(_table(("layer", "op", "split", "subvolume hxwxcoutxcin", "ddr passes",
-                  "MACs computed", "DDR us", "memtile-core us", "compute us", "total us",
+                  "MACs computed", *(("start us", "hidden DDR us") if overlapped else ()),
+                  "DDR us", "memtile-core us", "compute us", "total us",
                   "bound us", "bound/total", "bound by", "paced by"), rows))
     label = f"sparsity {result.sparsity}" if result.sparsity > 0 else result.sparsity_label()
     print(f"\n{result.model} on {result.array.name} ({result.array.rows}x{result.array.cols}, "
@@ -254,6 +259,10 @@ def print_compile_table(result) -> None:
           f"{timing.compute_s * 1e3:.3f} ms; lower bound "
           f"{timing.bound_s * 1e3:.3f} ms ({timing.bound_s / timing.total_s:.0%} of the "
           "estimate)")
+    if overlapped:
+        print(f"weights loaded ahead: {timing.hidden_ddr_s * 1e3:.3f} ms of DDR time hidden "
+              "under earlier layers (DDR us: what each layer still waits for; the network "
+              "ends when its last layer does)")
     if timing.cost_model == "paper":
         print(f"timed by the paper's estimator (rules R1-R6; docs/design.md): convolutional "
               f"part {timing.conv_s * 1e3:.3f} ms; the lower bound is bsir's own rules'")
@@ -274,7 +283,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     options = CompileOptions(args.sparsity, _block(args.block), args.criterion,
                              quantize=wants_program, seed=args.input_seed,
                              calibration_file=args.input[0] if len(args.input) == 1 else "",
-                             cost_model=args.cost_model)
+                             cost_model=args.cost_model, overlap=args.overlap)
     result = compile_source(args.source, args.grid, args.memtiles, options,
                             weights_seed=args.seed, inputs=calibration or None)
     if args.print_pipeline:
@@ -292,7 +301,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         baseline = None
         if args.sparsity > 0 and not args.no_dense_baseline:
             dense = compile_source(args.source, args.grid, args.memtiles,
-                                   CompileOptions(quantize=False, cost_model=args.cost_model),
+                                   CompileOptions(quantize=False, cost_model=args.cost_model,
+                                                  overlap=args.overlap),
                                    weights_seed=args.seed)
             if dense.failed:
                 print(f"note: the dense model does not fit ({dense.failed}); the report shows "
@@ -495,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cost-model", choices=COST_MODELS, default="honest",
                    help="time the program by bsir's rules or by the paper's estimator's "
                         "(R1-R6 of docs/design.md; with --grid paper, its GiB/s too)")
+    p.add_argument("--overlap", choices=OVERLAPS, default="none",
+                   help="weights: load each layer's weights while the layers before it run, "
+                        "into memtile space they leave free (beyond the paper, whose layers "
+                        "never overlap)")
     p.set_defaults(run=cmd_compile)
 
     p = sub.add_parser("table2", help="the paper's Table 2, beside its figures")

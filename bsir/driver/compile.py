@@ -79,6 +79,14 @@ class CompileOptions:
     cost_model: str = "honest"
     """How the program is timed: bsir's rules (``honest``) or the paper's estimator's
     (``paper``, targets/aie2/paper_cost.py)."""
+    overlap: str = "none"
+    """``weights``: load each layer's weights while the layers before it run, into
+    memtile space they leave free (tiling-color-memtiles ``prefetch``); ``none``: the
+    paper's schedule, each layer loads its weights when it starts."""
+
+
+PREFETCH_LAYERS = 2
+"""How many layers ahead ``--overlap weights`` loads a layer's weights."""
 
 
 def front_passes(options: CompileOptions) -> list[ModulePass]:
@@ -104,7 +112,9 @@ def compile_passes(options: CompileOptions, array: AIE2Array, hardware: str = ""
         passes.append(_quantize_pass(options))
     passes += [ConvertTgToTilingPass.onto(array, hardware or array.name, memtiles,
                                           options.row_parts),
-               TilingCompactWeightsPass(), TilingColorMemtilesPass(),
+               TilingCompactWeightsPass(),
+               TilingColorMemtilesPass(prefetch=PREFETCH_LAYERS if options.overlap == "weights"
+                                       else 0),
                ConvertTilingToAie2Pass(), Aie2FormLockChainsPass()]
     return passes
 
@@ -164,6 +174,8 @@ class CompileResult:
             "sparsity": self.sparsity,
             "total_s": self.total_s,
             "bound_s": self.timing.bound_s if self.timing else None,
+            "overlap": self.options.overlap,
+            "hidden_ddr_s": self.timing.hidden_ddr_s if self.timing else None,
             "conv_s": self.timing.conv_s if self.timing else None,
             "cost_model": self.options.cost_model,
             "failed": self.failed,
@@ -176,7 +188,9 @@ class CompileResult:
             {"name": layer.name, "op": layer.op, "macs": layer.macs,
              "macs_computed": layer.macs_computed, "ddr_s": layer.ddr_s,
              "memtile_core_s": layer.memtile_core_s, "compute_s": layer.compute_s,
-             "total_s": layer.total_s, "bound_s": layer.bound_s, "bound_by": layer.bound_by,
+             "total_s": layer.total_s, "bound_s": layer.window_bound_s,
+             "bound_by": layer.bound_by, "start_s": layer.start_s,
+             "hidden_ddr_s": layer.hidden_ddr_s,
              "binds": layer.binds, "busy_s": layer.busy, "keeps_zeros": layer.keeps_zeros,
              "split": layer.split}
             for layer in self.layers

@@ -12,7 +12,7 @@ them, or the explicit ``[[configuration]]`` list when the spec has one::
     criteria = ["l2"]
     overrides = ["", "layer4.*=0.75"]        # per-layer sparsities (tg-sparsify)
     cost_models = ["honest", "paper"]
-    overlap = ["none"]                       # schedule options
+    overlap = ["none", "weights"]            # schedule options (--overlap)
 
 Every key may be omitted for its default (``grids`` and ``hardware`` together make the
 array dimension; ``4x4`` when both are missing). Each configuration's row carries the
@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from bsir.diagnostics import BsirError
 from bsir.files import write_atomically
+from bsir.targets.aie2.cost import OVERLAPS
 
 SPEC_KEYS = ("models", "grids", "hardware", "memtiles", "sparsities", "blocks", "criteria",
              "overrides", "cost_models", "overlap")
@@ -52,8 +53,6 @@ SPEC_KEYS = ("models", "grids", "hardware", "memtiles", "sparsities", "blocks", 
 AUTO_RATIO = 0.5
 """The block sparsity ``sparsities = ["auto"]`` tries on every layer."""
 
-OVERLAPS = ("none",)
-"""Schedule options a sweep can compile (the paper's: no overlap across layers)."""
 
 ROWS_FILE, CSV_FILE, PARQUET_FILE = "rows.jsonl", "results.csv", "results.parquet"
 FRONT_FILES = ("fronts.html", "fronts.png")
@@ -316,7 +315,7 @@ def run_configuration(config: Configuration, verify: bool = False) -> dict:
     options = CompileOptions(sparsity=config.sparsity, block=parse_block(config.block),
                              criterion=config.criterion, overrides=config.overrides,
                              quantize=verify and not config.sparsity_auto,
-                             cost_model=config.cost_model)
+                             cost_model=config.cost_model, overlap=config.overlap)
 
     def compile_with(options: CompileOptions):
         if not config.model.endswith(".onnx"):

@@ -23,6 +23,10 @@ from bsir.targets.aie2.hardware import AIE2Array
 
 STREAM_STAGES = ("LOADFM", "COMP", "WRITEFM")
 
+OVERLAPS = ("none", "weights")
+"""What may run across layers (``--overlap``): nothing, as the paper's schedule, or each
+layer's weight load under the layers before it (targets/aie2/time_model.py)."""
+
 
 @dataclass(frozen=True)
 class Shares:

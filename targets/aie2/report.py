@@ -83,7 +83,8 @@ def run_data(result: CompileResult, label: str) -> dict:
             "macs": layer.macs, "macs_computed": layer.macs_computed,
             "start": _us(t), "ddr": _us(layer.ddr_s), "memtile_core": _us(layer.memtile_core_s),
             "compute": _us(layer.compute_s), "total": _us(layer.total_s),
-            "bound": _us(layer.bound_s), "bound_by": layer.bound_by, "binds": layer.binds,
+            "bound": _us(layer.window_bound_s), "bound_by": layer.bound_by,
+            "binds": layer.binds, "hidden_ddr": _us(layer.hidden_ddr_s),
             "busy": {stage: _us(seconds) for stage, seconds in layer.busy.items() if seconds},
             "memtile_bytes": layer.memtile_bytes_used, "events": events,
         })

@@ -160,6 +160,8 @@ class Simulator:
         self.ids: dict[object, int] = {}
         self.names: dict[int, str] = {FREE: "nothing"}
         self.last_use: dict[SSAValue, int] = {}
+        self.signalled: dict[int, aie2.LayerOp] = {}  # weight-memtile lock -> its layer
+        self.landed: dict[aie2.LayerOp, tuple[WeightImage, int]] = {}  # prefetched weights
         ops = list(self.graph.block.ops)
         for index, op in enumerate(ops):
             for value in operands_of(op):
@@ -287,8 +289,10 @@ class Simulator:
         for arg, array in zip(args, inputs, strict=True):
             self.host_write_input(arg, np.asarray(array))
         ops = list(self.graph.block.ops)
+        layers = [op for op in ops if isinstance(op, aie2.LayerOp)]
         for index, op in enumerate(ops):
             if isinstance(op, aie2.LayerOp):
+                self.issue_prefetches(layers, layers.index(op))
                 self.run_layer(index, op)
                 if observe is not None:
                     observe(op, self.read_back(op))
@@ -434,6 +438,8 @@ class Simulator:
                 self.ddr_instruction(state, op, None, 0)
         self.check_weights_moved(state, program)
         self.free(self.tensor_id(("weights", layer), f"the weights of '{layer.layer_name.data}'"))
+        for lock in [k for k, owner in self.signalled.items() if owner is layer]:
+            del self.signalled[lock]  # the layer is done with its weights
         if state.sums is not None:
             self.free(self.sums_id(state))
 
@@ -474,6 +480,36 @@ class Simulator:
         for owner, placed in list(self.resident.items()):
             if placed not in live:  # its range went to another tensor
                 self.free(owner)
+
+    def issue_prefetches(self, layers: list[aie2.LayerOp], position: int) -> None:
+        """Before the layer at ``position`` runs, the weight loads issued under it (a
+        later layer's, ``ahead``) land, at once: the harshest order the locks allow, so
+        a prefetch into bytes a layer still uses is caught."""
+        for later in layers[position + 1:]:
+            for op in later.instructions:
+                if isinstance(op, aie2.LoadWOp) and op.field("ahead") \
+                        and layers.index(later) - op.field("ahead") == position:
+                    name = later.layer_name.data
+                    try:
+                        self.prefetch(later, op)
+                    except SimulationError as error:
+                        raise LayerSimulationError(
+                            f"layer '{name}': {describe(op)} (ahead): {error.message}",
+                            op_location(op)) from None
+
+    def prefetch(self, layer: aie2.LayerOp, op: aie2.InstructionOp) -> None:
+        """A weight load issued ahead: the first pass's band lands in the memtiles and
+        releases its lock (``signal``)."""
+        geometry = mapped_shape(layer)
+        passes = list(layer_passes(layer, geometry, self.array.rows, self.array.cols))
+        images = self.weight_images(layer, passes)
+        image = next(i for i in images if (i.c0, i.c1) == passes[0].channels)
+        owner = self.tensor_id(("weights", layer),
+                               f"the weights of '{layer.layer_name.data}'")
+        piece = self.write_weights(image, layer, op, owner)
+        self.landed[layer] = (image, piece)
+        if "signal" in op.properties:
+            self.signalled[op.field("signal")] = layer
 
     def weight_images(self, layer: aie2.LayerOp, passes: list[Pass]) -> list[WeightImage]:
         """The host's weight images of every COUT band, placed in DDR."""
@@ -525,17 +561,30 @@ class Simulator:
 
     def loadw(self, state: LayerState, op: aie2.InstructionOp, current: Pass | None) -> None:
         image = self.pass_image(state, current)
-        region = self.ddr[("weights", state.layer, image.c0)]
+        if op.field("ahead") and not state.computed:  # the first band came ahead
+            landed = self.landed.pop(state.layer, None)
+            if landed is None or (landed[0].c0, landed[0].c1) != (image.c0, image.c1):
+                raise SimulationError("its weights load ahead, but no earlier layer issued "
+                                      "the load")
+            state.image, state.weight_piece = landed
+            return
+        piece = self.write_weights(image, state.layer, op, self.weights_id(state))
+        state.image, state.weight_piece = image, piece
+
+    def write_weights(self, image: WeightImage, layer: aie2.LayerOp, op: aie2.InstructionOp,
+                      owner: int) -> int:
+        """LOADW of a band's weight image into the weight memtiles; returns the bytes per
+        memtile."""
+        region = self.ddr[("weights", layer, image.c0)]
         piece = ceil(image.data.size / len(self.weight_tiles))
         if piece > op.nbytes:
             raise SimulationError(f"the weight image needs {piece} bytes per memtile, the "
                                   f"instruction moves {op.nbytes}")
         offsets = np.arange(image.data.size)
-        owner = self.weights_id(state)
         self.free(owner)
         self.write_memtile(offsets // piece, op.field("memtile") + offsets % piece,
                            region.data, owner, "LOADW", tile_ids=self.weight_tiles)
-        state.image, state.weight_piece = image, piece
+        return piece
 
     def load_resident(self, state: LayerState, op: aie2.InstructionOp) -> None:
         """A whole tensor from its DDR home into its placement."""
@@ -731,6 +780,7 @@ class Simulator:
         if image is None:
             raise SimulationError(f"{what}: no weights were loaded into the memtiles",
                                   op_location(op))
+        self.check_weight_lock(state, op)
         owner = self.weights_id(state)
         largest = 0
         for core, chunk in chunks.items():
@@ -745,6 +795,22 @@ class Simulator:
                                       op_location(op)) from None
             largest = max(largest, data.size)
         state.weights_moved += largest
+
+    def check_weight_lock(self, state: LayerState, op: aie2.InstructionOp) -> None:
+        """LOADWDM after weights loaded ahead acquires the lock their load released:
+        without the wait the cores could read them in flight, without the release they
+        would wait forever."""
+        ahead = any(isinstance(i, aie2.LoadWOp) and i.field("ahead")
+                    for i in state.layer.instructions)
+        if "wait" in op.properties:
+            lock = op.field("wait")
+            if self.signalled.get(lock) is not state.layer:
+                raise SimulationError(f"{describe(op)}: deadlock: it waits on weight-memtile "
+                                      f"lock {lock}, which no weight load of this layer "
+                                      "released", op_location(op))
+        elif ahead:
+            raise SimulationError(f"{describe(op)}: race: the layer's weights load ahead "
+                                  "but it does not wait on their lock", op_location(op))
 
     def run_segment(self, state: LayerState, groups, steps: list[Step]) -> None:
         """LOADFM, COMP and WRITEFM of the steps as three lock-chained processes."""

@@ -19,6 +19,14 @@ Rules:
   mapper's search calls too.
 - A layer's time is DDR + memtile<->core + compute; a network's the sum of its layers
   in schedule order. Fabric reprogramming and synchronisation are not counted.
+- Beyond the paper (``--overlap weights``): a weight load issued ``ahead`` (its first
+  COUT band's, when it loads several) runs on its memtiles' weight channel while the
+  cores of the layers before its own compute (their
+  DDR transfers keep the channels to themselves), prefetches one after another in
+  layer order; what is left when its layer starts loads then, beside the layer's other
+  loads. The network is then a schedule: each layer starts when the one before ends,
+  and the network's time is when the last one ends. Under the paper's estimator
+  (``cost_model="paper"``) nothing overlaps.
 """
 
 from __future__ import annotations
@@ -106,10 +114,23 @@ class LayerTime:
     binds: str = ""
     """The stage that accounts for most of the layer's time: DDR, LOADWDM, or the stage
     that paces its streamed groups (LOADFM, COMP or WRITEFM)."""
+    start_s: float = 0.0
+    """When the layer starts in the network's schedule (its window ends at start + total)."""
+    hidden_ddr_s: float = 0.0
+    """DDR time of the layer's weight load hidden under the layers before it (a
+    prefetch, ``--overlap weights``): what its DDR phase would take more without it."""
+    bound_ddr_s: float = 0.0
+    """The DDR term of :attr:`bound_s` (its weights from DDR)."""
 
     @property
     def total_s(self) -> float:
         return self.ddr_s + self.memtile_core_s + self.compute_s
+
+    @property
+    def window_bound_s(self) -> float:
+        """:attr:`bound_s` less the weight DDR time hidden under earlier layers: no faster
+        window for the layer in this schedule (its bound when nothing was hidden)."""
+        return self.bound_s - min(self.hidden_ddr_s, self.bound_ddr_s)
 
     @cached_property
     def events(self) -> list[Event]:
@@ -148,10 +169,19 @@ class NetworkTime:
     array: AIE2Array
     layers: list[LayerTime]
     cost_model: str = "honest"
+    overlapped: bool = False
+    """Some weight loads run under earlier layers (``--overlap weights``)."""
 
     @property
     def total_s(self) -> float:
+        """When the last layer ends: each layer starts when the one before it ends, so
+        the sum of their windows."""
         return sum(layer.total_s for layer in self.layers)
+
+    @property
+    def hidden_ddr_s(self) -> float:
+        """DDR time hidden under earlier layers' work (weight prefetches)."""
+        return sum(layer.hidden_ddr_s for layer in self.layers)
 
     @property
     def ddr_s(self) -> float:
@@ -170,8 +200,18 @@ class NetworkTime:
 
     @property
     def bound_s(self) -> float:
-        """The sum of the layers' lower bounds."""
-        return sum(layer.bound_s for layer in self.layers)
+        """The sum of the layers' lower bounds; when weight loads may overlap earlier
+        layers' work, the larger of the cores' floors (every layer's bound but its DDR
+        term, and the first layer's weights, which nothing hides) and the weight
+        channel's (every layer's weights, then the last layer's cores): no schedule is
+        faster (docs/design.md)."""
+        bounds = sum(layer.bound_s for layer in self.layers)
+        if not self.overlapped or not self.layers:
+            return bounds
+        ddr = sum(layer.bound_ddr_s for layer in self.layers)
+        first, last = self.layers[0], self.layers[-1]
+        return max(bounds - ddr + first.bound_ddr_s,
+                   ddr + last.bound_s - last.bound_ddr_s)
 
     @property
     def conv_s(self) -> float:
@@ -198,10 +238,12 @@ def _groups(layer: aie2.LayerOp) -> list[tuple[str, aie2.InstructionOp, aie2.Ins
 
 
 def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
-               stats: tuple[int, int] = (0, 0), cost_model: str = "honest") -> LayerTime:
+               stats: tuple[int, int] = (0, 0), cost_model: str = "honest",
+               prefetched_s: float = 0.0) -> LayerTime:
     """The estimate of one layer, with its timeline events from ``start``, under bsir's
     rules (``cost_model`` "honest") or the paper's estimator's (``"paper"``,
-    targets/aie2/paper_cost.py)."""
+    targets/aie2/paper_cost.py). ``prefetched_s``: seconds of its weight load already
+    done under earlier layers (:func:`time_network` schedules prefetches)."""
     split = layer.split.as_dict()
     sub = Subvolume.of(layer)
     result = LayerTime(
@@ -224,6 +266,7 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
     if shape is not None:
         bound = layer_bound(shape, array)
         result.bound_s, result.bound_by = bound.seconds, bound.bound_by
+        result.bound_ddr_s = bound.terms["DDR"]
         plan = split_plan(shape, array, Split.of(layer), sub.sums_in_memtile)
 
     result.plan = plan
@@ -251,25 +294,28 @@ def time_layer(layer: aie2.LayerOp, array: AIE2Array, start: float = 0.0,
             write += moved / store_bw
             moved_by_kind["WRITE"] += moved
     t = start
+    result.start_s = start
     memtiles = range(array.memtiles)
-    if load or loadw:
+    exposed = max(0.0, loadw - prefetched_s)  # what is left to load when the layer starts
+    result.hidden_ddr_s = max(load, loadw) - max(load, exposed)
+    if load or exposed:
         for m in memtiles:
             if load:
                 result.ddr_events.append(Event(f"DDR memtile {m} ch0", "LOAD", t, load,
                                            {"bytes": moved_by_kind["LOAD"],
                                             **route("LOAD", m)}))
-            if loadw:
-                result.ddr_events.append(Event(f"DDR memtile {m} ch1", "LOADW", t, loadw,
+            if exposed:
+                result.ddr_events.append(Event(f"DDR memtile {m} ch1", "LOADW", t, exposed,
                                            {"bytes": moved_by_kind["LOADW"],
                                             **route("LOADW", m)}))
-    t += max(load, loadw)
+    t += max(load, exposed)
     if write:
         for m in memtiles:
             result.ddr_events.append(Event(f"DDR memtile {m} ch0+1", "WRITE", t, write,
                                        {"bytes": moved_by_kind["WRITE"],
                                         **route("WRITE", m)}))
         t += write
-    result.ddr_s = max(load, loadw) + write
+    result.ddr_s = max(load, exposed) + write
     result.busy = {"LOAD": load, "LOADW": loadw, "WRITE": write, "LOADWDM": 0.0,
                    "LOADFM": 0.0, "COMP": 0.0, "WRITEFM": 0.0}
     paced = {"DDR": result.ddr_s, "LOADWDM": 0.0, "LOADFM": 0.0, "COMP": 0.0,
@@ -364,13 +410,60 @@ def time_network(module: ModuleOp, cost_model: str = "honest",
                         ddr_channel_gbps=bandwidths.ddr_channel_gbps,
                         link_gbps=bandwidths.link_gbps, clock_ghz=bandwidths.clock_ghz)
     graph = only_graph(module)
+    ops = [op for op in graph.block.ops if isinstance(op, aie2.LayerOp)]
+    prefetches = [] if cost_model == "paper" else weight_prefetches(ops, array)
     layers, t = [], 0.0
-    for op in graph.block.ops:
-        if isinstance(op, aie2.LayerOp):
-            macs, density = op_macs(op.inner)
-            if op.keeps_zeros is not None:  # run with its zeros: every MAC computed
-                density = 1.0
-            timed = time_layer(op, array, t, (macs, round(macs * density)), cost_model)
-            layers.append(timed)
-            t += timed.total_s
-    return NetworkTime(graph.sym_name.data, array, layers, cost_model)
+    for position, op in enumerate(ops):
+        macs, density = op_macs(op.inner)
+        if op.keeps_zeros is not None:  # run with its zeros: every MAC computed
+            density = 1.0
+        mine = next((p for p in prefetches if p.layer == position), None)
+        timed = time_layer(op, array, t, (macs, round(macs * density)), cost_model,
+                           mine.done_s if mine is not None else 0.0)
+        layers.append(timed)
+        # the cores compute: the weight channel loads what is issued for later layers
+        # (their bars drawn under this layer)
+        cursor, end = t + timed.ddr_s, t + timed.total_s
+        for prefetch in prefetches:
+            if prefetch.issued <= position < prefetch.layer and cursor < end:
+                cursor = prefetch.advance(cursor, end, array, timed.ddr_events)
+        t += timed.total_s
+    return NetworkTime(graph.sym_name.data, array, layers, cost_model,
+                       overlapped=bool(prefetches))
+
+
+@dataclass
+class Prefetch:
+    """A weight load issued ahead: the position of its layer, of the layer it is issued
+    under, its seconds on the weight channel and how many are done."""
+
+    layer: int
+    issued: int
+    seconds: float
+    name: str
+    nbytes: int
+    done_s: float = 0.0
+
+    def advance(self, start: float, end: float, array: AIE2Array, bars: list[Event]) -> float:
+        """Load from ``start`` until done or ``end``, adding its bars (on the DDR tracks
+        of the layer it runs under) to ``bars``; returns when the channel is free."""
+        run = min(self.seconds - self.done_s, end - start)
+        if run <= 0:
+            return start
+        self.done_s += run
+        for m in range(array.memtiles):
+            bars.append(Event(f"DDR memtile {m} ch1", f"LOADW {self.name} (ahead)", start,
+                              run, {"bytes": self.nbytes, "ahead": True}))
+        return start + run
+
+
+def weight_prefetches(layers: list[aie2.LayerOp], array: AIE2Array) -> list[Prefetch]:
+    """The weight loads issued ahead, in layer order."""
+    found = []
+    for position, layer in enumerate(layers):
+        for op in layer.instructions:
+            if isinstance(op, aie2.LoadWOp) and op.field("ahead"):  # its first load
+                found.append(Prefetch(position, position - op.field("ahead"),
+                                      op.nbytes / array.ddr_load_bandwidth(),
+                                      layer.layer_name.data, op.nbytes))
+    return found

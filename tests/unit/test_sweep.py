@@ -68,7 +68,7 @@ def test_explicit_configurations():
     ({"models": ["tiny_cnn"], "blocks": ["8"]}, "blocks:"),
     ({"models": ["tiny_cnn"], "criteria": ["l3"]}, "'l3' is not one of"),
     ({"models": ["tiny_cnn"], "cost_models": ["fast"]}, "cost_models"),
-    ({"models": ["tiny_cnn"], "overlap": ["weights"]}, "overlap: 'weights'"),
+    ({"models": ["tiny_cnn"], "overlap": ["activations"]}, "overlap: .activations."),
     ({"models": ["tiny_cnn"], "overrides": ["conv1"]}, "bad override"),
     ({"models": ["tiny_cnn"], "memtiles": []}, "is empty"),
     ({"models": ["tiny_cnn"], "configuration": [{"model": "tiny_cnn"}]}, "not both"),
