@@ -21,6 +21,37 @@ from bsir.weights import materialize
 @settings(max_examples=max(10, settings.default.max_examples // 3))
 @given(random_graphs(), st.integers(1, 8), st.integers(1, 8),
        st.sampled_from(["shared", "separate"]), st.sampled_from([0.0, 0.3, 0.5, 0.8]))
+def test_weights_ahead_never_slow_a_network(module, rows, cols, memtiles, sparsity):
+    """Loading weights under earlier layers only shortens DDR phases: every layer keeps
+    its on-array time, starts when the one before it ends, and no network is slower."""
+    if memtiles == "separate" and cols < 2:
+        memtiles = "shared"
+    assume(concats_in_place(module))
+    for op in only_graph(module).block.ops:
+        if isinstance(op, tg.WEIGHTED_OPS):
+            op.properties.pop("sparsity", None)
+            op.properties.pop("quant", None)
+    arrays = materialize(weight_specs(module), 0)
+    results = {overlap: compile_module(module.clone(), arrays, f"{rows}x{cols}", memtiles,
+                                       CompileOptions(sparsity, quantize=False,
+                                                      overlap=overlap))
+               for overlap in ("none", "weights")}
+    alone, ahead = results["none"], results["weights"]
+    assert alone.failed is None and ahead.failed is None
+    assert ahead.total_s <= alone.total_s * (1 + 1e-12)
+    start = 0.0
+    for a, b in zip(alone.layers, ahead.layers, strict=True):
+        assert (b.memtile_core_s, b.compute_s) == (a.memtile_core_s, a.compute_s), b.name
+        assert b.ddr_s <= a.ddr_s * (1 + 1e-12) and b.hidden_ddr_s >= 0
+        assert b.start_s == pytest.approx(start)
+        assert b.total_s >= b.window_bound_s * (1 - 1e-12)
+        start += b.total_s
+    assert ahead.total_s >= ahead.timing.bound_s * (1 - 1e-12)
+
+
+@settings(max_examples=max(10, settings.default.max_examples // 3))
+@given(random_graphs(), st.integers(1, 8), st.integers(1, 8),
+       st.sampled_from(["shared", "separate"]), st.sampled_from([0.0, 0.3, 0.5, 0.8]))
 def test_random_networks_compile(module, rows, cols, memtiles, sparsity):
     if memtiles == "separate" and cols < 2:
         memtiles = "shared"

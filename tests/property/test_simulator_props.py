@@ -1,5 +1,6 @@
-"""Random networks x grids x block shapes x densities x memtile modes: the compiled
-program, simulated, equals the reference executor bit for bit (docs/design.md)."""
+"""Random networks x grids x block shapes x densities x memtile modes x schedules (weights
+loaded ahead or not): the compiled program, simulated, equals the reference executor
+bit for bit (docs/design.md)."""
 
 import numpy as np
 from hypothesis import given, settings
@@ -52,15 +53,16 @@ def networks(draw):
 @given(networks(), st.integers(1, 8), st.integers(1, 8),
        st.sampled_from(["shared", "separate"]), st.sampled_from([0.0, 0.25, 0.5, 0.75]),
        st.sampled_from([(8, 8), (4, 4), (16, 4), (4, 16), (1, 1), (2, 8)]),
-       st.integers(0, 2**16))
+       st.integers(0, 2**16), st.sampled_from(["none", "weights"]))
 def test_simulated_programs_are_bit_exact(module, rows, cols, memtiles, sparsity, block,
-                                          seed):
+                                          seed, overlap):
     if memtiles == "separate" and cols < 2:
         memtiles = "shared"
     arrays = materialize(weight_specs(module), seed)
     x = random_inputs(module, seed, 1)[0]
     result = compile_module(module, arrays, f"{rows}x{cols}", memtiles,
-                            CompileOptions(sparsity, block, calibration=tuple(x)))
+                            CompileOptions(sparsity, block, calibration=tuple(x),
+                                           overlap=overlap))
     assert result.failed is None
     other = [np.random.default_rng(seed + 1).standard_normal(x[0].shape).astype(np.float32)]
     for inputs in (x, other):  # the calibration input, and another

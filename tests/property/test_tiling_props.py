@@ -113,8 +113,8 @@ def check_placements(module, array_capacity):
 
 
 @given(random_graphs(), grids, st.sampled_from(["shared", "separate"]),
-       st.sampled_from([512 * 1024, 16 * 1024, 4 * 1024]))
-def test_memtile_buffers_never_overlap(module, grid, mode, memtile_bytes):
+       st.sampled_from([512 * 1024, 16 * 1024, 4 * 1024]), st.sampled_from([0, 1, 3]))
+def test_memtile_buffers_never_overlap(module, grid, mode, memtile_bytes, prefetch):
     assume(concats_in_place(module))
     rows, cols = grid
     if mode == "separate" and cols < 2:
@@ -125,7 +125,8 @@ def test_memtile_buffers_never_overlap(module, grid, mode, memtile_bytes):
             stream.write(f'rows = {rows}\ncols = {cols}\n[memtile]\nbytes = {memtile_bytes}\n'
                          f'mode = "{mode}"\n')
         try:
-            run_pipeline(module, f'convert-tg-to-tiling{{hardware="{hw}"}},tiling-color-memtiles')
+            run_pipeline(module, f'convert-tg-to-tiling{{hardware="{hw}"}},'
+                                 f'tiling-color-memtiles{{prefetch={prefetch}}}')
         except BsirError as error:
             # Memtiles of a few KiB can be too small for a layer's one-row, one-band working
             # set (DDR tiling splits rows and output channels, not width or input channels):

@@ -89,3 +89,18 @@ builtin.module {
     tg.output %y : tensor<1x4x4x8xf32>
   }
 }
+
+// -----
+
+builtin.module {
+  tg.graph @g(%x: tensor<1x4x4x8xf32>) -> (tensor<1x4x4x8xf32>) {
+    %y = tiling.layer "r" {split = #tiling.split<mode = "w", cols = [0, 4], rows = [0, 8], parts = 1>, subvolume = #tiling.subvolume<h = 4, w = 4, cout = 8, cin = 8, in_h = 4, in_w = 4, input_bytes = 128, output_bytes = 128, weight_bytes = 0, iterations = 1, weight_loads = 0, weights_moved = 0, macs = 128, cin_split = 0>, ddr = #tiling.ddr<h_passes = 1, cout_passes = 1>} : tensor<1x4x4x8xf32> {
+      %r = tg.relu %x : (tensor<1x4x4x8xf32>) -> tensor<1x4x4x8xf32>
+      // CHECK: invalid.mlir:[[# @LINE + 1]]:7: error: 'tiling.transfer': only a weight load ('loadw') is prefetched ('ahead')
+      tiling.transfer {kind = "load", tensor = "input0", bytes = 1 : i64, count = 1 : i64, ahead = 1 : i64}
+      tiling.yield %r : tensor<1x4x4x8xf32>
+    }
+    tg.output %y : tensor<1x4x4x8xf32>
+  }
+}
+
