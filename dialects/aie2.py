@@ -30,7 +30,8 @@ at the start of its slot, from where its WRITEFM (``core``: the first slot) move
 A weight load issued early (``bsir compile --overlap weights``) names how many layers
 before its own it runs under (``ahead``) and the weight memtiles' lock it releases when
 its bytes have landed (``signal``); every LOADWDM of its layer acquires that lock before
-it reads them (``wait``)::
+it reads them (``wait``). ``early``, when present, is how many of each memtile's bytes
+load then (from offset ``early_at``); the rest load when the layer starts::
 
     aie2.loadw   ddr    memtile 65536 bytes 9216 iter 1 ahead 1 signal 63
     aie2.loadwdm once   memtile 65536 core 32768 bytes 9216 iter 1 wait 63
@@ -74,7 +75,7 @@ from bsir.dialects.record_attr import RecordAttr, i64_attr
 PHASES = ("ddr", "once", "head", "body", "tail")
 CHUNK_PHASES = ("first", "middle", "last")
 FIELDS = ("acquire", "release", "memtile", "core", "bytes", "extent", "stride", "macs", "iter",
-          "repeat", "share", "sums", "moved", "ahead", "signal", "wait")
+          "repeat", "share", "sums", "moved", "ahead", "early", "early_at", "signal", "wait")
 NO_LOCK = -1
 
 
@@ -119,6 +120,8 @@ class InstructionOp(IRDLOperation):
     sums = opt_prop_def(IntegerAttr)
     moved = opt_prop_def(IntegerAttr)
     ahead = opt_prop_def(IntegerAttr)
+    early = opt_prop_def(IntegerAttr)
+    early_at = opt_prop_def(IntegerAttr)
     signal = opt_prop_def(IntegerAttr)
     wait = opt_prop_def(IntegerAttr)
 
@@ -197,6 +200,15 @@ class InstructionOp(IRDLOperation):
             raise VerifyException("only a weight load (aie2.loadw) is issued 'ahead'")
         if self.field("ahead") < 0:
             raise VerifyException("'ahead' counts layers: it is at least 0")
+        if "early" in self.properties and not (
+                self.field("ahead") and 0 < self.field("early") < self.nbytes):
+            raise VerifyException("'early' is the part of a weight load issued ahead that "
+                                  "loads then: more than 0 bytes, fewer than all")
+        if "early_at" in self.properties and not (
+                "early" in self.properties
+                and 0 <= self.field("early_at") <= self.nbytes - self.field("early")):
+            raise VerifyException("'early_at' places the part loaded ahead ('early') inside "
+                                  "the weight load's bytes")
         if "signal" in self.properties and not isinstance(self, LoadWOp):
             raise VerifyException("only a weight load (aie2.loadw) signals a memtile lock")
         if "wait" in self.properties and not isinstance(self, LoadWDMOp):

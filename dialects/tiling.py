@@ -320,6 +320,11 @@ class TransferOp(IRDLOperation):
     there are ``count``) is issued while this many layers before the layer still run,
     into memtile space free until the layer (``--overlap weights``)."""
 
+    early = opt_prop_def(IntegerAttr)
+    """Of a prefetch, the bytes a memtile loads ahead when not all of them do (from
+    ``early_at`` in each memtile's share; the rest load when the layer starts)."""
+    early_at = opt_prop_def(IntegerAttr)
+
     irdl_options = (ParsePropInAttrDict(),)
     traits = traits_def(HasParent(LayerOp))
     assembly_format = "attr-dict"
@@ -367,6 +372,15 @@ class TransferOp(IRDLOperation):
             if self.layers_ahead < 1:
                 raise VerifyException("a prefetched weight load is issued at least 1 layer "
                                       "ahead")
+        if self.early is not None and (self.ahead is None
+                                       or not 0 < self.early.value.data < self.nbytes):
+            raise VerifyException("'early' is the part of a prefetched weight load that "
+                                  "loads ahead: more than 0 bytes, fewer than all")
+        if self.early_at is not None and (
+                self.early is None
+                or not 0 <= self.early_at.value.data <= self.nbytes - self.early.value.data):
+            raise VerifyException("'early_at' places the part loaded ahead ('early') inside "
+                                  "the weight load's bytes")
 
 
 @irdl_op_definition

@@ -183,7 +183,8 @@ def check_prefetches(layers: Sequence[aie2.LayerOp], shared_memtiles: bool,
                     f"layer '{name}': the prefetches of '{owner}' and '{name}' both hold "
                     f"weight-memtile lock {lock} at once")
         spans.append((position - ahead, position, lock, name))
-        start, size = load.field("memtile"), align(load.nbytes)
+        start = load.field("memtile") + load.field("early_at")
+        size = align(load.field("early", load.nbytes))
         for other in layers[position - ahead:position]:
             place = other.placement.as_dict() if other.placement is not None else None
             live = [] if place is None else tiling.PlacementAttr.pairs(

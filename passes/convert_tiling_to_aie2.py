@@ -147,6 +147,9 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
                                      iter=passes))
     if w_band:  # a prefetch says how many layers early it is issued
         ahead = {"ahead": loadw[0].layers_ahead} if loadw[0].layers_ahead else {}
+        for part in ("early", "early_at"):  # the part loaded ahead, where not all is
+            if part in loadw[0].properties:
+                ahead[part] = loadw[0].properties[part].value.data  # type: ignore[attr-defined]
         loads.append(aie2.LoadWOp("ddr", memtile=w_addr, bytes=w_band, iter=passes, **ahead))
     out = prologue + loads
     split = Split.of(layer)

@@ -29,8 +29,12 @@ run: a range free during those layers (not live in them, not evicted by them) an
 the layer itself, its current one if it is. Nothing is evicted to make that room: the
 activations keep every address they had. The weight load gets ``ahead`` (the layers it
 runs under; a layer that loads its weights band by band prefetches its first band) and
-the range joins those layers' ``live`` lists. A layer streamed through DDR (it lays out
-the memtiles itself) and a prefetch across such a layer are left as they are.
+the range joins those layers' ``live`` lists. Where no layer before leaves room for all
+of them, the longest part that fits loads early (``early`` bytes a memtile, from
+``early_at`` in its share) and the rest when the layer starts, into space the layers
+before it free. A layer streamed
+through DDR (it lays out the memtiles itself) and a prefetch across such a layer are left
+as they are.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from bsir.targets.aie2.layer_shape import (
 )
 from bsir.targets.aie2.layout import distribution_of, value_views
 from bsir.targets.aie2.mapping import Split, sums_layout
-from bsir.targets.aie2.memtile_allocator import IntervalAllocator, align
+from bsir.targets.aie2.memtile_allocator import ALIGN, IntervalAllocator, align
 from bsir.targets.aie2.program import DDRTiling, Subvolume
 
 DDR = -1
@@ -386,21 +390,33 @@ class Colorer:
             address, size = placed.weights
             if placed.streamed or address < 0 or len(loads) != 1:
                 continue
+            options = []  # (bytes ahead, layers ahead, address) of partial prefetches
             for ahead in range(min(depth, position), 0, -1):
                 between = self.placed[position - ahead:position]
                 if any(other.streamed for other in between):
                     continue
                 taken = [r for other in between for r in (*other.space, *other.evicted)]
-                taken += [r for r in placed.space if r != placed.weights]
-                start = free_range(taken, size, address, capacity)
-                if start is None:
-                    continue
-                placed.space[placed.space.index(placed.weights)] = (start, size)
-                placed.weights = (start, size)
-                for other in between:
-                    other.space.append((start, size))
-                loads[0].properties["ahead"] = i64_attr(ahead)
-                break
+                own = [r for r in placed.space if r != placed.weights]
+                found = prefetch_range(taken, own, size, address, capacity)
+                if found is not None:
+                    options.append((found[2], ahead, found[0], found[1]))
+                    if found[2] == size:  # all of it: the most layers ahead that fit it
+                        break
+            if not options:
+                continue
+            early, ahead, start, offset = max(options)
+            early = min(early, loads[0].nbytes - offset)  # the range is aligned, not the load
+            if early <= 0:
+                continue
+            placed.space[placed.space.index(placed.weights)] = (start, size)
+            placed.weights = (start, size)
+            for other in self.placed[position - ahead:position]:
+                other.space.append((start + offset, align(early)))
+            loads[0].properties["ahead"] = i64_attr(ahead)
+            if early < loads[0].nbytes:
+                loads[0].properties["early"] = i64_attr(early)
+                if offset:
+                    loads[0].properties["early_at"] = i64_attr(offset)
         shared_memtiles = self.weights is self.acts
         for placed in self.placed:
             values = placed.layer.placement.as_dict()
@@ -418,6 +434,39 @@ class Colorer:
                     and not isinstance(op, tg.ConcatOp):
                 raise PassFailedException(
                     f"'{op.name}' is not mapped: run convert-tg-to-tiling first")
+
+
+def prefetch_range(taken: list[tuple[int, int]], own: list[tuple[int, int]], size: int,
+                   preferred: int, capacity: int) -> tuple[int, int, int] | None:
+    """Where a layer's ``size`` bytes of weights go, and which part of them can load
+    early: (address, offset of that part, its bytes; a multiple of the alignment). The
+    whole range must miss the layer's ``own`` other ranges, the part loaded early the
+    ``taken`` ranges of the layers it loads under. All of it where it fits
+    (``preferred`` first), else the longest part; None when not even one aligned
+    piece can."""
+    whole = free_range(taken + own, size, preferred, capacity)
+    if whole is not None:
+        return whole, 0, size
+    spans = sorted((start, start + length) for start, length in taken)
+    mine = [(start, start + length) for start, length in own]
+    edges = {preferred, 0, *(b for _, b in spans), *(b for _, b in mine),
+             *(a - size for a, _ in spans), *(a - size for a, _ in mine)}
+    best: tuple[int, int, int] | None = None
+    for start in sorted(edge for edge in edges if edge >= 0 and edge % ALIGN == 0):
+        end = start + size
+        if end > capacity or any(a < end and start < b for a, b in mine):
+            continue
+        cursor = start  # the longest gap the taken ranges leave inside [start, end)
+        for a, b in [*spans, (end, end)]:
+            if b <= cursor:
+                continue
+            gap = (min(a, end) - cursor) // ALIGN * ALIGN
+            if gap > 0 and (best is None or gap > best[2]):
+                best = (start, cursor - start, gap)
+            cursor = max(cursor, b)
+            if cursor >= end:
+                break
+    return best
 
 
 def free_range(taken: list[tuple[int, int]], size: int, preferred: int, capacity: int

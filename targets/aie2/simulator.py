@@ -506,7 +506,8 @@ class Simulator:
         image = next(i for i in images if (i.c0, i.c1) == passes[0].channels)
         owner = self.tensor_id(("weights", layer),
                                f"the weights of '{layer.layer_name.data}'")
-        piece = self.write_weights(image, layer, op, owner)
+        piece = self.write_weights(image, layer, op, owner, part=(
+            op.field("early_at"), op.field("early_at") + op.field("early", op.nbytes)))
         self.landed[layer] = (image, piece)
         if "signal" in op.properties:
             self.signalled[op.field("signal")] = layer
@@ -567,23 +568,35 @@ class Simulator:
                 raise SimulationError("its weights load ahead, but no earlier layer issued "
                                       "the load")
             state.image, state.weight_piece = landed
+            if "early" in op.properties:  # the rest of each memtile's share loads now
+                self.write_weights(image, state.layer, op, self.weights_id(state), part=(
+                    op.field("early_at"), op.field("early_at") + op.field("early")),
+                    rest=True)
             return
         piece = self.write_weights(image, state.layer, op, self.weights_id(state))
         state.image, state.weight_piece = image, piece
 
     def write_weights(self, image: WeightImage, layer: aie2.LayerOp, op: aie2.InstructionOp,
-                      owner: int) -> int:
-        """LOADW of a band's weight image into the weight memtiles; returns the bytes per
-        memtile."""
+                      owner: int, part: tuple[int, int] | None = None, rest: bool = False
+                      ) -> int:
+        """LOADW of a band's weight image into the weight memtiles (with ``part``, only
+        the bytes of each memtile's share at those offsets; with ``rest`` too, only the
+        others); returns the bytes per memtile."""
         region = self.ddr[("weights", layer, image.c0)]
         piece = ceil(image.data.size / len(self.weight_tiles))
         if piece > op.nbytes:
             raise SimulationError(f"the weight image needs {piece} bytes per memtile, the "
                                   f"instruction moves {op.nbytes}")
         offsets = np.arange(image.data.size)
-        self.free(owner)
+        if not rest:
+            self.free(owner)
+        keep = np.ones(offsets.size, bool)
+        if part is not None:
+            keep = (offsets % piece >= part[0]) & (offsets % piece < part[1])
+            keep = ~keep if rest else keep
+        offsets = offsets[keep]
         self.write_memtile(offsets // piece, op.field("memtile") + offsets % piece,
-                           region.data, owner, "LOADW", tile_ids=self.weight_tiles)
+                           region.data[keep], owner, "LOADW", tile_ids=self.weight_tiles)
         return piece
 
     def load_resident(self, state: LayerState, op: aie2.InstructionOp) -> None:

@@ -463,7 +463,8 @@ def weight_prefetches(layers: list[aie2.LayerOp], array: AIE2Array) -> list[Pref
     for position, layer in enumerate(layers):
         for op in layer.instructions:
             if isinstance(op, aie2.LoadWOp) and op.field("ahead"):  # its first load
+                early = op.field("early", op.nbytes)  # (or its first part)
                 found.append(Prefetch(position, position - op.field("ahead"),
-                                      op.nbytes / array.ddr_load_bandwidth(),
-                                      layer.layer_name.data, op.nbytes))
+                                      early / array.ddr_load_bandwidth(),
+                                      layer.layer_name.data, early))
     return found
