@@ -180,3 +180,17 @@ def test_no_table2_cell_is_slower_with_overlap():
         ahead = compile_source(model, grid, options=CompileOptions(quantize=False,
                                                                    overlap="weights"))
         assert ahead.total_s <= alone.total_s
+
+
+@pytest.mark.parametrize("model,kib", [("tiny_cnn", 4), ("tiny_resnet", 4), ("tiny_resnet", 8)])
+def test_weights_partly_ahead_are_bit_exact(tmp_path, model, kib):
+    """Memtiles too small for a layer's weights beside the layer before it: part of them
+    loads ahead (``early`` bytes from ``early_at``), the rest with the layer."""
+    hardware = tmp_path / "hw.toml"
+    hardware.write_text(f"rows = 2\ncols = 2\n[memtile]\nbytes = {kib * 1024}\n")
+    result, x = compiled(model, str(hardware))
+    parts = [op for layer in layers_of(result) for op in layer.instructions
+             if isinstance(op, aie2.LoadWOp) and op.field("early")]
+    assert parts and all(0 < op.field("early") < op.nbytes for op in parts)
+    check_prefetches(layers_of(result), True, 8)
+    assert verify_compiled(result.module, result.weights, x).layers == len(layers_of(result))
