@@ -325,7 +325,7 @@ def cmd_table2(args: argparse.Namespace) -> int:
     for output in (args.json, args.report):
         if output:
             check_output(output)
-    cells = run_table2(args.jobs, models=args.models or None)
+    cells = run_table2(args.jobs, models=args.models or None, overlap=args.overlap)
     print(format_table2(cells))
     if args.json:
         write_json(args.json, cells)
@@ -518,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a subset of {' '.join(PAPER_MODELS)}")
     p.add_argument("--report", help="write the cells as a self-contained HTML chart, ours "
                                     "beside the paper's")
+    p.add_argument("--overlap", choices=OVERLAPS, default="none",
+                   help="weights: each cell with weights loaded under earlier layers "
+                        "(beyond the paper; see bsir compile --overlap)")
     p.set_defaults(run=cmd_table2)
 
     p = sub.add_parser("sweep", help="compile every configuration of a spec (TOML): "

@@ -64,10 +64,12 @@ PAPER_SCHEDULE: dict[tuple[str, int], tuple[float | None, float | None]] = {
 
 
 def _cells_for(model: str, sparse: bool, layers: bool = False,
-               cost_models: tuple[str, ...] = COST_MODELS) -> list[dict]:
+               cost_models: tuple[str, ...] = COST_MODELS, overlap: str = "none"
+               ) -> list[dict]:
     """The seven grids of one model, dense or sparse: the graph-level passes run once,
     the lowering once per grid (no quantization: the estimate does not depend on it).
-    With ``layers``, each cell also lists (name, seconds, op) of every layer."""
+    With ``layers``, each cell also lists (name, seconds, op) of every layer; with
+    ``overlap`` "weights", weights load under the layers before theirs."""
     built = build_model(model)
     ratio = SPARSITY if sparse else 0.0
     options = CompileOptions(sparsity=ratio, quantize=False)
@@ -78,7 +80,7 @@ def _cells_for(model: str, sparse: bool, layers: bool = False,
     cells = []
     for n in GRIDS:
         honest = compile_module(built.module.clone(), arrays, f"{n}x{n}", name=model,
-                                options=CompileOptions(quantize=False))
+                                options=CompileOptions(quantize=False, overlap=overlap))
         honest.sparsity = ratio
         for cost_model in cost_models:
             result = honest
@@ -105,10 +107,12 @@ def _cells_for(model: str, sparse: bool, layers: bool = False,
 
 
 def run_table2(jobs: int = 1, models: list[str] | None = None, layers: bool = False,
-               cost_models: tuple[str, ...] = COST_MODELS) -> list[dict]:
+               cost_models: tuple[str, ...] = COST_MODELS, overlap: str = "none"
+               ) -> list[dict]:
     """Every cell, dense and sparse, under each of ``cost_models``, in model then grid
-    order (with ``layers``, each layer's time too)."""
-    pairs = [(model, sparse, layers, cost_models) for model in (models or MODELS)
+    order (with ``layers``, each layer's time too; with ``overlap`` "weights", weights
+    loaded under earlier layers)."""
+    pairs = [(model, sparse, layers, cost_models, overlap) for model in (models or MODELS)
              for sparse in (False, True)]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
