@@ -110,26 +110,27 @@ def test_memory_coloring_keeps_the_prefetched_range_for_the_layers_it_runs_under
         assert weights in live
 
 
-def test_a_prefetch_whose_layer_does_not_wait_is_a_race():
-    result, x = compiled()
-    layers = layers_of(result)
-    _, layer, _ = prefetched(result)
+def drop_waits(layer, load):
     for op in loadwdms(layer):
         del op.properties["wait"]
-    with pytest.raises(PassFailedException, match="race: its LOADWDM does not wait"):
-        check_prefetches(layers, True, 8)
-    with pytest.raises(SimulationError, match="race"):
-        verify_compiled(result.module, result.weights, x)
 
 
-def test_a_wait_without_the_signal_deadlocks():
+def drop_signal(layer, load):
+    del load.properties["signal"]
+
+
+@pytest.mark.parametrize("break_lock,refused,caught", [
+    (drop_waits, "race: its LOADWDM does not wait", "race"),  # cores may read in flight
+    (drop_signal, "signals no lock", "deadlock"),              # the wait never ends
+])
+def test_a_prefetch_without_its_lock_is_refused_and_caught(break_lock, refused, caught):
     result, x = compiled()
     layers = layers_of(result)
-    _, _, load = prefetched(result)
-    del load.properties["signal"]
-    with pytest.raises(PassFailedException, match="signals no lock"):
+    _, layer, load = prefetched(result)
+    break_lock(layer, load)
+    with pytest.raises(PassFailedException, match=refused):
         check_prefetches(layers, True, 8)
-    with pytest.raises(SimulationError, match="deadlock"):
+    with pytest.raises(SimulationError, match=caught):
         verify_compiled(result.module, result.weights, x)
 
 
