@@ -50,7 +50,7 @@ split and subvolume (targets/aie2/schedule.py); the functional simulator
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from types import MappingProxyType
 
@@ -248,6 +248,13 @@ def _array_values(array: tiling.HardwareAttr) -> Mapping[str, int | str | tuple[
     """The fields of a module's array, read once (every instruction checks its locks
     and ranges against them)."""
     return MappingProxyType(array.as_dict())
+
+
+def prefetched_loads(layers: Sequence[LayerOp]) -> list[tuple[int, LoadWOp]]:
+    """Every weight load issued ahead, with the position of its layer among ``layers``
+    (it runs under the layer ``ahead`` positions before), in layer order."""
+    return [(position, op) for position, layer in enumerate(layers)
+            for op in layer.instructions if isinstance(op, LoadWOp) and op.field("ahead")]
 
 
 def _array_of(op: Operation) -> tiling.HardwareAttr | None:

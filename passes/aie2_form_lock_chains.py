@@ -136,12 +136,7 @@ def token_free_cycle(edges: set[tuple[int, int]], init: Sequence[int]) -> list[i
 
 def prefetches(layers: Sequence[aie2.LayerOp]) -> list[tuple[int, int, aie2.LoadWOp]]:
     """(position of the layer, layers ahead, its weight load) of every prefetch."""
-    found = []
-    for position, layer in enumerate(layers):
-        for op in layer.instructions:
-            if isinstance(op, aie2.LoadWOp) and op.field("ahead"):
-                found.append((position, op.field("ahead"), op))
-    return found
+    return [(position, op.field("ahead"), op) for position, op in aie2.prefetched_loads(layers)]
 
 
 def form_prefetch_locks(layers: Sequence[aie2.LayerOp], locks_per_memtile: int) -> None:

@@ -289,10 +289,12 @@ class Simulator:
         for arg, array in zip(args, inputs, strict=True):
             self.host_write_input(arg, np.asarray(array))
         ops = list(self.graph.block.ops)
-        layers = [op for op in ops if isinstance(op, aie2.LayerOp)]
+        issued = prefetches_by_layer([op for op in ops if isinstance(op, aie2.LayerOp)])
+        position = 0
         for index, op in enumerate(ops):
             if isinstance(op, aie2.LayerOp):
-                self.issue_prefetches(layers, layers.index(op))
+                self.issue_prefetches(issued.get(position, []))
+                position += 1
                 self.run_layer(index, op)
                 if observe is not None:
                     observe(op, self.read_back(op))
@@ -481,21 +483,18 @@ class Simulator:
             if placed not in live:  # its range went to another tensor
                 self.free(owner)
 
-    def issue_prefetches(self, layers: list[aie2.LayerOp], position: int) -> None:
-        """Before the layer at ``position`` runs, the weight loads issued under it (a
-        later layer's, ``ahead``) land, at once: the harshest order the locks allow, so
-        a prefetch into bytes a layer still uses is caught."""
-        for later in layers[position + 1:]:
-            for op in later.instructions:
-                if isinstance(op, aie2.LoadWOp) and op.field("ahead") \
-                        and layers.index(later) - op.field("ahead") == position:
-                    name = later.layer_name.data
-                    try:
-                        self.prefetch(later, op)
-                    except SimulationError as error:
-                        raise LayerSimulationError(
-                            f"layer '{name}': {describe(op)} (ahead): {error.message}",
-                            op_location(op)) from None
+    def issue_prefetches(self, loads: list[tuple[aie2.LayerOp, aie2.InstructionOp]]
+                         ) -> None:
+        """Before a layer runs, the weight loads issued under it (later layers',
+        ``ahead``) land, at once: the harshest order the locks allow, so a prefetch into
+        bytes a layer still uses is caught."""
+        for later, op in loads:
+            try:
+                self.prefetch(later, op)
+            except SimulationError as error:
+                raise LayerSimulationError(
+                    f"layer '{later.layer_name.data}': {describe(op)} (ahead): "
+                    f"{error.message}", op_location(op)) from None
 
     def prefetch(self, layer: aie2.LayerOp, op: aie2.InstructionOp) -> None:
         """A weight load issued ahead: the first pass's band lands in the memtiles and
@@ -1112,6 +1111,16 @@ class Simulator:
             tiles, address = self.sums_address(state, core, chunk, op.field("memtile"))
             self.write_memtile(tiles, address, data, self.sums_id(state),
                                f"core {core[0]},{core[1]}")
+
+
+def prefetches_by_layer(layers: list[aie2.LayerOp]
+                        ) -> dict[int, list[tuple[aie2.LayerOp, aie2.InstructionOp]]]:
+    """The weight loads issued ahead, by the position of the layer they are issued
+    under."""
+    issued: dict[int, list[tuple[aie2.LayerOp, aie2.InstructionOp]]] = {}
+    for position, op in aie2.prefetched_loads(layers):
+        issued.setdefault(position - op.field("ahead"), []).append((layers[position], op))
+    return issued
 
 
 def whole(value: SSAValue) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -460,11 +460,9 @@ class Prefetch:
 def weight_prefetches(layers: list[aie2.LayerOp], array: AIE2Array) -> list[Prefetch]:
     """The weight loads issued ahead, in layer order."""
     found = []
-    for position, layer in enumerate(layers):
-        for op in layer.instructions:
-            if isinstance(op, aie2.LoadWOp) and op.field("ahead"):  # its first load
-                early = op.field("early", op.nbytes)  # (or its first part)
-                found.append(Prefetch(position, position - op.field("ahead"),
-                                      early / array.ddr_load_bandwidth(),
-                                      layer.layer_name.data, early))
+    for position, op in aie2.prefetched_loads(layers):  # its first load (or part of it)
+        early = op.field("early", op.nbytes)
+        found.append(Prefetch(position, position - op.field("ahead"),
+                              early / array.ddr_load_bandwidth(),
+                              layers[position].layer_name.data, early))
     return found
