@@ -32,9 +32,8 @@ runs under; a layer that loads its weights band by band prefetches its first ban
 the range joins those layers' ``live`` lists. Where no layer before leaves room for all
 of them, the longest part that fits loads early (``early`` bytes a memtile, from
 ``early_at`` in its share) and the rest when the layer starts, into space the layers
-before it free. A layer streamed
-through DDR (it lays out the memtiles itself) and a prefetch across such a layer are left
-as they are.
+before it free. A layer streamed through DDR (it lays out the memtiles itself) and a
+prefetch across such a layer are left as they are.
 """
 
 from __future__ import annotations

@@ -21,10 +21,9 @@ Rules:
   in schedule order. Fabric reprogramming and synchronisation are not counted.
 - Beyond the paper (``--overlap weights``): a weight load issued ``ahead`` (its first
   COUT band's, when it loads several) runs on its memtiles' weight channel while the
-  cores of the layers before its own compute (their
-  DDR transfers keep the channels to themselves), prefetches one after another in
-  layer order; what is left when its layer starts loads then, beside the layer's other
-  loads. The network is then a schedule: each layer starts when the one before ends,
+  cores of the layers before its own compute (their DDR transfers keep the channels to
+  themselves), prefetches one after another in layer order; what is left when its layer
+  starts loads then, beside the layer's other loads. The network is then a schedule: each layer starts when the one before ends,
   and the network's time is when the last one ends. Under the paper's estimator
   (``cost_model="paper"``) nothing overlaps.
 """
