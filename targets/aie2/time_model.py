@@ -23,9 +23,9 @@ Rules:
   COUT band's, when it loads several) runs on its memtiles' weight channel while the
   cores of the layers before its own compute (their DDR transfers keep the channels to
   themselves), prefetches one after another in layer order; what is left when its layer
-  starts loads then, beside the layer's other loads. The network is then a schedule: each layer starts when the one before ends,
-  and the network's time is when the last one ends. Under the paper's estimator
-  (``cost_model="paper"``) nothing overlaps.
+  starts loads then, beside the layer's other loads. The network is then a schedule:
+  each layer starts when the one before ends, and the network's time is when the last
+  one ends. Under the paper's estimator (``cost_model="paper"``) nothing overlaps.
 """
 
 from __future__ import annotations
