@@ -8,11 +8,12 @@ from bsir.weights import materialize
 
 
 def compiled(model: str, grid: str = "2x2", sparsity: float = 0.0,
-             cost_model: str = "honest") -> CompileResult:
+             cost_model: str = "honest", overlap: str = "none") -> CompileResult:
     """``model`` (built-in, seed 0) compiled onto ``grid``."""
     built = build_model(model)
     return compile_module(built.module, materialize(built.specs, 0), grid,
-                          options=CompileOptions(sparsity=sparsity, cost_model=cost_model))
+                          options=CompileOptions(sparsity=sparsity, cost_model=cost_model,
+                                                 overlap=overlap))
 
 
 def small_table2_cells() -> list[dict]:

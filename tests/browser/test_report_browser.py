@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 import pytest
 from chromium import CHROMIUM_FLAGS, chromium_path
@@ -158,6 +159,21 @@ def test_the_layer_table_sorts_and_zooms(resnet50_runs, open_page, tmp_path):
     page.locator("#layers-section th[data-key='total']").click()
     page.locator("#layers-section tbody tr").first.click()
     assert page.locator("#timeline rect.bar").count() == len(slowest.events)
+
+
+def test_weights_loaded_ahead_show_in_the_table_and_under_earlier_layers(open_page,
+                                                                         tmp_path):
+    result = compiled("tiny_resnet", "2x2", overlap="weights")
+    path = tmp_path / "overlap.html"
+    write_report(str(path), [("weights ahead", result)])
+    page = open_page(path)
+    assert page.locator("#layers-section th[data-key='hidden_ddr']").count() == 1
+    under = next(layer for layer in result.timing.layers
+                 if any(event.name.endswith("(ahead)") for event in layer.events))
+    name = page.locator("td", has_text=re.compile(f"^{re.escape(under.name)}$"))
+    row = page.locator("#layers-section tbody tr").filter(has=name).first
+    row.click()  # its timeline draws the prefetches it runs beneath
+    assert page.locator("#timeline rect.bar").count() == len(under.events)
 
 
 def test_table2_report_draws_ours_beside_the_papers(open_page, tmp_path):

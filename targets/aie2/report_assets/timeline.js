@@ -176,7 +176,10 @@
     const share = v => `${fmtUs(v)} (${(100 * v / Math.max(layer.total, 1e-12)).toFixed(0)} %)`;
     return [`${layer.name} \u00b7 ${layer.op}`, [
       ["split", layer.split || "-"], ["total", fmtUs(layer.total)],
-      ["DDR", share(layer.ddr)], ["memtile\u2194core", share(layer.memtile_core)],
+      ["DDR", share(layer.ddr)],
+      ...(layer.hidden_ddr ? [["DDR hidden under earlier layers", fmtUs(layer.hidden_ddr)]]
+        : []),
+      ["memtile\u2194core", share(layer.memtile_core)],
       ["compute", share(layer.compute)],
       ["paced by", layer.binds || "-"],
       ...Object.entries(layer.busy || {}).map(([stage, us]) => [`${stage} busy`, fmtUs(us)]),
@@ -351,6 +354,8 @@
        show: x => (x.macs ? x.macs_computed / x.macs : 1).toFixed(3)},
       {key: "binds", label: "paced by", text: true, value: x => x.binds || ""},
       {key: "ddr", label: "DDR \u00b5s", ...us("ddr")},
+      ...(r.layers.some(l => l.hidden_ddr) ? [
+        {key: "hidden_ddr", label: "hidden DDR \u00b5s", ...us("hidden_ddr")}] : []),
       // each stage's own busy time (streamed stages overlap, so they can add to more
       // than the total), not the time attributed to the stage that paces a group
       ...["LOADWDM", "LOADFM", "COMP", "WRITEFM"].map(stage => ({
