@@ -200,15 +200,8 @@ class InstructionOp(IRDLOperation):
             raise VerifyException("only a weight load (aie2.loadw) is issued 'ahead'")
         if self.field("ahead") < 0:
             raise VerifyException("'ahead' counts layers: it is at least 0")
-        if "early" in self.properties and not (
-                self.field("ahead") and 0 < self.field("early") < self.nbytes):
-            raise VerifyException("'early' is the part of a weight load issued ahead that "
-                                  "loads then: more than 0 bytes, fewer than all")
-        if "early_at" in self.properties and not (
-                "early" in self.properties
-                and 0 <= self.field("early_at") <= self.nbytes - self.field("early")):
-            raise VerifyException("'early_at' places the part loaded ahead ('early') inside "
-                                  "the weight load's bytes")
+        tiling.check_early_part({key: self.field(key) for key in tiling.PREFETCH_FIELDS
+                                 if key in self.properties}, self.nbytes)
         if "signal" in self.properties and not isinstance(self, LoadWOp):
             raise VerifyException("only a weight load (aie2.loadw) signals a memtile lock")
         if "wait" in self.properties and not isinstance(self, LoadWDMOp):

@@ -63,6 +63,25 @@ ARRAY_ATTR = "tiling.array"
 PACKED_WEIGHTS_ATTR = "tiling.packed_weights"
 """Module attribute: the ``.npz`` of the compacted (packed) block-sparse weights."""
 
+PREFETCH_FIELDS = ("ahead", "early", "early_at")
+"""A weight prefetch's fields: the layers it runs ahead, and the part that does (bytes a
+memtile, from an offset in its share) where not all of it does."""
+
+
+def check_early_part(fields: dict[str, int], nbytes: int) -> None:
+    """Raise unless a weight load's ``early`` part (of ``nbytes`` a memtile, at
+    ``early_at``) belongs to a load issued ``ahead`` and lies inside its bytes; a
+    transfer and the instruction that implements it check the same."""
+    early = fields.get("early")
+    if early is not None and not (fields.get("ahead") and 0 < early < nbytes):
+        raise VerifyException("'early' is the part of a weight load issued ahead that loads "
+                              "then: more than 0 bytes, fewer than all")
+    if "early_at" in fields and (early is None
+                                 or not 0 <= fields["early_at"] <= nbytes - early):
+        raise VerifyException("'early_at' places the part loaded ahead ('early') inside the "
+                              "weight load's bytes")
+
+
 TRANSFER_KINDS = ("load", "loadw", "to_cores", "weights_to_cores", "from_cores", "store",
                   "spill")
 
@@ -330,21 +349,26 @@ class TransferOp(IRDLOperation):
     assembly_format = "attr-dict"
 
     def __init__(self, kind: str, tensor: str, nbytes: int, count: int,
-                 address: int | None = None, ahead: int = 0):
+                 address: int | None = None):
         properties: dict[str, Attribute] = {
             "kind": StringAttr(kind), "tensor": StringAttr(tensor),
             "bytes": i64_attr(int(nbytes)), "count": i64_attr(int(count)),
         }
         if address is not None:
             properties["address"] = i64_attr(int(address))
-        if ahead:
-            properties["ahead"] = i64_attr(int(ahead))
         super().__init__(properties=properties)
 
     @property
     def layers_ahead(self) -> int:
         """How many layers early a weight prefetch is issued (0: with its layer)."""
         return self.ahead.value.data if self.ahead is not None else 0
+
+    @property
+    def prefetch(self) -> dict[str, int]:
+        """``ahead``, ``early`` and ``early_at``, those the transfer has (the fields the
+        instruction that implements it carries)."""
+        return {key: attr.value.data for key in PREFETCH_FIELDS
+                if isinstance(attr := self.properties.get(key), IntegerAttr)}
 
     @property
     def memtile_address(self) -> int | None:
@@ -372,15 +396,7 @@ class TransferOp(IRDLOperation):
             if self.layers_ahead < 1:
                 raise VerifyException("a prefetched weight load is issued at least 1 layer "
                                       "ahead")
-        if self.early is not None and (self.ahead is None
-                                       or not 0 < self.early.value.data < self.nbytes):
-            raise VerifyException("'early' is the part of a prefetched weight load that "
-                                  "loads ahead: more than 0 bytes, fewer than all")
-        if self.early_at is not None and (
-                self.early is None
-                or not 0 <= self.early_at.value.data <= self.nbytes - self.early.value.data):
-            raise VerifyException("'early_at' places the part loaded ahead ('early') inside "
-                                  "the weight load's bytes")
+        check_early_part(self.prefetch, self.nbytes)
 
 
 @irdl_op_definition

@@ -145,12 +145,9 @@ def lower_layer(layer: tiling.LayerOp, array: AIE2Array,
                                      iter=passes))
         epilogue.append(aie2.WriteOp("ddr", memtile=out_base, bytes=out_dist.tile_bytes,
                                      iter=passes))
-    if w_band:  # a prefetch says how many layers early it is issued
-        ahead = {"ahead": loadw[0].layers_ahead} if loadw[0].layers_ahead else {}
-        for part in ("early", "early_at"):  # the part loaded ahead, where not all is
-            if part in loadw[0].properties:
-                ahead[part] = loadw[0].properties[part].value.data  # type: ignore[attr-defined]
-        loads.append(aie2.LoadWOp("ddr", memtile=w_addr, bytes=w_band, iter=passes, **ahead))
+    if w_band:  # a prefetch says how many layers early it is issued, and what part
+        loads.append(aie2.LoadWOp("ddr", memtile=w_addr, bytes=w_band, iter=passes,
+                                  **loadw[0].prefetch))
     out = prologue + loads
     split = Split.of(layer)
     groups = stream_groups(shape, sub, ddr, split.row_parts)

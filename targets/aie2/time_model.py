@@ -411,12 +411,13 @@ def time_network(module: ModuleOp, cost_model: str = "honest",
     graph = only_graph(module)
     ops = [op for op in graph.block.ops if isinstance(op, aie2.LayerOp)]
     prefetches = [] if cost_model == "paper" else weight_prefetches(ops, array)
+    by_layer = {prefetch.layer: prefetch for prefetch in prefetches}
     layers, t = [], 0.0
     for position, op in enumerate(ops):
         macs, density = op_macs(op.inner)
         if op.keeps_zeros is not None:  # run with its zeros: every MAC computed
             density = 1.0
-        mine = next((p for p in prefetches if p.layer == position), None)
+        mine = by_layer.get(position)
         timed = time_layer(op, array, t, (macs, round(macs * density)), cost_model,
                            mine.done_s if mine is not None else 0.0)
         layers.append(timed)
