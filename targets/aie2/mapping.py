@@ -1131,9 +1131,17 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
     longer), then streams the input its block reads (every input channel, when the
     layer has no groups; a pool or element-wise layer's core the channels it writes;
     with a fused addition, the residual of its outputs) at least once and computes its
-    MACs, overlapped at best."""
+    MACs, overlapped at best. Weights and input move at the link's rate divided by the
+    cores that take turns on their channel under the split's plain channel plan (partial
+    sums through the memtile add streams, so their plan shares no fewer)."""
     band_hw = (ceil(band.out_hw[0] / ddr.h_passes), band.out_hw[1])
-    link, rate = array.link_bandwidth(), array.macs_per_second
+    rate = array.macs_per_second
+    try:
+        shares = split_plan(band, array, split).shares
+    except BsirError:  # the option fails when costed; any floor will do
+        shares = UNSHARED
+    in_link = array.link_bandwidth() / shares.loadfm
+    w_link = array.link_bandwidth() / shares.loadwdm
     per_position = band.cin * band.inputs if band.groups == 1 else 0
 
     def read(axis: int, o0: int, o1: int) -> int:
@@ -1148,13 +1156,13 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
     cols = {w: read(1, *w) for _, w, _ in blocks}
     if not band.weighted:  # its input, the channels it writes, at least once
         for h, w, (c0, c1) in blocks:
-            slowest = max(slowest, rows[h] * cols[w] * (c1 - c0) * band.inputs / link)
+            slowest = max(slowest, rows[h] * cols[w] * (c1 - c0) * band.inputs / in_link)
         return ddr.passes * slowest
-    channels = {c: (band.weight_bytes(*c) / link, band.peak_rate(*c)) for _, _, c in blocks}
+    channels = {c: (band.weight_bytes(*c) / w_link, band.peak_rate(*c)) for _, _, c in blocks}
     for (h0, h1), (w0, w1), c in blocks:
         load_s, peak = channels[c]
         streamed = (rows[h0, h1] * cols[w0, w1] * per_position
-                    + band.residual_bytes(h1 - h0, w1 - w0, c[1] - c[0])) / link
+                    + band.residual_bytes(h1 - h0, w1 - w0, c[1] - c[0])) / in_link
         slowest = max(slowest, load_s + max(peak * (h1 - h0) * (w1 - w0) / rate, streamed))
     return ddr.passes * slowest
 
