@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from collections.abc import Callable
@@ -67,19 +66,6 @@ def from_parse_error(error: ParseError) -> BsirError:
     lines = str(error.msg).strip().splitlines()
     message = lines[0] if lines else "parse error"
     return BsirError(message, f"{where.file}:{where.line}:{where.col}")
-
-
-def as_command(main: Callable[[], int]) -> Callable[[], int]:
-    """A tool's ``main`` as its installed command, a process of its own: what its imports
-    built lives as long as the process, so the garbage collector is told not to scan it
-    again (``gc.freeze``; a compile allocates enough to trigger a full collection)."""
-
-    def command() -> int:
-        gc.freeze()
-        return main()
-
-    command.__doc__ = main.__doc__
-    return command
 
 
 def guarded_main(tool: str, body: Callable[[], int | None]) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
-from bsir.diagnostics import BsirError, MappingError, UsageError, as_command, guarded_main
+from bsir.diagnostics import BsirError, MappingError, UsageError, guarded_main
 from bsir.dialects import tg
 from bsir.dialects.tg import WEIGHTS_ATTR, only_graph
 from bsir.files import check_output, file_run, note_input, write_json
@@ -577,8 +577,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return guarded_main(TOOL, body)
 
 
-command = as_command(main)
-"""The installed ``bsir`` console script."""
-
 if __name__ == "__main__":
-    sys.exit(command())
+    sys.exit(main())

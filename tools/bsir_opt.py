@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from bsir.diagnostics import BsirError, UsageError, as_command, guarded_main
+from bsir.diagnostics import BsirError, UsageError, guarded_main
 from bsir.driver.pipeline import apply_pipeline, parse_pipeline, pass_options
 from bsir.files import FileSafetyError, check_output, file_run, note_input, write_text
 from bsir.ir import parse_module, verify_module
@@ -187,8 +187,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return guarded_main(TOOL, lambda: BsirOptMain(argv).run())
 
 
-command = as_command(main)
-"""The installed ``bsir-opt`` console script."""
-
 if __name__ == "__main__":
-    sys.exit(command())
+    sys.exit(main())

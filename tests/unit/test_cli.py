@@ -100,6 +100,21 @@ def test_console_scripts_exit_codes_without_traceback(tmp_path):
     assert "error:" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.parametrize("entry", ["bsir", "bsir_opt"])
+def test_entry_points_freeze_what_the_tool_imports(entry, tmp_path):
+    """The console scripts import their tool with the collector off, freeze it and
+    collect the rest less often; the tool still runs and reports its exit code."""
+    (tmp_path / "empty.mlir").write_text("builtin.module {}\n")
+    argv = ["bsir", "models"] if entry == "bsir" else ["bsir-opt", str(tmp_path / "empty.mlir")]
+    code = (f"import gc, sys; from bsir.tools.commands import {entry}, YOUNG_OBJECTS; "
+            f"sys.argv = {argv!r}; rc = {entry}(); "
+            "print(gc.isenabled(), gc.get_freeze_count() > 1000, "
+            "gc.get_threshold()[0] == YOUNG_OBJECTS, file=sys.stderr); sys.exit(rc)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.split() == ["True", "True", "True"]
+
+
 def test_exported_ir_is_a_fixed_point_of_bsir_opt(tmp_path, capsys):
     ir = tmp_path / "i.mlir"
     run_cli(capsys, "export", "inception_v3", "-o", str(ir), "--no-weights")
