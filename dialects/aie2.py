@@ -188,51 +188,56 @@ class InstructionOp(IRDLOperation):
             raise VerifyException(
                 f"unknown phase '{self.phase.data}' ({', '.join(PHASES)}; a streamed phase "
                 f"may name its input-channel chunk: {', '.join(CHUNK_PHASES)})")
-        if self.iterations < 1 or self.repeats < 1 or self.shares < 1:
+        # every integer field read once (a network has thousands of instructions)
+        given = {key: attr.value.data for key, attr in self.properties.items()
+                 if isinstance(attr, IntegerAttr)}
+        iterations, repeats = given.get("iter", 0), given.get("repeat", 1)
+        nbytes = given.get("bytes", 0)
+        if iterations < 1 or repeats < 1 or given.get("share", 1) < 1:
             raise VerifyException("iter, repeat and share must be at least 1")
-        if self.nbytes < 0 or self.field("macs") < 0:
+        if nbytes < 0 or given.get("macs", 0) < 0:
             raise VerifyException("bytes and macs must be non-negative")
-        if not 0 <= self.moved_bytes <= self.nbytes * self.iterations * self.repeats:
+        moved = given.get("moved", nbytes * iterations * repeats)
+        if not 0 <= moved <= nbytes * iterations * repeats:
             raise VerifyException(
-                f"moved {self.moved_bytes} must be in 0..bytes x iter x repeat "
-                f"({self.nbytes * self.iterations * self.repeats})")
-        if self.field("ahead") and not isinstance(self, LoadWOp):
+                f"moved {moved} must be in 0..bytes x iter x repeat "
+                f"({nbytes * iterations * repeats})")
+        if given.get("ahead", 0) and not isinstance(self, LoadWOp):
             raise VerifyException("only a weight load (aie2.loadw) is issued 'ahead'")
-        if self.field("ahead") < 0:
+        if given.get("ahead", 0) < 0:
             raise VerifyException("'ahead' counts layers: it is at least 0")
-        tiling.check_early_part({key: self.field(key) for key in tiling.PREFETCH_FIELDS
-                                 if key in self.properties}, self.nbytes)
-        if "signal" in self.properties and not isinstance(self, LoadWOp):
+        tiling.check_early_part({key: given[key] for key in tiling.PREFETCH_FIELDS
+                                 if key in given}, nbytes)
+        if "signal" in given and not isinstance(self, LoadWOp):
             raise VerifyException("only a weight load (aie2.loadw) signals a memtile lock")
-        if "wait" in self.properties and not isinstance(self, LoadWDMOp):
+        if "wait" in given and not isinstance(self, LoadWDMOp):
             raise VerifyException("only aie2.loadwdm waits on a memtile lock")
         array = _array_of(self)
         if array is None:
             return
         values = _array_values(array)
         for key in ("signal", "wait"):
-            if key in self.properties \
-                    and not 0 <= self.field(key) < values["locks_per_memtile"]:
+            if key in given and not 0 <= given[key] < values["locks_per_memtile"]:
                 raise VerifyException(
-                    f"{key} lock {self.field(key)} is outside the memtile's "
+                    f"{key} lock {given[key]} is outside the memtile's "
                     f"0..{values['locks_per_memtile'] - 1}")
         locks = values["locks_per_core"]
         for key in ("acquire", "release"):
-            lock = self.field(key, NO_LOCK)
+            lock = given.get(key, NO_LOCK)
             if not NO_LOCK <= lock < locks:
                 raise VerifyException(f"{key} lock {lock} is outside the core's 0..{locks - 1}")
-        if "memtile" in self.properties:
-            start = self.field("memtile")
-            end = start + self.field("extent", self.nbytes)
+        if "memtile" in given:
+            start = given["memtile"]
+            end = start + given.get("extent", nbytes)
             if start < 0 or end > values["memtile_bytes"]:
                 raise VerifyException(
                     f"memtile range [{start}, {end}) is outside the "
                     f"{values['memtile_bytes']}-byte memtile")
-        if "core" in self.properties:
-            end = self.field("core") + self.nbytes
-            if self.field("core") < 0 or end > values["core_memory"]:
+        if "core" in given:
+            end = given["core"] + nbytes
+            if given["core"] < 0 or end > values["core_memory"]:
                 raise VerifyException(
-                    f"core range [{self.field('core')}, {end}) is outside the "
+                    f"core range [{given['core']}, {end}) is outside the "
                     f"{values['core_memory']}-byte core memory")
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.context import Context
@@ -34,8 +35,6 @@ from bsir.passes.aie2_form_lock_chains import Aie2FormLockChainsPass
 from bsir.passes.convert_tg_to_tiling import ConvertTgToTilingPass
 from bsir.passes.convert_tiling_to_aie2 import ConvertTilingToAie2Pass
 from bsir.passes.tg_fold_batchnorm import TgFoldBatchnormPass
-from bsir.passes.tg_quantize import TgQuantizePass
-from bsir.passes.tg_sparsify import TgSparsifyPass
 from bsir.passes.tg_split_global_pool import TgSplitGlobalPoolPass
 from bsir.passes.tiling_color_memtiles import TilingColorMemtilesPass
 from bsir.passes.tiling_compact_weights import TilingCompactWeightsPass
@@ -49,6 +48,9 @@ from bsir.weights import (
     ir_location,
     load_weights,
 )
+
+if TYPE_CHECKING:
+    from bsir.passes.tg_quantize import TgQuantizePass
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ def front_passes(options: CompileOptions) -> list[ModulePass]:
     split large global pools."""
     passes: list[ModulePass] = []
     if options.sparsity > 0 or options.overrides:
+        from bsir.passes.tg_sparsify import TgSparsifyPass  # imported only when asked
+
         passes.append(TgSparsifyPass(block=tuple(options.block), ratio=float(options.sparsity),
                                      criterion=options.criterion, skip_first=True,
                                      overrides=options.overrides, report=False))
@@ -120,6 +124,8 @@ def compile_passes(options: CompileOptions, array: AIE2Array, hardware: str = ""
 
 
 def _quantize_pass(options: CompileOptions) -> TgQuantizePass:
+    from bsir.passes.tg_quantize import TgQuantizePass  # only when quantizing
+
     quantize = TgQuantizePass(calibration=options.calibration_file, samples=1,
                               seed=options.seed)
     if options.calibration is not None:
