@@ -5,11 +5,13 @@ time model and lower bound."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from math import ceil
 
 import numpy as np
+
+from bsir.frozen import hash_once, state_without_hash
 
 BIAS_BYTES = 4
 PARTIAL_SUM_BYTES = 4
@@ -137,13 +139,9 @@ class LayerShape:
     channel_map: tuple[int, ...] | None = None  # input channel of each output channel
     residual: bool = False         # an addition fused in: an output-shaped input added
 
-    def __hash__(self) -> int:
-        # computed once: the mapper's memo tables look shapes up many thousands of times
-        cached = self.__dict__.get("_hash")
-        if cached is None:
-            cached = hash(tuple(getattr(self, f.name) for f in fields(self)))
-            object.__setattr__(self, "_hash", cached)
-        return cached
+    # the mapper's memo tables look shapes up many thousands of times
+    __hash__ = hash_once
+    __getstate__ = state_without_hash
 
     def gate_bytes(self, channels: int) -> int:
         """Bytes of the gate a core's tile of ``channels`` channels reads with its input."""

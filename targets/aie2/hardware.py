@@ -51,6 +51,7 @@ from xdsl.utils.exceptions import PassFailedException
 from bsir.diagnostics import BsirError
 from bsir.dialects import tiling
 from bsir.files import note_input
+from bsir.frozen import hash_once, state_without_hash
 
 KIB = 1024
 GIB_PER_GB = 2**30 / 1e9
@@ -101,6 +102,10 @@ class AIE2Array:
     shim_s2mm: int = 2
     memtile_bds: int = 48
     core_bds: int = 16
+
+    # a key of most of the mapper's memo tables
+    __hash__ = hash_once
+    __getstate__ = state_without_hash
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []

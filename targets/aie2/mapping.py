@@ -32,6 +32,7 @@ import numpy as np
 
 from bsir.diagnostics import BsirError
 from bsir.dialects import tiling
+from bsir.frozen import hash_once, state_without_hash
 from bsir.targets.aie2.bound import covered, layer_bound
 from bsir.targets.aie2.channels import ChannelPlan, layer_plan
 from bsir.targets.aie2.cost import UNSHARED, Shares, group_time, on_array_s
@@ -71,6 +72,10 @@ class Split:
     #                                  parts, the bounds of the channel slices, the last
     #                                  repeated to one entry per row
     parts: int = 1                   # output-row parts of a "w" split (see above)
+
+    # a key of the search's memo tables
+    __hash__ = hash_once
+    __getstate__ = state_without_hash
 
     @staticmethod
     def of(layer: tiling.MappedLayer) -> Split:
@@ -1152,13 +1157,14 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
     slowest = 0.0
     blocks = _busy_blocks(split, band_hw, band.cout, array.rows, array.cols)
     # cores share row, column and channel ranges: each is worked out once
-    rows = {h: read(0, *h) for h, _, _ in blocks}
-    cols = {w: read(1, *w) for _, w, _ in blocks}
+    rows = {h: read(0, *h) for h in {h for h, _, _ in blocks}}
+    cols = {w: read(1, *w) for w in {w for _, w, _ in blocks}}
     if not band.weighted:  # its input, the channels it writes, at least once
         for h, w, (c0, c1) in blocks:
             slowest = max(slowest, rows[h] * cols[w] * (c1 - c0) * band.inputs / in_link)
         return ddr.passes * slowest
-    channels = {c: (band.weight_bytes(*c) / w_link, band.peak_rate(*c)) for _, _, c in blocks}
+    channels = {c: (band.weight_bytes(*c) / w_link, band.peak_rate(*c))
+                for c in {c for _, _, c in blocks}}
     for (h0, h1), (w0, w1), c in blocks:
         load_s, peak = channels[c]
         streamed = (rows[h0, h1] * cols[w0, w1] * per_position

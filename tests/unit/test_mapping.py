@@ -292,3 +292,20 @@ def test_candidates_list_the_subvolume_fields_in_order():
     # the search builds its candidates as plain tuples (most are never costed): their
     # order must stay the Subvolume's
     assert tuple(f.name for f in dataclasses.fields(Subvolume)) == CANDIDATE_FIELDS
+
+
+def test_memo_keys_hash_once_and_pickle_without_it():
+    """Shapes, arrays and splits keep their hash (memo keys), equal objects hash equal,
+    and a pickle carries no hash (string hashes differ between processes)."""
+    import pickle
+
+    from bsir.targets.aie2.geometry import LayerShape
+    from bsir.targets.aie2.hardware import AIE2Array
+    from bsir.targets.aie2.mapping import Split
+
+    for key in (AIE2Array(), Split("w", (0, 8, 16), (0, 32, 64)),
+                LayerShape("conv", in_hw=(8, 8), cin=16, out_hw=(8, 8), cout=32, kernel=(3, 3))):
+        kept = hash(key)
+        assert key.__dict__["_hash"] == kept
+        copy = pickle.loads(pickle.dumps(key))
+        assert "_hash" not in copy.__dict__ and copy == key and hash(copy) == kept
