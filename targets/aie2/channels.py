@@ -305,7 +305,7 @@ def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool =
         raise ChannelBudgetError(shim_name(0), "MM2S channels", loads_in, a.shim_mm2s)
     if ddr_store > a.shim_s2mm:
         raise ChannelBudgetError(shim_name(0), "S2MM channels", ddr_store, a.shim_s2mm)
-    cols_per_memtile = ceil(a.cols / len(a.activation_memtiles))
+    cols_per_memtile = a.columns_per_memtile
     broadcast_input = broadcast_input and mode != "h"  # "h": every core its own rows
     if broadcast_input:
         loadfm = (cols_per_memtile if mode == "w" else 1) * parts

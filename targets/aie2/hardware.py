@@ -148,6 +148,12 @@ class AIE2Array:
             return tuple(range(self.cols))
         return tuple(range(0, self.cols, 2))
 
+    @property
+    def columns_per_memtile(self) -> int:
+        """The most core columns one activation memtile serves (:meth:`column_memtile`
+        deals the columns out in even runs)."""
+        return math.ceil(self.cols / len(self.activation_memtiles))
+
     def column_memtile(self, col: int) -> int:
         """Index among :attr:`activation_memtiles` of the memtile serving core column
         ``col`` (its streams, the activations of its columns)."""

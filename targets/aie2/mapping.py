@@ -152,8 +152,20 @@ class Split:
 def _core_blocks(split: Split, band_hw: tuple[int, int], channels: int, rows: int, cols: int
                  ) -> tuple[tuple[tuple[int, int], tuple[int, int], tuple[int, int]], ...]:
     slices = [split._row_slice(band_hw[0], row) for row in range(rows)]
-    return tuple(split._block(band_hw, channels, row_slice, col)
-                 for row_slice in slices for col in range(cols))
+    if split.column_mode == "cout":  # every core its own channels: no shortcut
+        return tuple(split._block(band_hw, channels, row_slice, col)
+                     for row_slice in slices for col in range(cols))
+    # "w" and "h": a core row's block differs from column to column only in its columns
+    idle = ((0, 0), (0, 0), (0, 0))
+    blocks = []
+    columns = [(split.col_bounds[col], split.col_bounds[col + 1]) for col in range(cols)]
+    for row_slice in slices:
+        if row_slice is None:
+            blocks += [idle] * cols
+            continue
+        h, _, c = split._block(band_hw, channels, row_slice, 0)
+        blocks += [(h, w, c) for w in columns]
+    return tuple(blocks)
 
 
 @dataclass(frozen=True)
@@ -791,8 +803,7 @@ class SumsLayout:
     @cached_property
     def tile_bytes(self) -> int:
         """Bytes on the busiest memtile."""
-        served = [self.memtile_of(c) for c in range(self.array.cols)]
-        return max(served.count(t) for t in set(served)) * self.array.rows * self.region_bytes
+        return self.array.columns_per_memtile * self.array.rows * self.region_bytes
 
     def locate(self, row: int, col: int, hh: np.ndarray, ww: np.ndarray, cc: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
