@@ -72,6 +72,11 @@ class Executor:
             tg.FlattenOp: lambda op, a: a[0].reshape(tg.tensor_shape(op.output)),
             tg.ReshapeOp: lambda op, a: a[0].reshape(tg.tensor_shape(op.output)),
             tg.BatchNormOp: lambda op, a: layers.batch_norm_float(*a, op.eps),
+            tg.TransposeOp: lambda op, a: np.ascontiguousarray(np.transpose(a[0], op.axes)),
+            tg.SliceOp: self._slice,
+            tg.SoftmaxOp: lambda op, a: layers.softmax_float(a[0]),
+            tg.LayerNormOp: lambda op, a: layers.layer_norm_float(*a, op.eps),
+            tg.BatchMatmulOp: lambda op, a: np.matmul(a[0], a[1]),
             tg.QuantizeOp: lambda op, a: quant.quantize(a[0], op.fix_position),
             tg.DequantizeOp: lambda op, a: quant.dequantize(a[0], op.fix_position),
         }
@@ -219,6 +224,10 @@ class Executor:
         parts = [quant.requantize(a, fix, out) for a, fix in zip(
             args, op.quant.input_positions, strict=True)]
         return np.concatenate(parts, axis=axis)
+
+    def _slice(self, op: tg.SliceOp, args) -> np.ndarray:
+        axis, start, stop = op.bounds
+        return np.ascontiguousarray(np.take(args[0], range(start, stop), axis=axis))
 
     def _relu(self, op: tg.ReluOp, args) -> np.ndarray:
         return self.requantize_same(op, np.maximum(args[0], 0).astype(args[0].dtype))

@@ -222,3 +222,19 @@ def mul_int8(a: np.ndarray, b: np.ndarray, a_fix: int, b_fix: int, out_fix: int)
 def batch_norm_float(x, scale, shift, mean, var, eps) -> np.ndarray:
     inv = scale / np.sqrt(var.astype(np.float64) + eps)
     return ((x - mean) * inv + shift).astype(np.float32)
+
+
+def softmax_float(x: np.ndarray) -> np.ndarray:
+    """Softmax along the last axis, in float64 from the row's maximum (no overflow)."""
+    shifted = x.astype(np.float64) - x.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def layer_norm_float(x: np.ndarray, weight: np.ndarray, bias: np.ndarray,
+                     eps: float) -> np.ndarray:
+    """Layer norm over the last axis: mean and (biased) variance per token, in float64."""
+    x64 = x.astype(np.float64)
+    mean = x64.mean(axis=-1, keepdims=True)
+    var = ((x64 - mean) ** 2).mean(axis=-1, keepdims=True)
+    return ((x64 - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)

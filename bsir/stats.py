@@ -38,15 +38,18 @@ class LayerStats:
 
 
 def _learnable(op: Operation) -> list[SSAValue]:
-    if isinstance(op, tg.WEIGHTED_OPS):
-        return [v for v in (op.weight, op.bias) if v is not None]
+    """The trained weights an op reads: every weight operand (a layer's, a layer norm's,
+    a transformer's class token and positions) but a batch norm's running statistics."""
     if isinstance(op, tg.BatchNormOp):
         return [op.scale, op.shift]
-    return []
+    return [v for v in op.operands if isinstance(v.owner, tg.WeightOp)]
 
 
 def op_macs(op: Operation) -> tuple[int, float]:
-    """(dense MACs, density of kept blocks) of a conv or linear op; (0, 1.0) otherwise."""
+    """(dense MACs, density of kept blocks) of a conv or linear op, or of a product of
+    two activations (dense); (0, 1.0) otherwise."""
+    if isinstance(op, tg.BatchMatmulOp):
+        return shapes.batch_matmul_macs(tg.tensor_shape(op.lhs), tg.tensor_shape(op.rhs)), 1.0
     if not isinstance(op, tg.WEIGHTED_OPS):
         return 0, 1.0
     weight_shape = tg.tensor_shape(op.weight)

@@ -42,15 +42,25 @@ class WeightSpec:
 
     ``he``: He-normal, std sqrt(2 / fan_in) with fan_in = prod(shape[1:]);
     ``bias``: N(0, 0.01); ``bn_*``: a plausible trained batch norm (scale about 1,
-    shift and mean about 0, variance in [0.5, 1.5]); ``zeros``/``ones``: constants.
+    shift and mean about 0, variance in [0.5, 1.5]; a layer norm's weight and bias
+    too); ``embedding``: N(0, 0.02) (a transformer's class token and positions);
+    ``zeros``/``ones``: constants. ``scale`` multiplies the values (a query projection
+    with attention's 1 / sqrt(head size) folded in).
     """
 
     key: str
     shape: tuple[int, ...]
     init: str
+    scale: float = 1.0
 
     def make(self, seed: int) -> np.ndarray:
         """The values, a function of (seed, key) alone, so order does not matter."""
+        values = self._drawn(seed)
+        if self.scale != 1.0:
+            values *= np.float32(self.scale)
+        return values
+
+    def _drawn(self, seed: int) -> np.ndarray:
         rng = np.random.default_rng([seed, zlib.crc32(self.key.encode())])
         shape = self.shape
         if self.init == "he":
@@ -66,6 +76,8 @@ class WeightSpec:
             return 0.1 * rng.standard_normal(shape, dtype=np.float32)
         if self.init == "bn_var":
             return rng.uniform(0.5, 1.5, shape).astype(np.float32)
+        if self.init == "embedding":
+            return rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02)
         if self.init == "zeros":
             return np.zeros(shape, np.float32)
         if self.init == "ones":

@@ -19,6 +19,7 @@ packed block mask Gamma over COUT x CIN) and ``#tg.quant`` (power-of-two fix pos
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -35,6 +36,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
     SymbolNameConstraint,
     TensorType,
+    UnitAttr,
     f32,
     i8,
     i32,
@@ -928,7 +930,33 @@ class SiluOp(_TableOp):
         return x * _sigmoid(x)
 
 
-TABLE_OPS = (SigmoidOp, HardSigmoidOp, HardSwishOp, SiluOp)
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+@irdl_op_definition
+class GeluOp(_TableOp):
+    """x * Phi(x), Phi the standard normal distribution: 0.5 x (1 + erf(x / sqrt 2));
+    with ``tanh``, the tanh form 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+    (transformers' MLP)."""
+
+    name = "tg.gelu"
+
+    tanh = opt_prop_def(UnitAttr)
+
+    def __init__(self, input: SSAValue, tanh: bool = False):
+        super().__init__(input, {"tanh": UnitAttr()} if tanh else {})
+
+    @property
+    def tanh_form(self) -> bool:
+        return self.tanh is not None
+
+    def function(self, x: np.ndarray) -> np.ndarray:
+        if self.tanh_form:
+            return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+        return 0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0)).astype(np.float64))
+
+
+TABLE_OPS = (SigmoidOp, HardSigmoidOp, HardSwishOp, SiluOp, GeluOp)
 """Element-wise functions computed in INT8 by a table."""
 
 
@@ -1053,6 +1081,160 @@ class ReshapeOp(_TgOp):
             raise VerifyException(
                 f"reshape from {list(src)} to {list(dst)} changes the element count"
             )
+
+
+# --------------------------------------------------------------------------- token ops
+# Transformers' ops: activations of tokens x features (batch 1, no batch axis), or
+# heads x tokens x features. Float only for now: tg-quantize refuses them (but GELU, a
+# table) and convert-tg-to-tiling has no mapping for them yet.
+
+
+@irdl_op_definition
+class TransposeOp(_TgOp):
+    """Permutes the axes: output axis i is input axis ``perm[i]`` (heads to the front
+    and back, keys transposed for Q K^T)."""
+
+    name = "tg.transpose"
+
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    perm = prop_def(DenseArrayBase)
+    assembly_format = _UNARY_FORMAT
+
+    def __init__(self, input: SSAValue, perm: Sequence[int]):
+        shape = shapes.transpose_output_shape(tensor_shape(input), perm)
+        element = input.type.element_type  # type: ignore[attr-defined]
+        super().__init__(operands=[input], result_types=[tensor_type(shape, element)],
+                         properties={"perm": dense_i64(perm)})
+
+    @property
+    def axes(self) -> tuple[int, ...]:
+        return _values(self.perm)
+
+    def verify_(self) -> None:
+        element = _check_same_element(self, [self.input])
+        _check_result(self, shapes.transpose_output_shape(tensor_shape(self.input), self.axes),
+                      element)
+
+
+@irdl_op_definition
+class SliceOp(_TgOp):
+    """Elements [start, stop) along ``axis`` (a transformer's class token: token 0)."""
+
+    name = "tg.slice"
+
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    axis = prop_def(IntegerAttr)
+    start = prop_def(IntegerAttr)
+    stop = prop_def(IntegerAttr)
+    assembly_format = _UNARY_FORMAT
+
+    def __init__(self, input: SSAValue, axis: int, start: int, stop: int):
+        shape = shapes.slice_output_shape(tensor_shape(input), axis, start, stop)
+        element = input.type.element_type  # type: ignore[attr-defined]
+        super().__init__(operands=[input], result_types=[tensor_type(shape, element)],
+                         properties={"axis": IntegerAttr(axis, i64),
+                                     "start": IntegerAttr(start, i64),
+                                     "stop": IntegerAttr(stop, i64)})
+
+    @property
+    def bounds(self) -> tuple[int, int, int]:
+        """(axis, start, stop)."""
+        return (self.axis.value.data, self.start.value.data, self.stop.value.data)
+
+    def verify_(self) -> None:
+        element = _check_same_element(self, [self.input])
+        _check_result(self, shapes.slice_output_shape(tensor_shape(self.input), *self.bounds),
+                      element)
+
+
+@irdl_op_definition
+class SoftmaxOp(_TgOp):
+    """e^x / sum(e^x) along the last axis (attention scores to weights)."""
+
+    name = "tg.softmax"
+
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    assembly_format = _UNARY_FORMAT
+
+    def __init__(self, input: SSAValue):
+        super().__init__(operands=[input], result_types=[input.type])
+
+    def verify_(self) -> None:
+        element = _check_same_element(self, [self.input])
+        if element != FLOAT:
+            raise VerifyException("softmax is float only (INT8 softmax is not built yet)")
+        _check_result(self, tensor_shape(self.input), element)
+
+
+@irdl_op_definition
+class LayerNormOp(_TgOp):
+    """(x - mean) / sqrt(var + eps) * weight + bias, mean and variance over the last
+    axis of each token; ``weight`` and ``bias`` have one value per feature."""
+
+    name = "tg.layer_norm"
+
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    output = result_def(TensorType)
+    epsilon = prop_def(FloatAttr)
+    assembly_format = ("$input `,` $weight `,` $bias attr-dict `:` "
+                       "functional-type(operands, results)")
+
+    def __init__(self, input: SSAValue, weight: SSAValue, bias: SSAValue, eps: float = 1e-5):
+        super().__init__(operands=[input, weight, bias], result_types=[input.type],
+                         properties={"epsilon": FloatAttr(eps, f32)})
+
+    @property
+    def eps(self) -> float:
+        return self.epsilon.value.data
+
+    def verify_(self) -> None:
+        element = _check_same_element(self, [self.input, self.weight, self.bias])
+        if element != FLOAT:
+            raise VerifyException("layer_norm is float only (INT8 layer norm is not built yet)")
+        features = tensor_shape(self.input)[-1:]
+        for what, value in (("weight", self.weight), ("bias", self.bias)):
+            if tensor_shape(value) != features:
+                raise VerifyException(f"layer_norm {what} must have shape {list(features)} "
+                                      f"(one per feature), got {list(tensor_shape(value))}")
+        if not (np.isfinite(self.eps) and self.eps > 0):
+            raise VerifyException(f"layer_norm epsilon must be positive, got {self.eps}")
+        _check_result(self, tensor_shape(self.input), element)
+
+
+@irdl_op_definition
+class BatchMatmulOp(_TgOp):
+    """The product of two activations, ``... x M x K`` times ``... x K x N``, one per
+    index of the leading axes (attention: Q K^T and A V per head). Neither operand is a
+    weight."""
+
+    name = "tg.batch_matmul"
+
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    output = result_def(TensorType)
+    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue):
+        shape = shapes.batch_matmul_output_shape(tensor_shape(lhs), tensor_shape(rhs))
+        element = lhs.type.element_type  # type: ignore[attr-defined]
+        super().__init__(operands=[lhs, rhs], result_types=[tensor_type(shape, element)])
+
+    def verify_(self) -> None:
+        element = _check_same_element(self, [self.lhs, self.rhs])
+        if element != FLOAT:
+            raise VerifyException("batch_matmul is float only (INT8 is not built yet)")
+        _check_result(self, shapes.batch_matmul_output_shape(tensor_shape(self.lhs),
+                                                             tensor_shape(self.rhs)), element)
+
+
+TOKEN_OPS = (TransposeOp, SliceOp, SoftmaxOp, LayerNormOp, BatchMatmulOp)
+"""Transformers' ops that neither tg-quantize nor the AIE2 mapping handles yet."""
+
 
 
 @irdl_op_definition
@@ -1202,7 +1384,7 @@ LAYER_OPS = (
     Conv2dOp, MatmulOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp, AddOp, MulOp, SubOp,
     ConcatOp,
     ReluOp, ClipOp, *TABLE_OPS, *MOVE_CHANNEL_OPS, FlattenOp, ReshapeOp, BatchNormOp,
-    QuantizeOp, DequantizeOp,
+    *TOKEN_OPS, QuantizeOp, DequantizeOp,
 )
 
 TG = Dialect(
@@ -1220,10 +1402,12 @@ __all__ = [
     "MOVE_CHANNEL_OPS",
     "TABLE_OPS",
     "TG",
+    "TOKEN_OPS",
     "WEIGHTED_OPS",
     "WEIGHTS_ATTR",
     "AddOp",
     "AvgPool2dOp",
+    "BatchMatmulOp",
     "BatchNormOp",
     "ChannelShuffleOp",
     "ChannelSliceOp",
@@ -1232,10 +1416,12 @@ __all__ = [
     "Conv2dOp",
     "DequantizeOp",
     "FlattenOp",
+    "GeluOp",
     "GlobalAvgPoolOp",
     "GraphOp",
     "HardSigmoidOp",
     "HardSwishOp",
+    "LayerNormOp",
     "MatmulOp",
     "MaxPool2dOp",
     "MulOp",
@@ -1246,8 +1432,11 @@ __all__ = [
     "ReshapeOp",
     "SigmoidOp",
     "SiluOp",
+    "SliceOp",
+    "SoftmaxOp",
     "SparsityAttr",
     "SubOp",
+    "TransposeOp",
     "WeightOp",
     "activation_fix",
     "dense_i64",

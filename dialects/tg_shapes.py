@@ -165,3 +165,44 @@ def conv2d_macs(output_shape: Shape, weight_shape: Shape) -> int:
 def matmul_macs(output_shape: Shape, weight_shape: Shape) -> int:
     """Multiply-accumulates of a linear layer."""
     return prod(output_shape) * weight_shape[1]
+
+
+def transpose_output_shape(input_shape: Shape, perm: Sequence[int]) -> Shape:
+    """Shape of ``input_shape`` with its axes permuted: output axis i is input axis
+    ``perm[i]``."""
+    if sorted(perm) != list(range(len(input_shape))):
+        raise ShapeError(f"perm {list(perm)} is not a permutation of the "
+                         f"{len(input_shape)} axes of {list(input_shape)}")
+    return tuple(input_shape[axis] for axis in perm)
+
+
+def slice_output_shape(input_shape: Shape, axis: int, start: int, stop: int) -> Shape:
+    """Shape of elements [start, stop) along ``axis``."""
+    if not 0 <= axis < len(input_shape):
+        raise ShapeError(f"slice axis {axis} is out of range for rank {len(input_shape)}")
+    if not 0 <= start < stop <= input_shape[axis]:
+        raise ShapeError(f"slice [{start}, {stop}) is not within the {input_shape[axis]} "
+                         f"elements of axis {axis}")
+    out = list(input_shape)
+    out[axis] = stop - start
+    return tuple(out)
+
+
+def batch_matmul_output_shape(lhs: Shape, rhs: Shape) -> Shape:
+    """Shape of the product of two activations, ``... x M x K`` times ``... x K x N``
+    (the leading axes equal: a batch of products, e.g. one per attention head)."""
+    if len(lhs) < 2 or len(lhs) != len(rhs):
+        raise ShapeError(f"batch_matmul operands must be of one rank >= 2, got "
+                         f"{list(lhs)} and {list(rhs)}")
+    if lhs[:-2] != rhs[:-2]:
+        raise ShapeError(f"batch_matmul operands differ in their batch axes: {list(lhs)} "
+                         f"and {list(rhs)}")
+    if lhs[-1] != rhs[-2]:
+        raise ShapeError(f"batch_matmul contracts {lhs[-1]} with {rhs[-2]}: {list(lhs)} "
+                         f"and {list(rhs)}")
+    return (*lhs[:-1], rhs[-1])
+
+
+def batch_matmul_macs(lhs: Shape, rhs: Shape) -> int:
+    """Multiply-accumulates of a product of two activations."""
+    return prod(lhs) * rhs[-1]

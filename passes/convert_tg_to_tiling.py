@@ -216,6 +216,12 @@ class ConvertTgToTilingPass(ModulePass):
                 "convert-tg-to-tiling: the module is mapped already (it has a "
                 f"{tiling.ARRAY_ATTR}); it takes a tg graph")
         names = layer_names(graph)
+        for layer in block.ops:
+            if isinstance(layer, tg.TOKEN_OPS):
+                raise PassFailedException(
+                    f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
+                    "transformer ops (attention, layer norm, softmax, token reshapes) have "
+                    "no AIE2 mapping yet; run the graph with 'bsir run'")
         tiles = len(array.activation_memtiles)
         fused = fuse_additions(block, array, bytes_live_across(block, tiles), self.row_parts)
         others = bytes_live_across(block, tiles)

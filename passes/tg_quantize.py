@@ -175,7 +175,13 @@ class TgQuantizePass(ModulePass):
         """Refuse bad options and graphs that cannot be quantized."""
         if self.method not in ("max", "mse"):
             raise PassFailedException(f"tg-quantize: unknown method '{self.method}' (max, mse)")
-        for layer in only_graph(module).block.ops:
+        graph = only_graph(module)
+        names = tg.layer_names(graph)
+        for layer in graph.block.ops:
+            if isinstance(layer, tg.TOKEN_OPS):
+                raise PassFailedException(
+                    f"tg-quantize: layer '{names[layer]}' is a {layer.name}, which has no "
+                    "INT8 form yet (transformer ops are float only)")
             if isinstance(layer, tg.BatchNormOp):
                 owner = layer.scale.owner
                 name = owner.key.data if isinstance(owner, tg.WeightOp) else "?"

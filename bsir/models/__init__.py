@@ -1,4 +1,5 @@
-"""Built-in models: the paper's three networks and small test networks."""
+"""Built-in models: the paper's three networks and small test networks (a vision
+transformer among them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from bsir.models.inception import inception_v3
 from bsir.models.resnet import resnet50
 from bsir.models.small import tiny_cnn, tiny_inception, tiny_resnet
 from bsir.models.vgg import vgg16
+from bsir.models.vit import vit_tiny
 
 MODELS: dict[str, Callable[[], BuiltModel]] = {
     "resnet50": resnet50,
@@ -18,6 +20,7 @@ MODELS: dict[str, Callable[[], BuiltModel]] = {
     "tiny_cnn": tiny_cnn,
     "tiny_resnet": tiny_resnet,
     "tiny_inception": tiny_inception,
+    "vit_tiny": vit_tiny,
 }
 """Every built-in model by name; the first three are the paper's."""
 

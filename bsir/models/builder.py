@@ -76,12 +76,14 @@ class GraphBuilder:
         self.graph.block.add_op(op)
         return op.results[0]
 
-    def weight(self, key: str, shape: Sequence[int], init: str) -> SSAValue:
-        """A named weight tensor, initialised by ``init`` when materialized."""
+    def weight(self, key: str, shape: Sequence[int], init: str, scale: float = 1.0
+               ) -> SSAValue:
+        """A named weight tensor, initialised by ``init`` (times ``scale``) when
+        materialized."""
         if key in self._keys:
             raise ValueError(f"duplicate weight key {key!r}")
         self._keys.add(key)
-        self.specs.append(WeightSpec(key, tuple(shape), init))
+        self.specs.append(WeightSpec(key, tuple(shape), init, scale))
         return self._append(tg.WeightOp(key, tg.tensor_type(shape)))
 
     def constant(self, key: str, value: np.ndarray) -> SSAValue:
@@ -117,10 +119,13 @@ class GraphBuilder:
         var = self.weight(f"{name}.running_var", (c,), "bn_var")
         return self._append(tg.BatchNormOp(x, scale, shift, mean, var, eps))
 
-    def linear(self, x: SSAValue, cout: int, name: str, bias: bool = True) -> SSAValue:
+    def linear(self, x: SSAValue, cout: int, name: str, bias: bool = True,
+               scale: float = 1.0) -> SSAValue:
+        """A linear layer over the rows of an N x CIN activation (tokens, or a batch
+        of one); ``scale`` multiplies its drawn weight and bias."""
         cin = tg.tensor_shape(x)[1]
-        w = self.weight(f"{name}.weight", (cout, cin), "he")
-        b = self.weight(f"{name}.bias", (cout,), "bias") if bias else None
+        w = self.weight(f"{name}.weight", (cout, cin), "he", scale)
+        b = self.weight(f"{name}.bias", (cout,), "bias", scale) if bias else None
         return self._append(tg.MatmulOp(x, w, b))
 
     def relu(self, x: SSAValue) -> SSAValue:
@@ -153,6 +158,30 @@ class GraphBuilder:
 
     def flatten(self, x: SSAValue) -> SSAValue:
         return self._append(tg.FlattenOp(x))
+
+    def reshape(self, x: SSAValue, shape: Sequence[int]) -> SSAValue:
+        return self._append(tg.ReshapeOp(x, shape))
+
+    def transpose(self, x: SSAValue, perm: Sequence[int]) -> SSAValue:
+        return self._append(tg.TransposeOp(x, perm))
+
+    def slice(self, x: SSAValue, axis: int, start: int, stop: int) -> SSAValue:
+        return self._append(tg.SliceOp(x, axis, start, stop))
+
+    def layer_norm(self, x: SSAValue, name: str, eps: float = 1e-6) -> SSAValue:
+        features = tg.tensor_shape(x)[-1]
+        weight = self.weight(f"{name}.weight", (features,), "bn_scale")
+        bias = self.weight(f"{name}.bias", (features,), "bn_shift")
+        return self._append(tg.LayerNormOp(x, weight, bias, eps))
+
+    def gelu(self, x: SSAValue, tanh: bool = False) -> SSAValue:
+        return self._append(tg.GeluOp(x, tanh))
+
+    def softmax(self, x: SSAValue) -> SSAValue:
+        return self._append(tg.SoftmaxOp(x))
+
+    def batch_matmul(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self._append(tg.BatchMatmulOp(a, b))
 
     def finish(self, *outputs: SSAValue) -> BuiltModel:
         """Close the graph with ``tg.output`` and wrap it in a module.

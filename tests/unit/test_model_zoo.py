@@ -3,8 +3,6 @@ exporter, through bsir: import, run against onnxruntime, compile dense and 50 % 
 4x4, and the INT8 program bit for bit on 2x2 (64 x 64 inputs to keep CI short; every
 family and both exporters: ``python benchmarks/model_zoo.py --verify``)."""
 
-import sys
-import types
 import warnings
 
 import numpy as np
@@ -14,13 +12,7 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-
-def torchvision_models():
-    """torchvision's model definitions; its C operators (a CUDA build's) are not needed."""
-    sys.modules.setdefault("torchvision._meta_registrations",
-                           types.ModuleType("torchvision._meta_registrations"))
-    torchvision = pytest.importorskip("torchvision")
-    return torchvision.models
+from torchvision_models import torchvision_models  # noqa: E402
 
 
 @pytest.mark.parametrize("family, exporter", [("resnet18", "script"),

@@ -273,8 +273,8 @@ builtin.module {
 // an unknown op
 builtin.module {
   tg.graph @g(%x: tensor<4xf32>) -> (tensor<4xf32>) {
-    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: Operation tg.softmax is not registered
-    %y = tg.softmax %x : (tensor<4xf32>) -> tensor<4xf32>
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: Operation tg.frobnicate is not registered
+    %y = tg.frobnicate %x : (tensor<4xf32>) -> tensor<4xf32>
     tg.output %y : tensor<4xf32>
   }
 }
@@ -363,5 +363,73 @@ builtin.module attributes {tg.weights = "w.npz"} {
     // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.channel_shuffle': channel_shuffle needs N x H x W x C with C a multiple of groups, got [1, 8, 8, 4] and 3
     %s = tg.channel_shuffle %x {groups = 3 : i64} : (tensor<1x8x8x4xf32>) -> tensor<1x8x8x4xf32>
     tg.output %x : tensor<1x8x8x4xf32>
+  }
+}
+
+// -----
+
+// transpose perm that is not a permutation
+builtin.module {
+  tg.graph @g(%x: tensor<4x8x2xf32>) -> (tensor<4x8x2xf32>) {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.transpose': perm [0, 0, 2] is not a permutation of the 3 axes of [4, 8, 2]
+    %y = tg.transpose %x {perm = array<i64: 0, 0, 2>} : (tensor<4x8x2xf32>) -> tensor<4x4x2xf32>
+    tg.output %x : tensor<4x8x2xf32>
+  }
+}
+
+// -----
+
+// slice out of range
+builtin.module {
+  tg.graph @g(%x: tensor<17x64xf32>) -> (tensor<17x64xf32>) {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.slice': slice [16, 18) is not within the 17 elements of axis 0
+    %y = tg.slice %x {axis = 0 : i64, start = 16 : i64, stop = 18 : i64} : (tensor<17x64xf32>) -> tensor<2x64xf32>
+    tg.output %x : tensor<17x64xf32>
+  }
+}
+
+// -----
+
+// batch_matmul contraction
+builtin.module {
+  tg.graph @g(%q: tensor<4x17x16xf32>, %k: tensor<4x17x16xf32>) -> (tensor<4x17x16xf32>) {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.batch_matmul': batch_matmul contracts 16 with 17: [4, 17, 16] and [4, 17, 16]
+    %s = tg.batch_matmul %q, %k : (tensor<4x17x16xf32>, tensor<4x17x16xf32>) -> tensor<4x17x17xf32>
+    tg.output %q : tensor<4x17x16xf32>
+  }
+}
+
+// -----
+
+// batch_matmul over different heads
+builtin.module {
+  tg.graph @g(%q: tensor<4x17x16xf32>, %k: tensor<2x16x17xf32>) -> (tensor<4x17x16xf32>) {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.batch_matmul': batch_matmul operands differ in their batch axes: [4, 17, 16] and [2, 16, 17]
+    %s = tg.batch_matmul %q, %k : (tensor<4x17x16xf32>, tensor<2x16x17xf32>) -> tensor<4x17x17xf32>
+    tg.output %q : tensor<4x17x16xf32>
+  }
+}
+
+// -----
+
+// layer_norm weight of the wrong length
+builtin.module attributes {tg.weights = "w.npz"} {
+  tg.graph @g(%x: tensor<17x64xf32>) -> (tensor<17x64xf32>) {
+    %w = tg.weight "w" : tensor<32xf32>
+    %b = tg.weight "b" : tensor<64xf32>
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.layer_norm': layer_norm weight must have shape [64] (one per feature), got [32]
+    %n = tg.layer_norm %x, %w, %b {epsilon = 1.000000e-06 : f32} : (tensor<17x64xf32>, tensor<32xf32>, tensor<64xf32>) -> tensor<17x64xf32>
+    tg.output %x : tensor<17x64xf32>
+  }
+}
+
+// -----
+
+// softmax in INT8
+builtin.module {
+  tg.graph @g(%x: tensor<4x17x17xi8>) -> (tensor<4x17x17xi8>) {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.softmax': softmax is float only (INT8 softmax is not built yet)
+    %p = tg.softmax %x : (tensor<4x17x17xi8>) -> tensor<4x17x17xi8>
+    tg.output %x : tensor<4x17x17xi8>
   }
 }

@@ -1,0 +1,92 @@
+"""Transformer ops at the graph level: the built-in ViT against torchvision's, GELU's
+two forms, the stages that do not handle the ops yet refusing them in one line."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from torchvision_models import torchvision_models
+
+from bsir.dialects import tg
+from bsir.executor import Executor
+from bsir.models import GraphBuilder, build_model
+from bsir.stats import summarize
+from bsir.tools import bsir_cli
+from bsir.weights import materialize
+
+HEADS, FEATURES, LAYERS = 4, 64, 2
+
+
+def _torchvision_state(weights: dict[str, np.ndarray], torch) -> dict[str, object]:
+    """bsir's vit_tiny weights under torchvision's names and layouts (NCHW convolution,
+    packed query-key-value projection without the folded 1 / sqrt(head size))."""
+    size = FEATURES // HEADS
+    state = {key: torch.from_numpy(value) for key, value in weights.items()}
+    state["conv_proj.weight"] = torch.from_numpy(
+        weights["conv_proj.weight"].transpose(0, 3, 1, 2).copy())
+    state["class_token"] = state["class_token"].reshape(1, 1, FEATURES)
+    state["encoder.pos_embedding"] = state["encoder.pos_embedding"].reshape(1, -1, FEATURES)
+    for index in range(LAYERS):
+        attention = f"encoder.layers.encoder_layer_{index}.self_attention"
+        parts = {part: (state.pop(f"{attention}.{part}.weight"),
+                        state.pop(f"{attention}.{part}.bias"))
+                 for part in ("query", "key", "value", "out")}
+        unscale = math.sqrt(size)
+        state[f"{attention}.in_proj_weight"] = torch.cat(
+            [parts["query"][0] * unscale, parts["key"][0], parts["value"][0]])
+        state[f"{attention}.in_proj_bias"] = torch.cat(
+            [parts["query"][1] * unscale, parts["key"][1], parts["value"][1]])
+        state[f"{attention}.out_proj.weight"], state[f"{attention}.out_proj.bias"] = parts["out"]
+    return state
+
+
+def test_vit_tiny_computes_what_torchvision_vision_transformer_does():
+    torch = pytest.importorskip("torch")
+    vision_transformer = torchvision_models().vision_transformer
+    built = build_model("vit_tiny")
+    weights = materialize(built.specs, seed=3)
+    reference = vision_transformer.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=LAYERS, num_heads=HEADS,
+        hidden_dim=FEATURES, mlp_dim=128, num_classes=10).eval()
+    reference.load_state_dict(_torchvision_state(weights, torch), strict=True)
+    image = np.random.default_rng(0).standard_normal((1, 32, 32, 3), dtype=np.float32)
+    ours = Executor(built.module, weights).run([image])[0]
+    with torch.no_grad():
+        theirs = reference(torch.from_numpy(image.transpose(0, 3, 1, 2).copy())).numpy()
+    assert ours.shape == theirs.shape == (1, 10)
+    np.testing.assert_allclose(ours, theirs, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("tanh", [False, True])
+def test_gelu_both_forms_match_torch(tanh):
+    torch = pytest.importorskip("torch")
+    x = np.linspace(-6, 6, 1001)
+    ours = tg.GeluOp(GraphBuilder("g", x.shape).input, tanh).function(x)
+    theirs = torch.nn.functional.gelu(torch.from_numpy(x),
+                                      approximate="tanh" if tanh else "none").numpy()
+    np.testing.assert_allclose(ours, theirs, atol=1e-12)
+
+
+def test_vit_tiny_counts_the_products_of_activations_and_every_learned_weight():
+    summary = summarize(build_model("vit_tiny").module)
+    tokens, size = 17, FEATURES // HEADS
+    per_block = (4 * tokens * FEATURES * FEATURES          # query, key, value, out
+                 + 2 * tokens * FEATURES * 128             # the MLP
+                 + 2 * HEADS * tokens * tokens * size)     # Q K^T and A V
+    assert summary.macs == 16 * FEATURES * 8 * 8 * 3 + LAYERS * per_block + FEATURES * 10
+    per_block_params = 4 * (FEATURES * FEATURES + FEATURES) + 2 * 128 * FEATURES + 128 \
+        + FEATURES + 2 * 2 * FEATURES
+    assert summary.params == (FEATURES * 8 * 8 * 3 + FEATURES) + FEATURES \
+        + tokens * FEATURES + LAYERS * per_block_params + 2 * FEATURES + 10 * FEATURES + 10
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compile", "vit_tiny"], "convert-tg-to-tiling: cannot map layer"),
+    (["run", "vit_tiny", "--int8"], "tg-quantize: layer"),
+])
+def test_stages_without_transformer_support_refuse_in_one_line(capsys, argv, message):
+    assert bsir_cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert message in err and "no" in err and len(err.strip().splitlines()) == 1
