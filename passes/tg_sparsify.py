@@ -93,17 +93,19 @@ class TgSparsifyPass(ModulePass):
             shape = "x".join(map(str, weight.shape))
             if ratio == 0.0:  # left dense: no mask, no block padding
                 layer.properties.pop("sparsity", None)
-                lines.append(f"{name:32s} {shape:>16s} {'dense':^11s} {1.0:8.3f}")
+                lines.append((name, f"{shape:>16s} {'dense':^11s} {1.0:8.3f}"))
                 continue
             mask = plan.mask(weight, ratio)
             arrays[key] = sparsity.apply_mask(weight, mask, self.block)
             layer.properties["sparsity"] = tg.SparsityAttr.from_mask(self.block, mask)
-            lines.append(f"{name:32s} {shape:>16s} "
-                         f"{mask.shape[0]:>5d}x{mask.shape[1]:<5d} {mask.mean():8.3f}")
+            lines.append((name, f"{shape:>16s} "
+                                f"{mask.shape[0]:>5d}x{mask.shape[1]:<5d} {mask.mean():8.3f}"))
         path = save_derived_weights(op, arrays, "sparse", self.weights_out)
         if self.report:
             print(f"tg-sparsify: block {self.block[0]}x{self.block[1]}, ratio {self.ratio}, "
                   f"criterion {self.criterion} -> {path}", file=sys.stderr)
-            print(f"{'layer':32s} {'weight':>16s} {'blocks':^11s} {'density':>8s}",
+            width = max([32, *(len(name) for name, _ in lines)])
+            print(f"{'layer':{width}s} {'weight':>16s} {'blocks':^11s} {'density':>8s}",
                   file=sys.stderr)
-            print("\n".join(lines), file=sys.stderr)
+            print("\n".join(f"{name:{width}s} {rest}" for name, rest in lines),
+                  file=sys.stderr)
