@@ -52,10 +52,18 @@ from bsir.models.builder import GraphBuilder
 @dataclass
 class _Value:
     """An imported activation: its tg value and, after a 4-D flatten, the permutation
-    from tg feature order to ONNX feature order (``onnx_index = perm[tg_index]``)."""
+    from tg feature order to ONNX feature order (``onnx_index = perm[tg_index]``).
+
+    A 4-D tensor is an NCHW image kept NHWC, as tg's convolutions want it, unless
+    ``onnx_order``: a 4-D tensor of a transformer (heads x tokens x features) kept in
+    ONNX's own axis order. Tensors of other ranks are always in ONNX's order."""
 
     ssa: SSAValue
     perm: np.ndarray | None = None
+    onnx_order: bool = False
+
+NHWC_TO_NCHW = (0, 3, 1, 2)
+NCHW_TO_NHWC = (0, 2, 3, 1)
 
 
 def _gate_shape(shape: tuple[int, ...]) -> list[int]:
@@ -170,13 +178,46 @@ class OnnxImporter:
         return len(tg.tensor_shape(value.ssa))
 
     def plain(self, name: str) -> SSAValue:
+        """An activation as the image ops read it (a 4-D tensor NHWC)."""
         value = self.act(name)
         if value.perm is not None:
             raise self.fail(
                 f"input '{name}' is a flattened N x C x H x W tensor; only a Gemm/MatMul "
                 "(or an elementwise op before it) may consume it"
             )
+        if value.onnx_order and self.rank(value) == 4:
+            return self.build(tg.TransposeOp(value.ssa, NCHW_TO_NHWC))
         return value.ssa
+
+    def in_onnx_order(self, name: str) -> SSAValue:
+        """An activation with ONNX's axes (an NHWC image transposed back to NCHW): what
+        the ops of a transformer read."""
+        value = self.act(name)
+        if value.perm is not None:
+            raise self.fail(f"input '{name}' is a flattened N x C x H x W tensor; only a "
+                            "Gemm/MatMul may consume it")
+        if self.rank(value) == 4 and not value.onnx_order:
+            return self.build(tg.TransposeOp(value.ssa, NHWC_TO_NCHW))
+        return value.ssa
+
+    def define_onnx_order(self, value: SSAValue) -> None:
+        """Define the node's output as a tensor in ONNX's axis order."""
+        self.values[self.node.output[0]] = _Value(value, None, True)
+
+    def broadcast_const(self, name: str, like: _Value) -> SSAValue:
+        """The constant ``name`` broadcast to the shape of the activation ``like``, as a
+        weight stored as ``like`` is (NHWC for an image)."""
+        shape = tg.tensor_shape(like.ssa)
+        onnx_shape = shape if self.rank(like) != 4 or like.onnx_order \
+            else tuple(shape[axis] for axis in NHWC_TO_NCHW)
+        try:
+            value = np.broadcast_to(self.const(name, "operand"), onnx_shape)
+        except ValueError:
+            raise self.fail(f"constant '{name}' of shape {list(self.consts[name].shape)} does "
+                            f"not broadcast to {list(onnx_shape)}") from None
+        if self.rank(like) == 4 and not like.onnx_order:
+            value = value.transpose(NCHW_TO_NHWC)
+        return self.weight(name, value)
 
     def build(self, op) -> SSAValue:
         return self.builder.append(op)
@@ -233,7 +274,7 @@ class OnnxImporter:
                 raise self.fail(f"graph output '{value.name}' is not computed")
             if self.values[value.name].perm is not None:
                 raise self.fail(f"graph output '{value.name}' is a flattened NCHW tensor")
-            outputs.append(self.values[value.name].ssa)
+            outputs.append(self.plain(value.name))  # a 4-D output NHWC, as the input
         if self.unused_masks:
             raise self.fail(f"masks name weights that no Conv, Gemm or MatMul uses: "
                             f"{', '.join(sorted(self.unused_masks))}")
@@ -385,31 +426,85 @@ class OnnxImporter:
         self._linear(x, w, bias, self.node.input[1], bias_key)
 
     def op_MatMul(self) -> None:
-        x = self.act(self.node.input[0])
-        w = self.const(self.node.input[1], "B")
+        """A linear layer (B a 2-D constant; over the last axis of tokens), or the product
+        of two activations (attention's Q K^T and A V, one per leading index)."""
+        lhs, rhs = self.node.input[:2]
+        if rhs not in self.consts:
+            product = tg.BatchMatmulOp(self.in_onnx_order(lhs), self.in_onnx_order(rhs))
+            self.define_onnx_order(self.build(product))
+            return
+        x = self.act(lhs)
+        w = self.const(rhs, "B")
         if w.ndim != 2:
             raise self.fail("B must be 2-D")
-        self._linear(x, w.T, None, self.node.input[1], "")
+        if self.rank(x) == 2:
+            self._linear(x, w.T, None, rhs, "")
+            return
+        # tokens: the rows of one linear layer, the leading axes restored after it
+        tokens = self.in_onnx_order(lhs)
+        shape = tg.tensor_shape(tokens)
+        rows = self.build(tg.ReshapeOp(tokens, (int(np.prod(shape[:-1])), shape[-1])))
+        matmul = tg.MatmulOp(rows, self.weight(rhs, w.T), None)
+        self.mark_sparsity(matmul, rhs, w.T)
+        out = self.build(matmul)
+        self.define_onnx_order(self.build(tg.ReshapeOp(out, (*shape[:-1], w.shape[1]))))
 
     def op_Add(self) -> None:
         lhs, rhs = self.node.input[:2]
         if lhs in self.consts or rhs in self.consts:
-            self.add_bias(rhs if lhs in self.consts else lhs, lhs if lhs in self.consts else rhs)
+            act_name, const_name = (rhs, lhs) if lhs in self.consts else (lhs, rhs)
+            if self.fuses_bias(act_name, const_name):
+                self.add_bias(act_name, const_name)
+                return
+            x = self.act(act_name)
+            if x.perm is not None:
+                self.add_bias(act_name, const_name)  # refuses, saying why
+            summed = tg.AddOp(x.ssa, self.broadcast_const(const_name, x))
+            self.values[self.node.output[0]] = _Value(self.build(summed), None, x.onnx_order)
+            return
+        if self.act(lhs).onnx_order or self.act(rhs).onnx_order:
+            a, b = self.in_onnx_order(lhs), self.in_onnx_order(rhs)
+            if tg.tensor_shape(a) != tg.tensor_shape(b):
+                raise self.fail("broadcasting Add is not supported (operands differ in shape)")
+            self.define_onnx_order(self.build(tg.AddOp(a, b)))
             return
         a, b = self.plain(lhs), self.plain(rhs)
         if tg.tensor_shape(a) != tg.tensor_shape(b):
             raise self.fail("broadcasting Add is not supported (operands differ in shape)")
         self.define(self.build(tg.AddOp(a, b)))
 
+    def _bias_target(self, act_name: str) -> tuple[tg.MatmulOp, tg.ReshapeOp | None] | None:
+        """The bias-less linear layer whose output ``act_name`` is (through the reshape
+        that restores a token tensor's leading axes), if nothing else reads it."""
+        producer = self.act(act_name).ssa.owner
+        restore = None
+        if isinstance(producer, tg.ReshapeOp) and not producer.output.uses:
+            restore, producer = producer, producer.input.owner
+            if not (isinstance(producer, tg.MatmulOp) and producer.output.has_one_use()):
+                return None
+        if isinstance(producer, tg.MatmulOp) and producer.bias is None \
+                and self.consumers.get(act_name, 0) == 1:
+            return producer, restore
+        return None
+
+    def fuses_bias(self, act_name: str, const_name: str) -> bool:
+        """Is ``act + const`` the bias of the linear layer producing ``act`` (one value
+        per output feature)?"""
+        target = self._bias_target(act_name)
+        if target is None or const_name not in self.consts:
+            return False
+        const = self.consts[const_name]
+        cout = tg.tensor_shape(target[0].output)[1]
+        return const.size == cout and const.shape[-1:] == (cout,)
+
     def add_bias(self, act_name: str, const_name: str) -> None:
         """``MatMul`` + ``Add(bias)`` becomes one linear layer with a bias."""
-        x = self.act(act_name)
-        producer = x.ssa.owner
-        if not (isinstance(producer, tg.MatmulOp) and producer.bias is None
-                and self.consumers.get(act_name, 0) == 1):
+        target = self._bias_target(act_name)
+        if target is None:
             raise self.fail(
                 "adding a constant is supported only as the bias of a MatMul it alone uses"
             )
+        producer, restore = target
         bias = self.const(const_name, "bias").reshape(-1)
         cout = tg.tensor_shape(producer.output)[1]
         if bias.size != cout:
@@ -420,13 +515,23 @@ class OnnxImporter:
         block.detach_op(b.owner)
         block.insert_op_before(b.owner, producer)
         fused = tg.MatmulOp(producer.input, producer.weight, b)
+        if producer.sparsity is not None:
+            fused.properties["sparsity"] = producer.sparsity
         block.insert_op_before(fused, producer)
+        if restore is None:
+            block.erase_op(producer)
+            self.define(fused.output)
+            return
+        restored = tg.ReshapeOp(fused.output, tg.tensor_shape(restore.output))
+        block.insert_op_before(restored, restore)
+        block.erase_op(restore)
         block.erase_op(producer)
-        self.define(fused.output)
+        self.define_onnx_order(restored.output)
 
     def _elementwise(self, op) -> None:
         source = self.act(self.node.input[0])
-        self.define(self.build(op(source.ssa)), source.perm)
+        self.values[self.node.output[0]] = _Value(self.build(op(source.ssa)), source.perm,
+                                                  source.onnx_order)
 
     def op_Relu(self) -> None:
         self._elementwise(tg.ReluOp)
@@ -447,6 +552,14 @@ class OnnxImporter:
         products of two activations of one shape, or of a tensor and a per-channel gate
         (squeeze-and-excitation), a ``tg.mul``."""
         a, b = self.node.input[0], self.node.input[1]
+        if a in self.consts or b in self.consts:  # a scale (attention's 1 / sqrt(d))
+            act_name, const_name = (b, a) if a in self.consts else (a, b)
+            x = self.act(act_name)
+            if x.perm is not None:
+                raise self.fail("a product with a constant after a flatten is not supported")
+            product = tg.MulOp(x.ssa, self.broadcast_const(const_name, x))
+            self.values[self.node.output[0]] = _Value(self.build(product), None, x.onnx_order)
+            return
         for x_name, s_name in ((a, b), (b, a)):
             gate = self.values.get(s_name)
             source = self.values.get(x_name)
@@ -531,7 +644,16 @@ class OnnxImporter:
             self.define(self.build(tg.FlattenOp(pooled)))
 
     def op_Concat(self) -> None:
-        values = [self.plain(name) for name in self.node.input]
+        names = list(self.node.input)
+        if any(name in self.consts or self.act(name).onnx_order for name in names):
+            # a transformer's class token before its tokens: every input in ONNX's order
+            values = [self.weight(name, self.consts[name]) if name in self.consts
+                      else self.in_onnx_order(name) for name in names]
+            rank = len(tg.tensor_shape(values[0]))
+            axis = int(self.attrs().get("axis", 1))
+            self.define_onnx_order(self.build(tg.ConcatOp(values, axis % rank)))
+            return
+        values = [self.plain(name) for name in names]
         rank = len(tg.tensor_shape(values[0]))
         axis = int(self.attrs().get("axis", 1))
         axis = axis + rank if axis < 0 else axis
@@ -581,23 +703,111 @@ class OnnxImporter:
             shape = (shape[0], int(np.prod(shape[1:])))
         total = int(np.prod(shape))
         batch = shape[0]
-        if target[0] == 0:
-            target[0] = batch
+        onnx_shape = shape if len(shape) != 4 or source.onnx_order or source.perm is not None \
+            else tuple(shape[axis] for axis in NHWC_TO_NCHW)
+        allow_zero = int(self.attrs().get("allowzero", 0))
+        for axis, dim in enumerate(target):
+            if dim == 0 and not allow_zero and axis < len(onnx_shape):
+                target[axis] = onnx_shape[axis]  # 0: the input's size of that axis
         if -1 in target:
             known = int(np.prod([d for d in target if d != -1]))
             target[target.index(-1)] = total // known if known else 0
-        if len(target) != 2 or target[0] != batch or target[0] * target[1] != total:
-            raise self.fail(f"only a flatten to [N, -1] is supported, got {target}")
-        self._flatten(source)
+        image = source.perm is not None or (len(shape) in (2, 4) and not source.onnx_order)
+        if len(target) == 2 and target[0] == batch and target[0] * target[1] == total \
+                and image:
+            self._flatten(source)  # an image's features for a linear layer
+            return
+        if source.perm is not None:
+            raise self.fail(f"a flattened N x C x H x W tensor can only be read by a linear "
+                            f"layer, not reshaped to {target}")
+        x = self.in_onnx_order(self.node.input[0])
+        if int(np.prod(target)) != total or min(target) < 1:
+            raise self.fail(f"cannot reshape {list(tg.tensor_shape(x))} to {target}")
+        self.define_onnx_order(self.build(tg.ReshapeOp(x, target)))
 
     def op_Transpose(self) -> None:
-        """Only the middle step of a channel shuffle: [0, 2, 1, 3, 4] of a grouped view."""
+        """The middle step of a channel shuffle ([0, 2, 1, 3, 4] of a grouped view), or
+        any permutation of a tensor's axes (a transformer's heads and tokens)."""
         pending = self.grouped.pop(self.node.input[0], None)
         perm = list(self.attrs().get("perm", []))
-        if pending is None or perm != [0, 2, 1, 3, 4] or pending[2]:
-            raise self.fail("only the transpose of a channel shuffle ([0, 2, 1, 3, 4] of a "
-                            "[N, groups, C / groups, H, W] view) is supported")
-        self.grouped[self.node.output[0]] = (pending[0], pending[1], True)
+        if pending is not None:
+            if perm != [0, 2, 1, 3, 4] or pending[2]:
+                raise self.fail("a grouped channel view is transposed only as a channel "
+                                "shuffle ([0, 2, 1, 3, 4] of [N, groups, C / groups, H, W])")
+            self.grouped[self.node.output[0]] = (pending[0], pending[1], True)
+            return
+        x = self.in_onnx_order(self.node.input[0])
+        perm = perm or list(reversed(range(len(tg.tensor_shape(x)))))
+        self.define_onnx_order(self.build(tg.TransposeOp(x, perm)))
+
+    def _axes(self, what: str) -> list[int] | None:
+        """The node's axes, from its second input (opset 13 on) or its attribute."""
+        if len(self.node.input) > 1 and self.node.input[1]:
+            return [int(v) for v in self.const(self.node.input[1], what).reshape(-1)]
+        axes = self.attrs().get("axes")
+        return None if axes is None else [int(v) for v in axes]
+
+    def op_Unsqueeze(self) -> None:
+        x = self.in_onnx_order(self.node.input[0])
+        shape = list(tg.tensor_shape(x))
+        axes = self._axes("axes") or []
+        rank = len(shape) + len(axes)
+        for axis in sorted(a % rank for a in axes):
+            shape.insert(axis, 1)
+        self.define_onnx_order(self.build(tg.ReshapeOp(x, shape)))
+
+    def op_Squeeze(self) -> None:
+        x = self.in_onnx_order(self.node.input[0])
+        shape = tg.tensor_shape(x)
+        axes = self._axes("axes")
+        drop = {a % len(shape) for a in axes} if axes is not None \
+            else {a for a, d in enumerate(shape) if d == 1}
+        if any(shape[a] != 1 for a in drop):
+            raise self.fail(f"cannot squeeze axes {sorted(drop)} of {list(shape)}")
+        kept = [d for a, d in enumerate(shape) if a not in drop]
+        self.define_onnx_order(self.build(tg.ReshapeOp(x, kept)))
+
+    def op_Gather(self) -> None:
+        """One index along an axis (a transformer's class token, or one of its packed
+        query, key and value): a slice, the axis dropped for a scalar index."""
+        x = self.in_onnx_order(self.node.input[0])
+        shape = tg.tensor_shape(x)
+        indices = self.const(self.node.input[1], "indices")
+        if indices.size != 1:
+            raise self.fail("only a Gather of one index is supported")
+        axis = int(self.attrs().get("axis", 0)) % len(shape)
+        index = int(indices.reshape(-1)[0]) % shape[axis]
+        taken = self.build(tg.SliceOp(x, axis, index, index + 1))
+        if indices.ndim == 0:
+            taken = self.build(tg.ReshapeOp(taken, shape[:axis] + shape[axis + 1:]))
+        self.define_onnx_order(taken)
+
+    def op_Softmax(self) -> None:
+        x = self.in_onnx_order(self.node.input[0])
+        rank = len(tg.tensor_shape(x))
+        if int(self.attrs().get("axis", -1)) % rank != rank - 1:
+            raise self.fail("only a softmax over the last axis is supported")
+        self.define_onnx_order(self.build(tg.SoftmaxOp(x)))
+
+    def op_LayerNormalization(self) -> None:
+        x = self.in_onnx_order(self.node.input[0])
+        shape = tg.tensor_shape(x)
+        a = self.attrs()
+        if int(a.get("axis", -1)) % len(shape) != len(shape) - 1:
+            raise self.fail("only a layer norm over the last axis is supported")
+        if len(self.node.output) > 1 and any(self.node.output[1:]):
+            raise self.fail("the Mean and InvStdDev outputs are not supported")
+        scale = self.const(self.node.input[1], "scale").reshape(-1)
+        bias = self.const(self.node.input[2], "B").reshape(-1) \
+            if len(self.node.input) > 2 and self.node.input[2] else np.zeros_like(scale)
+        norm = tg.LayerNormOp(x, self.weight(self.node.input[1], scale),
+                              self.weight(self.node.input[2] or "layer_norm.bias", bias),
+                              float(a.get("epsilon", 1e-5)))
+        self.define_onnx_order(self.build(norm))
+
+    def op_Gelu(self) -> None:
+        tanh = self.attrs().get("approximate", "none") == "tanh"
+        self._elementwise(lambda x: tg.GeluOp(x, tanh))
 
     def _channel_slices(self, bounds: list[tuple[int, int]]) -> None:
         x = self.plain(self.node.input[0])

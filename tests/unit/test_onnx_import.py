@@ -82,9 +82,41 @@ def test_classifier_head_permutes_flattened_features(tmp_path):
 
 def test_unsupported_op_names_the_node(tmp_path):
     g = OnnxGraph("bad", [1, 2, 4, 4])
-    out = g.node("Softmax", ["input"])
-    with pytest.raises(BsirError, match=r"ONNX node 'softmax_1' \(Softmax\): unsupported operator"):
+    out = g.node("LpNormalization", ["input"])
+    with pytest.raises(BsirError, match=r"ONNX node 'lpnormalization_1' \(LpNormalization\): "
+                                        r"unsupported operator"):
         import_onnx(save(g.model([(out, [1, 2, 4, 4])]), tmp_path))
+
+
+@pytest.mark.parametrize("op, attrs, message", [
+    ("Softmax", {"axis": 1}, "only a softmax over the last axis is supported"),
+    ("Transpose", {"perm": [0, 0, 2, 3]}, "is not a permutation"),
+])
+def test_transformer_ops_outside_what_tg_has_name_the_node(tmp_path, op, attrs, message):
+    g = OnnxGraph("bad", [1, 2, 4, 4])
+    out = g.node(op, ["input"], **attrs)
+    with pytest.raises(BsirError, match=rf"ONNX node '{op.lower()}_1' \({op}\): .*{message}"):
+        import_onnx(save(g.model([(out, [1, 2, 4, 4])]), tmp_path))
+
+
+def test_a_transformer_tensor_and_an_image_meet_in_one_layout(tmp_path):
+    """A 4-D tensor made by a Transpose is kept in ONNX's axis order; added to an image
+    (kept NHWC) it is transposed first, and the sum is what ONNX computes."""
+    g = OnnxGraph("mixed", [1, 2, 4, 4])
+    conv = g.conv("input", 2, 2, 1)
+    swapped = g.node("Transpose", ["input"], perm=[0, 1, 3, 2])  # H and W swapped
+    out = g.node("Add", [conv, swapped])
+    path = save(g.model([(out, [1, 2, 4, 4])]), tmp_path)
+    module, arrays = import_onnx(path)
+    import onnxruntime as ort
+
+    from bsir.executor import run_module
+
+    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0]
+    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, atol=1e-5)
 
 
 def test_activation_weight_is_rejected(tmp_path):

@@ -90,3 +90,42 @@ def test_stages_without_transformer_support_refuse_in_one_line(capsys, argv, mes
     assert bsir_cli.main(argv) == 1
     err = capsys.readouterr().err
     assert message in err and "no" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_torchvision_vit_from_the_dynamo_exporter_runs_as_onnxruntime_does(tmp_path):
+    """torch.export's graph of a small torchvision ViT (random weights): Reshape,
+    Transpose, Unsqueeze, Squeeze, Gather of the packed query/key/value, MatMul of
+    activations, a scaling Mul, Softmax, LayerNormalization, Gelu, the class token
+    concatenated."""
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    import contextlib
+    import io
+    import warnings
+
+    from bsir.executor import run_module
+    from bsir.onnx_import import import_onnx
+
+    torch.manual_seed(0)
+    net = torchvision_models().vision_transformer.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=LAYERS, num_heads=HEADS,
+        hidden_dim=FEATURES, mlp_dim=128, num_classes=10).eval()
+    with torch.no_grad():  # torchvision starts the classifier at zero
+        for parameter in net.parameters():
+            parameter.normal_(0, 0.2)
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    path = str(tmp_path / "vit.onnx")
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), path, dynamo=True)
+    module, arrays = import_onnx(path)
+    ops = {op.name for op in module.walk()}
+    assert {"tg.batch_matmul", "tg.softmax", "tg.layer_norm", "tg.gelu", "tg.transpose",
+            "tg.slice"} <= ops
+    name = onnx.load(path, load_external_data=False).graph.input[0].name
+    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {name: x.numpy()})[0]
+    got = run_module(module, arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
