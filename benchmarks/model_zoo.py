@@ -40,11 +40,17 @@ from machine import describe
 FAMILIES = ("resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "vgg11", "alexnet",
             "squeezenet1_1", "googlenet", "inception_v3", "densenet121", "mobilenet_v2",
             "mobilenet_v3_small", "mnasnet0_5", "shufflenet_v2_x0_5", "efficientnet_b0",
-            "efficientnet_v2_s", "regnet_x_400mf", "regnet_y_400mf")
-SIZES = {"inception_v3": 96, "alexnet": 224, "vgg11": 224}
+            "efficientnet_v2_s", "regnet_x_400mf", "regnet_y_400mf",
+            "vit_b_16", "swin_t", "convnext_tiny", "maxvit_t")
+TRANSFORMERS = ("vit_b_16", "swin_t", "convnext_tiny", "maxvit_t")
+"""The transformers among them (graph level only so far: they import and run; quantizing
+and mapping them is not built yet)."""
+SIZES = {"inception_v3": 96, "alexnet": 224, "vgg11": 224, "vit_b_16": 224, "swin_t": 224,
+         "maxvit_t": 224}
 """Inputs a network needs larger than the default: Inception-v3's pooling would run out of
 rows; AlexNet's and VGG's adaptive pooling to 6x6 and 7x7 is an identity only at 224
-(TorchScript cannot export it otherwise)."""
+(TorchScript cannot export it otherwise); ViT's positions and MaxViT's and Swin's
+windows are made for 224."""
 
 
 def torchvision_models():
@@ -62,7 +68,12 @@ def build(family: str):
     kwargs = {"init_weights": True} if family in ("googlenet", "inception_v3") else {}
     if family in ("googlenet", "inception_v3"):
         kwargs["aux_logits"] = False
-    return getattr(torchvision_models(), family)(**kwargs).eval()
+    net = getattr(torchvision_models(), family)(**kwargs).eval()
+    if family == "vit_b_16":  # its classifier starts at zero: every output would be 0
+        with torch.no_grad():
+            for parameter in net.heads.parameters():
+                parameter.normal_(0, 0.02)
+    return net
 
 
 def short(error: Exception) -> str:
@@ -145,7 +156,9 @@ def cell(family: str, exporter: str, size: int, verify: bool, folder: str) -> li
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    parser.add_argument("--families", nargs="+", choices=FAMILIES,
+                        default=[f for f in FAMILIES if f not in TRANSFORMERS],
+                        help="default: the CNNs; the transformers by name")
     parser.add_argument("--exporters", nargs="+", choices=("script", "dynamo"),
                         default=["script", "dynamo"])
     parser.add_argument("--size", type=int, default=64, help="input height and width")

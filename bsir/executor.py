@@ -226,8 +226,8 @@ class Executor:
         return np.concatenate(parts, axis=axis)
 
     def _slice(self, op: tg.SliceOp, args) -> np.ndarray:
-        axis, start, stop = op.bounds
-        return np.ascontiguousarray(np.take(args[0], range(start, stop), axis=axis))
+        axis, start, stop, step = op.bounds
+        return np.ascontiguousarray(np.take(args[0], range(start, stop, step), axis=axis))
 
     def _relu(self, op: tg.ReluOp, args) -> np.ndarray:
         return self.requantize_same(op, np.maximum(args[0], 0).astype(args[0].dtype))

@@ -5,10 +5,20 @@ Supported nodes: Conv, Gemm, MatMul, Relu, Clip, Sigmoid, HardSigmoid, HardSwish
 broadcast over H and W), Sub (likewise, the per-channel value second), Pad (zeros on H
 and W, folded into the Conv reading it), Slice and Split of the channels, a channel
 shuffle (Reshape to [N, groups, C / groups, H, W], Transpose [0, 2, 1, 3, 4], Reshape
-back), MaxPool, AveragePool, GlobalAveragePool, Add, Concat, Flatten, Reshape (as a
-flatten), BatchNormalization, plus the inference no-ops Identity and Dropout and
-Constant. 4-D activations are converted to NHWC, so a 4-D graph input or output of the
-imported graph is NHWC.
+back), MaxPool, AveragePool, GlobalAveragePool, Add, Concat, Flatten, Reshape,
+BatchNormalization, plus the inference no-ops Identity and Dropout and Constant.
+4-D activations are converted to NHWC, so a 4-D graph input or output of the imported
+graph is NHWC.
+
+Transformers (torch.export's graphs of torchvision's ViT): any Reshape and Transpose,
+Unsqueeze, Squeeze, Gather of one index (the class token, one of a packed query, key and
+value), MatMul of two activations (``tg.batch_matmul``) and over the last axis of tokens
+(a linear layer over their rows, the leading axes restored by a reshape; an Add of a
+bias after it becomes its bias), Add and Mul of a constant broadcast to the activation
+(positions, attention's scale), Softmax and LayerNormalization over the last axis,
+Gelu, and a Concat of a constant class token. A 4-D tensor such ops make (heads x
+tokens x features) stays in ONNX's axis order; where it meets an image op, or an image
+meets a transformer op, a ``tg.transpose`` converts between the two layouts.
 
 Before conversion, the subgraphs that compute constants are folded by onnxscript's
 constant folder (:func:`fold_constants`): what exporters leave behind — an Identity on a
@@ -260,8 +270,13 @@ class OnnxImporter:
             self.values[name] = _Value(arg)
         for node in self.graph.node:
             self.node = node
+            if node.op_type != "Constant" and node.input and \
+                    all(name in self.consts for name in node.input if name):
+                self.fold_node()  # what the constant folder left: Swin's window masks
+                continue
             handler = getattr(self, f"op_{node.op_type}", None)
-            if handler is None or node.domain not in ("", "ai.onnx"):
+            domains = GELU_DOMAINS if node.op_type == "Gelu" else ("", "ai.onnx")
+            if handler is None or node.domain not in domains:
                 raise self.fail("unsupported operator")
             try:
                 handler()
@@ -280,6 +295,26 @@ class OnnxImporter:
                             f"{', '.join(sorted(self.unused_masks))}")
         built = self.builder.finish(*outputs)
         return built.module, built.arrays
+
+    def fold_node(self) -> None:
+        """Compute a node whose inputs are all constants with onnx's reference evaluator
+        (the constant folder leaves some, as ConstantOfShape and ScatterND chains)."""
+        from onnx import helper, numpy_helper
+        from onnx.reference import ReferenceEvaluator
+
+        node = self.node
+        inputs = [name for name in node.input if name]
+        graph = helper.make_graph(
+            [node], "fold", [],
+            [helper.make_tensor_value_info(name, 0, None) for name in node.output if name],
+            [numpy_helper.from_array(np.asarray(self.consts[name]), name) for name in inputs])
+        model = helper.make_model(graph, opset_imports=list(self.model.opset_import))
+        try:
+            results = ReferenceEvaluator(model).run(None, {})
+        except Exception as error:  # the evaluator's own error, reported
+            raise self.fail(f"cannot compute it from its constant inputs: {error}") from None
+        for name, value in zip([n for n in node.output if n], results, strict=True):
+            self.consts[name] = np.asarray(value)
 
     def define(self, value: SSAValue, perm: np.ndarray | None = None) -> None:
         self.values[self.node.output[0]] = _Value(value, perm)
@@ -309,6 +344,9 @@ class OnnxImporter:
                                  if len(inputs) > 1 and inputs[1] else a.get("pads", []))]
         value = float(self.const(inputs[2], "constant_value").reshape(-1)[0]) \
             if len(inputs) > 2 and inputs[2] else float(a.get("value", 0.0))
+        if mode == "constant" and not any(pads):  # by nothing (Swin's windows that fit)
+            self.values[self.node.output[0]] = self.act(self.node.input[0])
+            return
         x = self.plain(self.node.input[0])
         if mode != "constant" or value != 0.0 or len(pads) != 8 or any(pads[i] for i in
                                                                       (0, 1, 4, 5)):
@@ -557,6 +595,17 @@ class OnnxImporter:
             x = self.act(act_name)
             if x.perm is not None:
                 raise self.fail("a product with a constant after a flatten is not supported")
+            const = self.consts[const_name]
+            if self.rank(x) == 4 and const.size > 1 and const.ndim >= 3 \
+                    and const.shape[-2:] == (1, 1):  # per channel of an NCHW image: a gate
+                image = self.plain(act_name)
+                channels = tg.tensor_shape(image)[3]
+                if const.size != channels:
+                    raise self.fail(f"constant '{const_name}' has {const.size} values, the "
+                                    f"image {channels} channels")
+                gate = self.weight(const_name, const.reshape(1, 1, 1, channels))
+                self.define(self.build(tg.MulOp(image, gate)))
+                return
             product = tg.MulOp(x.ssa, self.broadcast_const(const_name, x))
             self.values[self.node.output[0]] = _Value(self.build(product), None, x.onnx_order)
             return
@@ -773,8 +822,13 @@ class OnnxImporter:
         x = self.in_onnx_order(self.node.input[0])
         shape = tg.tensor_shape(x)
         indices = self.const(self.node.input[1], "indices")
+        if len(shape) == 1 and np.array_equal(indices.reshape(-1), np.arange(shape[0])):
+            # every element in order: a reshape (how torch.export writes as_strided)
+            self.define_onnx_order(self.build(tg.ReshapeOp(x, indices.shape)))
+            return
         if indices.size != 1:
-            raise self.fail("only a Gather of one index is supported")
+            raise self.fail("only a Gather of one index, or of every element of a vector "
+                            "in order, is supported")
         axis = int(self.attrs().get("axis", 0)) % len(shape)
         index = int(indices.reshape(-1)[0]) % shape[axis]
         taken = self.build(tg.SliceOp(x, axis, index, index + 1))
@@ -805,6 +859,35 @@ class OnnxImporter:
                               float(a.get("epsilon", 1e-5)))
         self.define_onnx_order(self.build(norm))
 
+    def op_Tanh(self) -> None:
+        self._elementwise(tg.TanhOp)
+
+    def op_Einsum(self) -> None:
+        """The two products of attention as einsum writes them: ``...ik,...kj->...ij``
+        and ``...ik,...jk->...ij`` (the second operand transposed), over the same
+        leading axes."""
+        equation = str(self.attrs().get("equation", "")).replace(" ", "")
+        operands, _, out = equation.partition("->")
+        terms = operands.split(",")
+        if len(terms) != 2 or len(self.node.input) != 2:
+            raise self.fail(f"only a product of two operands is supported, got '{equation}'")
+        lhs, rhs = terms
+        batch = lhs[:-2]
+        if not (len(lhs) == len(rhs) == len(out) >= 2 and rhs[:-2] == batch
+                and out[:-2] == batch and len(set(lhs)) == len(lhs)):
+            raise self.fail(f"only batched matrix products are supported, got '{equation}'")
+        (i, k), (e, f) = lhs[-2:], out[-2:]
+        a, b = self.in_onnx_order(self.node.input[0]), self.in_onnx_order(self.node.input[1])
+        if (i, rhs[-2:]) == (e, k + f) and k not in out:
+            pass
+        elif (i, rhs[-2:]) == (e, f + k) and k not in out:
+            rank = len(rhs)
+            b = self.build(tg.TransposeOp(b, [*range(rank - 2), rank - 1, rank - 2]))
+        else:
+            raise self.fail(f"only '...ik,...kj->...ij' and '...ik,...jk->...ij' products "
+                            f"are supported, got '{equation}'")
+        self.define_onnx_order(self.build(tg.BatchMatmulOp(a, b)))
+
     def op_Gelu(self) -> None:
         tanh = self.attrs().get("approximate", "none") == "tanh"
         self._elementwise(lambda x: tg.GeluOp(x, tanh))
@@ -816,26 +899,40 @@ class OnnxImporter:
         for output, (start, stop) in zip(self.node.output, bounds, strict=True):
             self.values[output] = _Value(self.build(tg.ChannelSliceOp(x, start, stop)))
 
-    def op_Split(self) -> None:
-        x = self.plain(self.node.input[0])
-        channels = tg.tensor_shape(x)[-1]
-        if len(tg.tensor_shape(x)) != 4 or self.attrs().get("axis", 0) not in (1, -3):
-            raise self.fail("only a split of the channels of an N x C x H x W tensor is "
-                            "supported")
+    def _split_sizes(self, length: int) -> list[tuple[int, int]]:
+        """The [start, stop) of each output of a Split of ``length`` elements."""
         count = len(self.node.output)
         if len(self.node.input) > 1 and self.node.input[1]:
             sizes = [int(v) for v in self.const(self.node.input[1], "split").reshape(-1)]
         elif "split" in self.attrs():
             sizes = [int(v) for v in self.attrs()["split"]]
         else:
-            sizes = [-(-channels // count)] * count
-            sizes[-1] = channels - sum(sizes[:-1])
+            sizes = [-(-length // count)] * count
+            sizes[-1] = length - sum(sizes[:-1])
         edges = np.cumsum([0, *sizes])
-        self._channel_slices([(int(a), int(b)) for a, b in pairwise(edges)])
+        return [(int(a), int(b)) for a, b in pairwise(edges)]
+
+    def op_Split(self) -> None:
+        """A split of an image's channels (channel slices), or of any axis of a tensor in
+        ONNX's order (a transformer's packed query, key and value)."""
+        source = self.act(self.node.input[0])
+        axis = int(self.attrs().get("axis", 0))
+        if self.rank(source) == 4 and not source.onnx_order and axis in (1, -3):
+            x = self.plain(self.node.input[0])
+            self._channel_slices(self._split_sizes(tg.tensor_shape(x)[-1]))
+            return
+        x = self.in_onnx_order(self.node.input[0])
+        axis %= len(tg.tensor_shape(x))
+        for output, (start, stop) in zip(self.node.output,
+                                         self._split_sizes(tg.tensor_shape(x)[axis]),
+                                         strict=True):
+            self.values[output] = _Value(self.build(tg.SliceOp(x, axis, start, stop)), None,
+                                         True)
 
     def op_Slice(self) -> None:
-        x = self.plain(self.node.input[0])
-        shape = tg.tensor_shape(x)
+        """Channels of an image (a channel slice), or slices of any axes of a tensor in
+        ONNX's order (Swin's shifted windows, every other row of its patch merging)."""
+        source = self.act(self.node.input[0])
         inputs = list(self.node.input)
         starts, ends = (self.const(inputs[i], what).reshape(-1)
                         for i, what in ((1, "starts"), (2, "ends")))
@@ -843,11 +940,22 @@ class OnnxImporter:
             else np.arange(len(starts))
         steps = self.const(inputs[4], "steps").reshape(-1) if len(inputs) > 4 and inputs[4] \
             else np.ones(len(starts), np.int64)
-        if len(shape) != 4 or list(axes) not in ([1], [-3]) or int(steps[0]) != 1:
-            raise self.fail("only a slice of the channels of an N x C x H x W tensor, step "
-                            "1, is supported")
-        start, stop, _ = slice(int(starts[0]), int(ends[0])).indices(shape[3])
-        self._channel_slices([(start, stop)])
+        if any(int(step) < 1 for step in steps):
+            raise self.fail("only slices of positive step are supported")
+        if self.rank(source) == 4 and not source.onnx_order and list(steps) == [1] \
+                and list(axes) in ([1], [-3]):
+            x = self.plain(self.node.input[0])
+            start, stop, _ = slice(int(starts[0]), int(ends[0])).indices(tg.tensor_shape(x)[3])
+            self._channel_slices([(start, stop)])
+            return
+        x = self.in_onnx_order(self.node.input[0])
+        for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):
+            size = tg.tensor_shape(x)
+            axis = int(axis) % len(size)
+            first, stop, _ = slice(int(start), int(end)).indices(size[axis])
+            if (first, stop, int(step)) != (0, size[axis], 1):
+                x = self.build(tg.SliceOp(x, axis, first, stop, int(step)))
+        self.define_onnx_order(x)
 
     def op_BatchNormalization(self) -> None:
         x = self.plain(self.node.input[0])
@@ -888,6 +996,30 @@ def fold_constants(model):
                              output_size_limit=FOLD_SIZE_LIMIT)
     optimizer.remove_unused_nodes(ir_model)
     return onnx_ir.serde.serialize_model(ir_model)
+
+
+def fuse_gelu(model):
+    """``model`` with GELU as opsets before 20 write it (``x * 0.5 * (1 + Erf(x /
+    sqrt 2))``, in either order of the products) made one Gelu node, by onnxscript's
+    fusion rules; their Gelu is in Microsoft's domain, with ONNX's meaning, and the
+    importer reads it as ONNX's. Without onnxscript, or an Erf, the model is returned as
+    it is."""
+    if not any(node.op_type == "Erf" for node in model.graph.node):
+        return model
+    try:
+        import onnx_ir
+        from onnxscript.rewriter import pattern
+        from onnxscript.rewriter.ort_fusions import erfgelu
+    except ImportError:
+        return model
+    ir_model = onnx_ir.serde.deserialize_model(model)
+    # the rules with their products commuted too: TorchScript multiplies by 1/2 last
+    pattern.RewriteRuleSet(erfgelu.rules.rules, commute=True).apply_to_model(ir_model)
+    return onnx_ir.serde.serialize_model(ir_model)
+
+
+GELU_DOMAINS = ("", "ai.onnx", "com.microsoft")
+"""Domains whose Gelu the importer reads (ONNX's, from opset 20; :func:`fuse_gelu`'s)."""
 
 
 def has_constant_subgraphs(graph) -> bool:
@@ -955,6 +1087,10 @@ def import_onnx(path: str, source: SparsitySource | None = None,
         model = fold_constants(model)
     except Exception as error:  # the folder refuses a graph onnx's checker let through
         raise BsirError(f"{path}: its constant subgraphs cannot be folded: {error}") from None
+    try:
+        model = fuse_gelu(model)
+    except Exception as error:  # the rewriter's own failure, on a graph the checker passed
+        raise BsirError(f"{path}: its GELU patterns cannot be fused: {error}") from None
     name = model.graph.name
     if isinstance(name, bytes):  # protobuf hands back a name that is not UTF-8 as bytes
         name = name.decode("utf-8", "replace")

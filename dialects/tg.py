@@ -930,6 +930,16 @@ class SiluOp(_TableOp):
         return x * _sigmoid(x)
 
 
+@irdl_op_definition
+class TanhOp(_TableOp):
+    """tanh(x) (MaxViT's classifier)."""
+
+    name = "tg.tanh"
+
+    def function(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)
+
+
 _ERF = np.frompyfunc(math.erf, 1, 1)
 
 
@@ -956,7 +966,7 @@ class GeluOp(_TableOp):
         return 0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0)).astype(np.float64))
 
 
-TABLE_OPS = (SigmoidOp, HardSigmoidOp, HardSwishOp, SiluOp, GeluOp)
+TABLE_OPS = (SigmoidOp, HardSigmoidOp, HardSwishOp, SiluOp, GeluOp, TanhOp)
 """Element-wise functions computed in INT8 by a table."""
 
 
@@ -1119,7 +1129,8 @@ class TransposeOp(_TgOp):
 
 @irdl_op_definition
 class SliceOp(_TgOp):
-    """Elements [start, stop) along ``axis`` (a transformer's class token: token 0)."""
+    """Elements [start, stop) along ``axis``, every ``step``-th (1 when absent): a
+    transformer's class token (token 0), Swin's patch merging (every other row)."""
 
     name = "tg.slice"
 
@@ -1128,20 +1139,24 @@ class SliceOp(_TgOp):
     axis = prop_def(IntegerAttr)
     start = prop_def(IntegerAttr)
     stop = prop_def(IntegerAttr)
+    step = opt_prop_def(IntegerAttr)
     assembly_format = _UNARY_FORMAT
 
-    def __init__(self, input: SSAValue, axis: int, start: int, stop: int):
-        shape = shapes.slice_output_shape(tensor_shape(input), axis, start, stop)
+    def __init__(self, input: SSAValue, axis: int, start: int, stop: int, step: int = 1):
+        shape = shapes.slice_output_shape(tensor_shape(input), axis, start, stop, step)
         element = input.type.element_type  # type: ignore[attr-defined]
+        properties = {"axis": IntegerAttr(axis, i64), "start": IntegerAttr(start, i64),
+                      "stop": IntegerAttr(stop, i64)}
+        if step != 1:
+            properties["step"] = IntegerAttr(step, i64)
         super().__init__(operands=[input], result_types=[tensor_type(shape, element)],
-                         properties={"axis": IntegerAttr(axis, i64),
-                                     "start": IntegerAttr(start, i64),
-                                     "stop": IntegerAttr(stop, i64)})
+                         properties=properties)
 
     @property
-    def bounds(self) -> tuple[int, int, int]:
-        """(axis, start, stop)."""
-        return (self.axis.value.data, self.start.value.data, self.stop.value.data)
+    def bounds(self) -> tuple[int, int, int, int]:
+        """(axis, start, stop, step)."""
+        return (self.axis.value.data, self.start.value.data, self.stop.value.data,
+                self.step.value.data if self.step is not None else 1)
 
     def verify_(self) -> None:
         element = _check_same_element(self, [self.input])
@@ -1436,6 +1451,7 @@ __all__ = [
     "SoftmaxOp",
     "SparsityAttr",
     "SubOp",
+    "TanhOp",
     "TransposeOp",
     "WeightOp",
     "activation_fix",

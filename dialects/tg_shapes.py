@@ -176,15 +176,18 @@ def transpose_output_shape(input_shape: Shape, perm: Sequence[int]) -> Shape:
     return tuple(input_shape[axis] for axis in perm)
 
 
-def slice_output_shape(input_shape: Shape, axis: int, start: int, stop: int) -> Shape:
-    """Shape of elements [start, stop) along ``axis``."""
+def slice_output_shape(input_shape: Shape, axis: int, start: int, stop: int,
+                       step: int = 1) -> Shape:
+    """Shape of every ``step``-th element of [start, stop) along ``axis``."""
     if not 0 <= axis < len(input_shape):
         raise ShapeError(f"slice axis {axis} is out of range for rank {len(input_shape)}")
     if not 0 <= start < stop <= input_shape[axis]:
         raise ShapeError(f"slice [{start}, {stop}) is not within the {input_shape[axis]} "
                          f"elements of axis {axis}")
+    if step < 1:
+        raise ShapeError(f"slice step must be at least 1, got {step}")
     out = list(input_shape)
-    out[axis] = stop - start
+    out[axis] = -(-(stop - start) // step)
     return tuple(out)
 
 

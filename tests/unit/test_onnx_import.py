@@ -119,6 +119,84 @@ def test_a_transformer_tensor_and_an_image_meet_in_one_layout(tmp_path):
     np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("op, inputs, attrs, shape", [
+    ("Einsum", 2, {"equation": "bhid,bhjd->bhij"}, [1, 2, 4, 4]),   # Q K^T
+    ("Einsum", 2, {"equation": "bhij,bhjd->bhid"}, [1, 2, 4, 4]),   # A V
+    ("Tanh", 1, {}, [1, 2, 4, 4]),
+    ("Softmax", 1, {"axis": -1}, [1, 2, 4, 4]),
+    ("Transpose", 1, {"perm": [0, 2, 3, 1]}, [1, 4, 4, 2]),
+])
+def test_transformer_nodes_compute_what_onnxruntime_does(tmp_path, op, inputs, attrs, shape):
+    """Each transformer node on a 4-D tensor (an image here, so every layout change the
+    importer makes is exercised), against onnxruntime."""
+    import onnxruntime as ort
+
+    from bsir.executor import run_module
+
+    g = OnnxGraph("one", [1, 2, 4, 4])
+    out = g.node(op, ["input"] * inputs, **attrs)
+    path = save(g.model([(out, shape)]), tmp_path)
+    module, arrays = import_onnx(path)
+    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0]
+    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, atol=1e-5)
+
+
+def test_slices_splits_and_empty_pads_of_any_axis(tmp_path):
+    """Every other row (a step-2 Slice of H), halves of W (Split), a zero Pad before a
+    ReLU: what Swin's patch merging and windows need."""
+    import onnxruntime as ort
+
+    from bsir.executor import run_module
+
+    g = OnnxGraph("axes", [1, 2, 4, 4])
+    rows = g.node("Slice", ["input", g.init("s", np.array([0], np.int64)),
+                            g.init("e", np.array([4], np.int64)),
+                            g.init("a", np.array([2], np.int64)),
+                            g.init("st", np.array([2], np.int64))])
+    left, right = (f"half_{i}" for i in range(2))
+    g.nodes.append(helper.make_node("Split", [rows], [left, right], axis=3))
+    pad = g.node("Pad", [left, g.init("p", np.zeros(8, np.int64))])
+    out = g.node("Add", [g.node("Relu", [pad]), right])
+    path = save(g.model([(out, [1, 2, 2, 2])]), tmp_path)
+    module, arrays = import_onnx(path)
+    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0]
+    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("half_last", [True, False])
+def test_gelu_written_with_erf_becomes_one_gelu(tmp_path, half_last):
+    """Opsets before 20 spell GELU x * 0.5 * (1 + Erf(x / sqrt 2)); TorchScript multiplies
+    by 0.5 last, torch.export first. Either way it imports as one tg.gelu."""
+    pytest.importorskip("onnxscript")
+    import onnxruntime as ort
+
+    from bsir.executor import run_module
+
+    g = OnnxGraph("gelu", [1, 2, 4, 4])
+    scaled = g.node("Div", ["input", g.init("sqrt2", np.array(np.sqrt(2.0), np.float32))])
+    plus_one = g.node("Add", [g.node("Erf", [scaled]), g.init("one", np.array(1.0, np.float32))])
+    half = g.init("half", np.array(0.5, np.float32))
+    if half_last:
+        out = g.node("Mul", [g.node("Mul", ["input", plus_one]), half])
+    else:
+        out = g.node("Mul", ["input", g.node("Mul", [half, plus_one])])
+    path = save(g.model([(out, [1, 2, 4, 4])]), tmp_path)
+    module, arrays = import_onnx(path)
+    assert [op.name for op in module.walk() if op.name.startswith("tg.")
+            and op.name not in ("tg.graph", "tg.output")] == ["tg.gelu"]
+    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0]
+    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, atol=1e-6)
+
+
 def test_activation_weight_is_rejected(tmp_path):
     g = OnnxGraph("bad", [1, 2, 4, 4])
     out = g.node("Conv", ["input", "input"], kernel_shape=[1, 1])

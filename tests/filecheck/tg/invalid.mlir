@@ -433,3 +433,14 @@ builtin.module {
     tg.output %x : tensor<4x17x17xi8>
   }
 }
+
+// -----
+
+// slice step 0
+builtin.module {
+  tg.graph @g(%x: tensor<17x64xf32>) -> (tensor<17x64xf32>) {
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.slice': slice step must be at least 1, got 0
+    %y = tg.slice %x {axis = 0 : i64, start = 0 : i64, stop = 4 : i64, step = 0 : i64} : (tensor<17x64xf32>) -> tensor<4x64xf32>
+    tg.output %x : tensor<17x64xf32>
+  }
+}

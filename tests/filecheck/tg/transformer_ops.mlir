@@ -34,6 +34,10 @@ builtin.module attributes {tg.weights = "vit.npz"} {
     %h = tg.gelu %g {tanh} : (tensor<17x64xf32>) -> tensor<17x64xf32>
     // CHECK-NEXT: %c = tg.slice %h {axis = 0 : i64, start = 0 : i64, stop = 1 : i64} : (tensor<17x64xf32>) -> tensor<1x64xf32>
     %c = tg.slice %h {axis = 0 : i64, start = 0 : i64, stop = 1 : i64} : (tensor<17x64xf32>) -> tensor<1x64xf32>
+    // CHECK-NEXT: %e = tg.slice %h {axis = 0 : i64, start = 1 : i64, stop = 17 : i64, step = 2 : i64} : (tensor<17x64xf32>) -> tensor<8x64xf32>
+    %e = tg.slice %h {axis = 0 : i64, start = 1 : i64, stop = 17 : i64, step = 2 : i64} : (tensor<17x64xf32>) -> tensor<8x64xf32>
+    // CHECK-NEXT: %f = tg.tanh %e : (tensor<8x64xf32>) -> tensor<8x64xf32>
+    %f = tg.tanh %e : (tensor<8x64xf32>) -> tensor<8x64xf32>
     // CHECK-NEXT: tg.output %c : tensor<1x64xf32>
     tg.output %c : tensor<1x64xf32>
   }
