@@ -325,9 +325,15 @@ class OnnxImporter:
         from onnx import numpy_helper
 
         attrs = self.node.attribute
-        if len(attrs) != 1 or attrs[0].name != "value":
-            raise self.fail("only tensor-valued Constant nodes are supported")
-        self.consts[self.node.output[0]] = numpy_helper.to_array(attrs[0].t)
+        kinds = {"value_float": np.float32, "value_floats": np.float32,
+                 "value_int": np.int64, "value_ints": np.int64}
+        if len(attrs) == 1 and attrs[0].name == "value":
+            self.consts[self.node.output[0]] = numpy_helper.to_array(attrs[0].t)
+        elif len(attrs) == 1 and attrs[0].name in kinds:
+            value = self.attrs()[attrs[0].name]
+            self.consts[self.node.output[0]] = np.array(value, kinds[attrs[0].name])
+        else:
+            raise self.fail("only tensor- and number-valued Constant nodes are supported")
 
     def op_Identity(self) -> None:
         self.values[self.node.output[0]] = self.act(self.node.input[0])
@@ -795,6 +801,20 @@ class OnnxImporter:
             return [int(v) for v in self.const(self.node.input[1], what).reshape(-1)]
         axes = self.attrs().get("axes")
         return None if axes is None else [int(v) for v in axes]
+
+    def op_Shape(self) -> None:
+        """An activation's shape is known here (every shape is static): a constant, which
+        the nodes computing with it then fold."""
+        source = self.act(self.node.input[0])
+        shape = tg.tensor_shape(source.ssa)
+        if self.rank(source) == 4 and not source.onnx_order:
+            shape = tuple(shape[axis] for axis in NHWC_TO_NCHW)
+        if source.perm is not None:
+            raise self.fail("the shape of a flattened N x C x H x W tensor is not supported")
+        a = self.attrs()
+        start, end = int(a.get("start", 0)), a.get("end")
+        dims = shape[start:] if end is None else shape[start:int(end)]
+        self.consts[self.node.output[0]] = np.array(dims, np.int64)
 
     def op_Unsqueeze(self) -> None:
         x = self.in_onnx_order(self.node.input[0])
