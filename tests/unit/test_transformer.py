@@ -129,3 +129,38 @@ def test_a_torchvision_vit_from_the_dynamo_exporter_runs_as_onnxruntime_does(tmp
         None, {name: x.numpy()})[0]
     got = run_module(module, arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("family, exporter, size", [("swin_t", "script", 224),
+                                                    ("convnext_tiny", "dynamo", 64)])
+def test_torchvision_transformers_import_and_run_as_onnxruntime_does(tmp_path, family,
+                                                                    exporter, size):
+    """Swin-T from TorchScript (window masks and shapes computed at import, step slices,
+    GELU fused from Erf) and ConvNeXt-T from torch.export (layer norms over channels
+    between transposes, an ordered Gather): random weights, within 1e-4 of onnxruntime.
+    (ViT-B/16 and MaxViT-T: ``python benchmarks/model_zoo.py --families ...``.)"""
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    import contextlib
+    import io
+    import warnings
+
+    from bsir.executor import run_module
+    from bsir.onnx_import import import_onnx
+
+    torch.manual_seed(0)
+    net = getattr(torchvision_models(), family)().eval()
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    path = str(tmp_path / f"{family}.onnx")
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), path, dynamo=exporter == "dynamo",
+                          opset_version=18 if exporter == "dynamo" else 17)
+    module, arrays = import_onnx(path)
+    name = onnx.load(path, load_external_data=False).graph.input[0].name
+    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {name: x.numpy()})[0]
+    got = run_module(module, arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
