@@ -11,10 +11,18 @@ fine-tuning; plus 8x8 at 50 % (l2) fine-tuned incrementally, one layer at a time
 what the mask costs, not what the extra epochs gain.
 
     python benchmarks/training_study.py [--seeds 3] [--out benchmarks/results]
+                                        [--model digits-cnn | digits-vit]
 
-Writes ``training_study.csv`` (one row per seed and configuration) and
-``training_study.png`` (accuracy after fine-tuning against sparsity, mean and spread),
-and prints the summary table (mean +- standard deviation over the seeds).
+With ``--model digits-vit`` the network is a small vision transformer
+(``bsir.train.models.DigitsViT``: 2x2 patches by a strided convolution, two encoder blocks
+of 4-head self-attention and a GELU MLP, 32 features) and Gamma is chosen on every linear
+layer (query, key, value, output, the MLP's, the classifier) but the patch embedding;
+the products of attention have no weights and stay dense.
+
+Writes ``training_study.csv`` (``training_study_vit.csv`` for the ViT; one row per seed
+and configuration) and ``training_study.png`` (accuracy after fine-tuning against
+sparsity, mean and spread), and prints the summary table (mean +- standard deviation
+over the seeds).
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from machine import describe
 from bsir.sparsity import SparsityPlan
 from bsir.train import TrainConfig, Trainer
 from bsir.train.data import digits
-from bsir.train.models import digits_cnn
+from bsir.train.models import BUILTIN
 
 BLOCKS = ((8, 8), (1, 1))
 RATIOS = (0.25, 0.5, 0.75)
@@ -51,19 +59,25 @@ def configurations() -> list[tuple[tuple[int, int], float, str, str]]:
     return [*rows, ((8, 8), 0.5, "l2", "incremental")]
 
 
-def run_seed(seed: int, dense_epochs: int, fine_epochs: int) -> list[dict]:
+MASKS_LINEAR = {"digits-cnn": False, "digits-vit": True}
+"""Whether Gamma covers the linear layers: the CNN's convolutions as the paper; every
+weight of the transformer but its patch embedding."""
+
+
+def run_seed(seed: int, dense_epochs: int, fine_epochs: int, net: str = "digits-cnn"
+             ) -> list[dict]:
     train_set, val_set = digits(seed=0)  # one split; the seed varies the training
     torch.manual_seed(seed)
-    model = digits_cnn()
+    model = BUILTIN[net]()
     dense = Trainer(model, train_set, TrainConfig(dense_epochs, seed=seed, progress=False),
                     val_set).run(None)
     baseline = dense.final.accuracy
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    control = fine_tune(state, None, "one-shot", train_set, val_set, seed, fine_epochs)
+    control = fine_tune(state, None, "one-shot", train_set, val_set, seed, fine_epochs, net)
     rows = []
     for block, ratio, criterion, mode in configurations():
-        plan = SparsityPlan(block, ratio, criterion, skip_first=True)
-        history = fine_tune(state, plan, mode, train_set, val_set, seed, fine_epochs)
+        plan = SparsityPlan(block, ratio, criterion, skip_first=True, linear=MASKS_LINEAR[net])
+        history = fine_tune(state, plan, mode, train_set, val_set, seed, fine_epochs, net)
         rows.append({"seed": seed, "block": f"{block[0]}x{block[1]}", "ratio": ratio,
                      "criterion": criterion, "mode": mode, "dense": baseline,
                      "dense_fine_tuned": control.final.accuracy,
@@ -77,10 +91,10 @@ def run_seed(seed: int, dense_epochs: int, fine_epochs: int) -> list[dict]:
 
 
 def fine_tune(state: dict, plan: SparsityPlan | None, mode: str, train_set, val_set,
-              seed: int, epochs: int):
+              seed: int, epochs: int, net: str = "digits-cnn"):
     """From the dense weights: mask by ``plan`` (None: the dense control) and fine-tune
     (incremental: half the epochs per layer)."""
-    model = digits_cnn()
+    model = BUILTIN[net]()
     model.load_state_dict(state)
     epochs = epochs if mode == "one-shot" else max(1, epochs // 2)
     config = TrainConfig(epochs, lr=5e-4, seed=seed, progress=False)
@@ -108,16 +122,16 @@ def summary(rows: list[dict]) -> list[list[str]]:
     return table
 
 
-def markdown(table: list[list[str]]) -> str:
+def markdown(table: list[list[str]], masked: str = "convs") -> str:
     head = ["block", "sparsity", "criterion", "mode", "acc. after masking (%)",
             "acc. after fine-tuning (%)", "drop vs control (points)",
-            "density of masked convs"]
+            f"density of masked {masked}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in table]
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], path: Path, title: str = "digits CNN") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,6 +141,7 @@ def plot(rows: list[dict], path: Path) -> None:
     control = statistics.mean(r["dense_fine_tuned"] for r in rows) * 100
     colors = {"8x8": "tab:red", "1x1": "tab:blue"}
     markers = {"l1": "o", "l2": "s", "variance": "^"}
+    name = title
     for axes, key, title in ((panels[0], "fine_tuned", "after fine-tuning"),
                              (panels[1], "masked", "right after masking")):
         axes.axhline(control, color="black", linestyle=":",
@@ -142,7 +157,7 @@ def plot(rows: list[dict], path: Path) -> None:
                     sds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
                 axes.errorbar([100 * r for r in RATIOS], means, yerr=sds, color=color,
                               marker=marker, capsize=3, label=f"{block} {criterion}")
-        axes.set_title(f"digits CNN, {title}")
+        axes.set_title(f"{name}, {title}")
         axes.set_xlabel("blocks zeroed (%)")
         axes.set_ylabel("validation accuracy (%)")
         axes.set_xticks([100 * r for r in RATIOS])
@@ -170,30 +185,34 @@ def main() -> int:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--replot", action="store_true",
                         help="redraw the table and plot from the CSV in --out")
+    parser.add_argument("--model", choices=sorted(MASKS_LINEAR), default="digits-cnn")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    stem = "training_study" if args.model == "digits-cnn" else "training_study_vit"
+    title = "digits CNN" if args.model == "digits-cnn" else "digits ViT"
+    masked = "linear layers" if MASKS_LINEAR[args.model] else "convs"
     if args.replot:
-        rows = read_rows(out / "training_study.csv")
-        plot(rows, out / "training_study.png")
-        print(markdown(summary(rows)))
+        rows = read_rows(out / f"{stem}.csv")
+        plot(rows, out / f"{stem}.png", title)
+        print(markdown(summary(rows), masked))
         return 0
     start = time.perf_counter()
     rows = [row for seed in range(args.seeds)
-            for row in run_seed(seed, args.dense_epochs, args.fine_epochs)]
+            for row in run_seed(seed, args.dense_epochs, args.fine_epochs, args.model)]
     elapsed = time.perf_counter() - start
-    with open(out / "training_study.csv", "w", newline="", encoding="utf-8") as stream:
+    with open(out / f"{stem}.csv", "w", newline="", encoding="utf-8") as stream:
         writer = csv.DictWriter(stream, FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    plot(rows, out / "training_study.png")
+    plot(rows, out / f"{stem}.png", title)
     print(f"machine: {describe()}, torch {torch.__version__}, {torch.get_num_threads()} "
           f"threads")
-    print(f"digits, {args.seeds} seeds, dense {args.dense_epochs} epochs, fine-tuning "
+    print(f"{title} on digits, {args.seeds} seeds, dense {args.dense_epochs} epochs, fine-tuning "
           f"{args.fine_epochs} epochs (incremental: {max(1, args.fine_epochs // 2)} per "
           f"layer); {elapsed:.0f} s\n")
-    print(markdown(summary(rows)))
-    print(f"\nwrote {out / 'training_study.csv'} and {out / 'training_study.png'}")
+    print(markdown(summary(rows), masked))
+    print(f"\nwrote {out / f'{stem}.csv'} and {out / f'{stem}.png'}")
     return 0
 
 

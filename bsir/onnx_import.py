@@ -597,23 +597,7 @@ class OnnxImporter:
         (squeeze-and-excitation), a ``tg.mul``."""
         a, b = self.node.input[0], self.node.input[1]
         if a in self.consts or b in self.consts:  # a scale (attention's 1 / sqrt(d))
-            act_name, const_name = (b, a) if a in self.consts else (a, b)
-            x = self.act(act_name)
-            if x.perm is not None:
-                raise self.fail("a product with a constant after a flatten is not supported")
-            const = self.consts[const_name]
-            if self.rank(x) == 4 and const.size > 1 and const.ndim >= 3 \
-                    and const.shape[-2:] == (1, 1):  # per channel of an NCHW image: a gate
-                image = self.plain(act_name)
-                channels = tg.tensor_shape(image)[3]
-                if const.size != channels:
-                    raise self.fail(f"constant '{const_name}' has {const.size} values, the "
-                                    f"image {channels} channels")
-                gate = self.weight(const_name, const.reshape(1, 1, 1, channels))
-                self.define(self.build(tg.MulOp(image, gate)))
-                return
-            product = tg.MulOp(x.ssa, self.broadcast_const(const_name, x))
-            self.values[self.node.output[0]] = _Value(self.build(product), None, x.onnx_order)
+            self.multiply_by_constant(*((b, a) if a in self.consts else (a, b)))
             return
         for x_name, s_name in ((a, b), (b, a)):
             gate = self.values.get(s_name)
@@ -631,6 +615,37 @@ class OnnxImporter:
                 tg.tensor_shape(lhs) == tuple(_gate_shape(tg.tensor_shape(rhs))):
             lhs, rhs = rhs, lhs  # the gate second
         self.define(self.build(tg.MulOp(lhs, rhs)))
+
+    def multiply_by_constant(self, act_name: str, const_name: str) -> None:
+        """``act * const``: by a per-channel gate for an image's per-channel constant,
+        else by the constant broadcast to the activation's shape."""
+        x = self.act(act_name)
+        if x.perm is not None:
+            raise self.fail("a product with a constant after a flatten is not supported")
+        const = self.consts[const_name]
+        if self.rank(x) == 4 and const.size > 1 and const.ndim >= 3 \
+                and const.shape[-2:] == (1, 1):  # per channel of an NCHW image: a gate
+            image = self.plain(act_name)
+            channels = tg.tensor_shape(image)[3]
+            if const.size != channels:
+                raise self.fail(f"constant '{const_name}' has {const.size} values, the "
+                                f"image {channels} channels")
+            gate = self.weight(const_name, const.reshape(1, 1, 1, channels))
+            self.define(self.build(tg.MulOp(image, gate)))
+            return
+        product = tg.MulOp(x.ssa, self.broadcast_const(const_name, x))
+        self.values[self.node.output[0]] = _Value(self.build(product), None, x.onnx_order)
+
+    def op_Div(self) -> None:
+        """Division by a constant (attention's scores by sqrt(d)): a product with its
+        reciprocal."""
+        divisor = self.node.input[1]
+        if divisor not in self.consts:
+            raise self.fail("only a division by a constant is supported")
+        reciprocal = f"{divisor}.reciprocal"
+        self.consts[reciprocal] = (1.0 / self.consts[divisor].astype(np.float64)).astype(
+            np.float32)
+        self.multiply_by_constant(self.node.input[0], reciprocal)
 
     def op_Sub(self) -> None:
         """A difference of two activations of one shape, or minus a per-channel value."""

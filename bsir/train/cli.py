@@ -16,7 +16,8 @@ from bsir.diagnostics import BsirError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``bsir train``."""
     p.add_argument("--model", default="digits-cnn",
-                   help="digits-cnn, or package.module:factory returning a torch.nn.Module")
+                   help="digits-cnn, digits-vit, or package.module:factory returning a "
+                        "torch.nn.Module")
     p.add_argument("--weights", help="a state_dict (.pt) to start from")
     p.add_argument("--data", default="digits",
                    help="digits (scikit-learn, no download) or an .npz with arrays x and y")

@@ -43,15 +43,32 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path) -> Pa
         logger.setLevel(level)
     import onnx
 
-    names = {init.name for init in onnx.load(str(path)).graph.initializer}
+    initializers = {init.name: init for init in onnx.load(str(path)).graph.initializer}
+    weights = dict(plain.named_modules())
     arrays: dict[str, np.ndarray] = {}
     for layer, mask in masks.items():
         key = f"{layer}.weight" if layer else "weight"
-        if key not in names:
-            raise ValueError(f"the ONNX exporter renamed the weight of '{layer}'; "
-                             "its mask cannot be saved by name")
+        if key not in initializers:
+            key = _renamed(initializers, weights[layer].weight.detach().cpu().numpy(), layer)
         arrays[f"{key}:gamma"] = mask.gamma
         arrays[f"{key}:block"] = np.asarray(mask.block)
     target = masks_path(path)
     write_npz(target, arrays, f"block masks of {os.path.basename(str(path))}")
     return target
+
+
+def _renamed(initializers: dict, weight: np.ndarray, layer: str) -> str:
+    """The initializer that holds ``layer``'s weight under another name: torch.export
+    writes a linear layer over tokens as a MatMul by its transposed weight, a new
+    initializer. Found by value (the weight or its transpose, exactly)."""
+    from onnx import numpy_helper
+
+    found = [name for name, init in initializers.items()
+             if tuple(init.dims) in (weight.shape, weight.T.shape)
+             and any(np.array_equal(numpy_helper.to_array(init), candidate)
+                     for candidate in (weight, weight.T))]
+    if len(found) != 1:
+        raise ValueError(f"the ONNX exporter renamed the weight of '{layer}' and "
+                         f"{'no' if not found else 'more than one'} initializer holds its "
+                         "values; its mask cannot be saved by name")
+    return found[0]

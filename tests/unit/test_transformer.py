@@ -164,3 +164,35 @@ def test_torchvision_transformers_import_and_run_as_onnxruntime_does(tmp_path, f
         None, {name: x.numpy()})[0]
     got = run_module(module, arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def test_a_block_sparse_trained_vit_exports_and_imports_with_its_masks(tmp_path):
+    """bsir.train masks every linear layer of the digits ViT; torch.export writes the
+    layers over tokens as MatMuls by new, transposed initializers, so the masks are
+    saved under those (found by value); bsir import then marks all 13 layers sparse and
+    runs the network as onnxruntime does."""
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from bsir.executor import run_module
+    from bsir.onnx_import import import_onnx
+    from bsir.sparsity import SparsityPlan
+    from bsir.train import TrainConfig, Trainer, export_onnx
+    from bsir.train.data import digits
+    from bsir.train.models import digits_vit
+
+    train_set, val_set = digits(seed=0)
+    torch.manual_seed(0)
+    net = digits_vit()
+    plan = SparsityPlan((8, 8), 0.5, "l2", skip_first=True, linear=True)
+    Trainer(net, train_set, TrainConfig(1, seed=0, progress=False), val_set).run(plan)
+    path = str(tmp_path / "vit.onnx")
+    export_onnx(net, torch.zeros(1, 1, 8, 8), path)
+    module, arrays = import_onnx(path)
+    sparse = [op for op in module.walk() if getattr(op, "sparsity", None) is not None]
+    assert len(sparse) == 13 and all(op.sparsity.density() == 0.5 for op in sparse)
+    x = val_set.tensors[0][:1].numpy()
+    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0]
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
