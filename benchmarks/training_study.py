@@ -208,7 +208,7 @@ def main() -> int:
     plot(rows, out / f"{stem}.png", title)
     print(f"machine: {describe()}, torch {torch.__version__}, {torch.get_num_threads()} "
           f"threads")
-    print(f"{title} on digits, {args.seeds} seeds, dense {args.dense_epochs} epochs, fine-tuning "
+    print(f"{title}, {args.seeds} seeds, dense {args.dense_epochs} epochs, fine-tuning "
           f"{args.fine_epochs} epochs (incremental: {max(1, args.fine_epochs // 2)} per "
           f"layer); {elapsed:.0f} s\n")
     print(markdown(summary(rows), masked))
