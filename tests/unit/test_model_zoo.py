@@ -3,24 +3,24 @@ exporter, through bsir: import, run against onnxruntime, compile dense and 50 % 
 4x4, and the INT8 program bit for bit on 2x2 (64 x 64 inputs to keep CI short; every
 family and both exporters: ``python benchmarks/model_zoo.py --verify``)."""
 
-import warnings
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-ort = pytest.importorskip("onnxruntime")
-onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
 
-from torchvision_models import torchvision_models  # noqa: E402
+from exported_models import (  # noqa: E402
+    export_quietly,
+    onnxruntime_output,
+    torchvision_models,
+)
 
 
 @pytest.mark.parametrize("family, exporter", [("resnet18", "script"),
                                               ("mobilenet_v3_small", "dynamo"),
                                               ("efficientnet_b0", "script")])
 def test_a_torchvision_network_compiles_and_verifies(tmp_path, family, exporter):
-    import contextlib
-    import io
 
     from bsir.driver.compile import CompileOptions, compile_module
     from bsir.executor import run_module
@@ -30,14 +30,9 @@ def test_a_torchvision_network_compiles_and_verifies(tmp_path, family, exporter)
     net = getattr(torchvision_models(), family)().eval()
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     path = str(tmp_path / f"{family}.onnx")
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, (x,), path, dynamo=exporter == "dynamo",
-                          opset_version=18 if exporter == "dynamo" else 17)
+    export_quietly(net, x, path, exporter)
     module, arrays = import_onnx(path)
-    name = onnx.load(path, load_external_data=False).graph.input[0].name
-    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
-        None, {name: x.numpy()})[0]
+    expected = onnxruntime_output(path, x.numpy())
     sample = x.numpy().transpose(0, 2, 3, 1)
     got = run_module(module.clone(), arrays, [sample])[0]
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()

@@ -20,6 +20,24 @@ def save(model, tmp_path, name="m.onnx"):
     return str(path)
 
 
+def imports_as_onnxruntime_runs(model, tmp_path, atol: float = 1e-5):
+    """Save ``model`` (one 1 x 2 x 4 x 4 input), import it and check that the imported
+    graph computes what onnxruntime does (a 4-D output compared in NCHW); returns the
+    module."""
+    from exported_models import onnxruntime_output
+
+    from bsir.executor import run_module
+
+    path = save(model, tmp_path)
+    module, arrays = import_onnx(path)
+    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    got = run_module(module.clone(), arrays, [x.transpose(0, 2, 3, 1)])[0]
+    if got.ndim == 4:
+        got = got.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, onnxruntime_output(path, x), atol=atol)
+    return module
+
+
 def ops_of(module):
     graph = module.body.block.first_op
     return [op for op in graph.block.ops if not isinstance(op, tg.WeightOp | tg.OutputOp)]
@@ -106,17 +124,7 @@ def test_a_transformer_tensor_and_an_image_meet_in_one_layout(tmp_path):
     conv = g.conv("input", 2, 2, 1)
     swapped = g.node("Transpose", ["input"], perm=[0, 1, 3, 2])  # H and W swapped
     out = g.node("Add", [conv, swapped])
-    path = save(g.model([(out, [1, 2, 4, 4])]), tmp_path)
-    module, arrays = import_onnx(path)
-    import onnxruntime as ort
-
-    from bsir.executor import run_module
-
-    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
-    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
-        None, {"input": x})[0]
-    got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0]
-    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, atol=1e-5)
+    imports_as_onnxruntime_runs(g.model([(out, [1, 2, 4, 4])]), tmp_path)
 
 
 @pytest.mark.parametrize("op, inputs, attrs, shape", [
@@ -129,28 +137,14 @@ def test_a_transformer_tensor_and_an_image_meet_in_one_layout(tmp_path):
 def test_transformer_nodes_compute_what_onnxruntime_does(tmp_path, op, inputs, attrs, shape):
     """Each transformer node on a 4-D tensor (an image here, so every layout change the
     importer makes is exercised), against onnxruntime."""
-    import onnxruntime as ort
-
-    from bsir.executor import run_module
-
     g = OnnxGraph("one", [1, 2, 4, 4])
     out = g.node(op, ["input"] * inputs, **attrs)
-    path = save(g.model([(out, shape)]), tmp_path)
-    module, arrays = import_onnx(path)
-    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
-    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
-        None, {"input": x})[0]
-    got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0]
-    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, atol=1e-5)
+    imports_as_onnxruntime_runs(g.model([(out, shape)]), tmp_path)
 
 
 def test_slices_splits_and_empty_pads_of_any_axis(tmp_path):
     """Every other row (a step-2 Slice of H), halves of W (Split), a zero Pad before a
     ReLU: what Swin's patch merging and windows need."""
-    import onnxruntime as ort
-
-    from bsir.executor import run_module
-
     g = OnnxGraph("axes", [1, 2, 4, 4])
     rows = g.node("Slice", ["input", g.init("s", np.array([0], np.int64)),
                             g.init("e", np.array([4], np.int64)),
@@ -160,13 +154,7 @@ def test_slices_splits_and_empty_pads_of_any_axis(tmp_path):
     g.nodes.append(helper.make_node("Split", [rows], [left, right], axis=3))
     pad = g.node("Pad", [left, g.init("p", np.zeros(8, np.int64))])
     out = g.node("Add", [g.node("Relu", [pad]), right])
-    path = save(g.model([(out, [1, 2, 2, 2])]), tmp_path)
-    module, arrays = import_onnx(path)
-    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
-    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
-        None, {"input": x})[0]
-    got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0]
-    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, atol=1e-6)
+    imports_as_onnxruntime_runs(g.model([(out, [1, 2, 2, 2])]), tmp_path, atol=1e-6)
 
 
 @pytest.mark.parametrize("half_last", [True, False])
@@ -174,10 +162,6 @@ def test_gelu_written_with_erf_becomes_one_gelu(tmp_path, half_last):
     """Opsets before 20 spell GELU x * 0.5 * (1 + Erf(x / sqrt 2)); TorchScript multiplies
     by 0.5 last, torch.export first. Either way it imports as one tg.gelu."""
     pytest.importorskip("onnxscript")
-    import onnxruntime as ort
-
-    from bsir.executor import run_module
-
     g = OnnxGraph("gelu", [1, 2, 4, 4])
     scaled = g.node("Div", ["input", g.init("sqrt2", np.array(np.sqrt(2.0), np.float32))])
     plus_one = g.node("Add", [g.node("Erf", [scaled]), g.init("one", np.array(1.0, np.float32))])
@@ -186,15 +170,9 @@ def test_gelu_written_with_erf_becomes_one_gelu(tmp_path, half_last):
         out = g.node("Mul", [g.node("Mul", ["input", plus_one]), half])
     else:
         out = g.node("Mul", ["input", g.node("Mul", [half, plus_one])])
-    path = save(g.model([(out, [1, 2, 4, 4])]), tmp_path)
-    module, arrays = import_onnx(path)
+    module = imports_as_onnxruntime_runs(g.model([(out, [1, 2, 4, 4])]), tmp_path, atol=1e-6)
     assert [op.name for op in module.walk() if op.name.startswith("tg.")
             and op.name not in ("tg.graph", "tg.output")] == ["tg.gelu"]
-    x = np.random.default_rng(0).standard_normal((1, 2, 4, 4)).astype(np.float32)
-    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
-        None, {"input": x})[0]
-    got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0]
-    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, atol=1e-6)
 
 
 def test_activation_weight_is_rejected(tmp_path):

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from torchvision_models import torchvision_models
+from exported_models import export_quietly, onnxruntime_output, torchvision_models
 
 from bsir.dialects import tg
 from bsir.executor import Executor
@@ -98,12 +98,9 @@ def test_a_torchvision_vit_from_the_dynamo_exporter_runs_as_onnxruntime_does(tmp
     activations, a scaling Mul, Softmax, LayerNormalization, Gelu, the class token
     concatenated."""
     torch = pytest.importorskip("torch")
-    ort = pytest.importorskip("onnxruntime")
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")
-    import contextlib
-    import io
-    import warnings
 
     from bsir.executor import run_module
     from bsir.onnx_import import import_onnx
@@ -117,16 +114,12 @@ def test_a_torchvision_vit_from_the_dynamo_exporter_runs_as_onnxruntime_does(tmp
             parameter.normal_(0, 0.2)
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     path = str(tmp_path / "vit.onnx")
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, (x,), path, dynamo=True)
+    export_quietly(net, x, path, "dynamo")
     module, arrays = import_onnx(path)
     ops = {op.name for op in module.walk()}
     assert {"tg.batch_matmul", "tg.softmax", "tg.layer_norm", "tg.gelu", "tg.transpose",
             "tg.slice"} <= ops
-    name = onnx.load(path, load_external_data=False).graph.input[0].name
-    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
-        None, {name: x.numpy()})[0]
+    expected = onnxruntime_output(path, x.numpy())
     got = run_module(module, arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
 
@@ -140,12 +133,9 @@ def test_torchvision_transformers_import_and_run_as_onnxruntime_does(tmp_path, f
     between transposes, an ordered Gather): random weights, within 1e-4 of onnxruntime.
     (ViT-B/16 and MaxViT-T: ``python benchmarks/model_zoo.py --families ...``.)"""
     torch = pytest.importorskip("torch")
-    ort = pytest.importorskip("onnxruntime")
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")
-    import contextlib
-    import io
-    import warnings
 
     from bsir.executor import run_module
     from bsir.onnx_import import import_onnx
@@ -154,14 +144,9 @@ def test_torchvision_transformers_import_and_run_as_onnxruntime_does(tmp_path, f
     net = getattr(torchvision_models(), family)().eval()
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
     path = str(tmp_path / f"{family}.onnx")
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, (x,), path, dynamo=exporter == "dynamo",
-                          opset_version=18 if exporter == "dynamo" else 17)
+    export_quietly(net, x, path, exporter)
     module, arrays = import_onnx(path)
-    name = onnx.load(path, load_external_data=False).graph.input[0].name
-    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
-        None, {name: x.numpy()})[0]
+    expected = onnxruntime_output(path, x.numpy())
     got = run_module(module, arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
 
@@ -172,7 +157,7 @@ def test_a_block_sparse_trained_vit_exports_and_imports_with_its_masks(tmp_path)
     saved under those (found by value); bsir import then marks all 13 layers sparse and
     runs the network as onnxruntime does."""
     torch = pytest.importorskip("torch")
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from bsir.executor import run_module
     from bsir.onnx_import import import_onnx
@@ -192,7 +177,6 @@ def test_a_block_sparse_trained_vit_exports_and_imports_with_its_masks(tmp_path)
     sparse = [op for op in module.walk() if getattr(op, "sparsity", None) is not None]
     assert len(sparse) == 13 and all(op.sparsity.density() == 0.5 for op in sparse)
     x = val_set.tensors[0][:1].numpy()
-    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
-        None, {"input": x})[0]
+    expected = onnxruntime_output(path, x)
     got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0]
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
