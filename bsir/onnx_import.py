@@ -72,8 +72,11 @@ class _Value:
     perm: np.ndarray | None = None
     onnx_order: bool = False
 
+
 NHWC_TO_NCHW = (0, 3, 1, 2)
+"""The axes of an NHWC tensor in NCHW order (tg.transpose's ``perm``)."""
 NCHW_TO_NHWC = (0, 2, 3, 1)
+"""The axes of an NCHW tensor in NHWC order."""
 
 
 def _gate_shape(shape: tuple[int, ...]) -> list[int]:
