@@ -16,7 +16,9 @@ value), MatMul of two activations (``tg.batch_matmul``) and over the last axis o
 (a linear layer over their rows, the leading axes restored by a reshape; an Add of a
 bias after it becomes its bias), Add and Mul of a constant broadcast to the activation
 (positions, attention's scale), Softmax and LayerNormalization over the last axis,
-Gelu, and a Concat of a constant class token. A 4-D tensor such ops make (heads x
+Gelu, and a Concat of a constant class token. What opsets before 17 and 20 spell out —
+layer norm as ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add, GELU with Erf — is
+fused into one node first (:func:`fuse_patterns`). A 4-D tensor such ops make (heads x
 tokens x features) stays in ONNX's axis order; where it meets an image op, or an image
 meets a transformer op, a ``tg.transpose`` converts between the two layouts.
 
@@ -1036,13 +1038,57 @@ def fold_constants(model):
     return onnx_ir.serde.serialize_model(ir_model)
 
 
-def fuse_gelu(model):
-    """``model`` with GELU as opsets before 20 write it (``x * 0.5 * (1 + Erf(x /
-    sqrt 2))``, in either order of the products) made one Gelu node, by onnxscript's
-    fusion rules; their Gelu is in Microsoft's domain, with ONNX's meaning, and the
-    importer reads it as ONNX's. Without onnxscript, or an Erf, the model is returned as
-    it is."""
-    if not any(node.op_type == "Erf" for node in model.graph.node):
+def _layer_norm_pattern(op, x, two, epsilon, scale, bias):
+    """Layer norm as opsets before 17 write it."""
+    mean = op.ReduceMean(x, _allow_other_attributes=True, _outputs=["mean"])
+    deviation = op.Sub(x, mean)
+    variance = op.ReduceMean(op.Pow(deviation, two), _allow_other_attributes=True,
+                             _outputs=["variance"])
+    normalized = op.Div(deviation, op.Sqrt(op.Add(variance, epsilon)))
+    return op.Add(op.Mul(normalized, scale), bias)
+
+
+def _over_last_axis(node, rank: int | None) -> bool:
+    """Does the ReduceMean ``node`` average the last axis alone, keeping it?"""
+    axes = node.attributes.get("axes")
+    if axes is not None:
+        values = list(axes.as_ints())
+    elif len(node.inputs) > 1 and node.inputs[1] is not None \
+            and node.inputs[1].const_value is not None:
+        values = [int(v) for v in node.inputs[1].const_value.numpy().reshape(-1)]
+    else:
+        return False
+    keepdims = node.attributes.get("keepdims")
+    last = values == [-1] or (rank is not None and [v % rank for v in values] == [rank - 1])
+    return last and (keepdims is None or keepdims.as_int() == 1)
+
+
+def _layer_norm_condition(context, x, two, epsilon, scale, bias, mean, variance, **_) -> bool:
+    constants = [value.const_value for value in (two, epsilon, scale, bias)]
+    if any(constant is None for constant in constants):
+        return False
+    two, epsilon, scale, bias = (constant.numpy() for constant in constants)
+    rank = None if x.shape is None else len(x.shape)
+    return two.size == 1 and float(two.reshape(-1)[0]) == 2.0 and epsilon.size == 1 \
+        and scale.size == bias.size and _over_last_axis(mean.producer(), rank) \
+        and _over_last_axis(variance.producer(), rank)
+
+
+def _layer_norm(op, x, two, epsilon, scale, bias, **_):
+    eps = float(epsilon.const_value.numpy().reshape(-1)[0])
+    return op.LayerNormalization(x, scale, bias, axis=-1, epsilon=eps)
+
+
+def fuse_patterns(model):
+    """``model`` with what opsets before 20 spell out made one node: GELU (``x * 0.5 *
+    (1 + Erf(x / sqrt 2))``, in either order of the products) by onnxscript's own fusion
+    rules (their Gelu is in Microsoft's domain, with ONNX's meaning), and layer norm
+    (ReduceMean, Sub, Pow 2, ReduceMean, Add epsilon, Sqrt, Div, Mul, Add over the last
+    axis; before opset 17) by a pattern of ours on onnxscript's matcher, as ONNX's
+    LayerNormalization. Without onnxscript, or such nodes, the model is returned as it
+    is."""
+    kinds = {node.op_type for node in model.graph.node}
+    if not kinds & {"Erf", "Pow"}:
         return model
     try:
         import onnx_ir
@@ -1051,13 +1097,15 @@ def fuse_gelu(model):
     except ImportError:
         return model
     ir_model = onnx_ir.serde.deserialize_model(model)
-    # the rules with their products commuted too: TorchScript multiplies by 1/2 last
-    pattern.RewriteRuleSet(erfgelu.rules.rules, commute=True).apply_to_model(ir_model)
+    # GELU's rules with their products commuted too: TorchScript multiplies by 1/2 last
+    rules = [*erfgelu.rules.rules,
+             pattern.RewriteRule(_layer_norm_pattern, _layer_norm, _layer_norm_condition)]
+    pattern.RewriteRuleSet(rules, commute=True).apply_to_model(ir_model)
     return onnx_ir.serde.serialize_model(ir_model)
 
 
 GELU_DOMAINS = ("", "ai.onnx", "com.microsoft")
-"""Domains whose Gelu the importer reads (ONNX's, from opset 20; :func:`fuse_gelu`'s)."""
+"""Domains whose Gelu the importer reads (ONNX's, from opset 20; :func:`fuse_patterns`'s)."""
 
 
 def has_constant_subgraphs(graph) -> bool:
@@ -1126,9 +1174,10 @@ def import_onnx(path: str, source: SparsitySource | None = None,
     except Exception as error:  # the folder refuses a graph onnx's checker let through
         raise BsirError(f"{path}: its constant subgraphs cannot be folded: {error}") from None
     try:
-        model = fuse_gelu(model)
+        model = fuse_patterns(model)
     except Exception as error:  # the rewriter's own failure, on a graph the checker passed
-        raise BsirError(f"{path}: its GELU patterns cannot be fused: {error}") from None
+        raise BsirError(f"{path}: its GELU or layer norm patterns cannot be fused: "
+                        f"{error}") from None
     name = model.graph.name
     if isinstance(name, bytes):  # protobuf hands back a name that is not UTF-8 as bytes
         name = name.decode("utf-8", "replace")

@@ -20,15 +20,15 @@ def torchvision_models():
     return torchvision.models
 
 
-def export_quietly(net, x, path: str, exporter: str) -> None:
-    """``net`` to ONNX at ``path`` by the TorchScript ("script", opset 17) or torch.export
-    ("dynamo", opset 18) exporter, its narration silenced."""
+def export_quietly(net, x, path: str, exporter: str, opset: int | None = None) -> None:
+    """``net`` to ONNX at ``path`` by the TorchScript ("script", opset 17 by default) or
+    torch.export ("dynamo", opset 18) exporter, its narration silenced."""
     import torch
 
+    opset = opset or (18 if exporter == "dynamo" else 17)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (x,), path, dynamo=exporter == "dynamo",
-                          opset_version=18 if exporter == "dynamo" else 17)
+        torch.onnx.export(net, (x,), path, dynamo=exporter == "dynamo", opset_version=opset)
 
 
 def onnxruntime_output(path: str, x: np.ndarray) -> np.ndarray:

@@ -180,3 +180,31 @@ def test_a_block_sparse_trained_vit_exports_and_imports_with_its_masks(tmp_path)
     expected = onnxruntime_output(path, x)
     got = run_module(module, arrays, [x.transpose(0, 2, 3, 1)])[0]
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def test_layer_norm_and_gelu_spelt_out_by_old_opsets_import_as_one_op_each(tmp_path):
+    """TorchScript at opset 14 writes a layer norm as ReduceMean, Sub, Pow, ReduceMean,
+    Add, Sqrt, Div, Mul, Add and GELU with Erf: each becomes one tg op, and the graph
+    runs as onnxruntime does."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from bsir.executor import run_module
+    from bsir.onnx_import import import_onnx
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.LayerNorm(16), torch.nn.Linear(16, 32),
+                              torch.nn.GELU(), torch.nn.Linear(32, 8)).eval()
+    with torch.no_grad():
+        net[0].weight.normal_(1, 0.1)
+        net[0].bias.normal_(0, 0.1)
+    x = torch.randn(4, 16)
+    path = str(tmp_path / "old.onnx")
+    export_quietly(net, x, path, "script", opset=14)
+    module, arrays = import_onnx(path)
+    ops = [op.name for op in module.walk() if op.name.startswith("tg.")
+           and op.name not in ("tg.graph", "tg.output", "tg.weight")]
+    assert ops == ["tg.layer_norm", "tg.matmul", "tg.gelu", "tg.matmul"]
+    expected = onnxruntime_output(path, x.numpy())
+    got = run_module(module, arrays, [x.numpy()])[0]
+    assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
