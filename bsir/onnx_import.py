@@ -136,6 +136,9 @@ class OnnxImporter:
             init.name: numpy_helper.to_array(init) for init in self.graph.initializer
         }
         self.values: dict[str, _Value] = {}
+        self.relaid: dict[SSAValue, SSAValue] = {}
+        """A 4-D activation in the other layout (NHWC <-> ONNX's order), made once however
+        many nodes read it so."""
         self.padded: dict[str, tuple[SSAValue, list[int]]] = {}
         """Zero Pad outputs, folded into the Conv that reads them: (source, [top, left,
         bottom, right])."""
@@ -201,8 +204,14 @@ class OnnxImporter:
                 "(or an elementwise op before it) may consume it"
             )
         if value.onnx_order and self.rank(value) == 4:
-            return self.build(tg.TransposeOp(value.ssa, NCHW_TO_NHWC))
+            return self.relaid_as(value.ssa, NCHW_TO_NHWC)
         return value.ssa
+
+    def relaid_as(self, value: SSAValue, perm: tuple[int, ...]) -> SSAValue:
+        """``value`` transposed by ``perm`` into the other layout, built once."""
+        if value not in self.relaid:
+            self.relaid[value] = self.build(tg.TransposeOp(value, perm))
+        return self.relaid[value]
 
     def in_onnx_order(self, name: str) -> SSAValue:
         """An activation with ONNX's axes (an NHWC image transposed back to NCHW): what
@@ -212,7 +221,7 @@ class OnnxImporter:
             raise self.fail(f"input '{name}' is a flattened N x C x H x W tensor; only a "
                             "Gemm/MatMul may consume it")
         if self.rank(value) == 4 and not value.onnx_order:
-            return self.build(tg.TransposeOp(value.ssa, NHWC_TO_NCHW))
+            return self.relaid_as(value.ssa, NHWC_TO_NCHW)
         return value.ssa
 
     def define_onnx_order(self, value: SSAValue) -> None:

@@ -1094,9 +1094,10 @@ class ReshapeOp(_TgOp):
 
 
 # --------------------------------------------------------------------------- token ops
-# Transformers' ops: activations of tokens x features (batch 1, no batch axis), or
-# heads x tokens x features. Float only for now: tg-quantize refuses them (but GELU, a
-# table) and convert-tg-to-tiling has no mapping for them yet.
+# Transformers' ops: activations of tokens x features, or heads x tokens x features,
+# in the axis order the network writes them (a built-in model without a batch axis, an
+# imported one with its batch of 1). Float only for now: tg-quantize refuses them (but
+# GELU, a table) and convert-tg-to-tiling has no mapping for them yet.
 
 
 @irdl_op_definition
@@ -1249,7 +1250,6 @@ class BatchMatmulOp(_TgOp):
 
 TOKEN_OPS = (TransposeOp, SliceOp, SoftmaxOp, LayerNormOp, BatchMatmulOp)
 """Transformers' ops that neither tg-quantize nor the AIE2 mapping handles yet."""
-
 
 
 @irdl_op_definition
