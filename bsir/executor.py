@@ -74,9 +74,9 @@ class Executor:
             tg.BatchNormOp: lambda op, a: layers.batch_norm_float(*a, op.eps),
             tg.TransposeOp: lambda op, a: np.ascontiguousarray(np.transpose(a[0], op.axes)),
             tg.SliceOp: self._slice,
-            tg.SoftmaxOp: lambda op, a: layers.softmax_float(a[0]),
-            tg.LayerNormOp: lambda op, a: layers.layer_norm_float(*a, op.eps),
-            tg.BatchMatmulOp: lambda op, a: np.matmul(a[0], a[1]),
+            tg.SoftmaxOp: self._softmax,
+            tg.LayerNormOp: self._layer_norm,
+            tg.BatchMatmulOp: self._batch_matmul,
             tg.QuantizeOp: lambda op, a: quant.quantize(a[0], op.fix_position),
             tg.DequantizeOp: lambda op, a: quant.dequantize(a[0], op.fix_position),
         }
@@ -182,6 +182,29 @@ class Executor:
         q = op.quant
         return layers.matmul_int8(x, w, b, q.input_positions[0], q.weight_position,
                                   q.bias_position, q.output_position)
+
+    def _batch_matmul(self, op: tg.BatchMatmulOp, args) -> np.ndarray:
+        if not _is_int8(op):
+            return np.matmul(args[0], args[1])
+        (a_fix, b_fix), out = op.quant.input_positions, op.quant.output_position
+        return layers.batch_matmul_int8(args[0], args[1], a_fix, b_fix, out)
+
+    def _softmax(self, op: tg.SoftmaxOp, args) -> np.ndarray:
+        if not _is_int8(op):
+            return layers.softmax_float(args[0])
+        q = op.quant
+        return layers.softmax_int8(args[0], q.input_positions[0], q.output_position)
+
+    def _layer_norm(self, op: tg.LayerNormOp, args) -> np.ndarray:
+        if not _is_int8(op):
+            return layers.layer_norm_float(*args, op.eps)
+        q = op.quant
+        try:
+            return layers.layer_norm_int8(*args, op.eps, q.input_positions[0],
+                                          q.weight_position, q.bias_position,
+                                          q.output_position)
+        except OverflowError as error:
+            raise BsirError(str(error), op_location(op)) from None
 
     def _pool_geometry(self, op) -> tuple:
         out = tg.tensor_shape(op.output)

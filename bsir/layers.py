@@ -8,6 +8,7 @@ and converted to int64; rounding and saturation come from :mod:`bsir.quant`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -238,3 +239,86 @@ def layer_norm_float(x: np.ndarray, weight: np.ndarray, bias: np.ndarray,
     mean = x64.mean(axis=-1, keepdims=True)
     var = ((x64 - mean) ** 2).mean(axis=-1, keepdims=True)
     return ((x64 - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
+
+
+def batch_matmul_int8(a: np.ndarray, b: np.ndarray, a_fix: int, b_fix: int,
+                      out_fix: int) -> np.ndarray:
+    """The product of two int8 activations (``... x M x K`` by ``... x K x N``): exact
+    int32 sums at fix ``a_fix + b_fix``, requantized."""
+    acc = int_accumulate(a, b, np.matmul)
+    return quant.requantize(acc, a_fix + b_fix, out_fix)
+
+
+SOFTMAX_EXP_BITS = 15
+"""Fraction bits of the exponential table: e^0 = 2^15."""
+
+SOFTMAX_RECIPROCAL_BITS = 45
+"""Fraction bits of a row's reciprocal 2^45 / sum (at most 2^30: the sum is >= 2^15)."""
+
+SOFTMAX_MAX_ROW = 2**31 // 2**SOFTMAX_EXP_BITS
+"""The longest row whose sum of exponentials fits int32."""
+
+
+def softmax_exp_table(in_fix: int) -> np.ndarray:
+    """The 256 entries ``round(e^(d * 2^-in_fix) * 2^15)`` for d = -255 .. 0 (entry
+    ``d + 255``): e to the power of an int8 difference from the row's maximum."""
+    d = np.arange(-255, 1, dtype=np.float64)
+    return np.floor(np.exp(d * 2.0**-in_fix) * 2.0**SOFTMAX_EXP_BITS + 0.5).astype(np.int64)
+
+
+def softmax_int8(x: np.ndarray, in_fix: int, out_fix: int) -> np.ndarray:
+    """Softmax along the last axis in integers: each element's difference from its row's
+    maximum (0 .. -255) looks up e^d (:func:`softmax_exp_table`), the row sums them in
+    int32, one reciprocal per row ``round(2^45 / sum)`` scales every entry (a 16 x 32-bit
+    product), and the result at fix 45 is requantized to ``out_fix``."""
+    q = x.astype(np.int64)
+    e = softmax_exp_table(in_fix)[q - q.max(axis=-1, keepdims=True) + 255]
+    reciprocal = quant.round_divide(1 << SOFTMAX_RECIPROCAL_BITS, e.sum(axis=-1, keepdims=True))
+    return quant.requantize(e * reciprocal, SOFTMAX_RECIPROCAL_BITS, out_fix)
+
+
+LAYER_NORM_BITS = 32
+"""Fraction bits of a token's inverse standard deviation in the integer layer norm."""
+
+LAYER_NORM_MAX_FEATURES = 2**15
+"""The most features a token may have: its sum of squares, at most 255^2 n^3, fits int64."""
+
+LAYER_NORM_MAX_BIAS = 2**61
+"""The largest layer norm bias at the accumulator's fix position: with the normalized
+product (at most sqrt(n) 2^39 < 2^47) it stays within int64."""
+
+
+def layer_norm_epsilon(eps: float, features: int, in_fix: int) -> int:
+    """``eps`` in the units of the integer layer norm's sum of squares:
+    ``round(eps * n^3 * 4^in_fix)`` (see :func:`layer_norm_int8`)."""
+    return int(np.floor(eps * float(features) ** 3 * 4.0**in_fix + 0.5))
+
+
+def layer_norm_int8(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float,
+                    in_fix: int, w_fix: int, b_fix: int, out_fix: int) -> np.ndarray:
+    """Layer norm over the last axis of int8 tokens, exactly in integers.
+
+    With n features, ``c = n q - sum(q)`` is n times each value's distance from the
+    token's mean (int32), so ``(x - mean) / sqrt(var + eps) = c / sqrt(t / n)`` with
+    ``t = sum(c^2) + round(eps n^3 4^in_fix)`` (int64). One integer inverse square root
+    per token, ``r = isqrt(n 2^64 // t)`` (= floor(2^32 / sqrt(t / n))), scales each
+    ``c``; times the int8 weight that is the result at fix ``32 + w_fix``, where the int32
+    bias is added (shifted from ``b_fix``) before the requantization to ``out_fix``.
+    ``|c r| <= sqrt(n) 2^32``, so every product fits int64; the shifted bias must be
+    within ``LAYER_NORM_MAX_BIAS`` (OverflowError otherwise; tg-quantize keeps it so).
+    """
+    q = x.astype(np.int64)
+    n = q.shape[-1]
+    c = n * q - q.sum(axis=-1, keepdims=True)
+    t = (c * c).sum(axis=-1) + layer_norm_epsilon(eps, n, in_fix)
+    scaled = n << (2 * LAYER_NORM_BITS)
+    inverse = np.array([math.isqrt(scaled // max(int(v), 1)) for v in t.ravel()],
+                       dtype=np.int64).reshape((*t.shape, 1))
+    acc_fix = LAYER_NORM_BITS + w_fix
+    shift = acc_fix - b_fix
+    if shift > 0 and bias.size and \
+            int(np.abs(bias.astype(np.int64)).max()) > LAYER_NORM_MAX_BIAS >> shift:
+        raise OverflowError(f"a layer norm bias at fix {b_fix} does not fit int64 at the "
+                            f"accumulator's fix {acc_fix}")
+    acc = c * inverse * weight.astype(np.int64) + align_bias(bias, b_fix, acc_fix)
+    return quant.requantize(acc, acc_fix, out_fix)

@@ -59,14 +59,16 @@ def dequantize(values: np.ndarray, fix: int) -> np.ndarray:
     return (np.asarray(values, dtype=np.float64) * 2.0**-fix).astype(np.float32)
 
 
-def max_fix_position(max_abs: float) -> int:
-    """The largest fix position at which ``max_abs`` does not overflow int8."""
+def max_fix_position(max_abs: float, bits: int = 8) -> int:
+    """The largest fix position at which ``max_abs`` does not overflow a signed integer
+    of ``bits`` (8 or 32)."""
     if not np.isfinite(max_abs):
         raise ValueError("cannot quantize a tensor holding inf or nan")
+    largest = INT8_MAX if bits == 8 else INT32_MAX
     if max_abs <= 0:
-        return 7
-    position = int(np.floor(np.log2(INT8_MAX / max_abs)))
-    while max_abs * 2.0**position + 0.5 > INT8_MAX + 0.5:  # guard floating rounding
+        return bits - 1
+    position = int(np.floor(np.log2(largest / max_abs)))
+    while max_abs * 2.0**position + 0.5 > largest + 0.5:  # guard floating rounding
         position -= 1
     return position
 

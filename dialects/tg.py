@@ -297,7 +297,7 @@ def _check_same_element(op: Operation, values: Sequence[SSAValue]) -> Attribute:
 def activation_fix(value: SSAValue) -> int | None:
     """The fix position an i8 activation is produced at, or None if not known here."""
     owner = value.owner
-    while isinstance(owner, FlattenOp | ReshapeOp):
+    while isinstance(owner, MOVE_OPS):
         owner = owner.input.owner
     if isinstance(owner, QuantizeOp):
         return owner.fix_position
@@ -1096,8 +1096,8 @@ class ReshapeOp(_TgOp):
 # --------------------------------------------------------------------------- token ops
 # Transformers' ops: activations of tokens x features, or heads x tokens x features,
 # in the axis order the network writes them (a built-in model without a batch axis, an
-# imported one with its batch of 1). Float only for now: tg-quantize refuses them (but
-# GELU, a table) and convert-tg-to-tiling has no mapping for them yet.
+# imported one with its batch of 1). Their INT8 arithmetic is bsir.layers' (softmax and
+# layer norm exactly in integers); convert-tg-to-tiling has no mapping for them yet.
 
 
 @irdl_op_definition
@@ -1173,6 +1173,7 @@ class SoftmaxOp(_TgOp):
 
     input = operand_def(TensorType)
     output = result_def(TensorType)
+    quant = opt_prop_def(QuantAttr)
     assembly_format = _UNARY_FORMAT
 
     def __init__(self, input: SSAValue):
@@ -1180,15 +1181,15 @@ class SoftmaxOp(_TgOp):
 
     def verify_(self) -> None:
         element = _check_same_element(self, [self.input])
-        if element != FLOAT:
-            raise VerifyException("softmax is float only (INT8 softmax is not built yet)")
         _check_result(self, tensor_shape(self.input), element)
+        _check_quant(self, self.quant, [self.input], element)
 
 
 @irdl_op_definition
 class LayerNormOp(_TgOp):
     """(x - mean) / sqrt(var + eps) * weight + bias, mean and variance over the last
-    axis of each token; ``weight`` and ``bias`` have one value per feature."""
+    axis of each token; ``weight`` and ``bias`` have one value per feature (in INT8:
+    an i8 weight and an i32 bias, like a linear layer's)."""
 
     name = "tg.layer_norm"
 
@@ -1197,6 +1198,7 @@ class LayerNormOp(_TgOp):
     bias = operand_def(TensorType)
     output = result_def(TensorType)
     epsilon = prop_def(FloatAttr)
+    quant = opt_prop_def(QuantAttr)
     assembly_format = ("$input `,` $weight `,` $bias attr-dict `:` "
                        "functional-type(operands, results)")
 
@@ -1209,9 +1211,7 @@ class LayerNormOp(_TgOp):
         return self.epsilon.value.data
 
     def verify_(self) -> None:
-        element = _check_same_element(self, [self.input, self.weight, self.bias])
-        if element != FLOAT:
-            raise VerifyException("layer_norm is float only (INT8 layer norm is not built yet)")
+        element = _check_weighted_types(self, self.input, self.weight, self.bias)
         features = tensor_shape(self.input)[-1:]
         for what, value in (("weight", self.weight), ("bias", self.bias)):
             if tensor_shape(value) != features:
@@ -1220,6 +1220,7 @@ class LayerNormOp(_TgOp):
         if not (np.isfinite(self.eps) and self.eps > 0):
             raise VerifyException(f"layer_norm epsilon must be positive, got {self.eps}")
         _check_result(self, tensor_shape(self.input), element)
+        _check_quant(self, self.quant, [self.input], element, weighted=True, has_bias=True)
 
 
 @irdl_op_definition
@@ -1233,6 +1234,7 @@ class BatchMatmulOp(_TgOp):
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     output = result_def(TensorType)
+    quant = opt_prop_def(QuantAttr)
     assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
@@ -1242,14 +1244,16 @@ class BatchMatmulOp(_TgOp):
 
     def verify_(self) -> None:
         element = _check_same_element(self, [self.lhs, self.rhs])
-        if element != FLOAT:
-            raise VerifyException("batch_matmul is float only (INT8 is not built yet)")
         _check_result(self, shapes.batch_matmul_output_shape(tensor_shape(self.lhs),
                                                              tensor_shape(self.rhs)), element)
+        _check_quant(self, self.quant, [self.lhs, self.rhs], element)
 
 
 TOKEN_OPS = (TransposeOp, SliceOp, SoftmaxOp, LayerNormOp, BatchMatmulOp)
-"""Transformers' ops that neither tg-quantize nor the AIE2 mapping handles yet."""
+"""Transformers' ops, which the AIE2 mapping does not handle yet."""
+
+MOVE_OPS = (FlattenOp, ReshapeOp, TransposeOp, SliceOp)
+"""Ops that only move bytes: no #tg.quant, an i8 result keeps its input's fix position."""
 
 
 @irdl_op_definition
@@ -1415,6 +1419,7 @@ __all__ = [
     "INT32",
     "LAYER_OPS",
     "MOVE_CHANNEL_OPS",
+    "MOVE_OPS",
     "TABLE_OPS",
     "TG",
     "TOKEN_OPS",

@@ -12,7 +12,11 @@
 2. Rewrite: the graph keeps its f32 inputs and outputs; ``tg.quantize`` follows each
    input and ``tg.dequantize`` precedes each output, and every op between computes on
    i8 with a ``#tg.quant``. ReLU, clip and max pooling keep their input's fix position
-   (exact, no requantization); flatten and reshape only move bytes.
+   (exact, no requantization); flatten, reshape, transpose and slice only move bytes.
+   A layer norm's weight is int8 and its bias int32 at a fix of its own; a softmax, a
+   layer norm and the product of two activations compute exactly in integers
+   (bsir.layers). A weight that an op reads as data (a class token, positional
+   embeddings, a constant added or multiplied) is int8 at its own fix position.
 
 Batch norms must be folded first (``tg-fold-batchnorm``). The int8 weights go to
 ``<weights>.int8.npz`` (or ``weights-out``). Rounding is bsir.quant's, everywhere.
@@ -26,11 +30,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
-from bsir import quant
+from bsir import layers, quant
 from bsir.arrays import read_input_array
 from bsir.diagnostics import BsirError
 from bsir.dialects import tg
@@ -41,8 +45,22 @@ from bsir.weights import load_weights, save_derived_weights
 EXACT_OPS = (tg.ReluOp, tg.ClipOp, tg.MaxPool2dOp, *tg.MOVE_CHANNEL_OPS)
 """Ops whose int8 output keeps the input's fix position."""
 
-MOVE_OPS = (tg.FlattenOp, tg.ReshapeOp)
+MOVE_OPS = tg.MOVE_OPS
 """Ops that only move bytes: no #tg.quant, the fix position passes through."""
+
+BATCH_MATMUL_MAX_DEPTH = quant.INT32_MAX // (128 * 128)
+"""The longest sum of int8 x int8 products that always fits int32."""
+
+
+def norm_bias_fix(bias: np.ndarray, acc_fix: int) -> int:
+    """A layer norm's int32 bias fix position: the accumulator's, or lower where the bias
+    would not fit int32 there (it is shifted up to the accumulator when added)."""
+    largest = float(np.max(np.abs(bias))) if bias.size else 0.0
+    if largest * 2.0**acc_fix > layers.LAYER_NORM_MAX_BIAS:
+        raise PassFailedException(
+            f"tg-quantize: a layer norm bias of {largest:g} does not fit the integer layer "
+            f"norm's accumulator at fix {acc_fix}")
+    return min(acc_fix, quant.max_fix_position(largest, bits=32))
 
 
 def calibration_inputs(module: ModuleOp, path: str, samples: int, seed: int
@@ -178,10 +196,24 @@ class TgQuantizePass(ModulePass):
         graph = only_graph(module)
         names = tg.layer_names(graph)
         for layer in graph.block.ops:
-            if isinstance(layer, tg.TOKEN_OPS):
+            if isinstance(layer, tg.SoftmaxOp) and \
+                    tg.tensor_shape(layer.input)[-1] > layers.SOFTMAX_MAX_ROW:
                 raise PassFailedException(
-                    f"tg-quantize: layer '{names[layer]}' is a {layer.name}, which has no "
-                    "INT8 form yet (transformer ops are float only)")
+                    f"tg-quantize: softmax '{names[layer]}' has rows of "
+                    f"{tg.tensor_shape(layer.input)[-1]} entries; INT8 softmax sums at most "
+                    f"{layers.SOFTMAX_MAX_ROW} in int32")
+            if isinstance(layer, tg.LayerNormOp) and \
+                    tg.tensor_shape(layer.input)[-1] > layers.LAYER_NORM_MAX_FEATURES:
+                raise PassFailedException(
+                    f"tg-quantize: layer norm '{names[layer]}' has tokens of "
+                    f"{tg.tensor_shape(layer.input)[-1]} features; INT8 layer norm takes at "
+                    f"most {layers.LAYER_NORM_MAX_FEATURES}")
+            if isinstance(layer, tg.BatchMatmulOp) and \
+                    tg.tensor_shape(layer.lhs)[-1] > BATCH_MATMUL_MAX_DEPTH:
+                raise PassFailedException(
+                    f"tg-quantize: batch_matmul '{names[layer]}' sums "
+                    f"{tg.tensor_shape(layer.lhs)[-1]} products; int32 holds at most "
+                    f"{BATCH_MATMUL_MAX_DEPTH}")
             if isinstance(layer, tg.BatchNormOp):
                 owner = layer.scale.owner
                 name = owner.key.data if isinstance(owner, tg.WeightOp) else "?"
@@ -236,19 +268,16 @@ class TgQuantizePass(ModulePass):
         for layer in graph.block.ops:
             if isinstance(layer, tg.WeightOp):
                 key = layer.key.data
-                if roles.get(key) == "weight":
-                    weight_fix[key] = self.choose(arrays[key])
-                    new_arrays[key] = quant.quantize(arrays[key], weight_fix[key])
-                    element: Attribute = tg.INT8
-                elif roles.get(key) == "bias":
-                    continue  # created beside its layer, at the accumulator's fix
-                else:
-                    raise PassFailedException(
-                        f"tg-quantize: weight '{key}' is not a conv/linear weight or bias"
-                    )
-                new_weight = tg.WeightOp(key, tg.tensor_type(arrays[key].shape, element))
+                role = roles.get(key)
+                if role == "bias" or role is None:
+                    continue  # a bias is made beside its layer; an unused weight goes
+                weight_fix[key] = self.choose(arrays[key])
+                new_arrays[key] = quant.quantize(arrays[key], weight_fix[key])
+                new_weight = tg.WeightOp(key, tg.tensor_type(arrays[key].shape, tg.INT8))
                 block.add_op(new_weight)
                 mapped[layer.result] = new_weight.result
+                if role == "data":  # read as an activation at its own fix position
+                    fix_of[layer.result] = weight_fix[key]
             elif isinstance(layer, tg.OutputOp):
                 results = []
                 for value in layer.values:
@@ -263,21 +292,27 @@ class TgQuantizePass(ModulePass):
 
     @staticmethod
     def weight_roles(graph: tg.GraphOp) -> dict[str, str]:
+        """What each weight is to the ops that read it: a layer's ``weight`` or ``bias``
+        (conv, linear, layer norm), or ``data`` (any other operand)."""
         roles: dict[str, str] = {}
         for layer in graph.block.ops:
-            if isinstance(layer, tg.WEIGHTED_OPS):
-                for role, value in (("weight", layer.weight), ("bias", layer.bias)):
-                    if value is not None and isinstance(value.owner, tg.WeightOp):
-                        key = value.owner.key.data
-                        if roles.setdefault(key, role) != role:
-                            raise PassFailedException(
-                                f"tg-quantize: '{key}' is used both as a weight and a bias"
-                            )
+            if isinstance(layer, tg.WeightOp | tg.OutputOp):
+                continue
+            named = {}
+            if isinstance(layer, (*tg.WEIGHTED_OPS, tg.LayerNormOp)):
+                named = {layer.weight: "weight", layer.bias: "bias"}
+            for value in layer.operands:
+                if isinstance(value.owner, tg.WeightOp):
+                    key, role = value.owner.key.data, named.get(value, "data")
+                    if roles.setdefault(key, role) != role:
+                        raise PassFailedException(
+                            f"tg-quantize: '{key}' is read both as a {roles[key]} and "
+                            f"as a {role}")
         return roles
 
     def rewrite_layer(self, layer: Operation, block, arrays, fixes, mapped, fix_of,
                       new_arrays, weight_fix, fitted_weights: set[str]) -> None:
-        activations = [v for v in layer.operands if not isinstance(v.owner, tg.WeightOp)]
+        activations = [v for v in layer.operands if v in fix_of]
         in_fixes = [fix_of[v] for v in activations]
         result = layer.results[0]
         out_fix = in_fixes[0] if isinstance(layer, MOVE_OPS + EXACT_OPS) else fixes[result]
@@ -305,6 +340,16 @@ class TgQuantizePass(ModulePass):
                 bias = tg.WeightOp(b_key, tg.tensor_type(arrays[b_key].shape, tg.INT32))
                 block.add_op(bias)
                 operands[2] = bias.result
+            properties["quant"] = tg.QuantAttr.get(in_fixes, out_fix, weight_fix[w_key],
+                                                   bias_fix)
+        elif isinstance(layer, tg.LayerNormOp):
+            w_key = layer.weight.owner.key.data  # type: ignore[union-attr]
+            b_key = layer.bias.owner.key.data  # type: ignore[union-attr]
+            bias_fix = norm_bias_fix(arrays[b_key], layers.LAYER_NORM_BITS + weight_fix[w_key])
+            new_arrays[b_key] = quant.quantize(arrays[b_key], bias_fix, bits=32)
+            bias = tg.WeightOp(b_key, tg.tensor_type(arrays[b_key].shape, tg.INT32))
+            block.add_op(bias)
+            operands[2] = bias.result
             properties["quant"] = tg.QuantAttr.get(in_fixes, out_fix, weight_fix[w_key],
                                                    bias_fix)
         elif not isinstance(layer, MOVE_OPS):

@@ -425,12 +425,37 @@ builtin.module attributes {tg.weights = "w.npz"} {
 
 // -----
 
-// softmax in INT8
+// an INT8 softmax without its fix positions
 builtin.module {
   tg.graph @g(%x: tensor<4x17x17xi8>) -> (tensor<4x17x17xi8>) {
-    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.softmax': softmax is float only (INT8 softmax is not built yet)
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.softmax': i8 'tg.softmax' needs a #tg.quant attribute
     %p = tg.softmax %x : (tensor<4x17x17xi8>) -> tensor<4x17x17xi8>
     tg.output %x : tensor<4x17x17xi8>
+  }
+}
+
+// -----
+
+// an INT8 layer norm's bias is i32
+builtin.module attributes {tg.weights = "w.npz"} {
+  tg.graph @g(%x: tensor<17x64xi8>) -> (tensor<17x64xi8>) {
+    %w = tg.weight "w" : tensor<64xi8>
+    %b = tg.weight "b" : tensor<64xi8>
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.layer_norm': 'tg.layer_norm' bias must be i32 for i8 inputs
+    %n = tg.layer_norm %x, %w, %b {epsilon = 1.000000e-06 : f32, quant = #tg.quant<inputs = [4], weight = 6, bias = 20, output = 5>} : (tensor<17x64xi8>, tensor<64xi8>, tensor<64xi8>) -> tensor<17x64xi8>
+    tg.output %n : tensor<17x64xi8>
+  }
+}
+
+// -----
+
+// an INT8 product of two activations read at the wrong fix position
+builtin.module {
+  tg.graph @g(%x: tensor<4x17x16xf32>, %y: tensor<4x16x17xi8>) -> (tensor<4x17x17xi8>) {
+    %q = tg.quantize %x {fix = 5 : i64} : (tensor<4x17x16xf32>) -> tensor<4x17x16xi8>
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.batch_matmul': input 0 is produced at fix position 5 but #tg.quant reads it at 4
+    %s = tg.batch_matmul %q, %y {quant = #tg.quant<inputs = [4, 4], output = 3>} : (tensor<4x17x16xi8>, tensor<4x16x17xi8>) -> tensor<4x17x17xi8>
+    tg.output %s : tensor<4x17x17xi8>
   }
 }
 
