@@ -54,6 +54,19 @@ from bsir.targets.aie2.mapping import (
 )
 
 
+def constant_operand(layer: Operation) -> str | None:
+    """The key of a weight ``layer`` reads as data (a class token, a constant added or
+    multiplied), not as a convolution's or linear layer's weight or bias or a batch
+    norm's per-channel parameters; else None."""
+    if isinstance(layer, tg.BatchNormOp):
+        return None
+    parameters = (layer.weight, layer.bias) if isinstance(layer, tg.WEIGHTED_OPS) else ()
+    for value in layer.operands:
+        if isinstance(value.owner, tg.WeightOp) and value not in parameters:
+            return value.owner.key.data
+    return None
+
+
 def mapping_properties(mapping: LayerMapping) -> dict:
     sub = mapping.sub
     return {
@@ -222,6 +235,12 @@ class ConvertTgToTilingPass(ModulePass):
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
                     "transformer ops (attention, layer norm, softmax, token reshapes) have "
                     "no AIE2 mapping yet; run the graph with 'bsir run'")
+            data = constant_operand(layer)
+            if data is not None:
+                raise PassFailedException(
+                    f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
+                    f"it reads weight '{data}' as data; only convolution and linear weights "
+                    "and biases have an AIE2 mapping so far")
         tiles = len(array.activation_memtiles)
         fused = fuse_additions(block, array, bytes_live_across(block, tiles), self.row_parts)
         others = bytes_live_across(block, tiles)
