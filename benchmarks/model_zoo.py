@@ -3,14 +3,16 @@
 For each family and each ONNX exporter (TorchScript: ``dynamo=False``; the default
 ``torch.export`` one: ``dynamo=True``), with random weights (seed 0) and a reduced input:
 export, ``bsir import``, run against onnxruntime (max |difference| relative to max |y|,
-within 1e-4), ``bsir compile`` onto 4x4 dense and with 8x8 blocks at 50 %, and, with
-``--verify``, the INT8 program simulated on 2x2 and on 3x5 bit for bit. Each cell is
+within 1e-4), with ``--int8`` the INT8 graph (``tg-quantize`` calibrated on another
+random input) against the float one (max |difference| relative to max |y|, and whether
+the top class is the same), ``bsir compile`` onto 4x4 dense and with 8x8 blocks at 50 %,
+and, with ``--verify``, the INT8 program simulated on 2x2 and on 3x5 bit for bit. Each cell is
 ``ok`` with its time, or the first error, shortened. Baseline in the same run:
 onnxruntime's own inference time.
 
     python benchmarks/model_zoo.py [--families resnet18 mobilenet_v3_small ...]
                                    [--exporters script dynamo] [--size 64 | --full]
-                                   [--verify]
+                                   [--int8] [--verify]
 
 Needs the ``train`` extra and torchvision. The torchvision wheel this project can get is
 a CUDA build whose C operators do not register against the CPU torch; the model
@@ -43,8 +45,8 @@ FAMILIES = ("resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "vgg11
             "efficientnet_v2_s", "regnet_x_400mf", "regnet_y_400mf",
             "vit_b_16", "swin_t", "convnext_tiny", "maxvit_t")
 TRANSFORMERS = ("vit_b_16", "swin_t", "convnext_tiny", "maxvit_t")
-"""The transformers among them (graph level only so far: they import and run; quantizing
-and mapping them is not built yet)."""
+"""The transformers among them (they import, run and run in INT8; mapping them is not
+built yet)."""
 SIZES = {"inception_v3": 96, "alexnet": 224, "vgg11": 224, "vit_b_16": 224, "swin_t": 224,
          "maxvit_t": 224}
 """Inputs a network needs larger than the default: Inception-v3's pooling would run out of
@@ -81,9 +83,10 @@ def short(error: Exception) -> str:
     return text if len(text) <= 90 else text[:87] + "..."
 
 
-def cell(family: str, exporter: str, size: int, verify: bool, folder: str) -> list[str]:
-    """[export, import, run, compile dense, compile sparse, verify 2x2, verify 3x5] of one
-    network and exporter."""
+def cell(family: str, exporter: str, size: int, verify: bool, folder: str,
+         int8: bool = False) -> list[str]:
+    """[export, import, run, int8, compile dense, compile sparse, verify 2x2, verify 3x5]
+    of one network and exporter."""
     import onnx
     import onnxruntime as ort
     import torch
@@ -103,13 +106,13 @@ def cell(family: str, exporter: str, size: int, verify: bool, folder: str) -> li
             torch.onnx.export(build(family), (x,), path, dynamo=exporter == "dynamo",
                               opset_version=18 if exporter == "dynamo" else 17)
     except Exception as error:  # an exporter failure is the exporter's, not bsir's
-        return [f"export failed: {short(error)}", "-", "-", "-", "-", "-", "-"]
+        return [f"export failed: {short(error)}", "-", "-", "-", "-", "-", "-", "-"]
     out.append(f"ok {time.perf_counter() - start:.1f}s")
     start = time.perf_counter()
     try:
         module, arrays = import_onnx(path)
     except Exception as error:
-        return [*out, short(error), "-", "-", "-", "-", "-"]
+        return [*out, short(error), "-", "-", "-", "-", "-", "-"]
     out.append(f"ok {time.perf_counter() - start:.1f}s")
     name = onnx.load(path, load_external_data=False).graph.input[0].name
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -120,11 +123,13 @@ def cell(family: str, exporter: str, size: int, verify: bool, folder: str) -> li
     try:
         got = run_module(module.clone(), arrays, [x.numpy().transpose(0, 2, 3, 1)])[0]
     except Exception as error:
-        return [*out, short(error), "-", "-", "-", "-"]
+        return [*out, short(error), "-", "-", "-", "-", "-"]
     error = float(np.abs(got - expected).max() / max(np.abs(expected).max(), 1e-30))
     verdict = "ok" if error <= 1e-4 else "DIFFERS"
     out.append(f"{verdict} {time.perf_counter() - start:.1f}s (ort {ort_s:.2f}s) "
                f"err {error:.0e}")
+    sample = x.numpy().transpose(0, 2, 3, 1)
+    out.append(int8_cell(module, arrays, sample, got) if int8 else "-")
     for sparsity in (0.0, 0.5):
         start = time.perf_counter()
         try:
@@ -135,7 +140,6 @@ def cell(family: str, exporter: str, size: int, verify: bool, folder: str) -> li
                        f"{result.total_s * 1e3:.2f}ms")
         except Exception as error:
             out.append(short(error))
-    sample = x.numpy().transpose(0, 2, 3, 1)
     for grid in ("2x2", "3x5"):
         if not verify:
             out.append("-")
@@ -154,6 +158,24 @@ def cell(family: str, exporter: str, size: int, verify: bool, folder: str) -> li
     return out
 
 
+def int8_cell(module, arrays, sample: np.ndarray, expected: np.ndarray) -> str:
+    """The INT8 graph, calibrated on another random input, against the float output."""
+    from bsir.driver.compile import CompileOptions, quantize_module
+    from bsir.executor import run_module
+
+    start = time.perf_counter()
+    calibration = np.random.default_rng(2).standard_normal(sample.shape, dtype=np.float32)
+    try:
+        quantized = module.clone()
+        weights = quantize_module(quantized, arrays, CompileOptions(calibration=(calibration,)))
+        got = run_module(quantized, weights, [sample])[0]
+    except Exception as error:
+        return short(error)
+    error = float(np.abs(got - expected).max() / max(np.abs(expected).max(), 1e-30))
+    top = "same" if np.argmax(got) == np.argmax(expected) else "differs"
+    return f"ok {time.perf_counter() - start:.1f}s err {error:.2f}, top-1 {top}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", choices=FAMILIES,
@@ -164,12 +186,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="input height and width")
     parser.add_argument("--full", action="store_true",
                         help="each network's own input size (224, Inception-v3 299)")
+    parser.add_argument("--int8", action="store_true", help="run the INT8 graph against float")
     parser.add_argument("--verify", action="store_true", help="simulate the INT8 program")
     args = parser.parse_args()
     sizes = "each network's own input size" if args.full else \
         f"input {args.size}x{args.size} (larger where a network needs it)"
     print(f"machine: {describe()}; {sizes}\n")
-    header = ["family", "exporter", "export", "import", "run vs onnxruntime",
+    header = ["family", "exporter", "export", "import", "run vs onnxruntime", "int8 vs float",
               "compile 4x4 dense", "compile 4x4 50 % sparse", "verify 2x2", "verify 3x5"]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -178,7 +201,8 @@ def main() -> None:
                 size = (299 if family == "inception_v3" else 224) if args.full \
                     else max(args.size, SIZES.get(family, 0))
                 rows.append([family, exporter,
-                             *cell(family, exporter, size, args.verify, folder)])
+                             *cell(family, exporter, size, args.verify, folder,
+                                   args.int8)])
                 print(" | ".join(rows[-1]), flush=True)
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
