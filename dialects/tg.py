@@ -1375,8 +1375,8 @@ def is_quantized(graph: GraphOp) -> bool:
 
 
 def layer_names(graph: GraphOp) -> dict[Operation, str]:
-    """A stable name for every op of the graph: its weight key's prefix (``layer1.0.conv1``)
-    or its kind and index (``maxpool2d_4``).
+    """A stable name for every op of the graph: its weight key's prefix (``layer1.0.conv1``,
+    a layer norm's ``encoder.ln``) or its kind and index (``maxpool2d_4``).
 
     The index counts the ops of the graph other than ``tg.quantize`` and
     ``tg.dequantize``, so a layer keeps its name whether the graph is quantized or not.
@@ -1387,7 +1387,7 @@ def layer_names(graph: GraphOp) -> dict[Operation, str]:
         if isinstance(op, QuantizeOp | DequantizeOp):
             names[op] = f"{op.name.split('.', 1)[1]}_{index}"
             continue
-        weight = op.weight if isinstance(op, WEIGHTED_OPS) else None
+        weight = op.weight if isinstance(op, (*WEIGHTED_OPS, LayerNormOp)) else None
         if isinstance(op, BatchNormOp):
             weight = op.scale
         owner = weight.owner if weight is not None else None

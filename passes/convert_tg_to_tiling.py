@@ -40,6 +40,7 @@ from bsir.dialects.tg import layer_names, only_graph
 from bsir.targets.aie2.hardware import AIE2Array, array_to_attr, parse_grid, resolve_array
 from bsir.targets.aie2.layer_shape import (
     FUSED_ADD_ATTR,
+    ROWWISE_OPS,
     fused_chain,
     layer_shape,
     residual_host,
@@ -56,11 +57,12 @@ from bsir.targets.aie2.mapping import (
 
 def constant_operand(layer: Operation) -> str | None:
     """The key of a weight ``layer`` reads as data (a class token, a constant added or
-    multiplied), not as a convolution's or linear layer's weight or bias or a batch
-    norm's per-channel parameters; else None."""
+    multiplied), not as a convolution's, linear layer's or layer norm's weight or bias
+    or a batch norm's per-channel parameters; else None."""
     if isinstance(layer, tg.BatchNormOp):
         return None
-    parameters = (layer.weight, layer.bias) if isinstance(layer, tg.WEIGHTED_OPS) else ()
+    parameters = (layer.weight, layer.bias) \
+        if isinstance(layer, (*tg.WEIGHTED_OPS, tg.LayerNormOp)) else ()
     for value in layer.operands:
         if isinstance(value.owner, tg.WeightOp) and value not in parameters:
             return value.owner.key.data
@@ -230,7 +232,7 @@ class ConvertTgToTilingPass(ModulePass):
                 f"{tiling.ARRAY_ATTR}); it takes a tg graph")
         names = layer_names(graph)
         for layer in block.ops:
-            if isinstance(layer, tg.TOKEN_OPS):
+            if isinstance(layer, tg.TOKEN_OPS) and type(layer) not in ROWWISE_OPS:
                 raise PassFailedException(
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
                     "transformer ops (attention, layer norm, softmax, token reshapes) have "
@@ -239,8 +241,8 @@ class ConvertTgToTilingPass(ModulePass):
             if data is not None:
                 raise PassFailedException(
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
-                    f"it reads weight '{data}' as data; only convolution and linear weights "
-                    "and biases have an AIE2 mapping so far")
+                    f"it reads weight '{data}' as data; only the weights and biases of "
+                    "convolutions, linear layers and layer norms have an AIE2 mapping so far")
         tiles = len(array.activation_memtiles)
         fused = fuse_additions(block, array, bytes_live_across(block, tiles), self.row_parts)
         others = bytes_live_across(block, tiles)

@@ -281,7 +281,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     calibration = [read_input_array(path) for path in args.input]
     options = CompileOptions(args.sparsity, _block(args.block), args.criterion,
-                             quantize=wants_program, seed=args.input_seed,
+                             linear=args.linear, quantize=wants_program, seed=args.input_seed,
                              calibration_file=args.input[0] if len(args.input) == 1 else "",
                              cost_model=args.cost_model, overlap=args.overlap)
     result = compile_source(args.source, args.grid, args.memtiles, options,
@@ -481,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction of weight blocks to zero on every conv but the first")
     p.add_argument("--block", default="8x8", help="sparsity block over (COUT, CIN)")
     p.add_argument("--criterion", default="l2", help="l1, l2, variance, variance-global")
+    p.add_argument("--linear", action="store_true",
+                   help="with --sparsity: linear layers too (a transformer's projections "
+                        "and MLP)")
     p.add_argument("--json", help="write the estimate as JSON (schema: docs/cli.md)")
     p.add_argument("--trace", help="write a Chrome/Perfetto trace of the timeline")
     p.add_argument("--report", help="write a self-contained HTML report: layer table, "

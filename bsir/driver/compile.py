@@ -60,6 +60,9 @@ class CompileOptions:
     sparsity: float = 0.0
     block: tuple[int, int] = (8, 8)
     criterion: str = "l2"
+    linear: bool = False
+    """Sparsify linear layers too (a transformer's projections and MLP), not only
+    convolutions (tg-sparsify's ``linear``)."""
     overrides: str = ""
     """Per-layer sparsities, ``"layer4.*=0.75 fc=0"`` (fnmatch patterns on layer names;
     tg-sparsify's ``overrides``)."""
@@ -100,6 +103,7 @@ def front_passes(options: CompileOptions) -> list[ModulePass]:
 
         passes.append(TgSparsifyPass(block=tuple(options.block), ratio=float(options.sparsity),
                                      criterion=options.criterion, skip_first=True,
+                                     linear=options.linear,
                                      overrides=options.overrides, report=False))
     passes.append(TgFoldBatchnormPass())
     passes.append(TgSplitGlobalPoolPass())

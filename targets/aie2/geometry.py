@@ -138,6 +138,10 @@ class LayerShape:
     gate: bool = False             # an N x 1 x 1 x C input broadcast over H, W (tg.mul)
     channel_map: tuple[int, ...] | None = None  # input channel of each output channel
     residual: bool = False         # an addition fused in: an output-shaped input added
+    rowwise: bool = False          # over whole rows of channels (softmax, layer norm):
+    #                                a core computes whole rows, channels are never split
+    element_ops: int = 0           # vector operations per output element besides MACs
+    #                                (an element-wise op's: one per input when 0)
 
     # the mapper's memo tables look shapes up many thousands of times
     __hash__ = hash_once
@@ -237,7 +241,10 @@ class LayerShape:
 
     @property
     def channel_unit(self) -> int:
-        """Output channels move between cores in these units."""
+        """Output channels move between cores in these units: all of them together for a
+        row-wise op (a core computes whole rows)."""
+        if self.rowwise:
+            return self.cout
         return self.block[0] if self.block_row_nnz is not None else 1
 
     @cached_property
@@ -245,10 +252,10 @@ class LayerShape:
         """MACs (or compares/adds for pools and element-wise ops) per output element."""
         kh, kw = self.kernel
         if self.weighted:
-            return kh * kw * self.cin_per_group
+            return kh * kw * self.cin_per_group + self.element_ops
         if self.is_pool:
             return kh * kw
-        return self.inputs
+        return self.element_ops or self.inputs
 
     @property
     def dense_macs(self) -> int:

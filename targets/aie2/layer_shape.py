@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 from xdsl.ir import Operation, SSAValue
 
 from bsir.dialects import tg, tiling
@@ -23,6 +24,13 @@ ACTIVATION_OPS = (tg.ReluOp, tg.ClipOp, *tg.TABLE_OPS)
 ELEMENTWISE_OPS = (tg.AddOp, *tg.GATED_OPS, tg.ReluOp, tg.ClipOp, *tg.TABLE_OPS, tg.BatchNormOp)
 """Layers whose output may be written in place over an input."""
 
+
+ROWWISE_OPS = {tg.SoftmaxOp: 4, tg.LayerNormOp: 4}
+"""Ops over whole rows of the last axis that the array computes, and the vector
+operations each costs per element: softmax finds the row's maximum, looks e^(x - max)
+up, sums the row and scales each entry by the row's reciprocal; layer norm sums the row
+and its squares, centres each entry and scales it by the inverse square root (then its
+weight and bias: one multiply-accumulate, as a depthwise 1x1 convolution's)."""
 
 FUSING_OPS = (tg.Conv2dOp, tg.MatmulOp, tg.MaxPool2dOp, tg.AvgPool2dOp, tg.GlobalAvgPoolOp,
               tg.AddOp, *tg.GATED_OPS, tg.BatchNormOp)
@@ -125,13 +133,24 @@ def layer_inputs(layer: tiling.MappedLayer) -> list[SSAValue]:
     return values
 
 
-def _hwc(value) -> tuple[tuple[int, int], int]:
-    shape = tg.tensor_shape(value)
+def hwc(value: SSAValue) -> tuple[int, int, int]:
+    """A value's shape as the array sees it, (H, W, C) of a batch of one, laid out in
+    this order: an NHWC image; rows of a matrix (tokens, or a batch of one) as a row of
+    W = N pixels; heads x tokens x features as H x W x C. Row-major layouts of all
+    three are NHWC's, so a reshape between them moves nothing."""
+    shape = tuple(int(d) for d in tg.tensor_shape(value))
     if len(shape) == 4:
-        return (shape[1], shape[2]), shape[3]
+        return shape[1], shape[2], shape[3]
+    if len(shape) == 3:
+        return shape
     if len(shape) == 2:
-        return (1, 1), shape[1]
-    return (1, 1), int(shape[-1])
+        return 1, shape[0], shape[1]
+    return 1, 1, int(np.prod(shape))
+
+
+def _hwc(value: SSAValue) -> tuple[tuple[int, int], int]:
+    h, w, c = hwc(value)
+    return (h, w), c
 
 
 def layer_shape(op: Operation) -> LayerShape | None:
@@ -172,6 +191,12 @@ def layer_shape(op: Operation) -> LayerShape | None:
     in_hw, cin = _hwc(inputs[0])
     if isinstance(op, tg.MOVE_CHANNEL_OPS):  # a copy of some channels, reordered
         return LayerShape("eltwise", in_hw, cin, out_hw, cout, channel_map=op.channel_map())
+    if isinstance(op, tg.LayerNormOp):  # its weight and bias: a depthwise 1x1's
+        return LayerShape("conv", in_hw, cin, out_hw, cout, groups=cin, has_bias=True,
+                          rowwise=True, element_ops=ROWWISE_OPS[tg.LayerNormOp])
+    if type(op) in ROWWISE_OPS:
+        return LayerShape("eltwise", in_hw, cin, out_hw, cout, rowwise=True,
+                          element_ops=ROWWISE_OPS[type(op)])
     if isinstance(op, tg.GATED_OPS) and op.gated:  # the gate: one byte per channel
         return LayerShape("eltwise", in_hw, cin, out_hw, cout, other_input_bytes=cin,
                           gate=True)

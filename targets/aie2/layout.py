@@ -25,19 +25,9 @@ from xdsl.ir import Block, SSAValue
 
 from bsir import quant
 from bsir.dialects import tg, tiling
-from bsir.targets.aie2.layer_shape import host_of, layer_inputs
+from bsir.targets.aie2.layer_shape import host_of, hwc, layer_inputs
 
 VIEW_OP_TYPES = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
-
-
-def hwc(value: SSAValue) -> tuple[int, int, int]:
-    """A value's shape as (H, W, C)."""
-    shape = tg.tensor_shape(value)
-    if len(shape) == 4:
-        return int(shape[1]), int(shape[2]), int(shape[3])
-    if len(shape) == 2:
-        return int(shape[0]), 1, int(shape[1])
-    return 1, 1, int(np.prod(shape))
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ from bsir.executor import Executor, operands_of
 from bsir.targets.aie2 import core_kernels
 from bsir.targets.aie2.geometry import PARTIAL_SUM_BYTES, LayerShape
 from bsir.targets.aie2.hardware import CoreLayout, module_array
-from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, layer_inputs, mapped_shape
-from bsir.targets.aie2.layout import Distribution, View, hwc, value_views
+from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, hwc, layer_inputs, mapped_shape
+from bsir.targets.aie2.layout import Distribution, View, value_views
 from bsir.targets.aie2.mapping import Split, SumsLayout, sums_layout
 from bsir.targets.aie2.memtile_allocator import align
 from bsir.targets.aie2.program import DDRTiling, Subvolume
@@ -516,7 +516,7 @@ class Simulator:
         inner = layer.inner
         weight = self.weights[inner.weight.owner.key.data]
         bias = self.weights[inner.bias.owner.key.data] if inner.bias is not None else None
-        sparsity = inner.sparsity if layer.keeps_zeros is None else None  # else dense
+        sparsity = getattr(inner, "sparsity", None) if layer.keeps_zeros is None else None
         mask = sparsity.mask_array() if sparsity is not None else None
         block = sparsity.block_shape if sparsity is not None else (1, 1)
         bands = sorted({p.channels for p in passes})
@@ -1035,6 +1035,9 @@ class Simulator:
             if geometry.groups > 1:
                 k0, k1 = 0, geometry.cin_per_group
             weights, bias = image.decode(raw, chunk.c0, chunk.c1, k0, k1, geometry.kernel)
+            if geometry.rowwise:  # a layer norm: whole rows, its weight and bias
+                y = self.executor.evaluate(inner, [valid[0][None], weights.reshape(-1), bias])
+                return self.epilogue(state, y[0], residual)
             acc = core_kernels.accumulate(geometry.tile_geometry(), chunk, valid[0], weights)
             if not step.first_k:
                 n = acc.size * 4

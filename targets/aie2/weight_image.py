@@ -111,6 +111,8 @@ def band_image(weight: np.ndarray, bias: np.ndarray | None, c0: int, c1: int,
     w = np.asarray(weight).astype(np.int8)
     if w.ndim == 2:  # a linear layer: [cout, cin] as a 1x1 convolution
         w = w[:, None, None, :]
+    elif w.ndim == 1:  # a per-channel weight (layer norm's) as a depthwise 1x1's
+        w = w[:, None, None, None]
     band = w[c0:c1]
     parts: list[np.ndarray]
     packed = None

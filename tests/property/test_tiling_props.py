@@ -29,12 +29,21 @@ grids = st.tuples(st.integers(1, 8), st.integers(1, 8))
 
 @st.composite
 def layers(draw):
-    kind = draw(st.sampled_from(["conv", "conv", "matmul", "maxpool", "avgpool", "eltwise"]))
+    kind = draw(st.sampled_from(["conv", "conv", "matmul", "maxpool", "avgpool", "eltwise",
+                                 "tokens", "softmax", "layer_norm"]))
     h, w = draw(st.integers(1, 40)), draw(st.integers(1, 40))
     cin, cout = draw(st.integers(1, 96)), draw(st.integers(1, 96))
     if kind == "matmul":
         return LayerShape("matmul", (1, 1), cin, (1, 1), cout, has_bias=draw(st.booleans()),
                           **draw(masks(cout, cin)))
+    if kind == "tokens":  # a linear layer over a row of w tokens
+        return LayerShape("matmul", (1, w), cin, (1, w), cout, has_bias=draw(st.booleans()),
+                          **draw(masks(cout, cin)))
+    if kind == "softmax":  # row-wise: whole rows of channels on a core
+        return LayerShape("eltwise", (h, w), cin, (h, w), cin, rowwise=True, element_ops=4)
+    if kind == "layer_norm":  # row-wise, with a per-channel weight and bias
+        return LayerShape("conv", (h, w), cin, (h, w), cin, groups=cin, has_bias=True,
+                          rowwise=True, element_ops=4)
     kh, kw = draw(st.integers(1, 7)), draw(st.integers(1, 7))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     pad = tuple(draw(st.integers(0, 3)) for _ in range(4))
@@ -91,6 +100,9 @@ def test_every_output_element_is_written_once_and_buffers_fit(shape, grid, mode)
     assert busiest <= array.memtile_bytes
     # no mapping beats the lower bound, the search's own included
     assert mapping.estimate_s >= layer_bound(shape, array).seconds * (1 - 1e-9)
+    # a row-wise layer's core computes whole rows
+    if shape.rowwise:
+        assert sub.cout == shape.cout
     # sparsity never makes a layer slower: at worst it runs with its zeros
     if shape.block_row_nnz is not None:
         dense = map_layer(replace(shape, block_mask=None), array)

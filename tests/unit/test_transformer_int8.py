@@ -179,3 +179,72 @@ def test_constants_read_as_data_are_int8_activations_but_have_no_mapping_yet():
     assert np.abs(got - expected).max() <= 0.05 * np.abs(expected).max()
     with pytest.raises(PassFailedException, match="reads weight 's' as data"):
         ConvertTgToTilingPass().apply(None, module)
+
+
+def _token_block():
+    """A pre-norm transformer MLP block and a softmax over heads, on 17 tokens of 64
+    features: layer norms, linear layers over tokens, GELU, a residual addition."""
+    b = GraphBuilder("token_block", (17, 64))
+    x = b.input
+    h = b.gelu(b.linear(b.layer_norm(x, "ln1"), 128, "fc1"))
+    y = b.add(b.linear(h, 64, "fc2"), x)
+    scores = b.reshape(b.linear(b.layer_norm(y, "ln2"), 96, "fc3"), (4, 17, 24))
+    built = b.finish(b.linear(b.reshape(b.softmax(scores), (17, 96)), 10, "head"))
+    return built, materialize(built.specs, 0)
+
+
+@pytest.mark.parametrize("grid, sparsity", [("2x2", 0.0), ("3x7", 0.5), ("4x4", 0.5)])
+def test_token_layers_compile_and_run_bit_for_bit(grid, sparsity):
+    """Linear layers over tokens (1x1 convolutions over a row of tokens, block-sparse
+    with ``linear``), layer norms and a softmax on the array: the simulated program
+    computes what the executor does, bit for bit."""
+    from bsir.driver.compile import CompileOptions, compile_module
+
+    built, weights = _token_block()
+    inputs = random_inputs(built.module, seed=1)[0]
+    options = CompileOptions(sparsity=sparsity, linear=True, calibration=tuple(inputs))
+    result = compile_module(built.module, weights, grid, options=options)
+    assert not result.failed
+    report = result.verify(inputs)
+    assert report.layers >= 6
+    ops = {layer.name: layer.op for layer in result.layers}
+    assert ops["ln1"] == "tg.layer_norm" and "tg.softmax" in ops.values()
+    if sparsity:
+        assert any(layer.blocks is not None for layer in result.layers)
+
+
+def test_row_wise_layers_keep_whole_rows_on_a_core():
+    from bsir.targets.aie2.hardware import resolve_array
+    from bsir.targets.aie2.layer_shape import layer_shape
+    from bsir.targets.aie2.mapping import map_layer
+
+    built, _ = _token_block()
+    array = resolve_array("4x4")
+    rowwise = [op for op in built.graph.block.ops
+               if isinstance(op, tg.LayerNormOp | tg.SoftmaxOp)]
+    assert len(rowwise) == 3
+    for op in rowwise:
+        shape = layer_shape(op)
+        mapping = map_layer(shape, array)
+        assert mapping.sub.cout == shape.cout
+        assert all(hi - lo in (0, shape.cout) for lo, hi in
+                   zip(mapping.split.row_bounds, mapping.split.row_bounds[1:], strict=False))
+
+
+@settings(max_examples=8, deadline=None)
+@given(tokens=st.integers(1, 40), features=st.integers(2, 80), hidden=st.integers(1, 100),
+       rows=st.integers(1, 8), cols=st.integers(1, 8), sparsity=st.sampled_from([0.0, 0.5]),
+       seed=st.integers(0, 99))
+def test_random_token_layers_run_bit_for_bit_on_random_grids(tokens, features, hidden, rows,
+                                                             cols, sparsity, seed):
+    from bsir.driver.compile import CompileOptions, compile_module
+
+    b = GraphBuilder("tokens", (tokens, features))
+    y = b.linear(b.gelu(b.linear(b.layer_norm(b.input, "ln"), hidden, "fc1")), features, "fc2")
+    built = b.finish(b.softmax(b.add(y, b.input)))
+    inputs = random_inputs(built.module, seed=seed)[0]
+    options = CompileOptions(sparsity=sparsity, linear=True, calibration=tuple(inputs))
+    result = compile_module(built.module, materialize(built.specs, seed), f"{rows}x{cols}",
+                            options=options)
+    assert not result.failed
+    result.verify(inputs)
