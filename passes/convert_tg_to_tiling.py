@@ -40,8 +40,8 @@ from bsir.dialects.tg import layer_names, only_graph
 from bsir.targets.aie2.hardware import AIE2Array, array_to_attr, parse_grid, resolve_array
 from bsir.targets.aie2.layer_shape import (
     FUSED_ADD_ATTR,
-    ROWWISE_OPS,
     fused_chain,
+    gather_of,
     layer_shape,
     residual_host,
 )
@@ -232,11 +232,15 @@ class ConvertTgToTilingPass(ModulePass):
                 f"{tiling.ARRAY_ATTR}); it takes a tg graph")
         names = layer_names(graph)
         for layer in block.ops:
-            if isinstance(layer, tg.TOKEN_OPS) and type(layer) not in ROWWISE_OPS:
+            if isinstance(layer, tg.BatchMatmulOp):
                 raise PassFailedException(
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
-                    "transformer ops (attention, layer norm, softmax, token reshapes) have "
-                    "no AIE2 mapping yet; run the graph with 'bsir run'")
+                    "the product of two activations (attention) has no AIE2 mapping yet; "
+                    "run the graph with 'bsir run'")
+            if isinstance(layer, tg.TransposeOp | tg.SliceOp) and gather_of(layer) is None:
+                raise PassFailedException(
+                    f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
+                    "it moves the batch axis")
             data = constant_operand(layer)
             if data is not None:
                 raise PassFailedException(

@@ -63,7 +63,10 @@ def covered(size: int, out: int, kernel: int, stride: int, dilation: int, pad: i
 
 
 def needed_input_bytes(shape: LayerShape) -> int:
-    """Input bytes the layer reads at least once (int8)."""
+    """Input bytes the layer reads at least once (int8): a transpose or slice one per
+    output element."""
+    if shape.gather is not None:
+        return shape.output_bytes
     if shape.kind == "conv" or shape.is_pool:
         rows = covered(shape.in_hw[0], shape.out_hw[0], shape.kernel[0], shape.stride[0],
                        shape.dilation[0], shape.pad[0])

@@ -137,6 +137,12 @@ class LayerShape:
     other_input_bytes: int = 0     # bytes of extra inputs (concat: all but the largest)
     gate: bool = False             # an N x 1 x 1 x C input broadcast over H, W (tg.mul)
     channel_map: tuple[int, ...] | None = None  # input channel of each output channel
+    gather: tuple[tuple[int, int, int], ...] | None = None
+    """A copy that reads, for each output axis (rows, columns, channels), the input axis
+    it runs along, that axis's first position and its step: a transpose or a slice. A
+    core's input tile, gathered by the memtile's address pattern, has its output tile's
+    shape, so ``in_hw`` and ``cin`` are the output's; ``source`` is the input's (H, W, C)."""
+    source: tuple[int, int, int] | None = None
     residual: bool = False         # an addition fused in: an output-shaped input added
     rowwise: bool = False          # over whole rows of channels (softmax, layer norm):
     #                                a core computes whole rows, channels are never split
@@ -292,8 +298,22 @@ class LayerShape:
         for the same pieces under every DDR tiling and row count it tries."""
         return _pieces(self, tuple(ranges), chunk)
 
+    def gathered_input(self, h0: int, h1: int, w0: int, w1: int, c0: int, c1: int
+                       ) -> list[np.ndarray]:
+        """The input (row, column, channel) of every output position of a tile of a
+        :attr:`gather` layer, each array shaped like the tile."""
+        assert self.gather is not None
+        out = np.meshgrid(np.arange(h0, h1), np.arange(w0, w1), np.arange(c0, c1),
+                          indexing="ij")
+        coordinates: list[np.ndarray] = [out[0]] * 3
+        for index, (axis, start, step) in enumerate(self.gather):
+            coordinates[axis] = start + step * out[index]
+        return coordinates
+
     @property
     def input_bytes(self) -> int:
+        if self.source is not None:
+            return int(np.prod(self.source))
         channels = self.cin if self.channel_map is None else len(set(self.channel_map))
         return self.in_hw[0] * self.in_hw[1] * channels * self.inputs \
             + self.other_input_bytes + (self.output_bytes if self.residual else 0)

@@ -148,6 +148,37 @@ def hwc(value: SSAValue) -> tuple[int, int, int]:
     return 1, 1, int(np.prod(shape))
 
 
+def hwc_axes(value: SSAValue) -> tuple[int | None, ...]:
+    """The (H, W, C) axis each axis of ``value`` is in :func:`hwc` (None: a batch axis
+    of one, which the array does not see)."""
+    rank = len(tg.tensor_shape(value))
+    return {4: (None, 0, 1, 2), 3: (0, 1, 2), 2: (1, 2), 1: (2,)}.get(rank, ())
+
+
+def gather_of(op: tg.TransposeOp | tg.SliceOp) -> tuple[tuple[int, int, int], ...] | None:
+    """A transpose's or slice's :attr:`LayerShape.gather` (None for one that moves the
+    batch axis, or of a tensor of rank 5 or more)."""
+    source, target = hwc_axes(op.input), hwc_axes(op.output)
+    if not source or not target:
+        return None
+    if isinstance(op, tg.TransposeOp):
+        reads = {target[i]: source[p] for i, p in enumerate(op.axes)}
+        start = step = {}
+    else:
+        axis, first, _, stride = op.bounds
+        reads = {a: a for a in target}
+        start, step = {target[axis]: first}, {target[axis]: stride}
+    if (None in reads and reads[None] is not None) or any(
+            a is None for k, a in reads.items() if k is not None):
+        return None  # the batch axis moves
+    reads.pop(None, None)
+    unused = [a for a in (0, 1, 2) if a not in reads.values()]
+    for axis in (0, 1, 2):  # axes of one position the tensor does not name
+        if axis not in reads:
+            reads[axis] = unused.pop(0)
+    return tuple((reads[a], start.get(a, 0), step.get(a, 1)) for a in (0, 1, 2))
+
+
 def _hwc(value: SSAValue) -> tuple[tuple[int, int], int]:
     h, w, c = hwc(value)
     return (h, w), c
@@ -189,6 +220,12 @@ def layer_shape(op: Operation) -> LayerShape | None:
         return None
     inputs = [v for v in op.operands if not isinstance(v.owner, tg.WeightOp)]
     in_hw, cin = _hwc(inputs[0])
+    if isinstance(op, tg.TransposeOp | tg.SliceOp):  # a copy, gathered
+        gather = gather_of(op)
+        if gather is None:
+            raise ValueError(f"'{op.name}' moves the batch axis")
+        return LayerShape("eltwise", out_hw, cout, out_hw, cout, gather=gather,
+                          source=hwc(op.input))
     if isinstance(op, tg.MOVE_CHANNEL_OPS):  # a copy of some channels, reordered
         return LayerShape("eltwise", in_hw, cin, out_hw, cout, channel_map=op.channel_map())
     if isinstance(op, tg.LayerNormOp):  # its weight and bias: a depthwise 1x1's

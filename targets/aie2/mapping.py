@@ -857,6 +857,9 @@ def band_distributions(shape: LayerShape, array: AIE2Array, ddr: DDRTiling
     pools and element-wise layers, only the channels they write."""
     tiles = len(array.activation_memtiles)
     band_out_h = ceil(shape.out_hw[0] / ddr.h_passes)
+    if shape.source is not None:  # a gather reads its whole input in its one pass
+        return (Distribution(*shape.source, tiles),
+                Distribution(band_out_h, shape.out_hw[1], shape.cout, tiles))
     band_in_h = min(shape.in_hw[0], window(band_out_h, shape.kernel[0], shape.stride[0],
                                            shape.dilation[0]))
     cout_band = band_channels(shape, ddr.cout_passes)
@@ -900,8 +903,12 @@ def ddr_tilings(shape: LayerShape, array: AIE2Array,
     (the input is read once per channel band, the weights once per row band). A layer
     that fits in one pass gets that one. Memoised (a split does not change them)."""
     budget = array.memtile_bytes if budget is None else budget
-    if memtile_demand(shape, array, DDRTiling())[2] <= budget:
+    whole = memtile_demand(shape, array, DDRTiling())[2]
+    if whole <= budget:
         return (DDRTiling(),)  # the layer fits: no DDR tiling can beat none
+    if shape.gather is not None:
+        raise BsirError(f"memtile overflows by {whole - budget} bytes: a transpose or slice "
+                        f"is not tiled through DDR ({whole} needed, {budget} available)")
     fitting: list[tuple[int, int, DDRTiling]] = []
     max_h = max(shape.out_hw[0], 1)
     max_c = max(ceil(shape.cout / shape.channel_unit), 1)

@@ -374,7 +374,8 @@ class Simulator:
 
     def _run_layer(self, index: int, layer: aie2.LayerOp) -> None:
         inner = layer.inner
-        if getattr(inner, "quant", None) is None:
+        moves = isinstance(inner, tg.MOVE_OPS) and inner.results[0].type.element_type == tg.INT8
+        if getattr(inner, "quant", None) is None and not moves:
             raise SimulationError("the layer is not quantized: the simulator runs int8 "
                                   "programs (compile with quantization)")
         geometry = mapped_shape(layer)
@@ -641,6 +642,8 @@ class Simulator:
         if geometry.kind == "gap":
             i0, i1 = 0, geometry.in_hwc[0]
         k0, k1 = (0, hwc(value)[2]) if geometry.weighted else current.channels
+        if geometry.source is not None:  # a gather: its whole input
+            (i0, i1), (k0, k1) = (0, geometry.source[0]), (0, geometry.source[2])
         self.load_rows(state, op, value, (i0, i1), (k0, k1), number, "input")
 
     def load_residual_band(self, state: LayerState, op: aie2.InstructionOp,
@@ -934,6 +937,9 @@ class Simulator:
             return np.meshgrid([0], [0], np.arange(chunk.c0, chunk.c1), indexing="ij")
         i0, i1, _ = geometry.input_span(0, chunk.h0, chunk.h1)
         j0, j1, _ = geometry.input_span(1, chunk.w0, chunk.w1)
+        if geometry.gather is not None:  # a transpose or slice: its positions, gathered
+            return geometry.gathered_input(chunk.h0, chunk.h1, chunk.w0, chunk.w1,
+                                           chunk.c0, chunk.c1)
         if geometry.channel_map is not None:  # the channels it copies, gathered
             return np.meshgrid(np.arange(i0, i1), np.arange(j0, j1),
                                np.asarray(geometry.channel_map)[chunk.c0:chunk.c1],
@@ -1049,7 +1055,7 @@ class Simulator:
             y = core_kernels.finish_weighted(acc, bias, inner)
         elif geometry.kind in ("maxpool", "avgpool", "gap"):
             y = core_kernels.pool(geometry, chunk, valid[0], inner)
-        elif geometry.channel_map is not None:  # the gather moved the channels: a copy
+        elif geometry.channel_map is not None or geometry.gather is not None:  # a copy
             y = self.executor.requantize_same(inner, valid[0])
         else:
             y = self.executor.evaluate(inner, [v[None] for v in valid])[0]

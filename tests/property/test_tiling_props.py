@@ -30,7 +30,7 @@ grids = st.tuples(st.integers(1, 8), st.integers(1, 8))
 @st.composite
 def layers(draw):
     kind = draw(st.sampled_from(["conv", "conv", "matmul", "maxpool", "avgpool", "eltwise",
-                                 "tokens", "softmax", "layer_norm"]))
+                                 "tokens", "softmax", "layer_norm", "gather"]))
     h, w = draw(st.integers(1, 40)), draw(st.integers(1, 40))
     cin, cout = draw(st.integers(1, 96)), draw(st.integers(1, 96))
     if kind == "matmul":
@@ -39,6 +39,17 @@ def layers(draw):
     if kind == "tokens":  # a linear layer over a row of w tokens
         return LayerShape("matmul", (1, w), cin, (1, w), cout, has_bias=draw(st.booleans()),
                           **draw(masks(cout, cin)))
+    if kind == "gather":  # a transpose, and a slice of one output axis
+        source = (h, w, cin)
+        perm = draw(st.permutations([0, 1, 2]))
+        sliced = draw(st.integers(0, 2))
+        start = draw(st.integers(0, source[perm[sliced]] - 1))
+        step = draw(st.integers(1, 3))
+        gather = tuple((perm[i], start if i == sliced else 0, step if i == sliced else 1)
+                       for i in range(3))
+        out = [len(range(first, source[axis], stride)) for axis, first, stride in gather]
+        return LayerShape("eltwise", (out[0], out[1]), out[2], (out[0], out[1]), out[2],
+                          gather=gather, source=source)
     if kind == "softmax":  # row-wise: whole rows of channels on a core
         return LayerShape("eltwise", (h, w), cin, (h, w), cin, rowwise=True, element_ops=4)
     if kind == "layer_norm":  # row-wise, with a per-channel weight and bias
