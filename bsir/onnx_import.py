@@ -136,7 +136,7 @@ class OnnxImporter:
             init.name: numpy_helper.to_array(init) for init in self.graph.initializer
         }
         self.values: dict[str, _Value] = {}
-        self.relaid: dict[SSAValue, SSAValue] = {}
+        self.relaid: dict[tuple[SSAValue, tuple[int, ...]], SSAValue] = {}
         """A 4-D activation in the other layout (NHWC <-> ONNX's order), made once however
         many nodes read it so."""
         self.padded: dict[str, tuple[SSAValue, list[int]]] = {}
@@ -209,9 +209,28 @@ class OnnxImporter:
 
     def relaid_as(self, value: SSAValue, perm: tuple[int, ...]) -> SSAValue:
         """``value`` transposed by ``perm`` into the other layout, built once."""
-        if value not in self.relaid:
-            self.relaid[value] = self.build(tg.TransposeOp(value, perm))
-        return self.relaid[value]
+        if (value, perm) not in self.relaid:  # one value may be read both ways
+            self.relaid[value, perm] = self.transposed(value, perm)
+        return self.relaid[value, perm]
+
+    def transposed(self, value: SSAValue, perm: tuple[int, ...] | list[int]) -> SSAValue:
+        """``value`` transposed by ``perm``: a transpose of a transpose is one, or none
+        where they cancel (ConvNeXt's permutes between its channels-last layer norms and
+        its convolutions); one left without readers is dropped when the import ends."""
+        shape = tg.tensor_shape(value)
+        if sorted(perm) != list(range(len(shape))):
+            return self.build(tg.TransposeOp(value, perm))  # refuses, saying why
+        owner = value.owner
+        if isinstance(owner, tg.TransposeOp):
+            composed = [owner.axes[p] for p in perm]
+            if composed == list(range(len(shape))):
+                return owner.input
+            value, perm = owner.input, composed
+            shape = tg.tensor_shape(value)
+        moved = [axis for axis in perm if shape[axis] != 1]
+        if moved == sorted(moved):  # only axes of one move: the bytes stay in order
+            return self.build(tg.ReshapeOp(value, [shape[axis] for axis in perm]))
+        return self.build(tg.TransposeOp(value, perm))
 
     def in_onnx_order(self, name: str) -> SSAValue:
         """An activation with ONNX's axes (an NHWC image transposed back to NCHW): what
@@ -308,6 +327,10 @@ class OnnxImporter:
             raise self.fail(f"masks name weights that no Conv, Gemm or MatMul uses: "
                             f"{', '.join(sorted(self.unused_masks))}")
         built = self.builder.finish(*outputs)
+        block = self.builder.graph.block
+        for op in reversed(list(block.ops)):  # relayouts that others replaced
+            if isinstance(op, tg.TransposeOp | tg.ReshapeOp) and not op.output.uses:
+                block.erase_op(op)
         return built.module, built.arrays
 
     def fold_node(self) -> None:
@@ -520,12 +543,14 @@ class OnnxImporter:
             summed = tg.AddOp(x.ssa, self.broadcast_const(const_name, x))
             self.values[self.node.output[0]] = _Value(self.build(summed), None, x.onnx_order)
             return
-        if self.act(lhs).onnx_order or self.act(rhs).onnx_order:
+        if self.act(lhs).onnx_order and self.act(rhs).onnx_order:
             a, b = self.in_onnx_order(lhs), self.in_onnx_order(rhs)
             if tg.tensor_shape(a) != tg.tensor_shape(b):
                 raise self.fail("broadcasting Add is not supported (operands differ in shape)")
             self.define_onnx_order(self.build(tg.AddOp(a, b)))
             return
+        # an image (NHWC) is one of them: the sum is one too (ConvNeXt's residual, whose
+        # other operand is back from channels last: read NHWC, no transpose is left)
         a, b = self.plain(lhs), self.plain(rhs)
         if tg.tensor_shape(a) != tg.tensor_shape(b):
             raise self.fail("broadcasting Add is not supported (operands differ in shape)")
@@ -822,7 +847,7 @@ class OnnxImporter:
             return
         x = self.in_onnx_order(self.node.input[0])
         perm = perm or list(reversed(range(len(tg.tensor_shape(x)))))
-        self.define_onnx_order(self.build(tg.TransposeOp(x, perm)))
+        self.define_onnx_order(self.transposed(x, perm))
 
     def _axes(self, what: str) -> list[int] | None:
         """The node's axes, from its second input (opset 13 on) or its attribute."""
@@ -931,7 +956,7 @@ class OnnxImporter:
             pass
         elif (i, rhs[-2:]) == (e, f + k) and k not in out:
             rank = len(rhs)
-            b = self.build(tg.TransposeOp(b, [*range(rank - 2), rank - 1, rank - 2]))
+            b = self.transposed(b, [*range(rank - 2), rank - 1, rank - 2])
         else:
             raise self.fail(f"only '...ik,...kj->...ij' and '...ik,...jk->...ij' products "
                             f"are supported, got '{equation}'")

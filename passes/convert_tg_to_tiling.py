@@ -43,6 +43,7 @@ from bsir.targets.aie2.layer_shape import (
     fused_chain,
     gather_of,
     layer_shape,
+    parameters,
     residual_host,
 )
 from bsir.targets.aie2.layout import bytes_live_across
@@ -56,15 +57,14 @@ from bsir.targets.aie2.mapping import (
 
 
 def constant_operand(layer: Operation) -> str | None:
-    """The key of a weight ``layer`` reads as data (a class token, a constant added or
-    multiplied), not as a convolution's, linear layer's or layer norm's weight or bias
-    or a batch norm's per-channel parameters; else None."""
+    """The key of a weight ``layer`` reads as data (a class token, a constant added),
+    not as the :func:`parameters` its cores receive as a weight image or a batch norm's
+    per-channel parameters; else None."""
     if isinstance(layer, tg.BatchNormOp):
         return None
-    parameters = (layer.weight, layer.bias) \
-        if isinstance(layer, (*tg.WEIGHTED_OPS, tg.LayerNormOp)) else ()
+    streamed = parameters(layer)
     for value in layer.operands:
-        if isinstance(value.owner, tg.WeightOp) and value not in parameters:
+        if isinstance(value.owner, tg.WeightOp) and value not in streamed:
             return value.owner.key.data
     return None
 
@@ -246,7 +246,8 @@ class ConvertTgToTilingPass(ModulePass):
                 raise PassFailedException(
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
                     f"it reads weight '{data}' as data; only the weights and biases of "
-                    "convolutions, linear layers and layer norms have an AIE2 mapping so far")
+                    "convolutions, linear layers and layer norms and per-channel constants "
+                    "have an AIE2 mapping so far")
         tiles = len(array.activation_memtiles)
         fused = fuse_additions(block, array, bytes_live_across(block, tiles), self.row_parts)
         others = bytes_live_across(block, tiles)

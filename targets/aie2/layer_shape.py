@@ -148,6 +148,23 @@ def hwc(value: SSAValue) -> tuple[int, int, int]:
     return 1, 1, int(np.prod(shape))
 
 
+def constant_gate(op: Operation) -> bool:
+    """A product or difference by a per-channel constant (a weight broadcast over the
+    positions: ConvNeXt's layer scale): the array runs it as a depthwise 1x1 layer whose
+    weights are the constant."""
+    return isinstance(op, tg.GATED_OPS) and op.gated and isinstance(op.rhs.owner, tg.WeightOp)
+
+
+def parameters(op: Operation) -> tuple[SSAValue | None, SSAValue | None]:
+    """The weight and bias a layer's cores receive as its weight image: a convolution's,
+    linear layer's or layer norm's, or a per-channel constant's (:func:`constant_gate`)."""
+    if isinstance(op, (*tg.WEIGHTED_OPS, tg.LayerNormOp)):
+        return op.weight, op.bias
+    if constant_gate(op):
+        return op.rhs, None
+    return None, None
+
+
 def hwc_axes(value: SSAValue) -> tuple[int | None, ...]:
     """The (H, W, C) axis each axis of ``value`` is in :func:`hwc` (None: a batch axis
     of one, which the array does not see)."""
@@ -228,6 +245,8 @@ def layer_shape(op: Operation) -> LayerShape | None:
                           source=hwc(op.input))
     if isinstance(op, tg.MOVE_CHANNEL_OPS):  # a copy of some channels, reordered
         return LayerShape("eltwise", in_hw, cin, out_hw, cout, channel_map=op.channel_map())
+    if constant_gate(op):  # its constant: a depthwise 1x1's weights
+        return LayerShape("conv", in_hw, cin, out_hw, cout, groups=cin)
     if isinstance(op, tg.LayerNormOp):  # its weight and bias: a depthwise 1x1's
         return LayerShape("conv", in_hw, cin, out_hw, cout, groups=cin, has_bias=True,
                           rowwise=True, element_ops=ROWWISE_OPS[tg.LayerNormOp])

@@ -911,7 +911,8 @@ def ddr_tilings(shape: LayerShape, array: AIE2Array,
                         f"is not tiled through DDR ({whole} needed, {budget} available)")
     fitting: list[tuple[int, int, DDRTiling]] = []
     max_h = max(shape.out_hw[0], 1)
-    max_c = max(ceil(shape.cout / shape.channel_unit), 1)
+    # channel bands of grouped layers (depthwise) are not built: row bands only
+    max_c = max(ceil(shape.cout / shape.channel_unit), 1) if shape.groups == 1 else 1
     for cout_passes in _pass_counts(max_c):
         for h_passes in _pass_counts(max_h):
             ddr = DDRTiling(h_passes, cout_passes)
@@ -1277,8 +1278,8 @@ def _bands_for_sums(shape: LayerShape, split: Split, array: AIE2Array, budget: i
                     ) -> tuple[DDRTiling, ...]:
     """COUT bands (activations resident, weights one band at a time: no more DDR
     traffic than one pass) whose partial sums fit where one pass's do not. Memoised."""
-    if _sums_fit(shape, split, array, DDRTiling(), budget):
-        return ()
+    if shape.groups > 1 or _sums_fit(shape, split, array, DDRTiling(), budget):
+        return ()  # (channel bands of grouped layers are not built)
     most = ceil(shape.cout / shape.channel_unit)
     return tuple([DDRTiling(1, n) for n in SUMS_BANDS
                   if n <= most and _sums_fit(shape, split, array, DDRTiling(1, n), budget)][:1])

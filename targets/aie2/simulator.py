@@ -45,7 +45,13 @@ from bsir.executor import Executor, operands_of
 from bsir.targets.aie2 import core_kernels
 from bsir.targets.aie2.geometry import PARTIAL_SUM_BYTES, LayerShape
 from bsir.targets.aie2.hardware import CoreLayout, module_array
-from bsir.targets.aie2.layer_shape import ELEMENTWISE_OPS, hwc, layer_inputs, mapped_shape
+from bsir.targets.aie2.layer_shape import (
+    ELEMENTWISE_OPS,
+    hwc,
+    layer_inputs,
+    mapped_shape,
+    parameters,
+)
 from bsir.targets.aie2.layout import Distribution, View, value_views
 from bsir.targets.aie2.mapping import Split, SumsLayout, sums_layout
 from bsir.targets.aie2.memtile_allocator import align
@@ -515,8 +521,12 @@ class Simulator:
     def weight_images(self, layer: aie2.LayerOp, passes: list[Pass]) -> list[WeightImage]:
         """The host's weight images of every COUT band, placed in DDR."""
         inner = layer.inner
-        weight = self.weights[inner.weight.owner.key.data]
-        bias = self.weights[inner.bias.owner.key.data] if inner.bias is not None else None
+        weight_value, bias_value = parameters(inner)
+        assert weight_value is not None
+        weight = self.weights[weight_value.owner.key.data]
+        if not isinstance(inner, tg.WEIGHTED_OPS):  # one value per channel
+            weight = weight.reshape(-1)
+        bias = self.weights[bias_value.owner.key.data] if bias_value is not None else None
         sparsity = getattr(inner, "sparsity", None) if layer.keeps_zeros is None else None
         mask = sparsity.mask_array() if sparsity is not None else None
         block = sparsity.block_shape if sparsity is not None else (1, 1)
@@ -1041,8 +1051,11 @@ class Simulator:
             if geometry.groups > 1:
                 k0, k1 = 0, geometry.cin_per_group
             weights, bias = image.decode(raw, chunk.c0, chunk.c1, k0, k1, geometry.kernel)
-            if geometry.rowwise:  # a layer norm: whole rows, its weight and bias
+            if isinstance(inner, tg.LayerNormOp):  # whole rows, its weight and bias
                 y = self.executor.evaluate(inner, [valid[0][None], weights.reshape(-1), bias])
+                return self.epilogue(state, y[0], residual)
+            if not isinstance(inner, tg.WEIGHTED_OPS):  # by a per-channel constant
+                y = self.executor.evaluate(inner, [valid[0][None], weights.reshape(1, 1, 1, -1)])
                 return self.epilogue(state, y[0], residual)
             acc = core_kernels.accumulate(geometry.tile_geometry(), chunk, valid[0], weights)
             if not step.first_k:

@@ -210,3 +210,49 @@ def test_layer_norm_and_gelu_spelt_out_by_old_opsets_import_as_one_op_each(tmp_p
     expected = onnxruntime_output(path, x.numpy())
     got = run_module(module, arrays, [x.numpy()])[0]
     assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("exporter", ["script", "dynamo"])
+def test_a_convnext_block_imports_without_transposes_and_runs_on_the_array(tmp_path,
+                                                                           exporter):
+    """ConvNeXt's block (depthwise 7x7, permute to channels last, layer norm, an MLP over
+    the channels, layer scale, permute back, residual): the permutes cancel against the
+    importer's own layout changes, and the block compiles and runs bit for bit."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from bsir.driver.compile import CompileOptions, compile_module
+    from bsir.executor import run_module
+    from bsir.onnx_import import import_onnx
+
+    class Block(torch.nn.Module):
+        def __init__(self, channels: int = 16):
+            super().__init__()
+            self.stem = torch.nn.Conv2d(3, channels, 2, stride=2)
+            self.depthwise = torch.nn.Conv2d(channels, channels, 7, padding=3,
+                                             groups=channels)
+            self.norm = torch.nn.LayerNorm(channels, eps=1e-6)
+            self.up = torch.nn.Linear(channels, 4 * channels)
+            self.down = torch.nn.Linear(4 * channels, channels)
+            self.scale = torch.nn.Parameter(torch.rand(channels, 1, 1))
+
+        def forward(self, x):
+            x = self.stem(x)
+            y = self.norm(self.depthwise(x).permute(0, 2, 3, 1))
+            y = self.down(torch.nn.functional.gelu(self.up(y))).permute(0, 3, 1, 2)
+            return x + self.scale * y
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    path = str(tmp_path / "block.onnx")
+    export_quietly(Block().eval(), x, path, exporter)
+    module, arrays = import_onnx(path)
+    names = {op.name for op in module.walk()}
+    assert "tg.transpose" not in names and "tg.layer_norm" in names
+    image = x.numpy().transpose(0, 2, 3, 1)
+    got = run_module(module.clone(), arrays, [image])[0].transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, onnxruntime_output(path, x.numpy()), atol=1e-5)
+    result = compile_module(module, arrays, "3x5", options=CompileOptions(
+        sparsity=0.5, linear=True, calibration=(image,)))
+    assert not result.failed
+    result.verify([image])

@@ -164,7 +164,10 @@ GATED = """builtin.module attributes {tg.weights = "g.npz"} {
 }"""
 
 
-def test_constants_read_as_data_are_int8_activations_but_have_no_mapping_yet():
+def test_constants_read_as_data_are_int8_and_a_per_channel_one_maps():
+    """A product by a per-channel constant runs as a depthwise 1x1 layer whose weights
+    are the constant (bit for bit); a full-size constant added has no mapping yet."""
+    from bsir.driver.compile import CompileOptions, compile_module
     from bsir.passes.convert_tg_to_tiling import ConvertTgToTilingPass
 
     module = parse_module(GATED)
@@ -177,8 +180,18 @@ def test_constants_read_as_data_are_int8_activations_but_have_no_mapping_yet():
     assert int8["s"].dtype == int8["a"].dtype == np.int8
     got = Executor(module, int8).run(inputs[0])[0]
     assert np.abs(got - expected).max() <= 0.05 * np.abs(expected).max()
-    with pytest.raises(PassFailedException, match="reads weight 's' as data"):
+    with pytest.raises(PassFailedException, match="reads weight 'a' as data"):
         ConvertTgToTilingPass().apply(None, module)
+    graph = tg.only_graph(module := parse_module(GATED))
+    graph.output.operands = [next(op for op in graph.block.ops
+                                  if isinstance(op, tg.MulOp)).output]
+    graph.block.erase_op(next(op for op in graph.block.ops if isinstance(op, tg.AddOp)))
+    for grid in ("2x2", "3x5"):
+        result = compile_module(module.clone(), weights, grid,
+                                options=CompileOptions(calibration=tuple(inputs[0])))
+        assert not result.failed
+        assert [layer.op for layer in result.layers] == ["tg.mul"]
+        result.verify(inputs[0])
 
 
 def _token_block():
