@@ -5,7 +5,8 @@ For each family and each ONNX exporter (TorchScript: ``dynamo=False``; the defau
 export, ``bsir import``, run against onnxruntime (max |difference| relative to max |y|,
 within 1e-4), with ``--int8`` the INT8 graph (``tg-quantize`` calibrated on another
 random input) against the float one (max |difference| relative to max |y|, and whether
-the top class is the same), ``bsir compile`` onto 4x4 dense and with 8x8 blocks at 50 %,
+the top class is the same), ``bsir compile`` onto 4x4 dense and with 8x8 blocks at 50 %
+(the transformers: their linear layers too),
 and, with ``--verify``, the INT8 program simulated on 2x2 and on 3x5 bit for bit. Each cell is
 ``ok`` with its time, or the first error, shortened. Baseline in the same run:
 onnxruntime's own inference time.
@@ -83,13 +84,28 @@ def short(error: Exception) -> str:
     return text if len(text) <= 90 else text[:87] + "..."
 
 
+def export_quietly(family: str, size: int, path: str, exporter: str):
+    """Export ``family`` (random weights) at ``size`` x ``size`` to ``path`` by the
+    TorchScript ("script", opset 17) or torch.export ("dynamo", opset 18) exporter;
+    returns the input it was traced with."""
+    import torch
+
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    # the exporters narrate (and dump whole graphs when they fail): keep it quiet
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(build(family), (x,), path, dynamo=exporter == "dynamo",
+                          opset_version=18 if exporter == "dynamo" else 17)
+    return x
+
+
 def cell(family: str, exporter: str, size: int, verify: bool, folder: str,
          int8: bool = False) -> list[str]:
     """[export, import, run, int8, compile dense, compile sparse, verify 2x2, verify 3x5]
     of one network and exporter."""
     import onnx
     import onnxruntime as ort
-    import torch
 
     from bsir.driver.compile import CompileOptions, compile_module
     from bsir.executor import run_module
@@ -97,14 +113,9 @@ def cell(family: str, exporter: str, size: int, verify: bool, folder: str,
 
     out = []
     path = os.path.join(folder, f"{family}.{exporter}.onnx")
-    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
     start = time.perf_counter()
-    try:  # the exporters narrate (and dump whole graphs when they fail): keep it quiet
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(build(family), (x,), path, dynamo=exporter == "dynamo",
-                              opset_version=18 if exporter == "dynamo" else 17)
+    try:
+        x = export_quietly(family, size, path, exporter)
     except Exception as error:  # an exporter failure is the exporter's, not bsir's
         return [f"export failed: {short(error)}", "-", "-", "-", "-", "-", "-", "-"]
     out.append(f"ok {time.perf_counter() - start:.1f}s")
@@ -134,7 +145,8 @@ def cell(family: str, exporter: str, size: int, verify: bool, folder: str,
         start = time.perf_counter()
         try:
             result = compile_module(module.clone(), arrays, "4x4",
-                                    options=CompileOptions(sparsity=sparsity, quantize=False))
+                                    options=CompileOptions(sparsity=sparsity, quantize=False,
+                                                           linear=family in TRANSFORMERS))
             out.append(f"failed: {short(Exception(result.failed))}" if result.failed else
                        f"ok {time.perf_counter() - start:.1f}s est "
                        f"{result.total_s * 1e3:.2f}ms")
