@@ -238,9 +238,12 @@ class ConvertTgToTilingPass(ModulePass):
                     "the product of two activations (attention) has no AIE2 mapping yet; "
                     "run the graph with 'bsir run'")
             if isinstance(layer, tg.TransposeOp | tg.SliceOp) and gather_of(layer) is None:
+                rank = max(len(tg.tensor_shape(layer.input)), len(tg.tensor_shape(layer.output)))
+                why = "it moves the batch axis" if rank <= 4 else \
+                    f"its tensors have {rank} axes; the array's have at most 4 (batch of one)"
                 raise PassFailedException(
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
-                    "it moves the batch axis")
+                    f"{why}")
             data = constant_operand(layer)
             if data is not None:
                 raise PassFailedException(

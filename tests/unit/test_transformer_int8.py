@@ -268,3 +268,17 @@ def test_random_token_layers_run_bit_for_bit_on_random_grids(tokens, heads, size
                             options=options)
     assert not result.failed
     result.verify(inputs)
+
+
+def test_what_the_array_does_not_map_yet_is_refused_in_one_line():
+    from bsir.passes.convert_tg_to_tiling import ConvertTgToTilingPass
+
+    for make, message in (
+            (lambda g: g.transpose(g.reshape(g.input, (2, 4, 2, 4, 4)), (0, 2, 1, 3, 4)),
+             "its tensors have 5 axes"),
+            (lambda g: g.batch_matmul(g.input, g.transpose(g.input, (0, 2, 1))),
+             "the product of two activations")):
+        builder = GraphBuilder("g", (8, 8, 4))
+        module = builder.finish(make(builder)).module
+        with pytest.raises(PassFailedException, match=message):
+            ConvertTgToTilingPass().apply(None, module)
