@@ -138,12 +138,13 @@ def hwc(value: SSAValue) -> tuple[int, int, int]:
     this order: an NHWC image; rows of a matrix (tokens, or a batch of one) as a row of
     W = N pixels; heads x tokens x features as H x W x C. Row-major layouts of all
     three are NHWC's, so a reshape between them moves nothing."""
-    shape = tuple(int(d) for d in tg.tensor_shape(value))
-    if len(shape) == 4:
+    shape = tg.tensor_shape(value)
+    rank = len(shape)
+    if rank == 4:
         return shape[1], shape[2], shape[3]
-    if len(shape) == 3:
-        return shape
-    if len(shape) == 2:
+    if rank == 3:
+        return shape[0], shape[1], shape[2]
+    if rank == 2:
         return 1, shape[0], shape[1]
     return 1, 1, int(np.prod(shape))
 
