@@ -232,11 +232,6 @@ class ConvertTgToTilingPass(ModulePass):
                 f"{tiling.ARRAY_ATTR}); it takes a tg graph")
         names = layer_names(graph)
         for layer in block.ops:
-            if isinstance(layer, tg.BatchMatmulOp):
-                raise PassFailedException(
-                    f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
-                    "the product of two activations (attention) has no AIE2 mapping yet; "
-                    "run the graph with 'bsir run'")
             if isinstance(layer, tg.TransposeOp | tg.SliceOp) and gather_of(layer) is None:
                 rank = max(len(tg.tensor_shape(layer.input)), len(tg.tensor_shape(layer.output)))
                 why = "it moves the batch axis" if rank <= 4 else \

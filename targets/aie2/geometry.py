@@ -143,6 +143,10 @@ class LayerShape:
     core's input tile, gathered by the memtile's address pattern, has its output tile's
     shape, so ``in_hw`` and ``cin`` are the output's; ``source`` is the input's (H, W, C)."""
     source: tuple[int, int, int] | None = None
+    rhs_depth: int = 0
+    """A product of two activations (attention's Q K^T, A V), heads x M x K by heads x K
+    x N: K, the depth of its right operand, whose K x channels a core's tile (one head)
+    reads beside its rows of the left one (``cin`` = K)."""
     residual: bool = False         # an addition fused in: an output-shaped input added
     rowwise: bool = False          # over whole rows of channels (softmax, layer norm):
     #                                a core computes whole rows, channels are never split
@@ -155,6 +159,8 @@ class LayerShape:
 
     def gate_bytes(self, channels: int) -> int:
         """Bytes of the gate a core's tile of ``channels`` channels reads with its input."""
+        if self.rhs_depth:
+            return self.rhs_depth * channels
         return channels if self.gate else 0
 
     def residual_bytes(self, rows: int, cols: int, channels: int) -> int:

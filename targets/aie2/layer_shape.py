@@ -238,6 +238,10 @@ def layer_shape(op: Operation) -> LayerShape | None:
         return None
     inputs = [v for v in op.operands if not isinstance(v.owner, tg.WeightOp)]
     in_hw, cin = _hwc(inputs[0])
+    if isinstance(op, tg.BatchMatmulOp):  # each core's tile: one head's rows by columns
+        heads, _, depth = hwc(op.lhs)
+        return LayerShape("eltwise", in_hw, cin, out_hw, cout, rhs_depth=depth,
+                          other_input_bytes=heads * depth * cout, element_ops=depth)
     if isinstance(op, tg.TransposeOp | tg.SliceOp):  # a copy, gathered
         gather = gather_of(op)
         if gather is None:

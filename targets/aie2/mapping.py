@@ -523,7 +523,7 @@ def _candidates(shape: LayerShape, array: AIE2Array, out_h: int, widest: int, de
                 shape.groups, ceil(cout / (shape.cout // shape.groups)) + 1)
             cin_in = cin * groups_spanned if shape.weighted else min(cout, shape.cin)
             if shape.kind == "eltwise" or shape.is_pool:
-                cin_in = cout
+                cin_in = shape.cin if shape.rhs_depth else cout  # a product: whole rows
             if taken.get(cin, 0) >= COUT_CHUNKS_PER_CIN:
                 continue
             weight_bytes = pieces.weight_bytes(cin)
@@ -647,6 +647,8 @@ def _tallest_tile(shape: LayerShape, array: AIE2Array, in_h_of: Callable[[int], 
     the output buffer (0 when none does)."""
     h_max = min(out_h, _rows_by_input(shape, (array.input_buffer - gate) // (in_w * row_bytes_in)),
                 array.output_buffer // (w * cout * out_bytes))
+    if shape.rhs_depth:  # a product of activations: one head a tile (its right operand)
+        h_max = min(h_max, 1)
     return _rows_that_fit(shape, array, in_h_of, h_max, w, in_w, cout, row_bytes_in, gate)
 
 
@@ -906,9 +908,10 @@ def ddr_tilings(shape: LayerShape, array: AIE2Array,
     whole = memtile_demand(shape, array, DDRTiling())[2]
     if whole <= budget:
         return (DDRTiling(),)  # the layer fits: no DDR tiling can beat none
-    if shape.gather is not None:
-        raise BsirError(f"memtile overflows by {whole - budget} bytes: a transpose or slice "
-                        f"is not tiled through DDR ({whole} needed, {budget} available)")
+    if shape.gather is not None or shape.rhs_depth:
+        raise BsirError(f"memtile overflows by {whole - budget} bytes: a transpose, slice or "
+                        f"product of activations is not tiled through DDR ({whole} needed, "
+                        f"{budget} available)")
     fitting: list[tuple[int, int, DDRTiling]] = []
     max_h = max(shape.out_hw[0], 1)
     # channel bands of grouped layers (depthwise) are not built: row bands only

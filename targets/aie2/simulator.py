@@ -945,6 +945,13 @@ class Simulator:
         gate (``gate`` and a gated layer), its one position and the chunk's channels."""
         if gate and geometry.gate:
             return np.meshgrid([0], [0], np.arange(chunk.c0, chunk.c1), indexing="ij")
+        if geometry.rhs_depth:  # a product: the head's rows, or its right operand's columns
+            heads = np.arange(chunk.h0, chunk.h1)
+            if gate:
+                return np.meshgrid(heads, np.arange(geometry.rhs_depth),
+                                   np.arange(chunk.c0, chunk.c1), indexing="ij")
+            return np.meshgrid(heads, np.arange(chunk.w0, chunk.w1),
+                               np.arange(geometry.cin), indexing="ij")
         i0, i1, _ = geometry.input_span(0, chunk.h0, chunk.h1)
         j0, j1, _ = geometry.input_span(1, chunk.w0, chunk.w1)
         if geometry.gather is not None:  # a transpose or slice: its positions, gathered

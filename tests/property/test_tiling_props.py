@@ -30,7 +30,7 @@ grids = st.tuples(st.integers(1, 8), st.integers(1, 8))
 @st.composite
 def layers(draw):
     kind = draw(st.sampled_from(["conv", "conv", "matmul", "maxpool", "avgpool", "eltwise",
-                                 "tokens", "softmax", "layer_norm", "gather"]))
+                                 "tokens", "softmax", "layer_norm", "gather", "product"]))
     h, w = draw(st.integers(1, 40)), draw(st.integers(1, 40))
     cin, cout = draw(st.integers(1, 96)), draw(st.integers(1, 96))
     if kind == "matmul":
@@ -39,6 +39,9 @@ def layers(draw):
     if kind == "tokens":  # a linear layer over a row of w tokens
         return LayerShape("matmul", (1, w), cin, (1, w), cout, has_bias=draw(st.booleans()),
                           **draw(masks(cout, cin)))
+    if kind == "product":  # of two activations: h heads, w x cin by cin x cout each
+        return LayerShape("eltwise", (h, w), cin, (h, w), cout, rhs_depth=cin,
+                          other_input_bytes=h * cin * cout, element_ops=cin)
     if kind == "gather":  # a transpose, and a slice of one output axis
         source = (h, w, cin)
         perm = draw(st.permutations([0, 1, 2]))

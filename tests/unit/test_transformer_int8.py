@@ -251,15 +251,18 @@ def test_row_wise_layers_keep_whole_rows_on_a_core():
 def test_random_token_layers_run_bit_for_bit_on_random_grids(tokens, heads, size, hidden,
                                                              rows, cols, sparsity, seed):
     """Layer norm, linear layers over tokens, GELU, a residual addition, heads moved to
-    the front and back (transposes), a softmax over each head's features, the first
-    token sliced off: the simulated program is the executor's, bit for bit."""
+    the front and back (transposes), self-attention (the products of two activations
+    and the softmax between them), the first token sliced off: the simulated program
+    is the executor's, bit for bit."""
     from bsir.driver.compile import CompileOptions, compile_module
 
     features = heads * size
     b = GraphBuilder("tokens", (tokens, features))
     y = b.linear(b.gelu(b.linear(b.layer_norm(b.input, "ln"), hidden, "fc1")), features, "fc2")
     split = b.transpose(b.reshape(b.add(y, b.input), (tokens, heads, size)), (1, 0, 2))
-    merged = b.reshape(b.transpose(b.softmax(split), (1, 0, 2)), (tokens, features))
+    scores = b.softmax(b.batch_matmul(split, b.transpose(split, (0, 2, 1))))
+    attended = b.batch_matmul(scores, split)
+    merged = b.reshape(b.transpose(attended, (1, 0, 2)), (tokens, features))
     built = b.finish(b.linear(b.slice(merged, 0, 0, 1), 10, "head"),
                      b.transpose(merged, (1, 0)))
     inputs = random_inputs(built.module, seed=seed)[0]
@@ -276,8 +279,8 @@ def test_what_the_array_does_not_map_yet_is_refused_in_one_line():
     for make, message in (
             (lambda g: g.transpose(g.reshape(g.input, (2, 4, 2, 4, 4)), (0, 2, 1, 3, 4)),
              "its tensors have 5 axes"),
-            (lambda g: g.batch_matmul(g.input, g.transpose(g.input, (0, 2, 1))),
-             "the product of two activations")):
+            (lambda g: g.add(g.input, g.weight("positions", (8, 8, 4), "embedding")),
+             "reads weight 'positions' as data")):
         builder = GraphBuilder("g", (8, 8, 4))
         module = builder.finish(make(builder)).module
         with pytest.raises(PassFailedException, match=message):
