@@ -42,6 +42,7 @@ from bsir.targets.aie2.layer_shape import (
     FUSED_ADD_ATTR,
     fused_chain,
     gather_of,
+    hwc_axes,
     layer_shape,
     parameters,
     residual_host,
@@ -239,6 +240,12 @@ class ConvertTgToTilingPass(ModulePass):
                 raise PassFailedException(
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
                     f"{why}")
+            if isinstance(layer, tg.ConcatOp) and \
+                    hwc_axes(layer.output)[layer.axis.value.data] != 2:
+                raise PassFailedException(
+                    f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
+                    "only a concatenation of channels (the last axis) is written in place; "
+                    f"this one joins axis {layer.axis.value.data}")
             data = constant_operand(layer)
             if data is not None:
                 raise PassFailedException(

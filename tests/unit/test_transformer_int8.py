@@ -280,7 +280,9 @@ def test_what_the_array_does_not_map_yet_is_refused_in_one_line():
             (lambda g: g.transpose(g.reshape(g.input, (2, 4, 2, 4, 4)), (0, 2, 1, 3, 4)),
              "its tensors have 5 axes"),
             (lambda g: g.add(g.input, g.weight("positions", (8, 8, 4), "embedding")),
-             "reads weight 'positions' as data")):
+             "reads weight 'positions' as data"),
+            (lambda g: g.concat([g.input, g.input], axis=1),  # tokens, not channels
+             "only a concatenation of channels")):
         builder = GraphBuilder("g", (8, 8, 4))
         module = builder.finish(make(builder)).module
         with pytest.raises(PassFailedException, match=message):
