@@ -51,6 +51,15 @@ MOVE_OPS = tg.MOVE_OPS
 BATCH_MATMUL_MAX_DEPTH = quant.INT32_MAX // (128 * 128)
 """The longest sum of int8 x int8 products that always fits int32."""
 
+INTEGER_LIMITS = {
+    tg.SoftmaxOp: (layers.SOFTMAX_MAX_ROW, "entries", "its row sum is int32"),
+    tg.LayerNormOp: (layers.LAYER_NORM_MAX_FEATURES, "features",
+                     "its sum of squares is int64"),
+    tg.BatchMatmulOp: (BATCH_MATMUL_MAX_DEPTH, "products to sum", "its sums are int32"),
+}
+"""The longest last axis (of the first operand) each transformer op's INT8 arithmetic
+takes without overflow: (limit, what it counts, why)."""
+
 
 def norm_bias_fix(bias: np.ndarray, acc_fix: int) -> int:
     """A layer norm's int32 bias fix position: the accumulator's, or lower where the bias
@@ -142,6 +151,15 @@ def fit_accumulator(weight: np.ndarray, bias: np.ndarray | None, in_fix: int,
                               "within int32")
 
 
+def int32_bias(block, arrays: dict[str, np.ndarray], new_arrays: dict[str, np.ndarray],
+               key: str, fix: int) -> SSAValue:
+    """Bias ``key`` quantized to int32 at ``fix``, as a new weight op of ``block``."""
+    new_arrays[key] = quant.quantize(arrays[key], fix, bits=32)
+    bias = tg.WeightOp(key, tg.tensor_type(arrays[key].shape, tg.INT32))
+    block.add_op(bias)
+    return bias.result
+
+
 @dataclass(frozen=True)
 class TgQuantizePass(ModulePass):
     """Quantize a float tg graph to INT8 with power-of-two fix positions."""
@@ -196,24 +214,12 @@ class TgQuantizePass(ModulePass):
         graph = only_graph(module)
         names = tg.layer_names(graph)
         for layer in graph.block.ops:
-            if isinstance(layer, tg.SoftmaxOp) and \
-                    tg.tensor_shape(layer.input)[-1] > layers.SOFTMAX_MAX_ROW:
+            limit = INTEGER_LIMITS.get(type(layer))
+            if limit is not None and tg.tensor_shape(layer.operands[0])[-1] > limit[0]:
                 raise PassFailedException(
-                    f"tg-quantize: softmax '{names[layer]}' has rows of "
-                    f"{tg.tensor_shape(layer.input)[-1]} entries; INT8 softmax sums at most "
-                    f"{layers.SOFTMAX_MAX_ROW} in int32")
-            if isinstance(layer, tg.LayerNormOp) and \
-                    tg.tensor_shape(layer.input)[-1] > layers.LAYER_NORM_MAX_FEATURES:
-                raise PassFailedException(
-                    f"tg-quantize: layer norm '{names[layer]}' has tokens of "
-                    f"{tg.tensor_shape(layer.input)[-1]} features; INT8 layer norm takes at "
-                    f"most {layers.LAYER_NORM_MAX_FEATURES}")
-            if isinstance(layer, tg.BatchMatmulOp) and \
-                    tg.tensor_shape(layer.lhs)[-1] > BATCH_MATMUL_MAX_DEPTH:
-                raise PassFailedException(
-                    f"tg-quantize: batch_matmul '{names[layer]}' sums "
-                    f"{tg.tensor_shape(layer.lhs)[-1]} products; int32 holds at most "
-                    f"{BATCH_MATMUL_MAX_DEPTH}")
+                    f"tg-quantize: {layer.name.split('.')[1]} '{names[layer]}' has "
+                    f"{tg.tensor_shape(layer.operands[0])[-1]} {limit[1]} along its last "
+                    f"axis; its INT8 form takes at most {limit[0]} ({limit[2]})")
             if isinstance(layer, tg.BatchNormOp):
                 owner = layer.scale.owner
                 name = owner.key.data if isinstance(owner, tg.WeightOp) else "?"
@@ -336,20 +342,14 @@ class TgQuantizePass(ModulePass):
             bias_fix = None
             if b_key is not None:
                 bias_fix = acc_fix
-                new_arrays[b_key] = quant.quantize(arrays[b_key], acc_fix, bits=32)
-                bias = tg.WeightOp(b_key, tg.tensor_type(arrays[b_key].shape, tg.INT32))
-                block.add_op(bias)
-                operands[2] = bias.result
+                operands[2] = int32_bias(block, arrays, new_arrays, b_key, bias_fix)
             properties["quant"] = tg.QuantAttr.get(in_fixes, out_fix, weight_fix[w_key],
                                                    bias_fix)
         elif isinstance(layer, tg.LayerNormOp):
             w_key = layer.weight.owner.key.data  # type: ignore[union-attr]
             b_key = layer.bias.owner.key.data  # type: ignore[union-attr]
             bias_fix = norm_bias_fix(arrays[b_key], layers.LAYER_NORM_BITS + weight_fix[w_key])
-            new_arrays[b_key] = quant.quantize(arrays[b_key], bias_fix, bits=32)
-            bias = tg.WeightOp(b_key, tg.tensor_type(arrays[b_key].shape, tg.INT32))
-            block.add_op(bias)
-            operands[2] = bias.result
+            operands[2] = int32_bias(block, arrays, new_arrays, b_key, bias_fix)
             properties["quant"] = tg.QuantAttr.get(in_fixes, out_fix, weight_fix[w_key],
                                                    bias_fix)
         elif not isinstance(layer, MOVE_OPS):
