@@ -1166,23 +1166,10 @@ class SliceOp(_TgOp):
 
 
 @irdl_op_definition
-class SoftmaxOp(_TgOp):
+class SoftmaxOp(_ElementwiseOp):
     """e^x / sum(e^x) along the last axis (attention scores to weights)."""
 
     name = "tg.softmax"
-
-    input = operand_def(TensorType)
-    output = result_def(TensorType)
-    quant = opt_prop_def(QuantAttr)
-    assembly_format = _UNARY_FORMAT
-
-    def __init__(self, input: SSAValue):
-        super().__init__(operands=[input], result_types=[input.type])
-
-    def verify_(self) -> None:
-        element = _check_same_element(self, [self.input])
-        _check_result(self, tensor_shape(self.input), element)
-        _check_quant(self, self.quant, [self.input], element)
 
 
 @irdl_op_definition
@@ -1224,23 +1211,17 @@ class LayerNormOp(_TgOp):
 
 
 @irdl_op_definition
-class BatchMatmulOp(_TgOp):
+class BatchMatmulOp(_BinaryOp):
     """The product of two activations, ``... x M x K`` times ``... x K x N``, one per
     index of the leading axes (attention: Q K^T and A V per head). Neither operand is a
     weight."""
 
     name = "tg.batch_matmul"
 
-    lhs = operand_def(TensorType)
-    rhs = operand_def(TensorType)
-    output = result_def(TensorType)
-    quant = opt_prop_def(QuantAttr)
-    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
-
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
         shape = shapes.batch_matmul_output_shape(tensor_shape(lhs), tensor_shape(rhs))
         element = lhs.type.element_type  # type: ignore[attr-defined]
-        super().__init__(operands=[lhs, rhs], result_types=[tensor_type(shape, element)])
+        _TgOp.__init__(self, operands=[lhs, rhs], result_types=[tensor_type(shape, element)])
 
     def verify_(self) -> None:
         element = _check_same_element(self, [self.lhs, self.rhs])
