@@ -1058,11 +1058,12 @@ class Simulator:
             if geometry.groups > 1:
                 k0, k1 = 0, geometry.cin_per_group
             weights, bias = image.decode(raw, chunk.c0, chunk.c1, k0, k1, geometry.kernel)
-            if isinstance(inner, tg.LayerNormOp):  # whole rows, its weight and bias
-                y = self.executor.evaluate(inner, [valid[0][None], weights.reshape(-1), bias])
-                return self.epilogue(state, y[0], residual)
-            if not isinstance(inner, tg.WEIGHTED_OPS):  # by a per-channel constant
-                y = self.executor.evaluate(inner, [valid[0][None], weights.reshape(1, 1, 1, -1)])
+            if not isinstance(inner, tg.WEIGHTED_OPS):  # a layer norm, a per-channel
+                # constant: the op itself, on the chunk's values of its parameters
+                weight_value, _ = parameters(inner)
+                shape = (*tg.tensor_shape(weight_value)[:-1], -1)
+                args = [valid[0][None], weights.reshape(shape)]
+                y = self.executor.evaluate(inner, args if bias is None else [*args, bias])
                 return self.epilogue(state, y[0], residual)
             acc = core_kernels.accumulate(geometry.tile_geometry(), chunk, valid[0], weights)
             if not step.first_k:
