@@ -43,14 +43,43 @@ def breakdown(result) -> dict[str, float]:
     return spent
 
 
+def family_rows(family: str, module, arrays, grids: list[str]) -> tuple[list[list[str]], str]:
+    """The table rows of one imported family (each grid, dense then sparse), or the
+    reason it does not compile (an op the array does not map yet)."""
+    from bsir.diagnostics import BsirError
+    from bsir.driver.compile import CompileOptions, compile_module
+
+    rows = []
+    for grid in grids:
+        dense_ms = None
+        for sparsity in (0.0, 0.5):
+            start = time.perf_counter()
+            options = CompileOptions(sparsity=sparsity, linear=True, quantize=False)
+            try:
+                result = compile_module(module.clone(), arrays, grid, options=options)
+            except BsirError as error:
+                return rows, f"{family}: {error.message}"
+            if result.failed:
+                return rows, f"{family} {grid}: {result.failed}"
+            seconds = time.perf_counter() - start
+            spent = breakdown(result)
+            total = result.total_s * 1e3
+            if dense_ms is None:
+                dense_ms, label = total, "dense"
+            else:
+                label = f"8x8 50 % ({total / dense_ms:.2f}x dense)"
+            rows.append([family, grid, label, f"{total:.2f}",
+                         *[f"{spent.get(c, 0.0):.2f}" for c in COLUMNS], f"{seconds:.1f}"])
+            print(" | ".join(rows[-1]), flush=True)
+    return rows, ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", choices=TRANSFORMERS, default=TRANSFORMERS)
     parser.add_argument("--grids", nargs="+", default=["4x4", "8x8"])
     args = parser.parse_args()
 
-    from bsir.diagnostics import BsirError
-    from bsir.driver.compile import CompileOptions, compile_module
     from bsir.onnx_import import import_onnx
 
     print(f"machine: {describe()}; input 224x224, TorchScript export, random weights\n")
@@ -62,34 +91,10 @@ def main() -> None:
             path = os.path.join(folder, f"{family}.onnx")
             export_quietly(family, 224, path, "script")
             module, arrays = import_onnx(path)
-            for grid in args.grids:
-                dense_ms = None
-                for sparsity in (0.0, 0.5):
-                    start = time.perf_counter()
-                    try:
-                        result = compile_module(module.clone(), arrays, grid,
-                                                options=CompileOptions(sparsity=sparsity,
-                                                                       linear=True,
-                                                                       quantize=False))
-                    except BsirError as error:  # an op the array does not map yet
-                        failures.append(f"{family}: {error.message}")
-                        break
-                    seconds = time.perf_counter() - start
-                    if result.failed:
-                        failures.append(f"{family} {grid}: {result.failed}")
-                        break
-                    spent = breakdown(result)
-                    total = result.total_s * 1e3
-                    label = "dense" if sparsity == 0 else \
-                        f"8x8 50 % ({total / dense_ms:.2f}x dense)"
-                    dense_ms = total if sparsity == 0 else dense_ms
-                    rows.append([family, grid, label, f"{total:.2f}",
-                                 *[f"{spent.get(c, 0.0):.2f}" for c in COLUMNS],
-                                 f"{seconds:.1f}"])
-                    print(" | ".join(rows[-1]), flush=True)
-                else:
-                    continue
-                break
+            family_table, failure = family_rows(family, module, arrays, args.grids)
+            rows += family_table
+            if failure:
+                failures.append(failure)
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(row) + " |")
