@@ -167,6 +167,14 @@ def test_resuming_from_a_checkpoint_continues_exactly(tmp_path):
         assert torch.equal(a, b), key
 
 
+def run_reporting(command: list[str], env: dict[str, str]) -> None:
+    """Run a command; on failure, fail with the end of what it printed."""
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode:
+        pytest.fail(f"exit {done.returncode}: {' '.join(command[:4])} ...\n"
+                    f"{done.stdout[-3000:]}\n{done.stderr[-6000:]}", pytrace=False)
+
+
 def test_two_processes_train_like_one_with_twice_the_batch(tmp_path):
     """torchrun, gloo, 2 CPU processes with batch 8 = one process with batch 16."""
     x = tiny_data().tensors
@@ -174,15 +182,15 @@ def test_two_processes_train_like_one_with_twice_the_batch(tmp_path):
     common = ["train", "--model", "train_models:small_cnn", "--data",
               str(tmp_path / "tiny.npz"), "--epochs", "2", "--optimizer", "sgd", "--lr",
               "0.05", "--no-progress", "--sparsity", "0.5"]
+    # Loopback only: the rendezvous store, the workers' master address and gloo's sockets
+    # would otherwise go through the machine's host name, which a sandbox may not resolve.
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                    "--nproc_per_node=2", "-m", "bsir.tools.bsir_cli", *common,
-                    "--batch-size", "8", "-o", str(tmp_path / "ddp.pt")],
-                   check=True, env=env, capture_output=True, timeout=300)
-    subprocess.run([sys.executable, "-m", "bsir.tools.bsir_cli", *common, "--batch-size",
-                    "16", "-o", str(tmp_path / "one.pt")],
-                   check=True, env=env, capture_output=True, timeout=300)
+           "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    run_reporting([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   "--local-addr=127.0.0.1", "--nproc_per_node=2", "-m", "bsir.tools.bsir_cli",
+                   *common, "--batch-size", "8", "-o", str(tmp_path / "ddp.pt")], env)
+    run_reporting([sys.executable, "-m", "bsir.tools.bsir_cli", *common, "--batch-size", "16",
+                   "-o", str(tmp_path / "one.pt")], env)
     ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
     one = torch.load(tmp_path / "one.pt", weights_only=True)
     assert ddp.keys() == one.keys()
