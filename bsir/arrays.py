@@ -6,7 +6,6 @@ an array file, pickled objects, complex or non-numeric values, NaN or Inf.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterator, Mapping
 
 import numpy as np
@@ -39,6 +38,8 @@ class NpzReader(Mapping[str, np.ndarray]):
         self._archive, self._path = archive, path
 
     def __getitem__(self, key: str) -> np.ndarray:
+        import zipfile  # imported where used: a time estimate reads no archive
+
         try:
             return self._archive[key]
         except KeyError:
@@ -62,6 +63,8 @@ def open_npz(path: str, what: str):
     note_input(path)
     if _magic(path, what)[:4] not in ZIP_MAGICS:
         raise BsirError(f"{what} {path} is not an .npz archive")
+    import zipfile
+
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:

@@ -22,11 +22,10 @@ derived files still protected; only the input bookkeeping is off.
 
 from __future__ import annotations
 
-import json
+# json, tempfile and zipfile are imported where they are used: a command that writes
+# nothing (a time estimate) never loads them.
 import os
 import stat
-import tempfile
-import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -135,6 +134,8 @@ def write_atomically(path: str, write: Callable[[BinaryIO], None]) -> None:
 
 
 def _replace(path: str, write: Callable[[BinaryIO], None]) -> None:
+    import tempfile
+
     folder = os.path.dirname(os.path.abspath(path))
     mode = _new_file_mode(path)
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
@@ -159,6 +160,8 @@ def write_text(path: str, text: str) -> None:
 
 def write_json(path: str, data: object) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically."""
+    import json
+
     write_text(path, json.dumps(data, indent=1) + "\n")
 
 
@@ -174,6 +177,8 @@ def write_npz(path: str, arrays: Mapping[str, np.ndarray], stamp: str = "") -> N
     The stamp is the archive comment, invisible to ``numpy.load``: it says what bsir
     wrote the file for (see :func:`check_derived`).
     """
+
+    import zipfile
 
     def write(stream: BinaryIO) -> None:
         with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
@@ -192,6 +197,8 @@ STAMP_PREFIX = "bsir: "
 
 def stamp_of(path: str) -> str | None:
     """What bsir wrote the ``.npz`` at ``path`` for, or None (not bsir's, or unreadable)."""
+    import zipfile
+
     try:
         with zipfile.ZipFile(path) as archive:
             comment = archive.comment.decode("utf-8", "replace")

@@ -7,11 +7,9 @@ anew, never modified in place.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -180,6 +178,7 @@ def materialize(specs: Iterable[WeightSpec], seed: int) -> dict[str, np.ndarray]
     workers = min(4, os.cpu_count() or 1)
     if workers == 1 or len(specs) < 2:
         return {spec.key: spec.make(seed) for spec in specs}
+    from concurrent.futures import ThreadPoolExecutor  # (and logging): only when drawing
     with ThreadPoolExecutor(workers) as pool:
         values = list(pool.map(lambda spec: spec.make(seed), specs))
     return {spec.key: value for spec, value in zip(specs, values, strict=True)}
@@ -309,6 +308,8 @@ def save_weights(path: str, arrays: Mapping[str, np.ndarray], stamp: str = "") -
 
 def content_digest(arrays: Mapping[str, np.ndarray]) -> str:
     """A short digest of names, dtypes, shapes and bytes: equal digests, equal files."""
+    import hashlib  # only when writing weights
+
     digest = hashlib.sha256()
     for key in sorted(arrays):
         value = np.ascontiguousarray(arrays[key])

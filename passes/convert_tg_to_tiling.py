@@ -19,7 +19,7 @@ how many bytes. Data movement into memtiles of activations (``load``) and back t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from math import ceil
 
 from xdsl.context import Context
@@ -52,8 +52,8 @@ from bsir.targets.aie2.mapping import (
     LayerMapping,
     LayerShape,
     band_weight_bytes,
+    fusion_pays,
     map_layer_among,
-    maps_below,
 )
 
 
@@ -132,15 +132,7 @@ def fuse_additions(block: Block, array: AIE2Array, others: dict[Operation, int],
         alone, add = layer_shape(host), layer_shape(op)
         if alone is None or add is None:
             continue
-        try:
-            host_alone = map_layer_among(alone, array, others[host], row_parts)
-            apart = host_alone.estimate_s \
-                + map_layer_among(add, array, others[op], row_parts).estimate_s
-            together = maps_below(replace(alone, residual=True), array, others[host],
-                                  apart, row_parts, like=host_alone)
-        except BsirError:
-            continue
-        if together:  # it costs less than the two apart
+        if fusion_pays(alone, add, array, others[host], others[op], row_parts):
             op.attributes[FUSED_ADD_ATTR] = UnitAttr()
             fused.append(op)
     return fused

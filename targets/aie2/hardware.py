@@ -42,7 +42,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 
 from xdsl.dialects.builtin import ModuleOp
@@ -224,6 +223,8 @@ def parse_grid(text: str) -> tuple[int, int]:
 
 def array_from_toml(path: str) -> AIE2Array:
     """Read a user's array description (see the module docstring)."""
+    import tomllib  # only for a hardware file
+
     note_input(path)
     try:
         with open(path, "rb") as stream:

@@ -1033,9 +1033,10 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
 
 def forget_searches() -> None:
     """Drop every memoised search result (:func:`map_layer`, :func:`map_layer_below`,
-    :func:`choose_subvolume`): for a caller that changes the search space itself, as
-    tests restricting it to hand-worked loop orders do."""
-    for memo in (map_layer, map_layer_below, choose_subvolume):
+    :func:`choose_subvolume`, :func:`fusion_pays`, the options searched): for a
+    caller that changes the search space itself, as tests restricting it to
+    hand-worked loop orders do."""
+    for memo in (map_layer, map_layer_below, choose_subvolume, _options, fusion_pays):
         memo.cache_clear()
 
 
@@ -1068,12 +1069,15 @@ SearchOption = tuple[DDRTiling, LayerShape, Split]
 the band's split over the cores."""
 
 
+@lru_cache(maxsize=4096)
 def _options(shape: LayerShape, array: AIE2Array, budget: int | None,
-             sums_budget: int | None, row_parts: bool) -> list[SearchOption | BsirError]:
+             sums_budget: int | None, row_parts: bool) -> tuple[SearchOption | BsirError, ...]:
     """Every option :func:`map_layer` searches, in a fixed order: each split mode, on
     every core row and (where the memtiles' DMA channels are too few for every stream)
     on as many rows as they serve unshared, and with every row-part count, under each
-    of the few DDR tilings of least traffic that fit (an error where none fits)."""
+    of the few DDR tilings of least traffic that fit (an error where none fits).
+    Memoised: a fused addition's check (:func:`maps_below`) and its bounded search
+    list the same options."""
     options: list[SearchOption | BsirError] = []
     for mode, rows, parts in ((split_mode, used, count)
                               for split_mode in split_modes(shape, array)
@@ -1095,7 +1099,7 @@ def _options(shape: LayerShape, array: AIE2Array, budget: int | None,
             options.append((ddr, band, choose_split(band, array, mode, rows,
                                                     ceil(shape.out_hw[0] / ddr.h_passes),
                                                     parts)))
-    return options
+    return tuple(options)
 
 
 def _option_mapping(shape: LayerShape, array: AIE2Array, budget: int | None,
@@ -1242,6 +1246,24 @@ def maps_below(shape: LayerShape, array: AIE2Array, others: int, limit: float,
                     pass
                 break
     return map_layer_below(shape, array, others, limit, row_parts) is not None
+
+
+@lru_cache(maxsize=1024)
+def fusion_pays(host: LayerShape, add: LayerShape, array: AIE2Array, host_others: int,
+                add_others: int, row_parts: bool = True) -> bool:
+    """Does the layer ``host`` with the addition ``add`` fused into it (reading the
+    addition's other operand as its residual) cost less than the two layers apart?
+    Each is mapped among the bytes other tensors hold across it (``host_others``,
+    ``add_others``, as :func:`map_layer_among`); False where either does not map.
+    Memoised: a network's repeated blocks ask the same."""
+    try:
+        host_alone = map_layer_among(host, array, host_others, row_parts)
+        apart = host_alone.estimate_s \
+            + map_layer_among(add, array, add_others, row_parts).estimate_s
+        return maps_below(replace(host, residual=True), array, host_others, apart,
+                          row_parts, like=host_alone)
+    except BsirError:
+        return False
 
 
 def _sums_fit(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling,
