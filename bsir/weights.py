@@ -178,7 +178,9 @@ def materialize(specs: Iterable[WeightSpec], seed: int) -> dict[str, np.ndarray]
     workers = min(4, os.cpu_count() or 1)
     if workers == 1 or len(specs) < 2:
         return {spec.key: spec.make(seed) for spec in specs}
-    from concurrent.futures import ThreadPoolExecutor  # (and logging): only when drawing
+    # imported where used: a time estimate draws no weights (it loads logging too)
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(workers) as pool:
         values = list(pool.map(lambda spec: spec.make(seed), specs))
     return {spec.key: value for spec, value in zip(specs, values, strict=True)}

@@ -1149,7 +1149,9 @@ def _search(shape: LayerShape, array: AIE2Array, budget: int | None,
             best = mapping
     if best is None and below is None:
         assert failures
-        raise min(failures, key=lambda failure: failure[0])[1]
+        # (an option's error is memoised with its options: raised without the traceback
+        # of an earlier raise)
+        raise min(failures, key=lambda failure: failure[0])[1].with_traceback(None)
     return best
 
 
