@@ -15,11 +15,12 @@ from dataclasses import fields
 
 def hash_once(self: object) -> int:
     """The hash of a frozen dataclass's fields, computed once per instance."""
-    cached = self.__dict__.get("_hash")
-    if cached is None:
+    try:
+        return self._hash  # type: ignore[attr-defined]
+    except AttributeError:
         cached = hash(tuple(getattr(self, f.name) for f in fields(self)))  # type: ignore[arg-type]
         object.__setattr__(self, "_hash", cached)
-    return cached
+        return cached
 
 
 def state_without_hash(self: object) -> dict[str, object]:

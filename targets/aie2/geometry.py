@@ -172,16 +172,16 @@ class LayerShape:
         if self.kind not in LAYER_KINDS:
             raise ValueError(f"unknown layer kind '{self.kind}' (one of {LAYER_KINDS})")
 
-    @property
+    @cached_property
     def block_row_nnz(self) -> tuple[int, ...] | None:
         """Kept blocks per COUT block row (None when dense)."""
         return None if self.block_mask is None else self.block_mask.row_counts
 
-    @property
+    @cached_property
     def weighted(self) -> bool:
         return self.kind in ("conv", "matmul")
 
-    @property
+    @cached_property
     def is_pool(self) -> bool:
         return self.kind in ("maxpool", "avgpool", "gap")
 
@@ -243,7 +243,7 @@ class LayerShape:
         per = self.cout // self.groups
         return (c0 // per) * self.cin_per_group, ((c1 - 1) // per + 1) * self.cin_per_group
 
-    @property
+    @cached_property
     def cin_per_group(self) -> int:
         return self.cin // self.groups
 
@@ -251,7 +251,7 @@ class LayerShape:
     def block_cols(self) -> int:
         return ceil(self.cin_per_group / self.block[1])
 
-    @property
+    @cached_property
     def channel_unit(self) -> int:
         """Output channels move between cores in these units: all of them together for a
         row-wise op (a core computes whole rows)."""

@@ -43,6 +43,7 @@ import math
 import os
 import re
 from dataclasses import asdict, dataclass, fields, replace
+from functools import cached_property
 
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.exceptions import PassFailedException
@@ -132,7 +133,7 @@ class AIE2Array:
         if problems:
             raise InvalidArrayError(self.name, problems)
 
-    @property
+    @cached_property
     def cores(self) -> int:
         return self.rows * self.cols
 
@@ -140,14 +141,14 @@ class AIE2Array:
     def memtiles(self) -> int:
         return self.cols
 
-    @property
+    @cached_property
     def activation_memtiles(self) -> tuple[int, ...]:
         """Memtiles that hold activations (all in shared mode, half in separate mode)."""
         if self.memtile_mode == "shared":
             return tuple(range(self.cols))
         return tuple(range(0, self.cols, 2))
 
-    @property
+    @cached_property
     def columns_per_memtile(self) -> int:
         """The most core columns one activation memtile serves (:meth:`column_memtile`
         deals the columns out in even runs)."""
@@ -159,18 +160,18 @@ class AIE2Array:
         tiles = len(self.activation_memtiles)
         return min(col * tiles // self.cols, tiles - 1)
 
-    @property
+    @cached_property
     def weight_memtiles(self) -> tuple[int, ...]:
         if self.memtile_mode == "shared":
             return tuple(range(self.cols))
         return tuple(range(1, self.cols, 2))
 
-    @property
+    @cached_property
     def scratch_bytes(self) -> int:
         return self.core_memory - 2 * self.input_buffer - 2 * self.output_buffer \
             - self.weight_buffer
 
-    @property
+    @cached_property
     def macs_per_second(self) -> float:
         """One core's peak rate."""
         return self.macs_per_cycle * self.clock_ghz * 1e9

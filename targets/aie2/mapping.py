@@ -658,9 +658,9 @@ def _rows_that_fit(shape: LayerShape, array: AIE2Array, in_h_of: Callable[[int],
     """The most rows, at most ``h_max``, whose input tile fits the input buffer with
     what rides along: ``sum_bytes`` of partial sums an output, a fused addition's
     residual."""
-    h = h_max
-    while h and in_h_of(h) * in_w * row_bytes_in + gate + h * w * cout * sum_bytes \
-            + shape.residual_bytes(h, w, cout) > array.input_buffer:
+    h, room = h_max, array.input_buffer - gate
+    per_row = w * cout * sum_bytes + shape.residual_bytes(1, w, cout)  # both scale with rows
+    while h and in_h_of(h) * in_w * row_bytes_in + h * per_row > room:
         h -= 1
     return h
 
