@@ -304,12 +304,16 @@ def check_inputs(graph: tg.GraphOp, inputs: Sequence[np.ndarray]) -> None:
 
 def random_inputs(module: ModuleOp, seed: int = 0, count: int = 1) -> list[list[np.ndarray]]:
     """``count`` sets of standard-normal float32 inputs shaped like the graph's inputs."""
-    graph = only_graph(module)
+    return random_arrays([tg.tensor_shape(arg) for arg in only_graph(module).block.args],
+                         seed, count)
+
+
+def random_arrays(shapes: Sequence[Sequence[int]], seed: int = 0, count: int = 1
+                  ) -> list[list[np.ndarray]]:
+    """:func:`random_inputs` for inputs of ``shapes``."""
     rng = np.random.default_rng(seed)
-    return [
-        [rng.standard_normal(tg.tensor_shape(arg), dtype=np.float32) for arg in graph.block.args]
-        for _ in range(count)
-    ]
+    return [[rng.standard_normal(tuple(shape), dtype=np.float32) for shape in shapes]
+            for _ in range(count)]
 
 
-__all__ = ["Executor", "check_inputs", "random_inputs", "run_module"]
+__all__ = ["Executor", "check_inputs", "random_arrays", "random_inputs", "run_module"]

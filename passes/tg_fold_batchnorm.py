@@ -13,7 +13,9 @@ that still hold one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from xdsl.context import Context
@@ -67,25 +69,35 @@ class FoldBatchNorm(RewritePattern):
             return
         if not layer.weight.has_one_use():
             return
-        scale, shift, mean, var = (self.arrays[_key(v)].astype(np.float64)
-                                   for v in (bn.scale, bn.shift, bn.mean, bn.variance))
-        factor = _factor(bn, scale, var)
         w_key = _key(layer.weight)
-        if isinstance(self.arrays, LazyWeights) and not self.arrays.is_made(w_key):
-            # not drawn yet: fold it when (if ever) it is read
-            original = self.arrays.maker(w_key)
-            self.arrays.defer(w_key, self.arrays.shape_of(w_key),
-                              lambda: fold_weight(original(), factor))
-        else:
-            self.arrays[w_key] = fold_weight(self.arrays[w_key], factor)
-        bias = self.arrays[_key(layer.bias)] if layer.bias is not None else 0.0
-        folded_b = (bias - mean) * factor + shift
         b_key = _key(layer.bias) if layer.bias is not None else self._new_bias_key(w_key)
-        self.arrays[b_key] = folded_b.astype(np.float32)
+        keys = [_key(v) for v in (bn.scale, bn.shift, bn.mean, bn.variance)]
+        makers = {key: self._maker(key) for key in (*keys, w_key)}
+        bias_maker = self._maker(b_key) if layer.bias is not None else None
+        eps, name = bn.eps, keys[3]
+
+        @cache
+        def folded() -> tuple[np.ndarray, np.ndarray]:
+            """The per-channel factor and the folded bias."""
+            scale, shift, mean, var = (makers[key]().astype(np.float64) for key in keys)
+            factor = _factor(eps, name, scale, var)
+            bias = bias_maker() if bias_maker is not None else 0.0
+            return factor, ((bias - mean) * factor + shift).astype(np.float32)
+
+        channels = tuple(tg.tensor_shape(bn.scale))
+        if isinstance(self.arrays, LazyWeights):
+            # nothing is drawn or computed until (if ever) the folded values are read: a
+            # time estimate never reads them
+            self.arrays.defer(w_key, self.arrays.shape_of(w_key),
+                              lambda: fold_weight(makers[w_key](), folded()[0]))
+            self.arrays.defer(b_key, channels, lambda: folded()[1])
+        else:
+            factor, self.arrays[b_key] = folded()
+            self.arrays[w_key] = fold_weight(self.arrays[w_key], factor)
 
         new_ops: list[tg.WeightOp | tg.Conv2dOp | tg.MatmulOp] = []
         if layer.bias is None:
-            bias_op = tg.WeightOp(b_key, tg.tensor_type(folded_b.shape))
+            bias_op = tg.WeightOp(b_key, tg.tensor_type(channels))
             new_ops.append(bias_op)
             bias_value = bias_op.result
         else:
@@ -101,6 +113,13 @@ class FoldBatchNorm(RewritePattern):
         new_ops.append(new)
         rewriter.replace(bn, new_ops, [new.output])
         rewriter.erase(layer)
+
+    def _maker(self, key: str) -> Callable[[], np.ndarray]:
+        """A function returning the value of weight ``key``, read (or drawn) when called."""
+        if isinstance(self.arrays, LazyWeights):
+            return self.arrays.maker(key)
+        value = self.arrays[key]
+        return lambda: value
 
     def _new_bias_key(self, weight_key: str) -> str:
         stem = weight_key[: -len(".weight")] if weight_key.endswith(".weight") else weight_key
@@ -124,7 +143,7 @@ class BatchNormAsDepthwise(RewritePattern):
             return
         scale, shift, mean, var = (self.arrays[_key(v)].astype(np.float64)
                                    for v in (bn.scale, bn.shift, bn.mean, bn.variance))
-        factor = _factor(bn, scale, var)
+        factor = _factor(bn.eps, _key(bn.variance), scale, var)
         channels = shape[3]
         stem = _key(bn.scale).removesuffix(".weight")
         w_key, b_key = self._fresh(f"{stem}.affine.weight"), self._fresh(f"{stem}.affine.bias")
@@ -143,13 +162,13 @@ class BatchNormAsDepthwise(RewritePattern):
         return candidate
 
 
-def _factor(bn: tg.BatchNormOp, scale: np.ndarray, var: np.ndarray) -> np.ndarray:
+def _factor(eps: float, variance_key: str, scale: np.ndarray, var: np.ndarray) -> np.ndarray:
     """scale / sqrt(var + eps), refusing a variance + epsilon that is not positive."""
-    if not (var + bn.eps > 0).all():
+    if not (var + eps > 0).all():
         raise PassFailedException(
-            f"tg-fold-batchnorm: batch norm '{_key(bn.variance)}' has a variance + "
+            f"tg-fold-batchnorm: batch norm '{variance_key}' has a variance + "
             "epsilon that is not positive")
-    return scale / np.sqrt(var + bn.eps)
+    return scale / np.sqrt(var + eps)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ pipeline for ``bsir-opt``. A mapping that does not fit is reported, not raised:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,7 +29,7 @@ from bsir.diagnostics import BsirError, MappingError
 from bsir.dialects import tg
 from bsir.dialects.tg import only_graph
 from bsir.driver.pipeline import apply_pipeline
-from bsir.executor import check_inputs, random_inputs
+from bsir.executor import check_inputs, random_arrays
 from bsir.ir import load_module, make_context, verify_module
 from bsir.models import BuiltModel, build_model
 from bsir.passes.aie2_form_lock_chains import Aie2FormLockChainsPass
@@ -159,10 +160,22 @@ class CompileResult:
     quantized: bool = False
     pipeline: str = ""
     options: CompileOptions = field(default_factory=CompileOptions)
-    inputs: list[np.ndarray] = field(default_factory=list, repr=False)
-    """The input set the program was calibrated on (and is verified on by default)."""
     folder: str = ""
     """The folder the module's relative file names (``tg.weights``) resolve against."""
+    _inputs: list[np.ndarray] | Callable[[], list[np.ndarray]] = field(
+        default_factory=list, repr=False)
+
+    @property
+    def inputs(self) -> list[np.ndarray]:
+        """The input set the program was calibrated on (and is verified on by default);
+        a seeded random set is drawn when first read (a time estimate never reads it)."""
+        if callable(self._inputs):
+            self._inputs = self._inputs()
+        return self._inputs
+
+    @inputs.setter
+    def inputs(self, value: list[np.ndarray] | Callable[[], list[np.ndarray]]) -> None:
+        self._inputs = value
 
     @property
     def total_s(self) -> float | None:
@@ -341,6 +354,10 @@ def quantize_module(module: ModuleOp, arrays: Mapping[str, np.ndarray],
         return current_weights(module)
 
 
+def _first_set(shapes: list[tuple[int, ...]], seed: int) -> list[np.ndarray]:
+    return random_arrays(shapes, seed)[0]
+
+
 def compile_source(source: str, hardware: str = "4x4", memtiles: str = "shared",
                    options: CompileOptions = CompileOptions(), weights_seed: int = 0,
                    inputs: list[np.ndarray] | None = None) -> CompileResult:
@@ -352,7 +369,11 @@ def compile_source(source: str, hardware: str = "4x4", memtiles: str = "shared",
         check_inputs(only_graph(module), inputs)
         if not options.calibration_file:
             options = replace(options, calibration=tuple(inputs))
-    used = list(inputs) if inputs is not None else random_inputs(module, options.seed)[0]
+    if inputs is not None:
+        used: list[np.ndarray] | Callable[[], list[np.ndarray]] = list(inputs)
+    else:  # drawn if read: the graph's input shapes now, before compiling rewrites it
+        shapes = [tg.tensor_shape(arg) for arg in only_graph(module).block.args]
+        used = partial(_first_set, shapes, options.seed)
     with ir_location(ir_path):
         result = compile_module(module, arrays, hardware, memtiles, options)
     result.inputs = used

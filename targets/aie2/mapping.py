@@ -935,14 +935,16 @@ def ddr_tilings(shape: LayerShape, array: AIE2Array,
     return tuple(ddr for _, _, ddr in fitting[:count])
 
 
-def _pass_counts(limit: int) -> Iterator[int]:
+@lru_cache(maxsize=1024)
+def _pass_counts(limit: int) -> tuple[int, ...]:
     """1, 2, 3, ... up to ``limit``, skipping counts that give the same band size."""
-    seen = set()
+    counts, sizes = [], set()
     for k in range(1, limit + 1):
         size = ceil(limit / k)
-        if size not in seen:
-            seen.add(size)
-            yield k
+        if size not in sizes:
+            sizes.add(size)
+            counts.append(k)
+    return tuple(counts)
 
 
 def band_channels(shape: LayerShape, cout_passes: int) -> int:
@@ -1191,13 +1193,17 @@ def _split_floor_s(band: LayerShape, split: Split, array: AIE2Array, ddr: DDRTil
         for h, w, (c0, c1) in blocks:
             slowest = max(slowest, rows[h] * cols[w] * (c1 - c0) * band.inputs / in_link)
         return ddr.passes * slowest
-    channels = {c: (band.weight_bytes(*c) / w_link, band.peak_rate(*c))
+    channels = {c: (band.weight_bytes(*c) / w_link, band.peak_rate(*c),
+                    band.residual_bytes(1, 1, c[1] - c[0]))  # the residual scales with positions
                 for c in {c for _, _, c in blocks}}
     for (h0, h1), (w0, w1), c in blocks:
-        load_s, peak = channels[c]
+        load_s, peak, residual = channels[c]
         streamed = (rows[h0, h1] * cols[w0, w1] * per_position
-                    + band.residual_bytes(h1 - h0, w1 - w0, c[1] - c[0])) / in_link
-        slowest = max(slowest, load_s + max(peak * (h1 - h0) * (w1 - w0) / rate, streamed))
+                    + residual * (h1 - h0) * (w1 - w0)) / in_link
+        computed = peak * (h1 - h0) * (w1 - w0) / rate
+        core_s = load_s + (computed if computed > streamed else streamed)
+        if core_s > slowest:
+            slowest = core_s
     return ddr.passes * slowest
 
 
