@@ -54,6 +54,7 @@ from bsir.targets.aie2.hardware import AIE2Array, module_array
 from bsir.targets.aie2.layer_shape import (
     ELEMENTWISE_OPS,
     VIEW_OPS,
+    fused_add,
     layer_inputs,
     mapped_shape,
 )
@@ -305,7 +306,7 @@ class Colorer:
             return None
         if isinstance(layer.inner, ELEMENTWISE_OPS):
             candidates = inputs
-        elif mapped_shape(layer).residual:  # never over the input its windows read
+        elif fused_add(layer.inner) is not None:  # never over the input its windows read
             *reads, residual = [self.find(v) for v in layer_inputs(layer)]
             candidates = [b for b in inputs if b.root is residual and residual not in reads]
         else:
