@@ -56,7 +56,7 @@ memtile stream holds a producer/consumer pair; the core's lock chain is checked 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from math import ceil
 
 from bsir.diagnostics import BsirError
@@ -276,6 +276,7 @@ def layer_plan(shape: LayerShape, array: AIE2Array, mode: str, rows: int | None 
                          sums=sums_in_memtile, residual=shape.residual, parts=parts)
 
 
+@lru_cache(maxsize=4096)
 def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool = True,
                   rows: int | None = None, broadcast_input: bool = True,
                   sums: bool = False, residual: bool = False, parts: int = 1
@@ -288,7 +289,8 @@ def plan_channels(array: AIE2Array, mode: str, inputs: int = 1, weighted: bool =
     parts) each part of the rows gets its own input broadcast and the weights one stream
     per channel slice. The LOADFM streams of a memtile then take turns on its channels
     as one kind. Raises :class:`ChannelBudgetError` when a tile's channels cannot carry
-    one of its phases even shared."""
+    one of its phases even shared. Memoised: the search asks it of every option, and
+    plans are frozen."""
     a = array
     rows = a.rows if rows is None else max(rows, 1)
     shared = a.memtile_mode == "shared"
