@@ -117,25 +117,41 @@ def layer_body_ops(mapping: LayerMapping, array: AIE2Array) -> list[Operation]:
     return ops
 
 
-def fuse_additions(block: Block, array: AIE2Array, others: dict[Operation, int],
-                   row_parts: bool = True) -> list[tg.AddOp]:
+def fuse_additions(block: Block, array: AIE2Array, tiles: int, row_parts: bool = True
+                   ) -> tuple[list[tg.AddOp], dict[Operation, int]]:
     """Mark each addition that runs faster fused into the convolution (or matrix
     product) producing one of its operands than as a layer of its own: the fused layer
     reads the other operand tile by tile with its input, the separate addition reads
-    both operands and writes its output again. Costs are the mapper's estimates.
-    Returns the marked additions."""
-    fused = []
-    for op in list(block.ops):
+    both operands and writes its output again. Costs are the mapper's estimates, each
+    layer among the bytes other tensors hold across it (``tiles`` activation memtiles)
+    in the network it would run in: the two layers apart among the tensors live when
+    no addition is fused, the fused layer among those live when every candidate is (its
+    residual is then its own input, no longer a tensor alive across it). Returns the
+    marked additions and, for every op, the bytes live across it once they are fused
+    (:func:`~bsir.targets.aie2.layout.bytes_live_across`)."""
+    candidates = []
+    for op in block.ops:
         host = residual_host(op)
         if host is None:
             continue
         alone, add = layer_shape(host), layer_shape(op)
-        if alone is None or add is None:
-            continue
-        if fusion_pays(alone, add, array, others[host], others[op], row_parts):
-            op.attributes[FUSED_ADD_ATTR] = UnitAttr()
+        if alone is not None and add is not None:
+            candidates.append((op, host, alone, add))
+    if not candidates:
+        return [], bytes_live_across(block, tiles)
+    apart = bytes_live_across(block, tiles)
+    for op, *_ in candidates:
+        op.attributes[FUSED_ADD_ATTR] = UnitAttr()
+    together = bytes_live_across(block, tiles)
+    fused = []
+    for op, host, alone, add in candidates:
+        if fusion_pays(alone, add, array, apart[host], apart[op], together[host], row_parts):
             fused.append(op)
-    return fused
+        else:
+            del op.attributes[FUSED_ADD_ATTR]
+    if len(fused) < len(candidates):
+        together = bytes_live_across(block, tiles)
+    return fused, together
 
 
 def map_op(op: Operation, shape: LayerShape, array: AIE2Array, name: str,
@@ -246,8 +262,7 @@ class ConvertTgToTilingPass(ModulePass):
                     "convolutions, linear layers and layer norms and per-channel constants "
                     "have an AIE2 mapping so far")
         tiles = len(array.activation_memtiles)
-        fused = fuse_additions(block, array, bytes_live_across(block, tiles), self.row_parts)
-        others = bytes_live_across(block, tiles)
+        fused, others = fuse_additions(block, array, tiles, self.row_parts)
         mappings: dict[Operation, tuple[str, LayerMapping]] = {}
         for layer in block.ops:  # map every layer first: a misfit fails before any rewrite
             if not isinstance(layer, (*tg.LAYER_OPS, tg.WeightOp, tg.OutputOp)):

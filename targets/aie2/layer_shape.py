@@ -62,8 +62,8 @@ def residual_host(op: Operation) -> Operation | None:
              if isinstance(v.owner, tg.WEIGHTED_OPS) and v.has_one_use()
              and v.owner.parent_block() is block
              and tg.tensor_shape(v) == tg.tensor_shape(op.results[0])]
-    if not hosts or block is None:
-        return None
+    if len(hosts) < 2 or block is None:
+        return hosts[0] if hosts else None
     return max(hosts, key=block.get_operation_index)
 
 

@@ -1028,42 +1028,30 @@ def map_layer(shape: LayerShape, array: AIE2Array, budget: int | None = None,
     (ResNet50 has 72 layers of 23 shapes) and Table 2 maps each network seven times.
     Without ``row_parts`` the core rows never split output rows beside channels (the
     paper's splits only: "w", "cout" and "h")."""
-    best = _best_mapping(shape, array, budget, sums_budget, row_parts)
+    best = _search(shape, array, budget, sums_budget, row_parts=row_parts)
     assert best is not None
-    return best
-
-
-def forget_searches() -> None:
-    """Drop every memoised search result (:func:`map_layer`, :func:`map_layer_below`,
-    :func:`choose_subvolume`, :func:`fusion_pays`, the options searched): for a
-    caller that changes the search space itself, as tests restricting it to
-    hand-worked loop orders do."""
-    for memo in (map_layer, map_layer_below, choose_subvolume, _options, fusion_pays):
-        memo.cache_clear()
-
-
-def _best_mapping(shape: LayerShape, array: AIE2Array, budget: int | None,
-                  sums_budget: int | None, row_parts: bool, below: float | None = None
-                  ) -> LayerMapping | None:
-    """:func:`map_layer`; with ``below``, only a mapping that costs less (None when
-    none does: the search stops where the options' floors reach it)."""
-    best = _search(shape, array, budget, sums_budget, below=below, row_parts=row_parts)
     if shape.block_row_nnz is None:
         return best
     # sparse never slower: with its zeros, uncompacted, when that is faster (only worth
     # a search when the dense layer's lower bound leaves it a chance, and only among
     # the mappings whose floors do)
-    limit = best.estimate_s if best is not None else below
-    assert limit is not None
     dense_shape = replace(shape, block_mask=None)
-    if layer_bound(dense_shape, array).seconds >= limit:
+    if layer_bound(dense_shape, array).seconds >= best.estimate_s:
         return best
     try:
-        dense = _search(dense_shape, array, budget, sums_budget, below=limit,
+        dense = _search(dense_shape, array, budget, sums_budget, below=best.estimate_s,
                         row_parts=row_parts)
     except BsirError:
         return best
     return replace(dense, keeps_zeros=True) if dense is not None else best
+
+
+def forget_searches() -> None:
+    """Drop every memoised search result (:func:`map_layer`, :func:`choose_subvolume`,
+    :func:`fusion_pays`, the options searched): for a caller that changes the search
+    space itself, as tests restricting it to hand-worked loop orders do."""
+    for memo in (map_layer, choose_subvolume, _options, fusion_pays):
+        memo.cache_clear()
 
 
 SearchOption = tuple[DDRTiling, LayerShape, Split]
@@ -1078,8 +1066,8 @@ def _options(shape: LayerShape, array: AIE2Array, budget: int | None,
     every core row and (where the memtiles' DMA channels are too few for every stream)
     on as many rows as they serve unshared, and with every row-part count, under each
     of the few DDR tilings of least traffic that fit (an error where none fits).
-    Memoised: a fused addition's check (:func:`maps_below`) and its bounded search
-    list the same options."""
+    Memoised: the layers of one geometry searched with their zeros (see
+    :func:`map_layer`) list the same options."""
     options: list[SearchOption | BsirError] = []
     for mode, rows, parts in ((split_mode, used, count)
                               for split_mode in split_modes(shape, array)
@@ -1224,54 +1212,24 @@ def map_layer_among(shape: LayerShape, array: AIE2Array, others: int,
                      row_parts=row_parts)
 
 
-@lru_cache(maxsize=4096)
-def map_layer_below(shape: LayerShape, array: AIE2Array, others: int, limit: float,
-                    row_parts: bool = True) -> LayerMapping | None:
-    """:func:`map_layer_among`'s mapping if it costs less than ``limit`` seconds, else
-    None: a bounded search, cheaper where nothing beats the limit. Memoised (a network's
-    repeated blocks ask the same)."""
-    return _best_mapping(shape, array, None, array.memtile_bytes - others, row_parts,
-                         below=limit)
-
-
-def maps_below(shape: LayerShape, array: AIE2Array, others: int, limit: float,
-               row_parts: bool = True, like: LayerMapping | None = None) -> bool:
-    """Does some mapping of ``shape`` (among ``others`` bytes a memtile, as
-    :func:`map_layer_among`) cost less than ``limit`` seconds? With ``like`` (a mapping
-    of a layer of the same geometry, say without a fused addition), its split and DDR
-    tiling are costed first, and where that mapping answers yes no search is needed:
-    its floor is below its cost, so :func:`map_layer_below` would find one too."""
-    if like is not None:
-        sums_budget = array.memtile_bytes - others
-        for option in _options(shape, array, None, sums_budget, row_parts):
-            if not isinstance(option, BsirError) and option[0] == like.ddr \
-                    and option[2] == like.split:
-                try:
-                    if _option_mapping(shape, array, None, sums_budget,
-                                       option).estimate_s < limit:
-                        return True
-                except BsirError:
-                    pass
-                break
-    return map_layer_below(shape, array, others, limit, row_parts) is not None
-
-
 @lru_cache(maxsize=1024)
 def fusion_pays(host: LayerShape, add: LayerShape, array: AIE2Array, host_others: int,
-                add_others: int, row_parts: bool = True) -> bool:
+                add_others: int, fused_others: int, row_parts: bool = True) -> bool:
     """Does the layer ``host`` with the addition ``add`` fused into it (reading the
     addition's other operand as its residual) cost less than the two layers apart?
     Each is mapped among the bytes other tensors hold across it (``host_others``,
-    ``add_others``, as :func:`map_layer_among`); False where either does not map.
-    Memoised: a network's repeated blocks ask the same."""
+    ``add_others`` apart, ``fused_others`` fused; as :func:`map_layer_among`); False
+    where the fused layer does not map (nor where the layers apart do not: neither
+    is then compiled). Memoised: a network's repeated blocks ask the same, and the
+    fused layer's search is the one its mapping will ask."""
     try:
-        host_alone = map_layer_among(host, array, host_others, row_parts)
-        apart = host_alone.estimate_s \
+        apart = map_layer_among(host, array, host_others, row_parts).estimate_s \
             + map_layer_among(add, array, add_others, row_parts).estimate_s
-        return maps_below(replace(host, residual=True), array, host_others, apart,
-                          row_parts, like=host_alone)
+        together = map_layer_among(replace(host, residual=True), array, fused_others,
+                                   row_parts)
     except BsirError:
         return False
+    return together.estimate_s < apart
 
 
 def _sums_fit(shape: LayerShape, split: Split, array: AIE2Array, ddr: DDRTiling,

@@ -4,6 +4,7 @@ chosen where the mapper's costs say it pays, computed bit for bit, written in pl
 from dataclasses import replace
 
 import pytest
+from xdsl.dialects.builtin import UnitAttr
 
 from bsir.dialects import aie2, tg
 from bsir.dialects.tg import only_graph
@@ -38,15 +39,20 @@ def test_an_addition_is_fused_where_the_costs_say_so(size, channels, out, grid, 
     built = block_of(size, channels, out)
     block = only_graph(built.module).block
     array = resolve_array(grid)
-    others = bytes_live_across(block, len(array.activation_memtiles))
+    tiles = len(array.activation_memtiles)
+    others = bytes_live_across(block, tiles)
     add = next(op for op in block.ops if isinstance(op, tg.AddOp))
     conv = add.rhs.owner  # the later producer hosts the addition
+    add.attributes[FUSED_ADD_ATTR] = UnitAttr()  # the bytes live across the fused layer
+    fused_others = bytes_live_across(block, tiles)
+    del add.attributes[FUSED_ADD_ATTR]
     alone = layer_shape(conv)
-    together = map_layer_among(replace(alone, residual=True), array, others[conv])
+    together = map_layer_among(replace(alone, residual=True), array, fused_others[conv])
     apart = map_layer_among(alone, array, others[conv]).estimate_s \
         + map_layer_among(layer_shape(add), array, others[add]).estimate_s
-    marked = fuse_additions(block, array, others)
+    marked, after = fuse_additions(block, array, tiles)
     assert (marked == [add]) == fused == (together.estimate_s < apart)
+    assert after == bytes_live_across(block, tiles)
     assert (FUSED_ADD_ATTR in add.attributes) == fused
     if fused:
         assert layer_shape(add) is None and layer_shape(conv).residual
