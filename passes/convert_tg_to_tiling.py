@@ -47,7 +47,7 @@ from bsir.targets.aie2.layer_shape import (
     parameters,
     residual_host,
 )
-from bsir.targets.aie2.layout import bytes_live_across
+from bsir.targets.aie2.layout import LiveTensors
 from bsir.targets.aie2.mapping import (
     LayerMapping,
     LayerShape,
@@ -128,7 +128,7 @@ def fuse_additions(block: Block, array: AIE2Array, tiles: int, row_parts: bool =
     no addition is fused, the fused layer among those live when every candidate is (its
     residual is then its own input, no longer a tensor alive across it). Returns the
     marked additions and, for every op, the bytes live across it once they are fused
-    (:func:`~bsir.targets.aie2.layout.bytes_live_across`)."""
+    (:meth:`~bsir.targets.aie2.layout.LiveTensors.bytes_across`)."""
     candidates = []
     for op in block.ops:
         host = residual_host(op)
@@ -137,12 +137,13 @@ def fuse_additions(block: Block, array: AIE2Array, tiles: int, row_parts: bool =
         alone, add = layer_shape(host), layer_shape(op)
         if alone is not None and add is not None:
             candidates.append((op, host, alone, add))
+    live = LiveTensors(block, tiles)
     if not candidates:
-        return [], bytes_live_across(block, tiles)
-    apart = bytes_live_across(block, tiles)
+        return [], live.bytes_across()
+    apart = live.bytes_across()
     for op, *_ in candidates:
         op.attributes[FUSED_ADD_ATTR] = UnitAttr()
-    together = bytes_live_across(block, tiles)
+    together = live.bytes_across()
     fused = []
     for op, host, alone, add in candidates:
         if fusion_pays(alone, add, array, apart[host], apart[op], together[host], row_parts):
@@ -150,7 +151,7 @@ def fuse_additions(block: Block, array: AIE2Array, tiles: int, row_parts: bool =
         else:
             del op.attributes[FUSED_ADD_ATTR]
     if len(fused) < len(candidates):
-        together = bytes_live_across(block, tiles)
+        together = live.bytes_across()
     return fused, together
 
 

@@ -165,42 +165,66 @@ def _root(parent: dict[SSAValue, tuple[SSAValue, ViewStep | None]], value: SSAVa
     return value
 
 
+class LiveTensors:
+    """The activation tensors of a graph block (views counted once, as their root), the
+    ones each op reads or writes, and their bytes per activation memtile: what
+    :meth:`bytes_across` counts, worked out once for a mapper that asks again as it
+    fuses additions into the layers before them."""
+
+    def __init__(self, block: Block, tiles: int):
+        views = value_views(block)
+        self.ops = list(block.ops)
+        self.touched: list[tuple[SSAValue, ...]] = []
+        for op in self.ops:
+            reads = layer_inputs(op) if isinstance(op, tiling.MappedLayer) else op.operands
+            self.touched.append(tuple(views[value].root for value in (*reads, *op.results)
+                                      if value in views
+                                      and not isinstance(value.owner, tg.WeightOp)))
+        last = self.ops[-1] if self.ops else None
+        self.outputs = tuple(views[v].root for v in getattr(last, "operands", ()) if v in views)
+        self.size = {root: distribution_of(root, tiles).tile_bytes
+                     for roots in self.touched for root in roots}
+
+    def bytes_across(self) -> dict[object, int]:
+        """For each op, the bytes per activation memtile of the tensors alive across it
+        that it neither reads nor writes (produced before it, read after it): room its
+        own working set cannot count on unless they are spilled. A fused activation or
+        addition runs in its host's layer (:func:`host_of`, read now: fusions marked
+        since construction count)."""
+        ops = self.ops
+        position = {op: index for index, op in enumerate(ops)}
+        first: dict[SSAValue, int] = {}
+        last: dict[SSAValue, int] = {}
+        touched = [set() for _ in ops]
+        for op, roots in zip(ops, self.touched, strict=True):
+            index = position[host_of(op)]
+            touched[index].update(roots)
+            for root in roots:
+                if first.get(root, index) >= index:
+                    first[root] = index
+                if last.get(root, index) <= index:
+                    last[root] = index
+        for root in self.outputs:
+            last[root] = len(ops)
+        size = self.size
+        change = [0] * (len(ops) + 1)  # alive strictly between its first and last op
+        for root, start in first.items():
+            if last[root] - start > 1:
+                change[start + 1] += size[root]
+                change[last[root]] -= size[root]
+        across: dict[object, int] = {}
+        alive = 0
+        for index, op in enumerate(ops):
+            alive += change[index]
+            across[op] = alive - sum(size[r] for r in touched[index]
+                                     if first[r] < index < last[r])
+        return across
+
+
 def bytes_live_across(block: Block, tiles: int) -> dict[object, int]:
     """For each op of a graph block, the bytes per activation memtile of the tensors
     alive across it that it neither reads nor writes (produced before it, read after
     it): room its own working set cannot count on unless they are spilled. Tensors
     sharing bytes (views, concatenation inputs) count once, as their root. A mapped
     layer reads what the op it wraps reads, and a fused addition's residual."""
-    views = value_views(block)
-    ops = list(block.ops)
-    first: dict[SSAValue, int] = {}
-    last: dict[SSAValue, int] = {}
-    position = {op: index for index, op in enumerate(ops)}
-    touched = [set() for _ in ops]
-    for op in ops:
-        # a fused activation or addition runs in the layer that produces its input
-        index = position[host_of(op)]
-        reads = layer_inputs(op) if isinstance(op, tiling.MappedLayer) else op.operands
-        for value in (*reads, *op.results):
-            if isinstance(value.owner, tg.WeightOp) or value not in views:
-                continue
-            root = views[value].root
-            touched[index].add(root)
-            first[root] = min(first.get(root, index), index)
-            last[root] = max(last.get(root, index), index)
-    for value in getattr(ops[-1], "operands", ()) if ops else ():
-        if value in views:
-            last[views[value].root] = len(ops)
-    size = {root: distribution_of(root, tiles).tile_bytes for root in first}
-    change = [0] * (len(ops) + 1)  # alive strictly between its first and last op
-    for root, start in first.items():
-        if last[root] - start > 1:
-            change[start + 1] += size[root]
-            change[last[root]] -= size[root]
-    across: dict[object, int] = {}
-    alive = 0
-    for index, op in enumerate(ops):
-        alive += change[index]
-        across[op] = alive - sum(size[r] for r in touched[index]
-                                 if first[r] < index < last[r])
-    return across
+    return LiveTensors(block, tiles).bytes_across()
