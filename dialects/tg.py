@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
@@ -260,7 +261,10 @@ def dense_i64(values: Sequence[int]) -> DenseArrayBase:
     return DenseArrayBase.from_list(i64, [int(v) for v in values])
 
 
+@lru_cache(maxsize=1024)
 def _values(attr: DenseArrayBase) -> tuple[int, ...]:
+    """The integers of a dense array attribute (strides, pads, permutations), unpacked
+    once per attribute value: a compile reads each layer's many times."""
     return tuple(int(v) for v in attr.get_values())
 
 

@@ -76,9 +76,10 @@ def _sum_host(op: Operation) -> Operation | None:
     parent = op.parent_op()
     if isinstance(parent, tiling.MappedLayer):
         inner = parent.inner
-        reads = inner is not op and isinstance(inner, tg.WEIGHTED_OPS) \
-            and inner.results[0] in (op.lhs, op.rhs) and op.lhs is not op.rhs
-        return inner if reads else None
+        if inner is op or not isinstance(inner, tg.WEIGHTED_OPS):
+            return None
+        lhs, rhs = op.operands
+        return inner if inner.results[0] in (lhs, rhs) and lhs is not rhs else None
     return residual_host(op) if FUSED_ADD_ATTR in op.attributes else None
 
 
