@@ -78,10 +78,22 @@ class RecordAttr(ParametrizedAttribute):
         return cls(*(to_attr(values[name]) for name in cls.names()))
 
     def get(self, name: str) -> int | str | tuple[int, ...]:
-        return from_attr(self.parameters[self.names().index(name)])
+        return self._values()[name]
 
     def as_dict(self) -> dict[str, int | str | tuple[int, ...]]:
-        return {name: from_attr(p) for name, p in zip(self.names(), self.parameters, strict=True)}
+        return dict(self._values())
+
+    def _values(self) -> dict[str, int | str | tuple[int, ...]]:
+        """The parameters as Python values by name, read once per instance (an
+        attribute is immutable; passes and the time model read a layer's many times).
+        Kept beside the parameters, so equality and hashing do not see it."""
+        try:
+            return self.__dict__["_record_values"]
+        except KeyError:
+            values = {name: from_attr(p)
+                      for name, p in zip(self.names(), self.parameters, strict=True)}
+            object.__setattr__(self, "_record_values", values)
+            return values
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
