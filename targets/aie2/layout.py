@@ -25,9 +25,11 @@ from xdsl.ir import Block, SSAValue
 
 from bsir import quant
 from bsir.dialects import tg, tiling
-from bsir.targets.aie2.layer_shape import host_of, hwc, layer_inputs
+from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, host_of, hwc, layer_inputs
 
 VIEW_OP_TYPES = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
+FUSABLE_OPS = (tg.AddOp, *ACTIVATION_OPS)
+"""The ops a layer may compute with another's (fused activations and additions)."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,8 @@ class LiveTensors:
         self.outputs = tuple(views[v].root for v in getattr(last, "operands", ()) if v in views)
         self.size = {root: distribution_of(root, tiles).tile_bytes
                      for roots in self.touched for root in roots}
+        # the ops :func:`host_of` may place in another op's layer
+        self.guests = [op for op in self.ops if isinstance(op, FUSABLE_OPS)]
 
     def bytes_across(self) -> dict[object, int]:
         """For each op, the bytes per activation memtile of the tensors alive across it
@@ -193,11 +197,12 @@ class LiveTensors:
         since construction count)."""
         ops = self.ops
         position = {op: index for index, op in enumerate(ops)}
+        runs_in = {op: position[host_of(op)] for op in self.guests}
         first: dict[SSAValue, int] = {}
         last: dict[SSAValue, int] = {}
         touched = [set() for _ in ops]
-        for op, roots in zip(ops, self.touched, strict=True):
-            index = position[host_of(op)]
+        for at, (op, roots) in enumerate(zip(ops, self.touched, strict=True)):
+            index = runs_in.get(op, at)
             touched[index].update(roots)
             for root in roots:
                 if first.get(root, index) >= index:
