@@ -1219,9 +1219,8 @@ def fusion_pays(host: LayerShape, add: LayerShape, array: AIE2Array, host_others
     addition's other operand as its residual) cost less than the two layers apart?
     Each is mapped among the bytes other tensors hold across it (``host_others``,
     ``add_others`` apart, ``fused_others`` fused; as :func:`map_layer_among`); False
-    where the fused layer does not map (nor where the layers apart do not: neither
-    is then compiled). Memoised: a network's repeated blocks ask the same, and the
-    fused layer's search is the one its mapping will ask."""
+    where any of the three does not map. Memoised: a network's repeated blocks ask the
+    same, and the fused layer's search is the one its mapping will ask."""
     try:
         apart = map_layer_among(host, array, host_others, row_parts).estimate_s \
             + map_layer_among(add, array, add_others, row_parts).estimate_s
