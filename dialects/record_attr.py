@@ -25,17 +25,24 @@ def i64_attr(value: int) -> IntegerAttr:
     return IntegerAttr(value, i64)
 
 
+@lru_cache(maxsize=4096)
+def _int_attr(value: int) -> IntAttr:
+    """One ``IntAttr`` per value, as :func:`i64_attr`: every layer's records hold
+    the same few."""
+    return IntAttr(value)
+
+
 def to_attr(value: int | float | str | Sequence[int] | Attribute) -> Attribute:
     """A Python value as the attribute a RecordAttr parameter holds."""
     if isinstance(value, Attribute):
         return value
     if isinstance(value, bool | int):
-        return IntAttr(int(value))
+        return _int_attr(int(value))
     if isinstance(value, float):
         return FloatData(value)
     if isinstance(value, str):
         return StringAttr(value)
-    return ArrayAttr(IntAttr(int(v)) for v in value)
+    return ArrayAttr(_int_attr(int(v)) for v in value)
 
 
 def from_attr(attr: Attribute) -> int | float | str | tuple[int, ...]:
