@@ -42,6 +42,7 @@ from bsir.targets.aie2.layer_shape import (
     FUSED_ADD_ATTR,
     fused_chain,
     gather_of,
+    hwc,
     hwc_axes,
     layer_shape,
     parameters,
@@ -181,6 +182,16 @@ class WrapLayer(RewritePattern):
         name, mapping = self.mappings.pop(op)
         chain = fused_chain(op)  # op, a fused addition, a fused activation
         last = chain[-1]
+        # a weight the chain reads as data (a fused addition's table) defined between
+        # its ops moves before the layer that now reads it
+        read = {value for inner in chain for value in inner.operands}
+        cursor = op.next_op
+        while cursor is not None and cursor is not last:
+            following = cursor.next_op
+            if isinstance(cursor, tg.WeightOp) and cursor.result in read:
+                cursor.detach()
+                rewriter.insert(cursor, InsertPoint.before(op))
+            cursor = following
         wrapper = tiling.LayerOp(name, last.results[0].type, [], mapping_properties(mapping))
         rewriter.insert(wrapper, InsertPoint.before(op))
         body = InsertPoint.at_end(wrapper.body.block)
@@ -256,12 +267,15 @@ class ConvertTgToTilingPass(ModulePass):
                     "only a concatenation of channels (the last axis) is written in place; "
                     f"this one joins axis {layer.axis.value.data}")
             data = constant_operand(layer)
+            if data is not None and isinstance(layer, tg.AddOp) \
+                    and all(hwc(v) == hwc(layer.results[0]) for v in layer.operands):
+                data = None  # an element-wise operand, held in DDR like a graph input
             if data is not None:
                 raise PassFailedException(
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
-                    f"it reads weight '{data}' as data; only the weights and biases of "
-                    "convolutions, linear layers and layer norms and per-channel constants "
-                    "have an AIE2 mapping so far")
+                    f"it reads weight '{data}' as data; a weight maps as data only when "
+                    "added to an activation of its own shape (or as a per-channel "
+                    "constant's product)")
         tiles = len(array.activation_memtiles)
         fused, others = fuse_additions(block, array, tiles, self.row_parts)
         mappings: dict[Operation, tuple[str, LayerMapping]] = {}

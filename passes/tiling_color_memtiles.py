@@ -54,6 +54,7 @@ from bsir.targets.aie2.hardware import AIE2Array, module_array
 from bsir.targets.aie2.layer_shape import (
     ELEMENTWISE_OPS,
     VIEW_OPS,
+    activation_operands,
     fused_add,
     layer_inputs,
     mapped_shape,
@@ -150,8 +151,11 @@ class Colorer:
                 root = self.find(value)
                 if root not in self.buffers:
                     self.buffers[root] = Buffer(root, tile_bytes(root, self.tiles), index)
-        for arg in block.args:
-            root = self.find(arg)
+        # graph inputs and weights read as data: in DDR from the start
+        data = [v for op in self.order for v in self._activation_operands(op)
+                if isinstance(v.owner, tg.WeightOp)]
+        for value in (*block.args, *data):
+            root = self.find(value)
             self.buffers.setdefault(root, Buffer(root, tile_bytes(root, self.tiles), -1))
             self.buffers[root].in_ddr = True
         for index, op in enumerate(self.order):
@@ -169,7 +173,7 @@ class Colorer:
         elif isinstance(op, (tg.OutputOp, tg.ConcatOp, tg.WeightOp, *VIEW_OPS)):
             return []
         else:
-            values = [v for v in op.operands if not isinstance(v.owner, tg.WeightOp)]
+            values = activation_operands(op)
         seen, out = set(), []
         for value in values:
             if value not in seen:

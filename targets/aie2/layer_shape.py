@@ -127,7 +127,7 @@ def layer_inputs(layer: tiling.MappedLayer) -> list[SSAValue]:
     """The activations a mapped layer reads: its op's, then the residual of a fused
     addition."""
     inner = layer.inner
-    values = [v for v in inner.operands if not isinstance(v.owner, tg.WeightOp)]
+    values = activation_operands(inner)
     add = next((o for o in layer.body.block.ops if isinstance(o, tg.AddOp)), None)
     if add is not None and add is not inner:
         values.append(residual_of(add, inner))
@@ -165,6 +165,17 @@ def parameters(op: Operation) -> tuple[SSAValue | None, SSAValue | None]:
     if constant_gate(op):
         return op.rhs, None
     return None, None
+
+
+def activation_operands(op: Operation) -> list[SSAValue]:
+    """The operands ``op`` reads as activations: all but the weights its cores receive
+    as parameters (:func:`parameters`; a batch norm's per-channel ones). A weight read
+    as data (a table added to an activation) is an activation that lives in DDR from
+    the start, as a graph input does."""
+    if isinstance(op, tg.BatchNormOp):
+        return [op.input]
+    weight, bias = parameters(op)
+    return [v for v in op.operands if v is not weight and v is not bias]
 
 
 def hwc_axes(value: SSAValue) -> tuple[int | None, ...]:
@@ -237,7 +248,7 @@ def layer_shape(op: Operation) -> LayerShape | None:
         # A concat is written in place: each producer writes its channel range. It
         # costs no transfer of its own; its buffer is what the allocator places.
         return None
-    inputs = [v for v in op.operands if not isinstance(v.owner, tg.WeightOp)]
+    inputs = activation_operands(op)
     in_hw, cin = _hwc(inputs[0])
     if isinstance(op, tg.BatchMatmulOp):  # each core's tile: one head's rows by columns
         heads, _, depth = hwc(op.lhs)

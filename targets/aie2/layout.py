@@ -25,7 +25,13 @@ from xdsl.ir import Block, SSAValue
 
 from bsir import quant
 from bsir.dialects import tg, tiling
-from bsir.targets.aie2.layer_shape import ACTIVATION_OPS, host_of, hwc, layer_inputs
+from bsir.targets.aie2.layer_shape import (
+    ACTIVATION_OPS,
+    activation_operands,
+    host_of,
+    hwc,
+    layer_inputs,
+)
 
 VIEW_OP_TYPES = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
 FUSABLE_OPS = (tg.AddOp, *ACTIVATION_OPS)
@@ -177,11 +183,12 @@ class LiveTensors:
         views = value_views(block)
         self.ops = list(block.ops)
         self.touched: list[tuple[SSAValue, ...]] = []
-        for op in self.ops:
-            reads = layer_inputs(op) if isinstance(op, tiling.MappedLayer) else op.operands
-            self.touched.append(tuple(views[value].root for value in (*reads, *op.results)
-                                      if value in views
-                                      and not isinstance(value.owner, tg.WeightOp)))
+        for op in self.ops:  # a weight counts where it is read as data (from DDR)
+            reads = layer_inputs(op) if isinstance(op, tiling.MappedLayer) \
+                else activation_operands(op)
+            writes = () if isinstance(op, tg.WeightOp) else op.results
+            self.touched.append(tuple(views[value].root for value in (*reads, *writes)
+                                      if value in views))
         last = self.ops[-1] if self.ops else None
         self.outputs = tuple(views[v].root for v in getattr(last, "operands", ()) if v in views)
         self.size = {root: distribution_of(root, tiles).tile_bytes

@@ -47,6 +47,7 @@ from bsir.targets.aie2.geometry import PARTIAL_SUM_BYTES, LayerShape
 from bsir.targets.aie2.hardware import CoreLayout, module_array
 from bsir.targets.aie2.layer_shape import (
     ELEMENTWISE_OPS,
+    activation_operands,
     hwc,
     layer_inputs,
     mapped_shape,
@@ -294,6 +295,8 @@ class Simulator:
             raise BsirError(f"the graph takes {len(args)} input(s), {len(inputs)} given")
         for arg, array in zip(args, inputs, strict=True):
             self.host_write_input(arg, np.asarray(array))
+        for value in self.data_weights():
+            self.host_write_data(value)
         ops = list(self.graph.block.ops)
         issued = prefetches_by_layer([op for op in ops if isinstance(op, aie2.LayerOp)])
         position = 0
@@ -325,6 +328,29 @@ class Simulator:
         region, _ = self.home(arg)
         h, w, c = hwc(arg)
         region.data[:] = array.reshape(h * w * c).view(np.uint8)
+        region.written[:] = True
+
+    def data_weights(self) -> list[SSAValue]:
+        """The weights some layer reads as data (activations in DDR from the start)."""
+        found: dict[SSAValue, None] = {}
+        for op in self.graph.block.ops:
+            reads = layer_inputs(op) if isinstance(op, aie2.LayerOp) \
+                else activation_operands(op)
+            for value in reads:
+                if isinstance(value.owner, tg.WeightOp):
+                    found[value] = None
+        return list(found)
+
+    def host_write_data(self, value: SSAValue) -> None:
+        """The host writes a weight read as data (int8, quantized at compile time) to
+        its DDR home, as it writes a graph input."""
+        key = value.owner.key.data  # type: ignore[union-attr]
+        array = np.asarray(self.weights[key])
+        if array.dtype != np.int8:
+            raise SimulationError(f"weight '{key}' is read as data but is not int8: "
+                                  "compile an int8 graph")
+        region, _ = self.home(value)
+        region.data[:] = array.reshape(-1).view(np.uint8)
         region.written[:] = True
 
     def host_read_output(self, value: SSAValue) -> np.ndarray:
@@ -385,7 +411,7 @@ class Simulator:
             raise SimulationError("the layer is not quantized: the simulator runs int8 "
                                   "programs (compile with quantization)")
         geometry = mapped_shape(layer)
-        inputs = [v for v in inner.operands if not isinstance(v.owner, tg.WeightOp)]
+        inputs = activation_operands(inner)
         state = LayerState(layer, index, geometry, inputs, layer.output,
                            layer.placement.get("output")[0] < 0, [])
         passes = list(layer_passes(layer, geometry, self.array.rows, self.array.cols))

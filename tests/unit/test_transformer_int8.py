@@ -164,11 +164,11 @@ GATED = """builtin.module attributes {tg.weights = "g.npz"} {
 }"""
 
 
-def test_constants_read_as_data_are_int8_and_a_per_channel_one_maps():
+def test_constants_read_as_data_are_int8_and_map():
     """A product by a per-channel constant runs as a depthwise 1x1 layer whose weights
-    are the constant (bit for bit); a full-size constant added has no mapping yet."""
+    are the constant; a full-size constant added is an activation held in DDR from the
+    start, as a graph input (both bit for bit)."""
     from bsir.driver.compile import CompileOptions, compile_module
-    from bsir.passes.convert_tg_to_tiling import ConvertTgToTilingPass
 
     module = parse_module(GATED)
     rng = np.random.default_rng(0)
@@ -176,22 +176,37 @@ def test_constants_read_as_data_are_int8_and_a_per_channel_one_maps():
                "a": rng.standard_normal((1, 8, 8, 4), dtype=np.float32)}
     inputs = random_inputs(module, seed=2)
     expected = Executor(module, weights).run(inputs[0])[0]
-    int8 = TgQuantizePass().quantize(module, weights, inputs)
+    quantized = module.clone()
+    int8 = TgQuantizePass().quantize(quantized, weights, inputs)
     assert int8["s"].dtype == int8["a"].dtype == np.int8
-    got = Executor(module, int8).run(inputs[0])[0]
+    got = Executor(quantized, int8).run(inputs[0])[0]
     assert np.abs(got - expected).max() <= 0.05 * np.abs(expected).max()
-    with pytest.raises(PassFailedException, match="reads weight 'a' as data"):
-        ConvertTgToTilingPass().apply(None, module)
-    graph = tg.only_graph(module := parse_module(GATED))
-    graph.output.operands = [next(op for op in graph.block.ops
-                                  if isinstance(op, tg.MulOp)).output]
-    graph.block.erase_op(next(op for op in graph.block.ops if isinstance(op, tg.AddOp)))
     for grid in ("2x2", "3x5"):
         result = compile_module(module.clone(), weights, grid,
                                 options=CompileOptions(calibration=tuple(inputs[0])))
         assert not result.failed
-        assert [layer.op for layer in result.layers] == ["tg.mul"]
-        result.verify(inputs[0])
+        assert [layer.op for layer in result.layers] == ["tg.mul", "tg.add"]
+        assert result.verify(inputs[0]).layers == 2
+
+
+@pytest.mark.parametrize("grid", ["2x2", "4x4"])
+def test_a_table_added_twice_is_loaded_from_ddr_and_exact(grid):
+    """A table (a weight read as data) added to a convolution's output, where it becomes
+    the fused layer's residual, and again after a pooling layer: both layers load it
+    from DDR, and the program is bit for bit the reference's."""
+    from bsir.driver.compile import CompileOptions, compile_module
+    from bsir.weights import materialize
+
+    b = GraphBuilder("table", (1, 8, 8, 16))
+    table = b.weight("table", (1, 8, 8, 16), "embedding")
+    x = b.add(b.conv(b.input, 16, 3, "conv", pad=1), table)
+    built = b.finish(b.add(b.maxpool(x, 1, 1), table))
+    inputs = random_inputs(built.module, seed=3)
+    result = compile_module(built.module, materialize(built.specs, 0), grid,
+                            options=CompileOptions(calibration=tuple(inputs[0])))
+    assert [layer.op for layer in result.layers] == ["tg.conv2d+add", "tg.maxpool2d",
+                                                     "tg.add"]
+    assert result.verify(inputs[0]).layers == 3
 
 
 def _token_block():
@@ -279,8 +294,9 @@ def test_what_the_array_does_not_map_yet_is_refused_in_one_line():
     for make, message in (
             (lambda g: g.transpose(g.reshape(g.input, (2, 4, 2, 4, 4)), (0, 2, 1, 3, 4)),
              "its tensors have 5 axes"),
-            (lambda g: g.add(g.input, g.weight("positions", (8, 8, 4), "embedding")),
-             "reads weight 'positions' as data"),
+            (lambda g: g.concat([g.input, g.weight("token", (8, 8, 4), "embedding")],
+                                axis=2),
+             "reads weight 'token' as data"),
             (lambda g: g.concat([g.input, g.input], axis=1),  # tokens, not channels
              "only a concatenation of channels")):
         builder = GraphBuilder("g", (8, 8, 4))
