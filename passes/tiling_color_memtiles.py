@@ -151,16 +151,17 @@ class Colorer:
                 root = self.find(value)
                 if root not in self.buffers:
                     self.buffers[root] = Buffer(root, tile_bytes(root, self.tiles), index)
-        # graph inputs and weights read as data: in DDR from the start
-        data = [v for op in self.order for v in self._activation_operands(op)
-                if isinstance(v.owner, tg.WeightOp)]
-        for value in (*block.args, *data):
-            root = self.find(value)
+        for arg in block.args:
+            root = self.find(arg)
             self.buffers.setdefault(root, Buffer(root, tile_bytes(root, self.tiles), -1))
             self.buffers[root].in_ddr = True
         for index, op in enumerate(self.order):
             for operand in self._activation_operands(op):
-                buffer = self.buffers[self.find(operand)]
+                root = self.find(operand)
+                buffer = self.buffers.get(root)
+                if buffer is None:  # a weight read as data: in DDR from the start
+                    buffer = self.buffers[root] = Buffer(root, tile_bytes(root, self.tiles),
+                                                         -1, in_ddr=True)
                 buffer.uses.append(index)
                 buffer.last_use = max(buffer.last_use, index)
         end = len(self.order)

@@ -167,15 +167,18 @@ def parameters(op: Operation) -> tuple[SSAValue | None, SSAValue | None]:
     return None, None
 
 
+PARAMETER_OPS = (*tg.WEIGHTED_OPS, tg.LayerNormOp, tg.BatchNormOp)
+"""Ops whose first operand is their input and every other one a parameter."""
+
+
 def activation_operands(op: Operation) -> list[SSAValue]:
     """The operands ``op`` reads as activations: all but the weights its cores receive
     as parameters (:func:`parameters`; a batch norm's per-channel ones). A weight read
     as data (a table added to an activation) is an activation that lives in DDR from
     the start, as a graph input does."""
-    if isinstance(op, tg.BatchNormOp):
-        return [op.input]
-    weight, bias = parameters(op)
-    return [v for v in op.operands if v is not weight and v is not bias]
+    if isinstance(op, PARAMETER_OPS) or constant_gate(op):
+        return [op.operands[0]]  # the input: the parameters follow it
+    return list(op.operands)
 
 
 def hwc_axes(value: SSAValue) -> tuple[int | None, ...]:
