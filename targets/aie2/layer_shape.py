@@ -157,18 +157,22 @@ def constant_gate(op: Operation) -> bool:
     return isinstance(op, tg.GATED_OPS) and op.gated and isinstance(op.rhs.owner, tg.WeightOp)
 
 
+IMAGE_OPS = (*tg.WEIGHTED_OPS, tg.LayerNormOp)
+"""Ops whose weight and bias reach the cores as a weight image."""
+
+PARAMETER_OPS = (*IMAGE_OPS, tg.BatchNormOp)
+"""Ops whose first operand is their input and every other one a parameter (those of
+:data:`IMAGE_OPS`, and a batch norm's per-channel ones)."""
+
+
 def parameters(op: Operation) -> tuple[SSAValue | None, SSAValue | None]:
     """The weight and bias a layer's cores receive as its weight image: a convolution's,
     linear layer's or layer norm's, or a per-channel constant's (:func:`constant_gate`)."""
-    if isinstance(op, (*tg.WEIGHTED_OPS, tg.LayerNormOp)):
+    if isinstance(op, IMAGE_OPS):
         return op.weight, op.bias
     if constant_gate(op):
         return op.rhs, None
     return None, None
-
-
-PARAMETER_OPS = (*tg.WEIGHTED_OPS, tg.LayerNormOp, tg.BatchNormOp)
-"""Ops whose first operand is their input and every other one a parameter."""
 
 
 def activation_operands(op: Operation) -> list[SSAValue]:
