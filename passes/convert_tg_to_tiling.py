@@ -40,12 +40,12 @@ from bsir.dialects.tg import layer_names, only_graph
 from bsir.targets.aie2.hardware import AIE2Array, array_to_attr, parse_grid, resolve_array
 from bsir.targets.aie2.layer_shape import (
     FUSED_ADD_ATTR,
+    activation_operands,
     fused_chain,
     gather_of,
     hwc,
     hwc_axes,
     layer_shape,
-    parameters,
     residual_host,
 )
 from bsir.targets.aie2.layout import LiveTensors
@@ -59,14 +59,10 @@ from bsir.targets.aie2.mapping import (
 
 
 def constant_operand(layer: Operation) -> str | None:
-    """The key of a weight ``layer`` reads as data (a class token, a constant added),
-    not as the :func:`parameters` its cores receive as a weight image or a batch norm's
-    per-channel parameters; else None."""
-    if isinstance(layer, tg.BatchNormOp):
-        return None
-    streamed = parameters(layer)
-    for value in layer.operands:
-        if isinstance(value.owner, tg.WeightOp) and value not in streamed:
+    """The key of a weight ``layer`` reads as data (a class token, a constant added):
+    among its :func:`activation_operands`, not its parameters; else None."""
+    for value in activation_operands(layer):
+        if isinstance(value.owner, tg.WeightOp):
             return value.owner.key.data
     return None
 
