@@ -325,9 +325,12 @@ class Simulator:
             array = quant.quantize(array, quantizers[0].fix_position)
         elif array.dtype != np.int8:
             raise SimulationError("the graph input is not quantized: compile an int8 graph")
-        region, _ = self.home(arg)
-        h, w, c = hwc(arg)
-        region.data[:] = array.reshape(h * w * c).view(np.uint8)
+        self.host_write(arg, array)
+
+    def host_write(self, value: SSAValue, array: np.ndarray) -> None:
+        """The host writes an int8 tensor to the DDR home of ``value``."""
+        region, _ = self.home(value)
+        region.data[:] = array.reshape(-1).view(np.uint8)
         region.written[:] = True
 
     def data_weights(self) -> list[SSAValue]:
@@ -349,9 +352,7 @@ class Simulator:
         if array.dtype != np.int8:
             raise SimulationError(f"weight '{key}' is read as data but is not int8: "
                                   "compile an int8 graph")
-        region, _ = self.home(value)
-        region.data[:] = array.reshape(-1).view(np.uint8)
-        region.written[:] = True
+        self.host_write(value, array)
 
     def host_read_output(self, value: SSAValue) -> np.ndarray:
         fix = None
