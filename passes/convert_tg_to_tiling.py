@@ -3,7 +3,9 @@
 Each computing tg op (with the ReLU/clip it feeds, fused) becomes a ``tiling.layer``
 holding its split, subvolume and DDR tiling (targets/aie2/mapping.py) and a body of
 transfers and compute with iteration counts. Views (flatten, reshape, quantize,
-dequantize) and concatenations (written in place by their producers) stay tg ops.
+dequantize) and concatenations (written in place by their producers, along channels or
+tokens) stay tg ops; an input of a concatenation that no layer writes in place (a
+class token, a graph input, a value joined twice) is copied in by a layer of its own.
 
 Options::
 
@@ -44,11 +46,10 @@ from bsir.targets.aie2.layer_shape import (
     fused_chain,
     gather_of,
     hwc,
-    hwc_axes,
     layer_shape,
     residual_host,
 )
-from bsir.targets.aie2.layout import LiveTensors
+from bsir.targets.aie2.layout import LiveTensors, concat_axis, in_place, value_views
 from bsir.targets.aie2.mapping import (
     LayerMapping,
     LayerShape,
@@ -164,6 +165,32 @@ def map_op(op: Operation, shape: LayerShape, array: AIE2Array, name: str,
         ) from None
 
 
+class CopyIntoConcatenation(RewritePattern):
+    """A concatenation's input that no layer writes in place (a weight such as a class
+    token, a graph input, a value joined twice or where another concatenation holds it)
+    is copied in by a layer of its own: a slice of the whole tensor, which the array
+    runs as a gather into the concatenation's buffer. Its name is the concatenation's
+    and the input's index (``concat_5.copy0``), added to ``names``."""
+
+    def __init__(self, names: dict[Operation, str]):
+        self.names = names
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if not isinstance(op, tg.ConcatOp) or concat_axis(op) is None:
+            return
+        views = value_views(op.parent_block())  # type: ignore[arg-type]
+        for index, value in enumerate(op.inputs):
+            if in_place(views, op, index):
+                continue
+            last = len(tg.tensor_shape(value)) - 1
+            copy = tg.SliceOp(value, last, 0, tg.tensor_shape(value)[last])
+            rewriter.insert(copy, InsertPoint.before(op))
+            self.names[copy] = f"{self.names[op]}.copy{index}"
+            rewriter.replace_uses_with_if(
+                value, copy.output,
+                lambda use, at=index: use.operation is op and use.index == at)
+
+
 class WrapLayer(RewritePattern):
     """A mapped tg op (and the ReLU/clip it feeds) -> a ``tiling.layer`` holding it, its
     mapping, and the transfers and compute of its body."""
@@ -248,6 +275,8 @@ class ConvertTgToTilingPass(ModulePass):
                 "convert-tg-to-tiling: the module is mapped already (it has a "
                 f"{tiling.ARRAY_ATTR}); it takes a tg graph")
         names = layer_names(graph)
+        PatternRewriteWalker(CopyIntoConcatenation(names),
+                             apply_recursively=False).rewrite_module(op)
         for layer in block.ops:
             if isinstance(layer, tg.TransposeOp | tg.SliceOp) and gather_of(layer) is None:
                 rank = max(len(tg.tensor_shape(layer.input)), len(tg.tensor_shape(layer.output)))
@@ -256,22 +285,22 @@ class ConvertTgToTilingPass(ModulePass):
                 raise PassFailedException(
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
                     f"{why}")
-            if isinstance(layer, tg.ConcatOp) and \
-                    hwc_axes(layer.output)[layer.axis.value.data] != 2:
+            if isinstance(layer, tg.ConcatOp) and concat_axis(layer) is None:
                 raise PassFailedException(
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
-                    "only a concatenation of channels (the last axis) is written in place; "
-                    f"this one joins axis {layer.axis.value.data}")
+                    "it joins the batch axis; the array's tensors have a batch of one")
             data = constant_operand(layer)
-            if data is not None and isinstance(layer, tg.AddOp) \
-                    and all(hwc(v) == hwc(layer.results[0]) for v in layer.operands):
-                data = None  # an element-wise operand, held in DDR like a graph input
+            if data is not None and (isinstance(layer, tg.TransposeOp | tg.SliceOp) or (
+                    isinstance(layer, tg.AddOp)
+                    and all(hwc(v) == hwc(layer.results[0]) for v in layer.operands))):
+                data = None  # copied, or an element-wise operand: held in DDR like an input
             if data is not None:
                 raise PassFailedException(
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
                     f"it reads weight '{data}' as data; a weight maps as data only when "
-                    "added to an activation of its own shape (or as a per-channel "
-                    "constant's product)")
+                    "added to an activation of its own shape, copied (a transpose, a "
+                    "slice, a concatenation's input) or as a per-channel constant's "
+                    "product")
         tiles = len(array.activation_memtiles)
         fused, others = fuse_additions(block, array, tiles, self.row_parts)
         mappings: dict[Operation, tuple[str, LayerMapping]] = {}

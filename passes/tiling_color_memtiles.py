@@ -59,7 +59,7 @@ from bsir.targets.aie2.layer_shape import (
     layer_inputs,
     mapped_shape,
 )
-from bsir.targets.aie2.layout import distribution_of, value_views
+from bsir.targets.aie2.layout import distribution_of, in_place, value_views
 from bsir.targets.aie2.mapping import Split, sums_layout
 from bsir.targets.aie2.memtile_allocator import ALIGN, IntervalAllocator, align
 from bsir.targets.aie2.program import DDRTiling, Subvolume
@@ -136,14 +136,13 @@ class Colorer:
         block = self.graph.block
         for op in self.order:
             if isinstance(op, tg.ConcatOp):
-                sources = list(op.inputs)
-                for value in op.inputs:
-                    if self.find(value) is not self.find(op.output) \
-                            or sources.count(value) > 1:
+                for index in range(len(op.inputs)):
+                    if not in_place(self.views, op, index):
                         raise PassFailedException(
-                            f"tiling-color-memtiles: an input of the concatenation "
-                            f"%{op.output.name_hint or '?'} cannot be written in place (a "
-                            "graph input, or a value concatenated twice)")
+                            f"tiling-color-memtiles: input {index} of the concatenation "
+                            f"%{op.output.name_hint or '?'} is not written in place (a "
+                            "weight, a graph input, or a value joined twice: "
+                            "convert-tg-to-tiling copies those in)")
         for index, op in enumerate(self.order):
             for value in op.results:
                 if isinstance(op, tg.WeightOp):

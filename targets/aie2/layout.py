@@ -9,7 +9,8 @@ memtile, at the same address on each.
 
 A value may share the bytes of another (its *root*): flatten, reshape, quantize and
 dequantize are views of their input, and each input of a concatenation is written in
-place into the concatenation's buffer at its channel offset. :func:`value_views` gives
+place into the concatenation's buffer at its offset along the joined axis (channels,
+or tokens: a class token before the patches). :func:`value_views` gives
 every value its root and the index map to it; the allocator and the simulator both use
 it, so they agree on which bytes a value owns.
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from math import ceil
 
 import numpy as np
-from xdsl.ir import Block, SSAValue
+from xdsl.ir import Block, Operation, SSAValue
 
 from bsir import quant
 from bsir.dialects import tg, tiling
@@ -30,6 +31,7 @@ from bsir.targets.aie2.layer_shape import (
     activation_operands,
     host_of,
     hwc,
+    hwc_axes,
     layer_inputs,
 )
 
@@ -85,8 +87,9 @@ class ViewStep:
     kind: str                          # "reshape" or "concat"
     source: tuple[int, int, int]       # hwc of the value before the hop
     target: tuple[int, int, int]       # hwc after it
-    offset: int = 0                    # channel offset in the concatenation
+    offset: int = 0                    # offset in the concatenation along ``axis``
     fix: tuple[int, int] | None = None  # (from, to) fix positions when they differ
+    axis: int = 2                      # the (h, w, c) axis a concatenation joins
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,9 @@ class View:
         """Root indices of the value's elements (h, w, c)."""
         for step in self.steps:
             if step.kind == "concat":
-                cc = cc + step.offset
+                index = [hh, ww, cc]
+                index[step.axis] = index[step.axis] + step.offset
+                hh, ww, cc = index
             else:
                 _, w, c = step.source
                 flat = (hh * w + ww) * c + cc
@@ -128,49 +133,110 @@ def _concat_fix(concat: tg.ConcatOp, index: int) -> tuple[int, int] | None:
     return (source, target) if source != target else None
 
 
+def concat_axis(concat: tg.ConcatOp) -> int | None:
+    """The (h, w, c) axis a concatenation joins (None: the batch axis)."""
+    return hwc_axes(concat.output)[concat.axis.value.data]
+
+
+def written_in_place(concat: tg.ConcatOp, index: int, root: SSAValue | None = None) -> bool:
+    """Whether a layer writes a concatenation's input ``index``, so that it can write
+    it in place: not a weight or a graph input, nor a value joined twice into the same
+    concatenation. ``root``: the input's root through the views before it."""
+    value = concat.inputs[index]
+    root = value if root is None else root
+    return (isinstance(root.owner, Operation) and not isinstance(root.owner, tg.WeightOp)
+            and root is not concat.output
+            and all(v is not value for v in concat.inputs[:index]))
+
+
+Parents = dict[SSAValue, tuple[SSAValue, tuple[ViewStep, ...]]]
+
+
 def value_views(block: Block, values: Iterable[SSAValue] = ()) -> dict[SSAValue, View]:
     """The view of every activation value of a graph block (ops nested in layer
     wrappers are seen through their results)."""
-    parent: dict[SSAValue, tuple[SSAValue, ViewStep | None]] = {}
+    parent: Parents = {}
     ops = list(block.ops)
     for op in ops:
         if isinstance(op, VIEW_OP_TYPES):
             source, result = op.operands[0], op.results[0]
-            step = None
-            if hwc(source) != hwc(result):
-                step = ViewStep("reshape", hwc(result), hwc(source))
-            parent[result] = (source, step)
+            steps = () if hwc(source) == hwc(result) else \
+                (ViewStep("reshape", hwc(result), hwc(source)),)
+            parent[result] = (source, steps)
+    views = dict(parent)
     for op in ops:
-        if not isinstance(op, tg.ConcatOp):
+        axis = concat_axis(op) if isinstance(op, tg.ConcatOp) else None
+        if axis is None:
             continue
         offset = 0
         for index, value in enumerate(op.inputs):
-            root = _root(parent, value)
-            if (root not in parent and not isinstance(root.owner, tg.WeightOp)
-                    and not isinstance(root, type(block.args[0]) if block.args else ())
-                    and root is not op.output):
-                step = ViewStep("concat", hwc(root), hwc(op.output), offset,
-                                _concat_fix(op, index))
-                parent[root] = (op.output, step)
-            offset += hwc(value)[2]
+            placed = _placement(parent, views, op, index, offset)
+            if placed is not None:
+                parent[placed[0]] = (op.output, placed[1])
+            offset += hwc(value)[axis]
     out: dict[SSAValue, View] = {}
     every = [*block.args, *(r for op in ops for r in op.results), *values]
     for value in every:
-        steps: list[ViewStep] = []
-        current = value
-        while current in parent:
-            current, step = parent[current]
-            if step is not None:
-                steps.append(step)
-        out[value] = View(value, current, tuple(steps))
+        current, path = _walk(parent, value)
+        out[value] = View(value, current, path)
     return out
 
 
-def _root(parent: dict[SSAValue, tuple[SSAValue, ViewStep | None]], value: SSAValue
-          ) -> SSAValue:
+def _walk(parent: Parents, value: SSAValue) -> tuple[SSAValue, tuple[ViewStep, ...]]:
+    path: list[ViewStep] = []
     while value in parent:
-        value = parent[value][0]
-    return value
+        value, steps = parent[value]
+        path.extend(steps)
+    return value, tuple(path)
+
+
+def _placement(parent: Parents, views: Parents, concat: tg.ConcatOp, index: int,
+               offset: int) -> tuple[SSAValue, tuple[ViewStep, ...]] | None:
+    """The buffer a concatenation's input brings into it and the steps placing it: the
+    input's root (through views) at ``offset``; or, for an input joined into another
+    concatenation before, that one's whole buffer where it puts the input at ``offset``
+    (DenseNet joins its features again and again, each join the last one and more)."""
+    value, axis = concat.inputs[index], concat_axis(concat)
+    root, _ = _walk(views, value)
+    if not written_in_place(concat, index, root):
+        return None
+    target = hwc(concat.output)
+    if root not in parent:
+        reshape = () if hwc(root) == hwc(value) else \
+            (ViewStep("reshape", hwc(root), hwc(value)),)
+        return root, (*reshape, ViewStep("concat", hwc(value), target, offset,
+                                         _concat_fix(concat, index), axis))
+    outer, path = _walk(parent, root)
+    if outer is concat.output or hwc(root) != hwc(value) \
+            or any(s.kind != "concat" or s.axis != axis for s in path):
+        return None
+    start, size = offset - sum(s.offset for s in path), hwc(outer)
+    if start < 0 or start + size[axis] > target[axis] or \
+            any(size[a] != target[a] for a in range(3) if a != axis):
+        return None
+    quant = getattr(outer.owner, "quant", None)
+    fix = None if quant is None or quant.output_position == _out_fix(concat) else \
+        (quant.output_position, _out_fix(concat))
+    return outer, (ViewStep("concat", size, target, start, fix, axis),)
+
+
+def _out_fix(concat: tg.ConcatOp) -> int | None:
+    quant = getattr(concat, "quant", None)
+    return None if quant is None else quant.output_position
+
+
+def in_place(views: dict[SSAValue, View], concat: tg.ConcatOp, index: int) -> bool:
+    """Whether a concatenation's input ``index`` lies in its buffer where the
+    concatenation reads it (:func:`value_views` placed it there)."""
+    axis = concat_axis(concat)
+    value, whole = views[concat.inputs[index]], views[concat.output]
+    if axis is None or value.root is not whole.root:
+        return False
+    at = [np.zeros(1, np.int64)] * 3
+    origin = value.to_root(*at)
+    at[axis] = at[axis] + sum(hwc(v)[axis] for v in concat.inputs[:index])
+    return all(int(a[0]) == int(b[0]) for a, b in zip(origin, whole.to_root(*at),
+                                                      strict=True))
 
 
 class LiveTensors:

@@ -3,9 +3,9 @@ instruction verifies, the lock chains are live, and the estimate is consistent: 
 its lower bound, and on the array exactly the cost the mapper's search gave it."""
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_tg_graphs import concats_in_place, random_graphs, weight_specs
+from test_tg_graphs import random_graphs, weight_specs
 
 from bsir.dialects import aie2, tg
 from bsir.dialects.tg import only_graph
@@ -26,7 +26,6 @@ def test_weights_ahead_never_slow_a_network(module, rows, cols, memtiles, sparsi
     its on-array time, starts when the one before it ends, and no network is slower."""
     if memtiles == "separate" and cols < 2:
         memtiles = "shared"
-    assume(concats_in_place(module))
     for op in only_graph(module).block.ops:
         if isinstance(op, tg.WEIGHTED_OPS):
             op.properties.pop("sparsity", None)
@@ -55,7 +54,6 @@ def test_weights_ahead_never_slow_a_network(module, rows, cols, memtiles, sparsi
 def test_random_networks_compile(module, rows, cols, memtiles, sparsity):
     if memtiles == "separate" and cols < 2:
         memtiles = "shared"
-    assume(concats_in_place(module))
     for op in only_graph(module).block.ops:
         if isinstance(op, tg.WEIGHTED_OPS):  # compile chooses the masks itself
             op.properties.pop("sparsity", None)
@@ -84,3 +82,22 @@ def test_random_networks_compile(module, rows, cols, memtiles, sparsity):
         assert layer.total_s >= layer.bound_s * (1 - 1e-12), (layer.name, layer.bound_by)
         assert layer.bound_s > 0
     assert timing.total_s >= timing.bound_s * (1 - 1e-12)
+
+
+@settings(max_examples=max(8, settings.default.max_examples // 8), deadline=None)
+@given(random_graphs(), st.integers(1, 4), st.integers(1, 4), st.sampled_from([0.0, 0.5]))
+def test_random_int8_networks_run_bit_for_bit(module, rows, cols, sparsity):
+    """The simulated INT8 program of a random network (joins of channels, rows and
+    columns, in place or copied in, constants joined as class tokens) is bit for bit
+    the reference executor's, layer by layer."""
+    from bsir.executor import random_inputs
+
+    for op in only_graph(module).block.ops:
+        if isinstance(op, tg.WEIGHTED_OPS):
+            op.properties.pop("sparsity", None)
+            op.properties.pop("quant", None)
+    x = random_inputs(module, 0, 1)[0]
+    result = compile_module(module, materialize(weight_specs(module), 0), f"{rows}x{cols}",
+                            options=CompileOptions(sparsity, calibration=tuple(x)))
+    assert result.failed is None
+    assert result.verify(x).layers == len(result.layers)

@@ -58,7 +58,8 @@ def random_graphs(draw):
     for index in range(draw(st.integers(1, 8))):
         n, hh, ww, cc = tg.tensor_shape(x)
         kind = draw(st.sampled_from(
-            ["conv", "conv", "pool", "avgpool", "relu", "clip", "bn", "add", "concat"]))
+            ["conv", "conv", "pool", "avgpool", "relu", "clip", "bn", "add", "concat",
+             "join"]))
         if kind == "conv":
             conv_out = draw_conv(draw, b, x, f"conv{index}")
             if conv_out is None:
@@ -94,6 +95,21 @@ def random_graphs(draw):
         elif kind == "add":
             same = [v for v in values if tg.tensor_shape(v) == tg.tensor_shape(x)]
             x = b.add(x, draw(st.sampled_from(same)))
+        elif kind == "join":  # rows or columns: written in place, or copied in
+            axis = draw(st.sampled_from([1, 2]))
+            shape = tg.tensor_shape(x)
+            same = [v for v in values if all(
+                a == s for i, (a, s) in enumerate(zip(tg.tensor_shape(v), shape, strict=True))
+                if i != axis)]
+            parts = [x, *draw(st.lists(st.sampled_from(same), max_size=2))]
+            if draw(st.booleans()):  # a constant joined, as a class token
+                size = list(shape)
+                size[axis] = draw(st.integers(1, 3))
+                parts.insert(draw(st.integers(0, len(parts))),
+                             b.weight(f"token{index}", tuple(size), "embedding"))
+            if sum(tg.tensor_shape(v)[axis] for v in parts) > 24:
+                continue
+            x = b.concat(parts, axis=axis)
         else:
             same = [v for v in values if tg.tensor_shape(v)[:3] == (n, hh, ww)]
             picks = draw(st.lists(st.sampled_from(same), min_size=1, max_size=3))
@@ -102,18 +118,6 @@ def random_graphs(draw):
     if draw(st.booleans()):
         x = b.linear(b.flatten(b.global_avgpool(x)), draw(st.integers(1, 10)), "fc")
     return b.finish(x).module
-
-
-def concats_in_place(module) -> bool:
-    """Every concatenation input can be written in place (tiling-color-memtiles refuses
-    a graph input or a value concatenated twice, with a message)."""
-    from bsir.dialects.tg import only_graph
-    from bsir.targets.aie2.layout import value_views
-
-    block = only_graph(module).block
-    views = value_views(block)
-    return all(views[v].root is views[op.output].root and list(op.inputs).count(v) == 1
-               for op in block.ops if isinstance(op, tg.ConcatOp) for v in op.inputs)
 
 
 def weight_specs(module):

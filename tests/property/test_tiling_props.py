@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from test_tg_graphs import concats_in_place, random_graphs, weight_specs
+from test_tg_graphs import random_graphs, weight_specs
 
 from bsir import sparsity
 from bsir.diagnostics import BsirError
@@ -141,7 +141,6 @@ def check_placements(module, array_capacity):
 @given(random_graphs(), grids, st.sampled_from(["shared", "separate"]),
        st.sampled_from([512 * 1024, 16 * 1024, 4 * 1024]), st.sampled_from([0, 1, 3]))
 def test_memtile_buffers_never_overlap(module, grid, mode, memtile_bytes, prefetch):
-    assume(concats_in_place(module))
     rows, cols = grid
     if mode == "separate" and cols < 2:
         mode = "shared"
@@ -170,7 +169,6 @@ def test_memtile_buffers_never_overlap(module, grid, mode, memtile_bytes, prefet
 @settings(max_examples=max(10, settings.default.max_examples // 3))
 @given(random_graphs(), grids, st.floats(0.1, 0.9))
 def test_packed_chunks_match_the_mapping(module, grid, ratio):
-    assume(concats_in_place(module))
     rows, cols = grid
     specs = weight_specs(module)
     for op in only_graph(module).block.ops:

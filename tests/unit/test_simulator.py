@@ -9,7 +9,6 @@ import pytest
 from search_space import without_columns_inside
 from xdsl.dialects.builtin import IntegerAttr, i64
 
-from bsir.diagnostics import BsirError
 from bsir.dialects import aie2
 from bsir.dialects.tg import only_graph
 from bsir.driver import verify
@@ -184,12 +183,55 @@ def test_compile_verify_rejects_a_wrong_input_shape(tmp_path, capsys):
     assert code == 1 and "input 0 has shape" in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_concatenation_that_cannot_be_written_in_place_is_refused():
-    builder = GraphBuilder("twice", (1, 8, 8, 4))
-    y = builder.relu(builder.conv(builder.input, 4, 1, "conv"))
-    built = builder.finish(builder.concat([y, y]))
-    with pytest.raises(BsirError, match="cannot be written in place"):
-        compile_module(built.module, materialize(built.specs, 0), "2x2")
+def _joins(kind: str):
+    """Concatenations no producer can write in place alone: a value joined twice, the
+    graph input, a value joined into two concatenations at different offsets, a
+    constant (a class token) joined before tokens."""
+    if kind == "tokens":
+        b = GraphBuilder("tokens", (16, 8))
+        x = b.linear(b.input, 8, "fc0")
+        x = b.concat([b.weight("token", (1, 8), "embedding"), x], axis=0)
+        return b.finish(b.linear(b.softmax(x), 4, "fc1"))
+    b = GraphBuilder(kind, (1, 6, 6, 4))
+    y = b.relu(b.conv(b.input, 4, 1, "c0"))
+    if kind == "twice":
+        x = b.concat([y, y])
+    elif kind == "input":
+        x = b.concat([b.input, y])
+    else:  # y after z in one join, before it in the next
+        z = b.relu(b.conv(b.input, 8, 3, "c1", pad=1))
+        x = b.concat([b.conv(b.concat([z, y]), 4, 1, "c2"), y, z])
+    return b.finish(b.conv(x, 4, 1, "out"))
+
+
+@pytest.mark.parametrize("kind", ["twice", "input", "reordered", "tokens"])
+@pytest.mark.parametrize("grid", ["2x2", "3x5"])
+def test_concatenation_inputs_no_layer_writes_in_place_are_copied_in(kind, grid):
+    """convert-tg-to-tiling copies such an input in (a layer of its own, a slice of the
+    whole tensor, named after the concatenation); the program is bit for bit the
+    reference's."""
+    built = _joins(kind)
+    x = random_inputs(built.module, 2, 1)[0]
+    result = compile_module(built.module, materialize(built.specs, 0), grid,
+                            options=CompileOptions(calibration=tuple(x)))
+    copies = [layer.name for layer in result.layers if ".copy" in layer.name]
+    assert copies and all(re.fullmatch(r"concat_\d+\.copy\d", name) for name in copies)
+    assert result.verify(x).layers == len(result.layers)
+
+
+def test_a_prefix_join_shares_the_buffer_of_the_join_before_it():
+    """DenseNet joins its features again and again, each join the last one and more: the
+    earlier join's buffer lies inside the later one's, so nothing is copied."""
+    b = GraphBuilder("dense", (1, 6, 6, 4))
+    y = b.relu(b.conv(b.input, 4, 1, "c0"))
+    first = b.concat([y, b.relu(b.conv(y, 4, 3, "c1", pad=1))])
+    second = b.concat([y, first.owner.inputs[1], b.relu(b.conv(first, 4, 1, "c2"))])
+    built = b.finish(b.conv(second, 4, 1, "out"))
+    x = random_inputs(built.module, 2, 1)[0]
+    result = compile_module(built.module, materialize(built.specs, 0), "2x2",
+                            options=CompileOptions(calibration=tuple(x)))
+    assert not [layer for layer in result.layers if ".copy" in layer.name]
+    assert result.verify(x).layers == len(result.layers)
 
 
 def test_layers_streamed_band_by_band_through_ddr_are_bit_exact():

@@ -291,15 +291,15 @@ def test_random_token_layers_run_bit_for_bit_on_random_grids(tokens, heads, size
 def test_what_the_array_does_not_map_yet_is_refused_in_one_line():
     from bsir.passes.convert_tg_to_tiling import ConvertTgToTilingPass
 
-    for make, message in (
-            (lambda g: g.transpose(g.reshape(g.input, (2, 4, 2, 4, 4)), (0, 2, 1, 3, 4)),
+    for shape, make, message in (
+            ((8, 8, 4), lambda g: g.transpose(g.reshape(g.input, (2, 4, 2, 4, 4)),
+                                              (0, 2, 1, 3, 4)),
              "its tensors have 5 axes"),
-            (lambda g: g.concat([g.input, g.weight("token", (8, 8, 4), "embedding")],
-                                axis=2),
-             "reads weight 'token' as data"),
-            (lambda g: g.concat([g.input, g.input], axis=1),  # tokens, not channels
-             "only a concatenation of channels")):
-        builder = GraphBuilder("g", (8, 8, 4))
+            ((8, 8, 4), lambda g: g.add(g.input, g.weight("table", (1, 8, 4), "embedding")),
+             "reads weight 'table' as data"),  # broadcast over the first axis
+            ((1, 8, 8, 4), lambda g: g.concat([g.input, g.input], axis=0),
+             "it joins the batch axis")):
+        builder = GraphBuilder("g", shape)
         module = builder.finish(make(builder)).module
         with pytest.raises(PassFailedException, match=message):
             ConvertTgToTilingPass().apply(None, module)
