@@ -230,6 +230,14 @@ class OnnxImporter:
         moved = [axis for axis in perm if shape[axis] != 1]
         if moved == sorted(moved):  # only axes of one move: the bytes stay in order
             return self.build(tg.ReshapeOp(value, [shape[axis] for axis in perm]))
+        if len(shape) > 4 or (len(shape) == 4 and perm[0] != 0):
+            # a batch of one moved, or five axes or more (ViT's packed query, key and
+            # value: [1, T, 1, 3, D] to [3, T, 1, 1, D]): the same transpose of the
+            # axes longer than one, between two views
+            kept = sorted(moved)
+            squeezed = self.build(tg.ReshapeOp(value, [shape[axis] for axis in kept]))
+            inner = self.build(tg.TransposeOp(squeezed, [kept.index(a) for a in moved]))
+            return self.build(tg.ReshapeOp(inner, [shape[axis] for axis in perm]))
         return self.build(tg.TransposeOp(value, perm))
 
     def in_onnx_order(self, name: str) -> SSAValue:
@@ -671,6 +679,15 @@ class OnnxImporter:
                                 f"image {channels} channels")
             gate = self.weight(const_name, const.reshape(1, 1, 1, channels))
             self.define(self.build(tg.MulOp(image, gate)))
+            return
+        shape = tg.tensor_shape(x.ssa)
+        if const.size and len(shape) >= 2 and (const == const.flat[0]).all():
+            # one value (attention's 1 / sqrt(d), which the constant folder may have
+            # spread over a whole tensor): a per-channel gate, as the array computes it
+            gate = self.weight(const_name, np.full((1,) * (len(shape) - 1) + shape[-1:],
+                                                   const.flat[0], np.float32))
+            self.values[self.node.output[0]] = _Value(self.build(tg.MulOp(x.ssa, gate)),
+                                                      None, x.onnx_order)
             return
         product = tg.MulOp(x.ssa, self.broadcast_const(const_name, x))
         self.values[self.node.output[0]] = _Value(self.build(product), None, x.onnx_order)

@@ -747,14 +747,17 @@ class AddOp(_BinaryOp):
 
 
 class _GatedOp(_BinaryOp):
-    """``rhs`` is either of ``lhs``'s shape or, on N x H x W x C tensors, an
-    N x 1 x 1 x C gate broadcast over H and W."""
+    """``rhs`` is either of ``lhs``'s shape or a per-channel gate broadcast over every
+    other axis: N x 1 x 1 x C on N x H x W x C images, 1 x ... x 1 x C on tokens."""
 
     @property
     def gated(self) -> bool:
-        """Is ``rhs`` a per-channel gate broadcast over H and W?"""
+        """Is ``rhs`` a per-channel gate broadcast over the other axes?"""
         lhs, rhs = tensor_shape(self.lhs), tensor_shape(self.rhs)
-        return lhs != rhs and len(lhs) == 4 and rhs == (lhs[0], 1, 1, lhs[3])
+        if lhs == rhs or len(lhs) != len(rhs) or len(lhs) < 2 or rhs[-1] != lhs[-1]:
+            return False
+        return all(size == 1 for size in rhs[:-1]) or (
+            len(lhs) == 4 and rhs == (lhs[0], 1, 1, lhs[3]))
 
     def verify_(self) -> None:
         element = _check_same_element(self, [self.lhs, self.rhs])
@@ -762,7 +765,8 @@ class _GatedOp(_BinaryOp):
         if lhs != rhs and not self.gated:
             kind = self.name.split(".")[1]
             raise VerifyException(
-                f"{kind} operands must be of one shape, or N x H x W x C and N x 1 x 1 x C; "
+                f"{kind} operands must be of one shape, or the second one per channel "
+                "(N x 1 x 1 x C on N x H x W x C, ones but the last axis on tokens); "
                 f"got {list(lhs)} and {list(rhs)}")
         _check_result(self, lhs, element)
         _check_quant(self, self.quant, [self.lhs, self.rhs], element)

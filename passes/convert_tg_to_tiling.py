@@ -68,6 +68,37 @@ def constant_operand(layer: Operation) -> str | None:
     return None
 
 
+SPATIAL_OPS = (tg.Conv2dOp, tg.MaxPool2dOp, tg.AvgPool2dOp, tg.GlobalAvgPoolOp)
+"""Ops over an image's rows and columns (a batch of more than one is not an image)."""
+
+
+def unmappable(layer: Operation) -> str | None:
+    """Why the array cannot map ``layer`` yet (None: it can)."""
+    if isinstance(layer, tg.TransposeOp | tg.SliceOp) and gather_of(layer) is None:
+        shapes = [tg.tensor_shape(layer.input), tg.tensor_shape(layer.output)]
+        rank = max(len(shape) for shape in shapes)
+        if rank > 4:
+            return f"its tensors have {rank} axes; the array's have at most 4 (batch of one)"
+        merged = next((s for s in shapes if len(s) == 4 and s[0] != 1), None)
+        if merged is not None:
+            return (f"it moves axes of {list(merged)}, whose first two the array holds as "
+                    "one (H)")
+        return "it moves the batch axis"
+    if isinstance(layer, tg.ConcatOp) and concat_axis(layer) is None:
+        return "it joins the batch axis; the array's tensors have a batch of one"
+    if isinstance(layer, SPATIAL_OPS) and tg.tensor_shape(layer.operands[0])[0] != 1:
+        return (f"its input {list(tg.tensor_shape(layer.operands[0]))} is a batch of "
+                f"{tg.tensor_shape(layer.operands[0])[0]} images; the array's have one")
+    data = constant_operand(layer)
+    if data is None or isinstance(layer, tg.TransposeOp | tg.SliceOp) or (
+            isinstance(layer, tg.AddOp)
+            and all(hwc(v) == hwc(layer.results[0]) for v in layer.operands)):
+        return None  # copied, or an element-wise operand: held in DDR like an input
+    return (f"it reads weight '{data}' as data; a weight maps as data only when added to "
+            "an activation of its own shape, copied (a transpose, a slice, a "
+            "concatenation's input) or as a per-channel constant's product")
+
+
 def mapping_properties(mapping: LayerMapping) -> dict:
     sub = mapping.sub
     return {
@@ -278,29 +309,11 @@ class ConvertTgToTilingPass(ModulePass):
         PatternRewriteWalker(CopyIntoConcatenation(names),
                              apply_recursively=False).rewrite_module(op)
         for layer in block.ops:
-            if isinstance(layer, tg.TransposeOp | tg.SliceOp) and gather_of(layer) is None:
-                rank = max(len(tg.tensor_shape(layer.input)), len(tg.tensor_shape(layer.output)))
-                why = "it moves the batch axis" if rank <= 4 else \
-                    f"its tensors have {rank} axes; the array's have at most 4 (batch of one)"
+            why = unmappable(layer)
+            if why is not None:
                 raise PassFailedException(
                     f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
                     f"{why}")
-            if isinstance(layer, tg.ConcatOp) and concat_axis(layer) is None:
-                raise PassFailedException(
-                    f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
-                    "it joins the batch axis; the array's tensors have a batch of one")
-            data = constant_operand(layer)
-            if data is not None and (isinstance(layer, tg.TransposeOp | tg.SliceOp) or (
-                    isinstance(layer, tg.AddOp)
-                    and all(hwc(v) == hwc(layer.results[0]) for v in layer.operands))):
-                data = None  # copied, or an element-wise operand: held in DDR like an input
-            if data is not None:
-                raise PassFailedException(
-                    f"convert-tg-to-tiling: cannot map layer '{names[layer]}' ({layer.name}): "
-                    f"it reads weight '{data}' as data; a weight maps as data only when "
-                    "added to an activation of its own shape, copied (a transpose, a "
-                    "slice, a concatenation's input) or as a per-channel constant's "
-                    "product")
         tiles = len(array.activation_memtiles)
         fused, others = fuse_additions(block, array, tiles, self.row_parts)
         mappings: dict[Operation, tuple[str, LayerMapping]] = {}

@@ -137,12 +137,13 @@ def layer_inputs(layer: tiling.MappedLayer) -> list[SSAValue]:
 def hwc(value: SSAValue) -> tuple[int, int, int]:
     """A value's shape as the array sees it, (H, W, C) of a batch of one, laid out in
     this order: an NHWC image; rows of a matrix (tokens, or a batch of one) as a row of
-    W = N pixels; heads x tokens x features as H x W x C. Row-major layouts of all
-    three are NHWC's, so a reshape between them moves nothing."""
+    W = N pixels; heads x tokens x features as H x W x C (and windows x heads x tokens x
+    features with H = windows x heads). Row-major layouts of all are NHWC's, so a reshape
+    between them moves nothing."""
     shape = tg.tensor_shape(value)
     rank = len(shape)
-    if rank == 4:
-        return shape[1], shape[2], shape[3]
+    if rank == 4:  # a batch of one, or windows x heads x tokens x features: H = both
+        return shape[0] * shape[1], shape[2], shape[3]
     if rank == 3:
         return shape[0], shape[1], shape[2]
     if rank == 2:
@@ -188,13 +189,18 @@ def activation_operands(op: Operation) -> list[SSAValue]:
 def hwc_axes(value: SSAValue) -> tuple[int | None, ...]:
     """The (H, W, C) axis each axis of ``value`` is in :func:`hwc` (None: a batch axis
     of one, which the array does not see)."""
-    rank = len(tg.tensor_shape(value))
-    return {4: (None, 0, 1, 2), 3: (0, 1, 2), 2: (1, 2), 1: (2,)}.get(rank, ())
+    shape = tg.tensor_shape(value)
+    if len(shape) == 4 and shape[0] != 1:
+        return ()  # two axes in H: no one axis of the array's each
+    return {4: (None, 0, 1, 2), 3: (0, 1, 2), 2: (1, 2), 1: (2,)}.get(len(shape), ())
 
 
 def gather_of(op: tg.TransposeOp | tg.SliceOp) -> tuple[tuple[int, int, int], ...] | None:
     """A transpose's or slice's :attr:`LayerShape.gather` (None for one that moves the
     batch axis, or of a tensor of rank 5 or more)."""
+    if any(len(s) == 4 and s[0] != 1 for s in (tg.tensor_shape(op.input),
+                                                 tg.tensor_shape(op.output))):
+        return _merged_gather(op)
     source, target = hwc_axes(op.input), hwc_axes(op.output)
     if not source or not target:
         return None
@@ -214,6 +220,26 @@ def gather_of(op: tg.TransposeOp | tg.SliceOp) -> tuple[tuple[int, int, int], ..
         if axis not in reads:
             reads[axis] = unused.pop(0)
     return tuple((reads[a], start.get(a, 0), step.get(a, 1)) for a in (0, 1, 2))
+
+
+def _merged_gather(op: tg.TransposeOp | tg.SliceOp) -> tuple[tuple[int, int, int], ...] | None:
+    """:func:`gather_of` a 4-axis tensor whose first two axes H holds (windows x heads):
+    a transpose of the last two, a slice of the last two or of the first (contiguous)."""
+    identity = [(0, 0, 1), (1, 0, 1), (2, 0, 1)]
+    if isinstance(op, tg.TransposeOp):
+        perm = op.axes
+        if len(perm) != 4 or tuple(perm[:2]) != (0, 1):
+            return None
+        return ((0, 0, 1), (perm[2] - 1, 0, 1), (perm[3] - 1, 0, 1))
+    axis, first, _, step = op.bounds
+    rows = tg.tensor_shape(op.input)[1]
+    if axis >= 2:
+        identity[axis - 1] = (axis - 1, first, step)
+    elif axis == 0 and step == 1:
+        identity[0] = (0, first * rows, 1)
+    else:
+        return None
+    return tuple(identity)
 
 
 def _hwc(value: SSAValue) -> tuple[tuple[int, int], int]:

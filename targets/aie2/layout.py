@@ -134,8 +134,12 @@ def _concat_fix(concat: tg.ConcatOp, index: int) -> tuple[int, int] | None:
 
 
 def concat_axis(concat: tg.ConcatOp) -> int | None:
-    """The (h, w, c) axis a concatenation joins (None: the batch axis)."""
-    return hwc_axes(concat.output)[concat.axis.value.data]
+    """The (h, w, c) axis a concatenation joins (None: the batch axis, or the second
+    of two axes that H holds)."""
+    shape, axis = tg.tensor_shape(concat.output), concat.axis.value.data
+    if len(shape) == 4 and shape[0] != 1:  # windows x heads in H: the first joins rows
+        return {0: 0, 2: 1, 3: 2}.get(axis)
+    return hwc_axes(concat.output)[axis]
 
 
 def written_in_place(concat: tg.ConcatOp, index: int, root: SSAValue | None = None) -> bool:

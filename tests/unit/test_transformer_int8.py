@@ -297,8 +297,9 @@ def test_what_the_array_does_not_map_yet_is_refused_in_one_line():
              "its tensors have 5 axes"),
             ((8, 8, 4), lambda g: g.add(g.input, g.weight("table", (1, 8, 4), "embedding")),
              "reads weight 'table' as data"),  # broadcast over the first axis
-            ((1, 8, 8, 4), lambda g: g.concat([g.input, g.input], axis=0),
-             "it joins the batch axis")):
+            ((1, 8, 8, 4), lambda g: g.conv(g.concat([g.input, g.input], axis=0), 4, 3,
+                                            "conv"),
+             r"its input \[2, 8, 8, 4\] is a batch of 2 images")):
         builder = GraphBuilder("g", shape)
         module = builder.finish(make(builder)).module
         with pytest.raises(PassFailedException, match=message):

@@ -340,7 +340,7 @@ builtin.module attributes {tg.weights = "w.npz"} {
 // a product's second operand is of the first's shape, or a per-channel gate
 builtin.module attributes {tg.weights = "w.npz"} {
   tg.graph @g(%x: tensor<1x8x8x4xf32>, %y: tensor<1x8x1x4xf32>) -> (tensor<1x8x8x4xf32>) {
-    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.mul': mul operands must be of one shape, or N x H x W x C and N x 1 x 1 x C; got [1, 8, 8, 4] and [1, 8, 1, 4]
+    // CHECK: invalid.mlir:[[# @LINE + 1]]:5: error: 'tg.mul': mul operands must be of one shape, or the second one per channel (N x 1 x 1 x C on N x H x W x C, ones but the last axis on tokens); got [1, 8, 8, 4] and [1, 8, 1, 4]
     %m = tg.mul %x, %y : (tensor<1x8x8x4xf32>, tensor<1x8x1x4xf32>) -> tensor<1x8x8x4xf32>
     tg.output %x : tensor<1x8x8x4xf32>
   }
