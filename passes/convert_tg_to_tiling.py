@@ -44,7 +44,6 @@ from bsir.targets.aie2.layer_shape import (
     FUSED_ADD_ATTR,
     activation_operands,
     fused_chain,
-    gather_of,
     hwc,
     layer_shape,
     residual_host,
@@ -74,18 +73,9 @@ SPATIAL_OPS = (tg.Conv2dOp, tg.MaxPool2dOp, tg.AvgPool2dOp, tg.GlobalAvgPoolOp)
 
 def unmappable(layer: Operation) -> str | None:
     """Why the array cannot map ``layer`` yet (None: it can)."""
-    if isinstance(layer, tg.TransposeOp | tg.SliceOp) and gather_of(layer) is None:
-        shapes = [tg.tensor_shape(layer.input), tg.tensor_shape(layer.output)]
-        rank = max(len(shape) for shape in shapes)
-        if rank > 4:
-            return f"its tensors have {rank} axes; the array's have at most 4 (batch of one)"
-        merged = next((s for s in shapes if len(s) == 4 and s[0] != 1), None)
-        if merged is not None:
-            return (f"it moves axes of {list(merged)}, whose first two the array holds as "
-                    "one (H)")
-        return "it moves the batch axis"
     if isinstance(layer, tg.ConcatOp) and concat_axis(layer) is None:
-        return "it joins the batch axis; the array's tensors have a batch of one"
+        return (f"it joins axis {layer.axis.value.data} of {list(tg.tensor_shape(layer.output))}"
+                ", whose inputs are not whole blocks of the rows the array holds")
     if isinstance(layer, SPATIAL_OPS) and tg.tensor_shape(layer.operands[0])[0] != 1:
         return (f"its input {list(tg.tensor_shape(layer.operands[0]))} is a batch of "
                 f"{tg.tensor_shape(layer.operands[0])[0]} images; the array's have one")

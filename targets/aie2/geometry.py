@@ -114,6 +114,47 @@ class BlockMask:
         return BlockMask.of(padded.reshape(-1, rows, self.cols))
 
 
+def hwc_of_shape(shape: Sequence[int]) -> tuple[int, int, int]:
+    """A tensor's (H, W, C) as the array holds it, row-major as the tensor is: the last
+    axis is C, the one before W, all before those H (one for an N x H x W x C image
+    of a batch of one; windows x heads of an attention tensor); a matrix is one row."""
+    if len(shape) >= 3:
+        return int(np.prod(shape[:-2])), shape[-2], shape[-1]
+    return (1, *(1,) * (2 - len(shape)), *shape)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Gather:
+    """A copy's index map, from its output to its input, both of any rank: a transpose
+    (``perm``: the input axis of each output axis) or a slice (``axis``, ``start``,
+    ``step``). The memtile's DMA reads the input in this order (its address patterns
+    step through four dimensions; a copy of more steps through several)."""
+
+    source: tuple[int, ...]                 # the input's shape
+    target: tuple[int, ...]                 # the output's shape
+    perm: tuple[int, ...] | None = None
+    slice: tuple[int, int, int] | None = None  # (axis, start, step)
+
+    def input_positions(self, hh: np.ndarray, ww: np.ndarray, cc: np.ndarray
+                        ) -> list[np.ndarray]:
+        """The input (H, W, C) of output positions (H, W, C) (index arrays)."""
+        _, w, c = hwc_of_shape(self.target)
+        index = list(np.unravel_index((hh * w + ww) * c + cc, self.target)) \
+            if self.target else []
+        if self.perm is not None:
+            moved = [index[0]] * len(self.perm)
+            for out_axis, in_axis in enumerate(self.perm):
+                moved[in_axis] = index[out_axis]
+            index = moved
+        elif self.slice is not None:
+            axis, start, step = self.slice
+            index[axis] = start + step * index[axis]
+        flat = np.ravel_multi_index(index, self.source) if self.source else hh * 0
+        _, w, c = hwc_of_shape(self.source)
+        rows, rest = np.divmod(flat, w * c)
+        return [rows, *np.divmod(rest, c)]
+
+
 @dataclass(frozen=True)
 class LayerShape:
     """A layer's geometry (batch 1, NHWC, INT8 sizes): the one description of a layer
@@ -137,9 +178,8 @@ class LayerShape:
     other_input_bytes: int = 0     # bytes of extra inputs (concat: all but the largest)
     gate: bool = False             # an N x 1 x 1 x C input broadcast over H, W (tg.mul)
     channel_map: tuple[int, ...] | None = None  # input channel of each output channel
-    gather: tuple[tuple[int, int, int], ...] | None = None
-    """A copy that reads, for each output axis (rows, columns, channels), the input axis
-    it runs along, that axis's first position and its step: a transpose or a slice. A
+    gather: Gather | None = None
+    """A copy (a transpose or a slice) and where each of its outputs reads its input. A
     core's input tile, gathered by the memtile's address pattern, has its output tile's
     shape, so ``in_hw`` and ``cin`` are the output's; ``source`` is the input's (H, W, C)."""
     source: tuple[int, int, int] | None = None
@@ -311,10 +351,7 @@ class LayerShape:
         assert self.gather is not None
         out = np.meshgrid(np.arange(h0, h1), np.arange(w0, w1), np.arange(c0, c1),
                           indexing="ij")
-        coordinates: list[np.ndarray] = [out[0]] * 3
-        for index, (axis, start, step) in enumerate(self.gather):
-            coordinates[axis] = start + step * out[index]
-        return coordinates
+        return self.gather.input_positions(*out)
 
     @property
     def input_bytes(self) -> int:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 from xdsl.ir import Operation, SSAValue
 
 from bsir.dialects import tg, tiling
-from bsir.targets.aie2.geometry import BlockMask, LayerShape
+from bsir.targets.aie2.geometry import BlockMask, Gather, LayerShape, hwc_of_shape
 
 VIEW_OPS = (tg.FlattenOp, tg.ReshapeOp, tg.QuantizeOp, tg.DequantizeOp)
 ACTIVATION_OPS = (tg.ReluOp, tg.ClipOp, *tg.TABLE_OPS)
@@ -135,20 +134,12 @@ def layer_inputs(layer: tiling.MappedLayer) -> list[SSAValue]:
 
 
 def hwc(value: SSAValue) -> tuple[int, int, int]:
-    """A value's shape as the array sees it, (H, W, C) of a batch of one, laid out in
-    this order: an NHWC image; rows of a matrix (tokens, or a batch of one) as a row of
-    W = N pixels; heads x tokens x features as H x W x C (and windows x heads x tokens x
-    features with H = windows x heads). Row-major layouts of all are NHWC's, so a reshape
-    between them moves nothing."""
-    shape = tg.tensor_shape(value)
-    rank = len(shape)
-    if rank == 4:  # a batch of one, or windows x heads x tokens x features: H = both
-        return shape[0] * shape[1], shape[2], shape[3]
-    if rank == 3:
-        return shape[0], shape[1], shape[2]
-    if rank == 2:
-        return 1, shape[0], shape[1]
-    return 1, 1, int(np.prod(shape))
+    """A value's shape as the array sees it, (H, W, C) (:func:`hwc_of_shape`): an NHWC
+    image of a batch of one; rows of a matrix (tokens) as a row of W = N pixels; heads
+    x tokens x features as H x W x C, windows x heads x tokens x features with H =
+    windows x heads. Row-major layouts of all are the tensor's, so a reshape between
+    them moves nothing."""
+    return hwc_of_shape(tg.tensor_shape(value))
 
 
 def constant_gate(op: Operation) -> bool:
@@ -186,60 +177,13 @@ def activation_operands(op: Operation) -> list[SSAValue]:
     return list(op.operands)
 
 
-def hwc_axes(value: SSAValue) -> tuple[int | None, ...]:
-    """The (H, W, C) axis each axis of ``value`` is in :func:`hwc` (None: a batch axis
-    of one, which the array does not see)."""
-    shape = tg.tensor_shape(value)
-    if len(shape) == 4 and shape[0] != 1:
-        return ()  # two axes in H: no one axis of the array's each
-    return {4: (None, 0, 1, 2), 3: (0, 1, 2), 2: (1, 2), 1: (2,)}.get(len(shape), ())
-
-
-def gather_of(op: tg.TransposeOp | tg.SliceOp) -> tuple[tuple[int, int, int], ...] | None:
-    """A transpose's or slice's :attr:`LayerShape.gather` (None for one that moves the
-    batch axis, or of a tensor of rank 5 or more)."""
-    if any(len(s) == 4 and s[0] != 1 for s in (tg.tensor_shape(op.input),
-                                                 tg.tensor_shape(op.output))):
-        return _merged_gather(op)
-    source, target = hwc_axes(op.input), hwc_axes(op.output)
-    if not source or not target:
-        return None
+def gather_of(op: tg.TransposeOp | tg.SliceOp) -> Gather:
+    """A transpose's or slice's :attr:`LayerShape.gather`."""
+    source, target = tg.tensor_shape(op.input), tg.tensor_shape(op.output)
     if isinstance(op, tg.TransposeOp):
-        reads = {target[i]: source[p] for i, p in enumerate(op.axes)}
-        start = step = {}
-    else:
-        axis, first, _, stride = op.bounds
-        reads = {a: a for a in target}
-        start, step = {target[axis]: first}, {target[axis]: stride}
-    if (None in reads and reads[None] is not None) or any(
-            a is None for k, a in reads.items() if k is not None):
-        return None  # the batch axis moves
-    reads.pop(None, None)
-    unused = [a for a in (0, 1, 2) if a not in reads.values()]
-    for axis in (0, 1, 2):  # axes of one position the tensor does not name
-        if axis not in reads:
-            reads[axis] = unused.pop(0)
-    return tuple((reads[a], start.get(a, 0), step.get(a, 1)) for a in (0, 1, 2))
-
-
-def _merged_gather(op: tg.TransposeOp | tg.SliceOp) -> tuple[tuple[int, int, int], ...] | None:
-    """:func:`gather_of` a 4-axis tensor whose first two axes H holds (windows x heads):
-    a transpose of the last two, a slice of the last two or of the first (contiguous)."""
-    identity = [(0, 0, 1), (1, 0, 1), (2, 0, 1)]
-    if isinstance(op, tg.TransposeOp):
-        perm = op.axes
-        if len(perm) != 4 or tuple(perm[:2]) != (0, 1):
-            return None
-        return ((0, 0, 1), (perm[2] - 1, 0, 1), (perm[3] - 1, 0, 1))
-    axis, first, _, step = op.bounds
-    rows = tg.tensor_shape(op.input)[1]
-    if axis >= 2:
-        identity[axis - 1] = (axis - 1, first, step)
-    elif axis == 0 and step == 1:
-        identity[0] = (0, first * rows, 1)
-    else:
-        return None
-    return tuple(identity)
+        return Gather(source, target, perm=tuple(op.axes))
+    axis, start, _, step = op.bounds
+    return Gather(source, target, slice=(axis, start, step))
 
 
 def _hwc(value: SSAValue) -> tuple[tuple[int, int], int]:
@@ -288,10 +232,7 @@ def layer_shape(op: Operation) -> LayerShape | None:
         return LayerShape("eltwise", in_hw, cin, out_hw, cout, rhs_depth=depth,
                           other_input_bytes=heads * depth * cout, element_ops=depth)
     if isinstance(op, tg.TransposeOp | tg.SliceOp):  # a copy, gathered
-        gather = gather_of(op)
-        if gather is None:
-            raise ValueError(f"'{op.name}' moves the batch axis")
-        return LayerShape("eltwise", out_hw, cout, out_hw, cout, gather=gather,
+        return LayerShape("eltwise", out_hw, cout, out_hw, cout, gather=gather_of(op),
                           source=hwc(op.input))
     if isinstance(op, tg.MOVE_CHANNEL_OPS):  # a copy of some channels, reordered
         return LayerShape("eltwise", in_hw, cin, out_hw, cout, channel_map=op.channel_map())

@@ -31,7 +31,6 @@ from bsir.targets.aie2.layer_shape import (
     activation_operands,
     host_of,
     hwc,
-    hwc_axes,
     layer_inputs,
 )
 
@@ -134,12 +133,13 @@ def _concat_fix(concat: tg.ConcatOp, index: int) -> tuple[int, int] | None:
 
 
 def concat_axis(concat: tg.ConcatOp) -> int | None:
-    """The (h, w, c) axis a concatenation joins (None: the batch axis, or the second
-    of two axes that H holds)."""
+    """The (h, w, c) axis a concatenation joins (:func:`hwc`: the last axis is C, the
+    one before W, those before H), or None where its inputs are not whole blocks of H
+    (an axis with a longer one before it)."""
     shape, axis = tg.tensor_shape(concat.output), concat.axis.value.data
-    if len(shape) == 4 and shape[0] != 1:  # windows x heads in H: the first joins rows
-        return {0: 0, 2: 1, 3: 2}.get(axis)
-    return hwc_axes(concat.output)[axis]
+    if axis >= len(shape) - 2:
+        return 2 - (len(shape) - 1 - axis)
+    return 0 if all(size == 1 for size in shape[:axis]) else None
 
 
 def written_in_place(concat: tg.ConcatOp, index: int, root: SSAValue | None = None) -> bool:
