@@ -91,13 +91,31 @@ def export_quietly(family: str, size: int, path: str, exporter: str):
     import torch
 
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    quiet_export(build(family), x, path, exporter)
+    return x
+
+
+def quiet_export(net, x, path: str, exporter: str) -> None:
+    """``net`` traced with ``x`` to ``path`` by the TorchScript ("script", opset 17) or
+    torch.export ("dynamo", opset 18) exporter, its narration silenced."""
+    import torch
+
     # the exporters narrate (and dump whole graphs when they fail): keep it quiet
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(build(family), (x,), path, dynamo=exporter == "dynamo",
+        torch.onnx.export(net, (x,), path, dynamo=exporter == "dynamo",
                           opset_version=18 if exporter == "dynamo" else 17)
-    return x
+
+
+def onnxruntime_output(path: str, x: np.ndarray) -> np.ndarray:
+    """The first output onnxruntime computes for the model's one input ``x``."""
+    import onnx
+    import onnxruntime as ort
+
+    name = onnx.load(path, load_external_data=False).graph.input[0].name
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {name: x})[0]
 
 
 def cell(family: str, exporter: str, size: int, verify: bool, folder: str,
