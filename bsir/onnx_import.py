@@ -233,7 +233,8 @@ class OnnxImporter:
         if len(shape) > 4 or (len(shape) == 4 and perm[0] != 0):
             # a batch of one moved, or five axes or more (ViT's packed query, key and
             # value: [1, T, 1, 3, D] to [3, T, 1, 1, D]): the same transpose of the
-            # axes longer than one, between two views
+            # axes longer than one, between two views, so that the array holds the
+            # tensors as they are (3 x T x D, not 3T x 1 x D: see hwc_of_shape)
             kept = sorted(moved)
             squeezed = self.build(tg.ReshapeOp(value, [shape[axis] for axis in kept]))
             inner = self.build(tg.TransposeOp(squeezed, [kept.index(a) for a in moved]))

@@ -14,6 +14,7 @@ PASS_MODULES: dict[str, tuple[str, str]] = {
     "tg-sparsify": ("tg_sparsify", "TgSparsifyPass"),
     "tg-fold-batchnorm": ("tg_fold_batchnorm", "TgFoldBatchnormPass"),
     "tg-split-global-pool": ("tg_split_global_pool", "TgSplitGlobalPoolPass"),
+    "tg-sink-reshapes": ("tg_sink_reshapes", "TgSinkReshapesPass"),
     "tg-quantize": ("tg_quantize", "TgQuantizePass"),
     "convert-tg-to-tiling": ("convert_tg_to_tiling", "ConvertTgToTilingPass"),
     "tiling-compact-weights": ("tiling_compact_weights", "TilingCompactWeightsPass"),

@@ -36,6 +36,7 @@ from bsir.passes.aie2_form_lock_chains import Aie2FormLockChainsPass
 from bsir.passes.convert_tg_to_tiling import ConvertTgToTilingPass
 from bsir.passes.convert_tiling_to_aie2 import ConvertTilingToAie2Pass
 from bsir.passes.tg_fold_batchnorm import TgFoldBatchnormPass
+from bsir.passes.tg_sink_reshapes import TgSinkReshapesPass
 from bsir.passes.tg_split_global_pool import TgSplitGlobalPoolPass
 from bsir.passes.tiling_color_memtiles import TilingColorMemtilesPass
 from bsir.passes.tiling_compact_weights import TilingCompactWeightsPass
@@ -97,7 +98,7 @@ PREFETCH_LAYERS = 2
 
 def front_passes(options: CompileOptions) -> list[ModulePass]:
     """The graph-level passes of a compilation before quantization: sparsify, fold,
-    split large global pools."""
+    split large global pools, move element-wise ops before reshapes."""
     passes: list[ModulePass] = []
     if options.sparsity > 0 or options.overrides:
         from bsir.passes.tg_sparsify import TgSparsifyPass  # imported only when asked
@@ -108,6 +109,7 @@ def front_passes(options: CompileOptions) -> list[ModulePass]:
                                      overrides=options.overrides, report=False))
     passes.append(TgFoldBatchnormPass())
     passes.append(TgSplitGlobalPoolPass())
+    passes.append(TgSinkReshapesPass())
     return passes
 
 

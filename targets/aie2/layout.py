@@ -211,22 +211,15 @@ def _placement(parent: Parents, views: Parents, concat: tg.ConcatOp, index: int,
         return root, (*reshape, ViewStep("concat", hwc(value), target, offset,
                                          _concat_fix(concat, index), axis))
     outer, path = _walk(parent, root)
-    if outer is concat.output or hwc(root) != hwc(value) \
-            or any(s.kind != "concat" or s.axis != axis for s in path):
+    # the input's values in the other buffer are this one's: no move of fix position
+    if outer is concat.output or hwc(root) != hwc(value) or _concat_fix(concat, index) \
+            or any(s.kind != "concat" or s.axis != axis or s.fix for s in path):
         return None
     start, size = offset - sum(s.offset for s in path), hwc(outer)
     if start < 0 or start + size[axis] > target[axis] or \
             any(size[a] != target[a] for a in range(3) if a != axis):
         return None
-    quant = getattr(outer.owner, "quant", None)
-    fix = None if quant is None or quant.output_position == _out_fix(concat) else \
-        (quant.output_position, _out_fix(concat))
-    return outer, (ViewStep("concat", size, target, start, fix, axis),)
-
-
-def _out_fix(concat: tg.ConcatOp) -> int | None:
-    quant = getattr(concat, "quant", None)
-    return None if quant is None else quant.output_position
+    return outer, (ViewStep("concat", size, target, start, None, axis),)
 
 
 def in_place(views: dict[SSAValue, View], concat: tg.ConcatOp, index: int) -> bool:

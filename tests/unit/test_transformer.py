@@ -129,6 +129,7 @@ def test_a_torchvision_vit_runs_as_onnxruntime_does_and_on_the_array_bit_for_bit
     from bsir.driver.compile import CompileOptions, compile_module
     from bsir.executor import run_module
     from bsir.onnx_import import import_onnx
+    from bsir.passes.tg_sink_reshapes import TgSinkReshapesPass
 
     torch.manual_seed(0)
     net = torchvision_models().vision_transformer.VisionTransformer(
@@ -150,9 +151,14 @@ def test_a_torchvision_vit_runs_as_onnxruntime_does_and_on_the_array_bit_for_bit
     sample = x.numpy().transpose(0, 2, 3, 1)
     got = run_module(module.clone(), arrays, [sample])[0]
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+    sunk = module.clone()  # the same values with the GELUs and additions by their layers
+    TgSinkReshapesPass().apply(None, sunk)  # type: ignore[arg-type]
+    assert np.array_equal(run_module(sunk, arrays, [sample])[0], got)
     program = compile_module(module, arrays, "3x5", options=CompileOptions(
         sparsity=0.5, linear=True, calibration=(sample,)))
     assert any(layer.name.endswith(".copy0") for layer in program.layers)  # class token
+    ops = {layer.op for layer in program.layers}
+    assert "tg.matmul+add" in ops and "tg.gelu" not in ops, ops  # residuals, GELUs fused
     assert program.verify([sample]).layers == len(program.layers)
 
 
