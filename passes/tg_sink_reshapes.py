@@ -39,6 +39,7 @@ from bsir.targets.aie2.layer_shape import FUSING_OPS, residual_host
 UNARY_OPS = (tg.ReluOp, tg.ClipOp, *tg.TABLE_OPS)
 """Element-wise ops of one input that move before a reshape."""
 
+
 def _sinkable(value: SSAValue, hosts: tuple[type[Operation], ...]) -> SSAValue | None:
     """The input of the reshape producing ``value`` when it may move below its one
     user: its input is produced by one of ``hosts`` (a layer the user could run in)."""
@@ -57,6 +58,8 @@ def _copy(op: Operation, operands: list[SSAValue], like: SSAValue) -> Operation:
 
 
 class SinkReshape(RewritePattern):
+    """One reshape moved below the element-wise op it feeds, or two reshapes made one."""
+
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         if isinstance(op, tg.ReshapeOp) and isinstance(op.input.owner, tg.ReshapeOp) \
                 and op.input.has_one_use():  # a reshape of a reshape: one, or none
