@@ -296,8 +296,9 @@ class ConvertTgToTilingPass(ModulePass):
                 "convert-tg-to-tiling: the module is mapped already (it has a "
                 f"{tiling.ARRAY_ATTR}); it takes a tg graph")
         names = layer_names(graph)
-        PatternRewriteWalker(CopyIntoConcatenation(names),
-                             apply_recursively=False).rewrite_module(op)
+        if any(isinstance(layer, tg.ConcatOp) for layer in block.ops):
+            PatternRewriteWalker(CopyIntoConcatenation(names),
+                                 apply_recursively=False).rewrite_module(op)
         for layer in block.ops:
             why = unmappable(layer)
             if why is not None:

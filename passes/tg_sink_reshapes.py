@@ -107,4 +107,5 @@ class TgSinkReshapesPass(ModulePass):
     name = "tg-sink-reshapes"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        PatternRewriteWalker(SinkReshape()).rewrite_module(op)
+        if any(isinstance(inner, tg.ReshapeOp) for inner in op.walk()):  # else: no walk
+            PatternRewriteWalker(SinkReshape()).rewrite_module(op)

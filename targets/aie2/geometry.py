@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
-from math import ceil
+from math import ceil, prod
 
 import numpy as np
 
@@ -119,7 +119,7 @@ def hwc_of_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     axis is C, the one before W, all before those H (one for an N x H x W x C image
     of a batch of one; windows x heads of an attention tensor); a matrix is one row."""
     if len(shape) >= 3:
-        return int(np.prod(shape[:-2])), shape[-2], shape[-1]
+        return prod(shape[:-2]), shape[-2], shape[-1]
     return (1, *(1,) * (2 - len(shape)), *shape)  # type: ignore[return-value]
 
 
