@@ -42,6 +42,7 @@ from bsir.dialects.tg import layer_names, only_graph
 from bsir.targets.aie2.hardware import AIE2Array, array_to_attr, parse_grid, resolve_array
 from bsir.targets.aie2.layer_shape import (
     FUSED_ADD_ATTR,
+    VIEW_OPS,
     activation_operands,
     fused_chain,
     hwc,
@@ -80,10 +81,10 @@ def unmappable(layer: Operation) -> str | None:
         return (f"its input {list(tg.tensor_shape(layer.operands[0]))} is a batch of "
                 f"{tg.tensor_shape(layer.operands[0])[0]} images; the array's have one")
     data = constant_operand(layer)
-    if data is None or isinstance(layer, tg.TransposeOp | tg.SliceOp) or (
+    if data is None or isinstance(layer, (*VIEW_OPS, tg.TransposeOp, tg.SliceOp)) or (
             isinstance(layer, tg.AddOp)
             and all(hwc(v) == hwc(layer.results[0]) for v in layer.operands)):
-        return None  # copied, or an element-wise operand: held in DDR like an input
+        return None  # seen, copied, or an element-wise operand: held in DDR like an input
     return (f"it reads weight '{data}' as data; a weight maps as data only when added to "
             "an activation of its own shape, copied (a transpose, a slice, a "
             "concatenation's input) or as a per-channel constant's product")

@@ -145,9 +145,9 @@ class Colorer:
                             "convert-tg-to-tiling copies those in)")
         for index, op in enumerate(self.order):
             for value in op.results:
-                if isinstance(op, tg.WeightOp):
-                    continue
                 root = self.find(value)
+                if isinstance(root.owner, tg.WeightOp):
+                    continue  # a weight, or a view of one: in DDR from the start if read
                 if root not in self.buffers:
                     self.buffers[root] = Buffer(root, tile_bytes(root, self.tiles), index)
         for arg in block.args:

@@ -340,8 +340,9 @@ class Simulator:
             reads = layer_inputs(op) if isinstance(op, aie2.LayerOp) \
                 else activation_operands(op)
             for value in reads:
-                if isinstance(value.owner, tg.WeightOp):
-                    found[value] = None
+                root = self.views[value].root  # a weight, or a view of one
+                if isinstance(root.owner, tg.WeightOp):
+                    found[root] = None
         return list(found)
 
     def host_write_data(self, value: SSAValue) -> None:

@@ -186,12 +186,17 @@ def test_compile_verify_rejects_a_wrong_input_shape(tmp_path, capsys):
 def _joins(kind: str):
     """Concatenations no producer can write in place alone: a value joined twice, the
     graph input, a value joined into two concatenations at different offsets, a
-    constant (a class token) joined before tokens."""
-    if kind == "tokens":
-        b = GraphBuilder("tokens", (16, 8))
+    constant (a class token) joined before tokens, as stored or seen through a
+    reshape (with a reshaped table added after the join)."""
+    if kind in ("tokens", "reshaped"):  # a constant token, as stored or reshaped
+        b = GraphBuilder(kind, (16, 8))
         x = b.linear(b.input, 8, "fc0")
-        x = b.concat([b.weight("token", (1, 8), "embedding"), x], axis=0)
-        return b.finish(b.linear(b.softmax(x), 4, "fc1"))
+        token = b.weight("token", (1, 8), "embedding") if kind == "tokens" else \
+            b.reshape(b.weight("token", (8,), "embedding"), (1, 8))
+        x = b.softmax(b.concat([token, x], axis=0))
+        if kind == "reshaped":  # and a table added, reshaped too
+            x = b.add(x, b.reshape(b.weight("table", (136,), "embedding"), (17, 8)))
+        return b.finish(b.linear(x, 4, "fc1"))
     b = GraphBuilder(kind, (1, 6, 6, 4))
     y = b.relu(b.conv(b.input, 4, 1, "c0"))
     if kind == "twice":
@@ -204,7 +209,7 @@ def _joins(kind: str):
     return b.finish(b.conv(x, 4, 1, "out"))
 
 
-@pytest.mark.parametrize("kind", ["twice", "input", "reordered", "tokens"])
+@pytest.mark.parametrize("kind", ["twice", "input", "reordered", "tokens", "reshaped"])
 @pytest.mark.parametrize("grid", ["2x2", "3x5"])
 def test_concatenation_inputs_no_layer_writes_in_place_are_copied_in(kind, grid):
     """convert-tg-to-tiling copies such an input in (a layer of its own, a slice of the
