@@ -26,7 +26,7 @@ from math import ceil
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, UnitAttr
-from xdsl.ir import Block, Operation
+from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     InsertPoint,
@@ -49,7 +49,13 @@ from bsir.targets.aie2.layer_shape import (
     layer_shape,
     residual_host,
 )
-from bsir.targets.aie2.layout import LiveTensors, concat_axis, in_place, value_views
+from bsir.targets.aie2.layout import (
+    LiveTensors,
+    View,
+    concat_axis,
+    in_place,
+    value_views,
+)
 from bsir.targets.aie2.mapping import (
     LayerMapping,
     LayerShape,
@@ -77,9 +83,11 @@ def unmappable(layer: Operation) -> str | None:
     if isinstance(layer, tg.ConcatOp) and concat_axis(layer) is None:
         return (f"it joins axis {layer.axis.value.data} of {list(tg.tensor_shape(layer.output))}"
                 ", whose inputs are not whole blocks of the rows the array holds")
-    if isinstance(layer, SPATIAL_OPS) and tg.tensor_shape(layer.operands[0])[0] != 1:
-        return (f"its input {list(tg.tensor_shape(layer.operands[0]))} is a batch of "
-                f"{tg.tensor_shape(layer.operands[0])[0]} images; the array's have one")
+    if isinstance(layer, SPATIAL_OPS):
+        shape = tg.tensor_shape(layer.operands[0])
+        if shape[0] != 1:
+            return (f"its input {list(shape)} is a batch of {shape[0]} images; the "
+                    "array's have one")
     data = constant_operand(layer)
     if data is None or isinstance(layer, (*VIEW_OPS, tg.TransposeOp, tg.SliceOp)) or (
             isinstance(layer, tg.AddOp)
@@ -196,14 +204,18 @@ class CopyIntoConcatenation(RewritePattern):
 
     def __init__(self, names: dict[Operation, str]):
         self.names = names
+        self.views: dict[SSAValue, View] | None = None  # until a copy changes the graph
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         if not isinstance(op, tg.ConcatOp) or concat_axis(op) is None:
             return
-        views = value_views(op.parent_block())  # type: ignore[arg-type]
+        if self.views is None:
+            self.views = value_views(op.parent_block())  # type: ignore[arg-type]
+        views = self.views
         for index, value in enumerate(op.inputs):
             if in_place(views, op, index):
                 continue
+            self.views = None
             last = len(tg.tensor_shape(value)) - 1
             copy = tg.SliceOp(value, last, 0, tg.tensor_shape(value)[last])
             rewriter.insert(copy, InsertPoint.before(op))

@@ -142,12 +142,11 @@ def concat_axis(concat: tg.ConcatOp) -> int | None:
     return 0 if all(size == 1 for size in shape[:axis]) else None
 
 
-def written_in_place(concat: tg.ConcatOp, index: int, root: SSAValue | None = None) -> bool:
+def _written_in_place(concat: tg.ConcatOp, index: int, root: SSAValue) -> bool:
     """Whether a layer writes a concatenation's input ``index``, so that it can write
     it in place: not a weight or a graph input, nor a value joined twice into the same
     concatenation. ``root``: the input's root through the views before it."""
     value = concat.inputs[index]
-    root = value if root is None else root
     return (isinstance(root.owner, Operation) and not isinstance(root.owner, tg.WeightOp)
             and root is not concat.output
             and all(v is not value for v in concat.inputs[:index]))
@@ -202,7 +201,7 @@ def _placement(parent: Parents, views: Parents, concat: tg.ConcatOp, index: int,
     (DenseNet joins its features again and again, each join the last one and more)."""
     value, axis = concat.inputs[index], concat_axis(concat)
     root, _ = _walk(views, value)
-    if not written_in_place(concat, index, root):
+    if not _written_in_place(concat, index, root):
         return None
     target = hwc(concat.output)
     if root not in parent:
@@ -229,11 +228,9 @@ def in_place(views: dict[SSAValue, View], concat: tg.ConcatOp, index: int) -> bo
     value, whole = views[concat.inputs[index]], views[concat.output]
     if axis is None or value.root is not whole.root:
         return False
-    at = [np.zeros(1, np.int64)] * 3
-    origin = value.to_root(*at)
-    at[axis] = at[axis] + sum(hwc(v)[axis] for v in concat.inputs[:index])
-    return all(int(a[0]) == int(b[0]) for a, b in zip(origin, whole.to_root(*at),
-                                                      strict=True))
+    at = [0, 0, 0]  # the input's first element, where the concatenation reads it
+    at[axis] = sum(hwc(v)[axis] for v in concat.inputs[:index])
+    return tuple(map(int, value.to_root(0, 0, 0))) == tuple(map(int, whole.to_root(*at)))
 
 
 class LiveTensors:
